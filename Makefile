@@ -1,0 +1,52 @@
+# Linja: `make run` sets everything up and runs the service; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LINJA := $(VENV)/bin/linja
+STAMP := $(VENV)/.installed
+
+.PHONY: run test unit integration lint stack stack-down status bench bench-storage clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+## Set up whatever is missing, run Asterisk + Postgres + controller + HTTP console (Ctrl-C stops all).
+run: $(STAMP)
+	$(LINJA) run
+
+## Set up whatever is missing and run every test (unit, integration, lint).
+test: $(STAMP) stack lint
+	$(PY) -m pytest -q -ra tests
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP) stack
+	$(PY) -m pytest -q -ra tests/integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+stack: $(STAMP)
+	$(LINJA) stack up
+
+stack-down: $(STAMP)
+	$(LINJA) stack down
+
+status: $(STAMP)
+	$(LINJA) stack status
+
+## Benchmarks print figures and ratios against a baseline measured in the same run.
+bench: $(STAMP) stack
+	$(PY) -m tests.bench.calls
+
+bench-storage: $(STAMP) stack
+	$(PY) -m storage.bench
+
+clean:
+	rm -rf $(VENV) .run

@@ -1,0 +1,45 @@
+"""Install the Debian packages the stack needs, only when something is missing."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from ivr.stack.proc import StackError, run
+
+log = logging.getLogger(__name__)
+
+# binary on PATH -> Debian package that provides it
+REQUIRED: dict[str, str] = {
+    "debootstrap": "debootstrap",
+    "sipp": "sip-tester",
+    "espeak-ng": "espeak-ng",
+    "sox": "sox",
+    "ffmpeg": "ffmpeg",
+    "runuser": "util-linux",
+}
+POSTGRES_PACKAGE = "postgresql-15"
+
+
+def missing(pg_initdb: str) -> list[str]:
+    pkgs = sorted({pkg for binary, pkg in REQUIRED.items() if shutil.which(binary) is None})
+    if shutil.which(pg_initdb) is None:
+        pkgs.append(POSTGRES_PACKAGE)
+    return pkgs
+
+
+def ensure(pg_initdb: str) -> list[str]:
+    """apt-get install whatever is missing; returns what was installed."""
+    pkgs = missing(pg_initdb)
+    if not pkgs:
+        return []
+    if shutil.which("apt-get") is None:
+        raise StackError(f"missing packages {pkgs} and no apt-get to install them")
+    log.info("installing Debian packages: %s", " ".join(pkgs))
+    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs], env=env)
+    still = missing(pg_initdb)
+    if still:
+        raise StackError(f"packages still missing after install: {still}")
+    return pkgs
