@@ -106,12 +106,18 @@ class Settings(BaseSettings):
         return self.root / inner.lstrip("/")
 
     @property
+    def asterisk_prefix(self) -> str:
+        """Where Asterisk's own directories live as it sees them: "" in the chroot root, a
+        directory under the state dir for a system Asterisk."""
+        return str(self.state_dir / "asterisk") if self.asterisk_bin is not None else ""
+
+    @property
     def sounds_inner(self) -> str:
-        return "/var/lib/linja/sounds"
+        return self.asterisk_prefix + "/var/lib/linja/sounds"
 
     @property
     def fallback_inner(self) -> str:
-        return "/var/lib/linja/fallback"
+        return self.asterisk_prefix + "/var/lib/linja/fallback"
 
     @property
     def pg_home(self) -> Path:

@@ -1,0 +1,379 @@
+"""Dispatcher: routes ARI events to calls and runs one flow task per call.
+
+``on_event`` is synchronous and O(1) per event (dict look-ups only): it never awaits, so
+the websocket reader is never held up. Each StasisStart for a new channel starts one task
+running ``handler(call)``; a slow or crashing flow never delays or kills another one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any
+
+from ivr.ari.call import Call
+from ivr.ari.errors import AriError, CallHungUp, ChannelGone
+from ivr.ari.protocol import AriRest
+
+__all__ = ["Dispatcher", "Handler"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Call], Awaitable[None]]
+Event = dict[str, Any]
+
+_END_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed"})
+_RECENTLY_ENDED = 4096
+
+
+def _target_channel(obj: Any) -> str | None:
+    """``{"target_uri": "channel:<id>"}`` -> ``<id>``."""
+    if isinstance(obj, dict):
+        uri = obj.get("target_uri")
+        if isinstance(uri, str) and uri.startswith("channel:"):
+            return uri.removeprefix("channel:")
+    return None
+
+
+def _channel_id(event: Event) -> str | None:
+    channel = event.get("channel")
+    if isinstance(channel, dict):
+        cid = channel.get("id")
+        if isinstance(cid, str) and cid:
+            return cid
+    return None
+
+
+class Dispatcher:
+    """Routes events to :class:`Call` handles; implements their ``CallRegistry``.
+
+    ``app``: our Stasis application name; when given, ``resync`` also starts flows for
+    channels that entered the application while events were lost.
+    """
+
+    def __init__(
+        self,
+        rest: AriRest,
+        handler: Handler,
+        *,
+        app: str | None = None,
+        hangup_on_exit: bool = True,
+        hangup_timeout: float = 2.0,
+        resync_concurrency: int = 32,
+    ) -> None:
+        self._rest = rest
+        self._handler = handler
+        self._app = app
+        self._hangup_on_exit = hangup_on_exit
+        self._hangup_timeout = hangup_timeout
+        self._resync_concurrency = resync_concurrency
+        self._calls: dict[str, Call] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._playbacks: dict[str, Call] = {}
+        self._recordings: dict[str, Call] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._aux_tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self.calls_started = 0
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def active_calls(self) -> int:
+        """Number of call flows currently running."""
+        return len(self._tasks)
+
+    def get_call(self, channel_id: str) -> Call | None:
+        return self._calls.get(channel_id)
+
+    # -- CallRegistry --------------------------------------------------------------------
+
+    def register_playback(self, call: Call, playback_id: str) -> None:
+        self._playbacks[playback_id] = call
+
+    def unregister_playback(self, playback_id: str) -> None:
+        self._playbacks.pop(playback_id, None)
+
+    def register_recording(self, call: Call, name: str) -> None:
+        self._recordings[name] = call
+
+    def unregister_recording(self, name: str) -> None:
+        self._recordings.pop(name, None)
+
+    # -- routing -------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Route one event. Synchronous and non-blocking; safe to call from the reader."""
+        etype = event.get("type")
+        if not isinstance(etype, str):
+            log.debug("ignoring event without type")
+            return
+        if etype == "StasisStart":
+            self._on_stasis_start(event)
+            return
+
+        call: Call | None
+        if etype.startswith("Playback"):
+            playback = event.get("playback") or {}
+            call = self._playbacks.get(str(playback.get("id")))
+            if call is None:
+                call = self._calls.get(_target_channel(playback) or "")
+            elif etype == "PlaybackFinished":
+                self._playbacks.pop(str(playback.get("id")), None)
+        elif etype.startswith("Recording"):
+            recording = event.get("recording") or {}
+            call = self._recordings.get(str(recording.get("name")))
+            if call is None:
+                call = self._calls.get(_target_channel(recording) or "")
+        else:
+            call = self._calls.get(_channel_id(event) or "")
+
+        if call is None:
+            log.debug("ignoring %s for untracked channel %s", etype, _channel_id(event))
+            return
+        call.deliver(event)
+        if etype in _END_EVENTS:
+            log.debug("channel=%s %s", call.channel_id, etype)
+            if etype == "ChannelDestroyed" and call.channel_id not in self._tasks:
+                self._forget(call)  # an adopted channel without a flow task
+
+    def _on_stasis_start(self, event: Event) -> None:
+        cid = _channel_id(event)
+        if cid is None:
+            log.debug("ignoring StasisStart without channel id")
+            return
+        existing = self._calls.get(cid)
+        if existing is not None:
+            existing.deliver(event)
+            return
+        if self._closing:
+            log.warning("channel=%s arrived during shutdown; hanging up", cid)
+            self._spawn(self._reject(cid))
+            return
+        call = Call.from_stasis_start(self._rest, event, registry=self)
+        self._calls[cid] = call
+        task = asyncio.create_task(self._run_call(call), name=f"call-{cid}")
+        self._tasks[cid] = task
+        self._idle.clear()
+        self.calls_started += 1
+        task.add_done_callback(partial(self._call_done, call))
+
+    def adopt(self, channel_id: str, *, args: Iterable[str] = ()) -> Call:
+        """Track a channel this application is about to originate (client-chosen id).
+
+        Its events (including its StasisStart) go to the returned Call; no flow task is
+        started. It is forgotten on ChannelDestroyed or ``release()``.
+        """
+        if channel_id in self._calls:
+            raise ValueError(f"channel {channel_id} is already tracked")
+        call = Call(self._rest, channel_id, args=list(args), registry=self)
+        self._calls[channel_id] = call
+        return call
+
+    def release(self, call: Call) -> None:
+        """Stop routing events to an adopted call."""
+        if self._calls.get(call.channel_id) is call and call.channel_id not in self._tasks:
+            self._forget(call)
+
+    def _forget(self, call: Call) -> None:
+        cid = call.channel_id
+        if self._calls.get(cid) is call:
+            del self._calls[cid]
+        for pid in call.pending_playbacks:
+            if self._playbacks.get(pid) is call:
+                del self._playbacks[pid]
+        for name in call.recordings:
+            if self._recordings.get(name) is call:
+                del self._recordings[name]
+        self._ended[cid] = None
+        if len(self._ended) > _RECENTLY_ENDED:
+            self._ended.popitem(last=False)
+
+    # -- per-call task -------------------------------------------------------------------
+
+    async def _run_call(self, call: Call) -> None:
+        cid = call.channel_id
+        log.info("channel=%s call started dialed=%s args=%s", cid, call.dialed, call.args)
+        try:
+            await self._handler(call)
+        except CallHungUp as exc:
+            log.info("channel=%s call ended: %s", cid, exc)
+        except asyncio.CancelledError:
+            log.info("channel=%s call flow cancelled", cid)
+            await self._hangup_leftover(call)
+            raise
+        except Exception:
+            log.exception("channel=%s call flow failed", cid)
+        else:
+            log.info("channel=%s call flow finished", cid)
+        await self._hangup_leftover(call)
+
+    async def _hangup_leftover(self, call: Call) -> None:
+        """A flow that ended without hanging up (or crashed) must not leave dead air."""
+        if not self._hangup_on_exit or call.released or call.hung_up:
+            return
+        try:
+            async with asyncio.timeout(self._hangup_timeout):
+                await call.hangup()
+        except (AriError, TimeoutError) as exc:
+            log.warning("channel=%s hang-up after flow end failed: %s", call.channel_id, exc)
+
+    def _call_done(self, call: Call, task: asyncio.Task[None]) -> None:
+        cid = call.channel_id
+        if self._tasks.get(cid) is task:
+            del self._tasks[cid]
+        self._forget(call)
+        log.debug("channel=%s forgotten (%d calls active)", cid, len(self._tasks))
+        if not self._tasks:
+            self._idle.set()
+
+    async def _reject(self, channel_id: str) -> None:
+        try:
+            await self._rest.request(
+                "DELETE", f"/channels/{channel_id}", params={"reason": "congestion"}
+            )
+        except AriError as exc:
+            log.debug("channel=%s reject failed: %s", channel_id, exc)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run())
+        self._aux_tasks.add(task)
+        task.add_done_callback(self._aux_tasks.discard)
+
+    # -- resync after an event gap -------------------------------------------------------
+
+    async def resync(self) -> None:
+        """Repair state after events were lost (call from ``on_connected(True)``).
+
+        Calls whose channel no longer exists get a synthetic ChannelDestroyed; playbacks
+        a call is waiting on that no longer exist get a synthetic PlaybackFinished.
+        """
+        tracked = dict(self._calls)  # snapshot *before* asking: later arrivals are live
+        try:
+            channels = await self._rest.request("GET", "/channels")
+        except AriError as exc:
+            log.warning("resync: listing channels failed: %s", exc)
+            return
+        live: dict[str, dict[str, Any]] = {}
+        for channel in channels if isinstance(channels, list) else []:
+            if isinstance(channel, dict) and isinstance(channel.get("id"), str):
+                live[channel["id"]] = channel
+
+        gone = 0
+        for cid, call in tracked.items():
+            if cid not in live and not call.hung_up:
+                gone += 1
+                log.info("channel=%s vanished during the event gap; ending its call", cid)
+                self.on_event(
+                    {
+                        "type": "ChannelDestroyed",
+                        "channel": {"id": cid},
+                        "cause": 16,
+                        "cause_txt": "gone while ARI events were lost",
+                        "synthetic": True,
+                    }
+                )
+        started = self._start_orphans(live)
+
+        waiting = [
+            (call, pid)
+            for cid, call in tracked.items()
+            if cid in live and self._calls.get(cid) is call and not call.hung_up
+            for pid in call.pending_playbacks
+        ]
+        semaphore = asyncio.Semaphore(self._resync_concurrency)
+        results = await asyncio.gather(
+            *(self._check_playback(semaphore, call, pid) for call, pid in waiting)
+        )
+        log.info(
+            "resync: %d tracked, %d gone, %d orphans started, %d/%d playbacks ended",
+            len(tracked),
+            gone,
+            started,
+            sum(results),
+            len(waiting),
+        )
+
+    async def _check_playback(self, semaphore: asyncio.Semaphore, call: Call, pid: str) -> bool:
+        async with semaphore:
+            try:
+                await self._rest.request("GET", f"/playbacks/{pid}")
+            except ChannelGone:
+                pass
+            except AriError as exc:
+                log.warning(
+                    "channel=%s resync: playback %s check failed: %s", call.channel_id, pid, exc
+                )
+                return False
+            else:
+                return False
+        log.info("channel=%s playback %s ended during the event gap", call.channel_id, pid)
+        self.on_event(
+            {
+                "type": "PlaybackFinished",
+                "playback": {
+                    "id": pid,
+                    "target_uri": f"channel:{call.channel_id}",
+                    "state": "done",
+                },
+                "synthetic": True,
+            }
+        )
+        return True
+
+    def _start_orphans(self, live: dict[str, dict[str, Any]]) -> int:
+        """Start flows for channels sitting in our app whose StasisStart was lost."""
+        if self._app is None or self._closing:
+            return 0
+        started = 0
+        for cid, channel in live.items():
+            if cid in self._calls or cid in self._ended:
+                continue
+            dialplan = channel.get("dialplan") or {}
+            if dialplan.get("app_name") != "Stasis":
+                continue
+            app_data = str(dialplan.get("app_data") or "")
+            app, *args = app_data.split(",")
+            if app.strip() != self._app:
+                continue
+            log.warning("channel=%s in app %s without a flow; starting one", cid, self._app)
+            self.on_event(
+                {"type": "StasisStart", "channel": channel, "args": args, "synthetic": True}
+            )
+            started += 1
+        return started
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def wait_idle(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - returns False instead of raising
+    ) -> bool:
+        """Wait until no call flow is running; False if ``timeout`` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Refuse new calls, give running flows ``timeout`` seconds, then cancel them."""
+        self._closing = True
+        if not await self.wait_idle(timeout):
+            tasks = list(self._tasks.values())
+            log.warning("shutdown: cancelling %d call flows", len(tasks))
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._aux_tasks:
+            await asyncio.gather(*self._aux_tasks, return_exceptions=True)
+        log.info("dispatcher shut down")

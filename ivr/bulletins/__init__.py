@@ -1,0 +1,1 @@
+"""The disruption-bulletin service: prepared audio, fallback files, anonymous counters."""

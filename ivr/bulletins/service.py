@@ -1,0 +1,297 @@
+"""Keeps every bulletin number's audio ready for calls and for the dialplan fallback.
+
+- Bulletin audio (uploaded, or text rendered by espeak-ng) is materialised in Asterisk's
+  sound directory once, named by content hash.
+- For each number, ``<fallback>/<number>.wav`` always holds what a caller should hear now
+  (the active bulletins in order, or the "no known disruptions" prompt); the dialplan plays it
+  when the controller is down. It is rewritten on every change and at every validity-window
+  boundary.
+- A manifest beside the fallback files lets a restarted controller serve calls while Postgres
+  is unreachable.
+- Changes arrive by Postgres NOTIFY (``linja bulletin set`` sends one), by a periodic poll,
+  and at the next start/end time of a bulletin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from ivr import audio
+from ivr.bulletins.prompts import NO_DISRUPTIONS
+from ivr.clock import Clock
+from storage.repositories.bulletins import BulletinNumber, BulletinView
+
+log = logging.getLogger(__name__)
+
+
+class BulletinStore(Protocol):
+    async def numbers(self) -> list[BulletinNumber]: ...
+    async def listing(
+        self, number: str | None = None, *, include_ended: bool = False, now: datetime
+    ) -> list[BulletinView]: ...
+    async def audio(self, bulletin_id: uuid.UUID) -> bytes | None: ...
+
+
+Speaker = Callable[[str, str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    bulletin_id: uuid.UUID
+    media: str
+    duration: float
+    starts_at: datetime
+    ends_at: datetime | None
+
+    def active_at(self, now: datetime) -> bool:
+        return self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
+
+
+@dataclass(frozen=True)
+class NumberState:
+    number_id: uuid.UUID
+    number: str
+    tenant: str
+    language: str
+    no_disruptions: Prepared
+    bulletins: tuple[Prepared, ...] = field(default=())
+
+    def active(self, now: datetime) -> list[Prepared]:
+        return [b for b in self.bulletins if b.active_at(now)]
+
+
+@dataclass(frozen=True)
+class Paths:
+    sounds_host: Path
+    sounds_inner: str
+    fallback_host: Path
+
+
+_NIL = uuid.UUID(int=0)
+
+
+class BulletinService:
+    def __init__(
+        self,
+        store: BulletinStore,
+        paths: Paths,
+        clock: Clock,
+        *,
+        speak: Speaker = audio.speak,
+        poll_interval: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._paths = paths
+        self._clock = clock
+        self._speak = speak
+        self._poll = poll_interval
+        self._states: dict[str, NumberState] = {}
+        self._durations: dict[str, float] = {}
+        self._changed = asyncio.Event()
+        self._fallback_written: dict[str, tuple[str, ...]] = {}
+        self.refreshes = 0
+
+    # ----- what calls use ----------------------------------------------------------------------
+    def state(self, number: str) -> NumberState | None:
+        return self._states.get(number)
+
+    def numbers(self) -> list[str]:
+        return sorted(self._states)
+
+    def notify_changed(self) -> None:
+        self._changed.set()
+
+    # ----- loading -----------------------------------------------------------------------------
+    async def refresh(self) -> None:
+        """Reload from the database and bring files up to date. Raises on DB trouble."""
+        now = self._clock()
+        numbers = await self._store.numbers()
+        views = await self._store.listing(now=now)
+        by_number: dict[str, list[BulletinView]] = {}
+        for v in views:
+            by_number.setdefault(v.number, []).append(v)
+        states: dict[str, NumberState] = {}
+        for n in numbers:
+            no_dis = await self._prepare_text(NO_DISRUPTIONS.get(n.language, NO_DISRUPTIONS["en"]),
+                                              n.language, _NIL, now)
+            prepared = []
+            for v in by_number.get(n.number, []):
+                try:
+                    prepared.append(await self._prepare(v))
+                except audio.AudioError as exc:
+                    log.error("bulletin %s on %s cannot be rendered: %s", v.id, n.number, exc)
+            states[n.number] = NumberState(
+                n.id, n.number, n.tenant, n.language, no_dis, tuple(prepared)
+            )
+        self._states = states
+        self.refreshes += 1
+        self._write_manifest()
+        self.write_fallbacks()
+        log.info(
+            "bulletins refreshed: %d numbers, %d bulletins current or upcoming",
+            len(states),
+            sum(len(s.bulletins) for s in states.values()),
+        )
+
+    async def _prepare(self, v: BulletinView) -> Prepared:
+        if v.audio_sha256 is not None:
+            key = v.audio_sha256
+            path = self._paths.sounds_host / f"{key}.wav"
+            if not path.is_file():
+                data = await self._store.audio(v.id)
+                if data is None:
+                    raise audio.AudioError("audio vanished from the database")
+                audio.write_atomic(path, data)
+            return self._prepared(key, v.id, v.starts_at, v.ends_at)
+        assert v.text is not None
+        return await self._prepare_text(v.text, v.language, v.id, v.starts_at, v.ends_at)
+
+    async def _prepare_text(
+        self,
+        text: str,
+        language: str,
+        bulletin_id: uuid.UUID,
+        starts_at: datetime,
+        ends_at: datetime | None = None,
+    ) -> Prepared:
+        key = audio.tts_key(text, language)
+        path = self._paths.sounds_host / f"{key}.wav"
+        if not path.is_file():
+            audio.write_atomic(path, await self._speak(text, language))
+        return self._prepared(key, bulletin_id, starts_at, ends_at)
+
+    def _prepared(
+        self, key: str, bulletin_id: uuid.UUID, starts_at: datetime, ends_at: datetime | None
+    ) -> Prepared:
+        if key not in self._durations:
+            self._durations[key] = audio.wav_duration(
+                (self._paths.sounds_host / f"{key}.wav").read_bytes()
+            )
+        return Prepared(
+            bulletin_id=bulletin_id,
+            media=f"sound:{self._paths.sounds_inner}/{key}",
+            duration=self._durations[key],
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+
+    def _host_wav(self, media: str) -> Path:
+        return self._paths.sounds_host / (media.rsplit("/", 1)[-1] + ".wav")
+
+    # ----- fallback files ----------------------------------------------------------------------
+    def write_fallbacks(self) -> None:
+        """Rewrite each number's fallback file if what it should hold has changed."""
+        now = self._clock()
+        for number, st in self._states.items():
+            active = st.active(now) or [st.no_disruptions]
+            media = tuple(p.media for p in active)
+            if self._fallback_written.get(number) == media:
+                continue
+            parts = [self._host_wav(m).read_bytes() for m in media]
+            data = parts[0] if len(parts) == 1 else audio.concat_wavs(parts)
+            audio.write_atomic(self._paths.fallback_host / f"{number}.wav", data)
+            self._fallback_written[number] = media
+            log.info("fallback for %s now plays %d item(s)", number, len(media))
+
+    def next_boundary(self) -> datetime | None:
+        now = self._clock()
+        times = [
+            t
+            for st in self._states.values()
+            for b in st.bulletins
+            for t in (b.starts_at, b.ends_at)
+            if t is not None and t > now
+        ]
+        return min(times) if times else None
+
+    # ----- manifest ----------------------------------------------------------------------------
+    def _manifest_path(self) -> Path:
+        return self._paths.fallback_host / "manifest.json"
+
+    def _write_manifest(self) -> None:
+        def item(p: Prepared) -> dict[str, object]:
+            return {
+                "bulletin_id": str(p.bulletin_id),
+                "media": p.media,
+                "duration": p.duration,
+                "starts_at": p.starts_at.isoformat(),
+                "ends_at": p.ends_at.isoformat() if p.ends_at else None,
+            }
+
+        doc = {
+            "numbers": [
+                {
+                    "number_id": str(st.number_id),
+                    "number": st.number,
+                    "tenant": st.tenant,
+                    "language": st.language,
+                    "no_disruptions": item(st.no_disruptions),
+                    "bulletins": [item(b) for b in st.bulletins],
+                }
+                for st in self._states.values()
+            ]
+        }
+        audio.write_atomic(self._manifest_path(), json.dumps(doc, indent=1).encode())
+
+    def load_manifest(self) -> bool:
+        """Last known state, for a start while the database is unreachable."""
+        try:
+            doc = json.loads(self._manifest_path().read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+
+        def item(d: dict[str, object]) -> Prepared:
+            ends = d.get("ends_at")
+            return Prepared(
+                bulletin_id=uuid.UUID(str(d["bulletin_id"])),
+                media=str(d["media"]),
+                duration=float(str(d["duration"])),
+                starts_at=datetime.fromisoformat(str(d["starts_at"])),
+                ends_at=datetime.fromisoformat(str(ends)) if ends else None,
+            )
+
+        self._states = {
+            n["number"]: NumberState(
+                number_id=uuid.UUID(n["number_id"]),
+                number=n["number"],
+                tenant=n["tenant"],
+                language=n["language"],
+                no_disruptions=item(n["no_disruptions"]),
+                bulletins=tuple(item(b) for b in n["bulletins"]),
+            )
+            for n in doc["numbers"]
+        }
+        log.warning("serving bulletins from the manifest of the last refresh")
+        return True
+
+    # ----- background loop ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Refresh on notification, poll interval and window boundaries, until cancelled."""
+        retry = 1.0
+        while True:
+            boundary = self.next_boundary()
+            wait = self._poll
+            if boundary is not None:
+                wait = max(0.0, min(wait, (boundary - self._clock()).total_seconds() + 0.05))
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            self._changed.clear()
+            try:
+                await self.refresh()
+                retry = 1.0
+            except Exception as exc:  # the database may be down: keep serving what we have
+                log.warning("bulletin refresh failed (%s); keeping the last known bulletins",
+                            type(exc).__name__)
+                self.write_fallbacks()
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, 30.0)

@@ -1,0 +1,89 @@
+"""Ops console: health, live calls and the bulletins in force. Read-only for now."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from ivr.bulletins.service import BulletinService
+from ivr.clock import Clock
+
+
+class CallStats(Protocol):
+    @property
+    def active_calls(self) -> int: ...
+
+
+@dataclass
+class ConsoleDeps:
+    bulletins: BulletinService
+    calls: CallStats
+    clock: Clock
+    ari_connected: object  # callable returning bool
+
+
+def build_app(deps: ConsoleDeps) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+
+    def snapshot() -> dict[str, object]:
+        now = deps.clock()
+        numbers = []
+        for number in deps.bulletins.numbers():
+            st = deps.bulletins.state(number)
+            if st is None:
+                continue
+            numbers.append(
+                {
+                    "number": st.number,
+                    "tenant": st.tenant,
+                    "active": [
+                        {
+                            "id": str(b.bulletin_id),
+                            "duration_s": round(b.duration, 2),
+                            "ends_at": b.ends_at.isoformat() if b.ends_at else None,
+                        }
+                        for b in st.active(now)
+                    ],
+                }
+            )
+        connected = deps.ari_connected() if callable(deps.ari_connected) else False
+        return {
+            "ari_connected": bool(connected),
+            "active_calls": deps.calls.active_calls,
+            "numbers": numbers,
+        }
+
+    async def health(_: web.Request) -> web.Response:
+        snap = snapshot()
+        return web.json_response(
+            {"ok": snap["ari_connected"], "active_calls": snap["active_calls"]},
+            status=200 if snap["ari_connected"] else 503,
+        )
+
+    async def bulletins(_: web.Request) -> web.Response:
+        return web.json_response(snapshot())
+
+    async def index(_: web.Request) -> web.Response:
+        snap = snapshot()
+        rows = "".join(
+            f"<tr><td>{html.escape(str(n['number']))}</td><td>{html.escape(str(n['tenant']))}</td>"
+            f"<td>{len(n['active']) if isinstance(n['active'], list) else 0}</td></tr>"
+            for n in snap["numbers"]  # type: ignore[attr-defined]
+        )
+        body = (
+            "<!doctype html><meta charset=utf-8><title>Linja</title>"
+            "<h1>Linja</h1>"
+            f"<p>ARI connected: {snap['ari_connected']} &middot; "
+            f"active calls: {snap['active_calls']}</p>"
+            "<table border=1><tr><th>number</th><th>tenant</th><th>bulletins in force</th></tr>"
+            f"{rows}</table>"
+        )
+        return web.Response(text=body, content_type="text/html")
+
+    app.router.add_get("/", index)
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/bulletins", bulletins)
+    return app

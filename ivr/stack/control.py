@@ -1,0 +1,59 @@
+"""`linja stack up | down | status`: everything the service runs on, started and stopped."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ivr.config import Settings
+from ivr.stack import packages, secrets
+from ivr.stack.asterisk import AsteriskServer
+from ivr.stack.postgres import PgCluster
+from ivr.stack.proc import pid_alive, read_pid
+from storage.db import database_url
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def up(settings: Settings) -> Settings:
+    """Install, build, render, start and migrate whatever is missing. Idempotent."""
+    started = time.monotonic()
+    packages.ensure(str(settings.pg_bin_dir / "initdb"))
+    settings = secrets.ensure(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.chmod(0o700)
+    asterisk = AsteriskServer(settings)
+    asterisk.prepare()
+    pg = PgCluster(settings)
+    ast_uid = asterisk.asterisk_uid()
+    pg.ensure_user({ast_uid} if ast_uid is not None else set())
+    pg.init(settings.db_superuser, settings.require("db_superuser_password"))
+    pg.start()
+    pg.bootstrap()
+    upgrade(database_url(settings, owner=True))
+    asterisk.start()
+    log.info("stack up in %.1fs", time.monotonic() - started)
+    return settings
+
+
+def down(settings: Settings) -> None:
+    """Stop exactly what `up` started (by pid file / data dir), nothing else."""
+    AsteriskServer(settings).stop()
+    PgCluster(settings).stop()
+
+
+def status(settings: Settings) -> dict[str, str]:
+    ast = AsteriskServer(settings).status()
+    pg = PgCluster(settings).status()
+    ctl_pid = read_pid(settings.state_dir / "controller.pid")
+    controller = (
+        f"running pid {ctl_pid}, console http://{settings.bind}:{settings.http_port}/"
+        if pid_alive(ctl_pid)
+        else "stopped"
+    )
+    return {
+        "asterisk": f"running pid {ast.pid}, {ast.detail}" if ast.running else ast.detail,
+        "postgres": f"running pid {pg.pid}, {pg.detail}" if pg.running else pg.detail,
+        "controller": controller,
+    }
