@@ -12,7 +12,9 @@ import logging
 import os
 import signal
 from contextlib import AsyncExitStack
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -96,9 +98,15 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)
             await dispatcher.resync()
 
+        events_seen: Counter[str] = Counter()
+
+        def on_event(event: dict[str, Any]) -> None:
+            events_seen[str(event.get("type"))] += 1
+            dispatcher.on_event(event)
+
         stream = EventStream(
             settings.ari_base_url, settings.ari_user, settings.require("ari_password"),
-            settings.ari_app, on_event=dispatcher.on_event, on_connected=on_connected,
+            settings.ari_app, on_event=on_event, on_connected=on_connected,
         )
         background = [
             asyncio.create_task(bulletins.run(), name="bulletins"),
@@ -117,7 +125,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         stack.push_async_callback(stop_stream)
 
         runner = web.AppRunner(
-            build_app(ConsoleDeps(bulletins, dispatcher, clock, lambda: stream.connected)),
+            build_app(
+                ConsoleDeps(bulletins, dispatcher, clock, lambda: stream.connected, events_seen)
+            ),
             access_log=None,
         )
         await runner.setup()

@@ -12,6 +12,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ivr.commands import UsageError
+
+__all__ = ["UsageError", "build_parser", "main"]
+
 COMMAND_MODULES = (
     "ivr.commands.stack",
     "ivr.commands.serve",
@@ -19,10 +23,6 @@ COMMAND_MODULES = (
     "ivr.commands.demo",
     "ivr.commands.audit",
 )
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,13 @@
 """Call: the handle a call flow gets, with a straight-line coroutine API.
 
 The dispatcher puts every event about this channel into the call's own queue. The queue
-is consumed by whichever wait the flow is in (``play``, ``read_digits``, ``wait_event``,
-...): each event first updates the call's state (hung up, buffered DTMF digits, finished
-playbacks), then non-DTMF, non-playback events are kept in a small backlog that
-``wait_event`` matches against, so nothing a later wait needs is lost while the flow was
-busy elsewhere. Every wait raises :class:`CallHungUp` as soon as the caller is gone and
-is cancellable.
+is drained by whichever wait the flow is in (``play``, ``read_digits``, ``wait_event``,
+...) and by state queries (``hung_up``): each event first updates the call's state (hung
+up, buffered DTMF digits, finished playbacks), then non-DTMF, non-playback events are
+kept in a small backlog that ``wait_event`` matches against, so nothing a later wait
+needs is lost while the flow was busy elsewhere. Every wait re-checks that state after
+each wake-up, raises :class:`CallHungUp` as soon as the caller is gone and is
+cancellable.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Call:
 
         self._registry = registry
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._wakeup = asyncio.Event()
         self._digits: deque[str] = deque()
         self._backlog: deque[Event] = deque(maxlen=backlog_size)
         self._pending_playbacks: set[str] = set()
@@ -101,6 +103,7 @@ class Call:
     def deliver(self, event: Event) -> None:
         """Queue an event for this call (called by the dispatcher; never blocks)."""
         self._queue.put_nowait(event)
+        self._wakeup.set()
 
     def _drain(self) -> None:
         while True:
@@ -133,22 +136,28 @@ class Call:
                 self._mark_gone(str(etype))
         self._backlog.append(event)
 
-    def _mark_gone(self, reason: str) -> None:
+    def _mark_gone(self, reason: str, *, quiet: bool = False) -> None:
         if self._hangup_reason is None:
             self._hangup_reason = reason
-            log.info("channel=%s hung up (%s)", self.channel_id, reason)
+            if not quiet:
+                log.info("channel=%s hung up (%s)", self.channel_id, reason)
 
     async def _pump(self, deadline: float | None) -> bool:
-        """Process at least one event; False if ``deadline`` (loop time) passed first."""
+        """Process newly queued events; False if ``deadline`` (loop time) passed first.
+
+        Waits on a wake-up flag rather than on ``queue.get()``: anything may drain the
+        queue (``hung_up``, the dispatcher's resync) and the waiting flow must still wake
+        up and re-check the state those events changed.
+        """
         if not self._queue.empty():
             self._drain()
             return True
+        self._wakeup.clear()
         try:
             async with asyncio.timeout_at(deadline):
-                event = await self._queue.get()
+                await self._wakeup.wait()
         except TimeoutError:
             return False
-        self._process(event)
         self._drain()
         return True
 
@@ -220,7 +229,7 @@ class Call:
                 log.debug("channel=%s already gone at hangup", self.channel_id)
             else:
                 log.info("channel=%s hung up by flow (reason=%s)", self.channel_id, reason)
-        self._mark_gone("hung up by flow")
+        self._mark_gone("hung up by flow", quiet=True)
 
     async def continue_in_dialplan(
         self,

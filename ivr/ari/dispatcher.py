@@ -365,7 +365,7 @@ class Dispatcher:
             return False
         return True
 
-    async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - grace period
         """Refuse new calls, give running flows ``timeout`` seconds, then cancel them."""
         self._closing = True
         if not await self.wait_idle(timeout):

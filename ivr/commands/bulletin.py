@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ivr.audio import AudioError, to_asterisk_wav
-from ivr.cli import UsageError
+from ivr.commands import UsageError
 from ivr.config import Settings
 from storage.db import make_engine, session_factory
 from storage.repositories.bulletins import BulletinRepository, BulletinView, UnknownNumber

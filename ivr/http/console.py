@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +23,8 @@ class ConsoleDeps:
     bulletins: BulletinService
     calls: CallStats
     clock: Clock
-    ari_connected: object  # callable returning bool
+    ari_connected: Callable[[], bool]
+    events_seen: Mapping[str, int]
 
 
 def build_app(deps: ConsoleDeps) -> web.Application:
@@ -49,9 +51,8 @@ def build_app(deps: ConsoleDeps) -> web.Application:
                     ],
                 }
             )
-        connected = deps.ari_connected() if callable(deps.ari_connected) else False
         return {
-            "ari_connected": bool(connected),
+            "ari_connected": deps.ari_connected(),
             "active_calls": deps.calls.active_calls,
             "numbers": numbers,
         }
@@ -65,6 +66,12 @@ def build_app(deps: ConsoleDeps) -> web.Application:
 
     async def bulletins(_: web.Request) -> web.Response:
         return web.json_response(snapshot())
+
+    async def stats(_: web.Request) -> web.Response:
+        """ARI events seen by type since start (no channel or caller data)."""
+        return web.json_response(
+            {"active_calls": deps.calls.active_calls, "events": dict(deps.events_seen)}
+        )
 
     async def index(_: web.Request) -> web.Response:
         snap = snapshot()
@@ -86,4 +93,5 @@ def build_app(deps: ConsoleDeps) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/bulletins", bulletins)
+    app.router.add_get("/api/stats", stats)
     return app

@@ -365,3 +365,28 @@ async def test_cancelling_a_wait_is_prompt() -> None:
     assert dispatcher.active_calls == 0
     # a cancelled flow does not leave the caller in dead air
     assert ("DELETE", "/channels/c1", {"reason": "normal"}, None) in fake.requests
+
+
+async def test_waits_wake_up_even_if_someone_else_drained_the_queue() -> None:
+    """State queries (``hung_up``, resync) process queued events; a flow blocked in a wait
+    must still notice what those events changed."""
+    got: list[str] = []
+
+    async def flow(call: Call) -> None:
+        await call.play("sound:x")
+        got.append("played")
+        got.append(await call.read_digits(1, first_timeout=5, inter_timeout=5))
+
+    fake, dispatcher = setup(flow, hold_playbacks=True)
+    fake.start_call("c1")
+    await fake.wait_until(lambda: fake.held_playbacks("c1"))
+    call = dispatcher.get_call("c1")
+    assert call is not None
+    fake.finish_playback(channel_id="c1")
+    assert not call.hung_up  # drains the PlaybackFinished before the flow runs again
+    await fake.wait_until(lambda: got == ["played"], timeout=0.5)
+    await asyncio.sleep(0.01)
+    fake.dtmf("c1", "9")
+    assert call.pending_playbacks == frozenset()  # drains the digit
+    await fake.wait_calls_done(0.5)
+    assert got == ["played", "9"]

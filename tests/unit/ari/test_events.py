@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import pytest
@@ -37,6 +38,10 @@ async def running(stream: EventStream) -> AsyncIterator[asyncio.Task[None]]:
     finally:
         await stream.stop()
         await asyncio.wait_for(task, 2.0)
+
+
+def _attempts_at_least(sim: SimAri, n: int) -> bool:
+    return len(sim.ws_attempts) >= n
 
 
 def _stream(sim: SimAri, rec: Recorder, password: str = PASSWORD, **kw: Any) -> EventStream:
@@ -149,7 +154,7 @@ async def test_backoff_resets_only_after_a_stable_connection(
             first = len(sim.ws_attempts)
             dropped = loop.time()
             await sim.drop_websockets()
-            await until(lambda: len(sim.ws_attempts) >= first + 3, within=3.0)
+            await until(partial(_attempts_at_least, sim, first + 3), within=3.0)
             first_retry.append(sim.ws_attempts[first] - dropped)
             sim.ws_accepting = True
         await sim.wait_ws(2.0)

@@ -1,0 +1,48 @@
+"""Integration fixtures: the real stack (Asterisk 22, Postgres), the demo tenant and a
+controller subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.config import Settings
+from ivr.demo import seed_demo
+from ivr.stack import control
+from tests.support import Controller, ari_get, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """Bring the stack up (fast when it already runs) and seed the demo tenant."""
+    settings = control.up(Settings())
+    asyncio.run(seed_demo(settings))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def controller_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("controller") / "controller.log"
+
+
+@pytest.fixture
+def controller(stack: Settings, tmp_path: Path) -> Iterator[Controller]:
+    ctl = Controller(stack, tmp_path / "controller.log")
+    ctl.start()
+    try:
+        yield ctl
+    finally:
+        ctl.stop()
+
+
+@pytest.fixture
+def no_live_channels(stack: Settings) -> Iterator[None]:
+    """Each test starts and ends with Asterisk carrying no channel."""
+    wait_for("no channels before the test", lambda: ari_get(stack, "/channels") == [], 10)
+    yield
+    wait_for("no channels after the test", lambda: ari_get(stack, "/channels") == [], 10)

@@ -1,0 +1,176 @@
+"""Helpers for integration tests: SIPp runs, a controller subprocess, ARI and DB peeks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivr.config import Settings, project_root
+
+SCENARIOS = project_root() / "sipp-scenarios"
+CALLER_NUMBER = "0401234567"  # what the scenarios put in From:
+
+
+def free_udp_port() -> int:
+    """A fresh local port per SIPp run (Asterisk keeps retransmitting to abandoned ones)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_media_port() -> int:
+    """An even port with port+1..+3 free too (SIPp uses several from -mp)."""
+    for _ in range(100):
+        base = free_udp_port() & ~1
+        socks = []
+        try:
+            for off in range(4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free media port range")
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+    rtt_ms: list[float] = field(default_factory=list)
+    errors: str = ""
+
+
+def run_sipp(
+    scenario: str,
+    workdir: Path,
+    *,
+    service: str = "100",
+    calls: int = 1,
+    rate: float = 1.0,
+    limit: int | None = None,
+    settings: Settings,
+    timeout: float = 60.0,
+    extra: list[str] | None = None,
+) -> SippResult:
+    """Run SIPp against Asterisk with -m calls, bounded by -timeout; collects rtd timers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "sipp", f"{settings.bind}:{settings.sip_port}",
+        "-sf", str(SCENARIOS / scenario),
+        "-s", service,
+        "-i", "127.0.0.1",
+        "-p", str(free_udp_port()),
+        "-mp", str(free_media_port()),
+        "-m", str(calls),
+        "-r", str(rate),
+        "-l", str(limit or calls),
+        "-timeout", f"{int(timeout)}s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_rtt", "-rtt_freq", "1",
+        "-trace_err",
+        *(extra or []),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout + 30, check=False
+    )
+    rtt: list[float] = []
+    for csv in workdir.glob("*_rtt.csv"):
+        for line in csv.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 3 and parts[1]:
+                rtt.append(float(parts[1]))
+        csv.unlink()
+    errors = "".join(p.read_text() for p in workdir.glob("*_errors.log"))
+    return SippResult(proc.returncode, proc.stdout + proc.stderr, rtt, errors)
+
+
+def ari_get(settings: Settings, path: str) -> Any:
+    token = base64.b64encode(
+        f"{settings.ari_user}:{settings.require('ari_password')}".encode()
+    ).decode()
+    req = urllib.request.Request(
+        f"{settings.ari_base_url}{path}", headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def wait_for(what: str, probe: Any, timeout: float = 10.0, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class Controller:
+    """`linja serve` as a real subprocess, with its log in a file."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr.cli", "serve"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=project_root(),
+        )
+        wait_for("controller health", self.healthy, timeout=30)
+
+    def healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"controller exited {self.proc.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(self.url("/api/health"), timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def url(self, path: str) -> str:
+        return f"http://{self.settings.bind}:{self.settings.http_port}{path}"
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url(path), timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
