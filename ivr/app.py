@@ -11,8 +11,8 @@ import contextlib
 import logging
 import os
 import signal
-from contextlib import AsyncExitStack
 from collections import Counter
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +49,9 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
-                clock: Clock = utcnow) -> None:
+async def serve(
+    settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock = utcnow
+) -> None:
     """Run the controller until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -83,13 +84,15 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             if not bulletins.load_manifest():
                 log.error("no bulletin manifest either: bulletin numbers play not-in-service")
         counter = CallCounter(
-            CounterRepository(sessions), settings.state_dir / "spool" / "bulletin-counters.json",
+            CounterRepository(sessions),
+            settings.state_dir / "spool" / "bulletin-counters.json",
             clock,
         )
         stack.push_async_callback(counter.close)
 
-        client = AriClient(settings.ari_base_url, settings.ari_user,
-                           settings.require("ari_password"))
+        client = AriClient(
+            settings.ari_base_url, settings.ari_user, settings.require("ari_password")
+        )
         stack.push_async_callback(client.close)
         router = FlowRouter({"announcement": AnnouncementFlow(bulletins, counter, clock)})
         dispatcher = Dispatcher(client, router.handle, app=settings.ari_app)
@@ -105,8 +108,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             dispatcher.on_event(event)
 
         stream = EventStream(
-            settings.ari_base_url, settings.ari_user, settings.require("ari_password"),
-            settings.ari_app, on_event=on_event, on_connected=on_connected,
+            settings.ari_base_url,
+            settings.ari_user,
+            settings.require("ari_password"),
+            settings.ari_app,
+            on_event=on_event,
+            on_connected=on_connected,
         )
         background = [
             asyncio.create_task(bulletins.run(), name="bulletins"),
@@ -134,7 +141,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.bind, settings.http_port)
         await site.start()
-        log.info("controller running: console http://%s:%s/, ARI app %r",
-                 settings.bind, settings.http_port, settings.ari_app)
+        log.info(
+            "controller running: console http://%s:%s/, ARI app %r",
+            settings.bind,
+            settings.http_port,
+            settings.ari_app,
+        )
         await stop.wait()
         log.info("controller stopping")

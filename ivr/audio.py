@@ -36,7 +36,9 @@ async def _run(*cmd: str, stdin: bytes | None = None) -> bytes:
     )
     out, err = await proc.communicate(stdin)
     if proc.returncode != 0:
-        raise AudioError(f"{cmd[0]} exited {proc.returncode}: {err.decode(errors='replace')[-200:]}")
+        raise AudioError(
+            f"{cmd[0]} exited {proc.returncode}: {err.decode(errors='replace')[-200:]}"
+        )
     return out
 
 
@@ -48,8 +50,22 @@ async def speak(text: str, language: str) -> bytes:
     spoken = await _run("espeak-ng", "-v", voice, "-s", "150", "--stdout", stdin=text.encode())
     # Raw PCM out of sox: a wav header written to a pipe carries no usable length.
     pcm = await _run(
-        "sox", "--ignore-length", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), "-c", "1",
-        "-b", "16", "-e", "signed-integer", "-",
+        "sox",
+        "--ignore-length",
+        "-t",
+        "wav",
+        "-",
+        "-t",
+        "raw",
+        "-r",
+        str(RATE),
+        "-c",
+        "1",
+        "-b",
+        "16",
+        "-e",
+        "signed-integer",
+        "-",
         stdin=spoken,
     )
     return pcm_to_wav(pcm)

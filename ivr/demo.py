@@ -30,8 +30,14 @@ async def seed_demo(settings: Settings) -> None:
         repo = BulletinRepository(sessions)
         now = datetime.now(UTC)
         if not await repo.active(now):
-            await repo.add(number=DEMO_NUMBER, language="fi", text_=DEMO_TEXT, audio=None,
-                           starts_at=now, ends_at=None)
+            await repo.add(
+                number=DEMO_NUMBER,
+                language="fi",
+                text_=DEMO_TEXT,
+                audio=None,
+                starts_at=now,
+                ends_at=None,
+            )
             log.info("demo bulletin added on %s", DEMO_NUMBER)
     finally:
         await engine.dispose()

@@ -59,8 +59,9 @@ class CallCounter:
         except Exception as exc:
             for key, n in batch.items():  # keep them for the next try
                 self._pending[key] = self._pending.get(key, 0) + n
-            log.warning("counter flush failed (%s); %d call(s) kept", type(exc).__name__,
-                        self.pending)
+            log.warning(
+                "counter flush failed (%s); %d call(s) kept", type(exc).__name__, self.pending
+            )
             return False
         self.flushed += sum(batch.values())
         if self._spool_loaded:

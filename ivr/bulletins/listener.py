@@ -43,7 +43,7 @@ async def listen(settings: Settings, poke: Callable[[], None]) -> None:
             log.info("bulletins changed on %s", payload)
             poke()
 
-        conn.add_termination_listener(lambda _c: lost.set())
+        conn.add_termination_listener(lambda _c, lost=lost: lost.set())
         try:
             await conn.add_listener(NOTIFY_CHANNEL, on_notify)
             if warned:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -120,8 +121,9 @@ class BulletinService:
             by_number.setdefault(v.number, []).append(v)
         states: dict[str, NumberState] = {}
         for n in numbers:
-            no_dis = await self._prepare_text(NO_DISRUPTIONS.get(n.language, NO_DISRUPTIONS["en"]),
-                                              n.language, _NIL, now)
+            no_dis = await self._prepare_text(
+                NO_DISRUPTIONS.get(n.language, NO_DISRUPTIONS["en"]), n.language, _NIL, now
+            )
             prepared = []
             for v in by_number.get(n.number, []):
                 try:
@@ -281,17 +283,17 @@ class BulletinService:
             wait = self._poll
             if boundary is not None:
                 wait = max(0.0, min(wait, (boundary - self._clock()).total_seconds() + 0.05))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=wait)
-            except TimeoutError:
-                pass
             self._changed.clear()
             try:
                 await self.refresh()
                 retry = 1.0
             except Exception as exc:  # the database may be down: keep serving what we have
-                log.warning("bulletin refresh failed (%s); keeping the last known bulletins",
-                            type(exc).__name__)
+                log.warning(
+                    "bulletin refresh failed (%s); keeping the last known bulletins",
+                    type(exc).__name__,
+                )
                 self.write_fallbacks()
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, 30.0)

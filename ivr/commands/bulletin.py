@@ -66,9 +66,9 @@ def parse_duration(value: str) -> timedelta:
     return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
 
 
-def _validate_set(args: argparse.Namespace, now: datetime) -> tuple[
-    str | None, bytes | None, datetime, datetime | None
-]:
+def _validate_set(
+    args: argparse.Namespace, now: datetime
+) -> tuple[str | None, bytes | None, datetime, datetime | None]:
     if args.language not in LANGUAGES:
         raise UsageError(f"--language: {args.language!r} is not one of {', '.join(LANGUAGES)}")
     text = args.text
@@ -110,8 +110,14 @@ def _set(args: argparse.Namespace) -> int:
         engine = make_engine(Settings(), pool_size=1)
         try:
             repo = BulletinRepository(session_factory(engine))
-            return await repo.add(number=args.number, language=args.language, text_=text,
-                                  audio=audio, starts_at=starts, ends_at=ends)
+            return await repo.add(
+                number=args.number,
+                language=args.language,
+                text_=text,
+                audio=audio,
+                starts_at=starts,
+                ends_at=ends,
+            )
         finally:
             await engine.dispose()
 
@@ -119,8 +125,10 @@ def _set(args: argparse.Namespace) -> int:
         view = asyncio.run(go())
     except UnknownNumber as exc:
         raise UsageError(f"--number: {exc}") from None
-    print(f"bulletin {view.id} on {view.number} from {view.starts_at.isoformat()}"
-          f" until {view.ends_at.isoformat() if view.ends_at else 'cleared'}")
+    print(
+        f"bulletin {view.id} on {view.number} from {view.starts_at.isoformat()}"
+        f" until {view.ends_at.isoformat() if view.ends_at else 'cleared'}"
+    )
     return 0
 
 
@@ -163,6 +171,7 @@ def _list(args: argparse.Namespace) -> int:
         state = "active" if v.active_at(now) else ("upcoming" if v.starts_at > now else "ended")
         content = (v.text or "")[:60] + (" [audio]" if v.audio_sha256 else "")
         until = v.ends_at.isoformat() if v.ends_at else "-"
-        print(f"{v.id} {v.number} {state:<8} {v.language} {v.starts_at.isoformat()} "
-              f"{until} {content}")
+        print(
+            f"{v.id} {v.number} {state:<8} {v.language} {v.starts_at.isoformat()} {until} {content}"
+        )
     return 0

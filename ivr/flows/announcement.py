@@ -39,14 +39,20 @@ class AnnouncementFlow:
         state = self._bulletins.state(call.dialed)
         await call.answer()
         if state is None:
-            log.error("[%s] number %r has no bulletin service; playing not-in-service",
-                      cid, call.dialed)
+            log.error(
+                "[%s] number %r has no bulletin service; playing not-in-service", cid, call.dialed
+            )
             await call.play(NOT_IN_SERVICE)
             await call.hangup()
             return
         if state.tenant != tenant:
-            log.warning("[%s] dialplan says tenant %r but number %s belongs to %r",
-                        cid, tenant, state.number, state.tenant)
+            log.warning(
+                "[%s] dialplan says tenant %r but number %s belongs to %r",
+                cid,
+                tenant,
+                state.number,
+                state.tenant,
+            )
         active = state.active(self._clock())
         if active:
             media = [p.media for p in active]

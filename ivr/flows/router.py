@@ -23,8 +23,11 @@ class FlowRouter:
 
     async def handle(self, call: Call) -> None:
         if len(call.args) < 2:
-            log.error("[%s] Stasis arguments %r: expected <flow>,<tenant>; hanging up",
-                      call.channel_id, call.args)
+            log.error(
+                "[%s] Stasis arguments %r: expected <flow>,<tenant>; hanging up",
+                call.channel_id,
+                call.args,
+            )
             await call.hangup()
             return
         flow_name, tenant = call.args[0], call.args[1]

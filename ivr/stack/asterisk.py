@@ -57,8 +57,15 @@ def build_root(root: Path) -> None:
     try:
         env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         # The package mirror may serve a snapshot whose Release file is past Valid-Until.
-        apt = ["chroot", str(tmp), "apt-get", "-o", "Acquire::Check-Valid-Until=false",
-               "-o", "Acquire::Check-Date=false"]
+        apt = [
+            "chroot",
+            str(tmp),
+            "apt-get",
+            "-o",
+            "Acquire::Check-Valid-Until=false",
+            "-o",
+            "Acquire::Check-Date=false",
+        ]
         run([*apt, "update", "-qq"], env=env, timeout=900)
         run(
             [*apt, "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
@@ -96,8 +103,12 @@ class AsteriskServer:
     def _cmd(self, *args: str) -> list[str]:
         if self.system:
             assert self._s.asterisk_bin is not None
-            return [str(self._s.asterisk_bin), "-C", f"{self.prefix}/etc/asterisk/asterisk.conf",
-                    *args]
+            return [
+                str(self._s.asterisk_bin),
+                "-C",
+                f"{self.prefix}/etc/asterisk/asterisk.conf",
+                *args,
+            ]
         return ["chroot", str(self.root), "/usr/sbin/asterisk", *args]
 
     def asterisk_uid(self) -> int | None:
@@ -195,8 +206,12 @@ class AsteriskServer:
     def status(self) -> AsteriskStatus:
         pid = read_pid(self.pidfile)
         if pid_alive(pid):
-            return AsteriskStatus(True, pid, f"sip {self._s.bind}:{self._s.sip_port}/udp, "
-                                  f"ari {self._s.ari_base_url}, root {self.root}")
+            return AsteriskStatus(
+                True,
+                pid,
+                f"sip {self._s.bind}:{self._s.sip_port}/udp, "
+                f"ari {self._s.ari_base_url}, root {self.root}",
+            )
         return AsteriskStatus(False, None, "stopped")
 
     def start(self, *, timeout: float = 60) -> None:

@@ -8,7 +8,6 @@ import os
 import pwd
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
@@ -46,8 +45,14 @@ class PgCluster:
         except KeyError:
             run(
                 [
-                    "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                    "--shell", "/usr/sbin/nologin", self._s.pg_user,
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    self._s.pg_user,
                 ]
             )
             entry = pwd.getpwnam(self._s.pg_user)
@@ -84,8 +89,16 @@ class PgCluster:
         try:
             run(
                 self._as_user(
-                    self._bin("initdb"), "-D", str(self.data), "-U", superuser,
-                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale",
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    superuser,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
                 )
             )
         finally:
@@ -129,8 +142,15 @@ class PgCluster:
         os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
         run(
             self._as_user(
-                self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.logfile),
-                "-w", "-t", "60", "start",
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                "60",
+                "start",
             )
         )
         log.info("postgres started on %s:%s", self._s.bind, self._s.pg_port)
@@ -148,8 +168,11 @@ class PgCluster:
     async def _bootstrap(self) -> None:
         s = self._s
         conn = await asyncpg.connect(
-            host=s.bind, port=s.pg_port, user=s.db_superuser,
-            password=s.require("db_superuser_password"), database="postgres",
+            host=s.bind,
+            port=s.pg_port,
+            user=s.db_superuser,
+            password=s.require("db_superuser_password"),
+            database="postgres",
         )
         try:
             for role, secret in (
@@ -173,8 +196,11 @@ class PgCluster:
         finally:
             await conn.close()
         conn = await asyncpg.connect(
-            host=s.bind, port=s.pg_port, user=s.db_superuser,
-            password=s.require("db_superuser_password"), database=s.db_name,
+            host=s.bind,
+            port=s.pg_port,
+            user=s.db_superuser,
+            password=s.require("db_superuser_password"),
+            database=s.db_name,
         )
         try:
             await conn.execute(

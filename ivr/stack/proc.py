@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -77,10 +78,8 @@ def terminate(pid: int, *, timeout: float = 10.0) -> None:
         while time.monotonic() < deadline:
             if not pid_alive(pid):
                 return
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.05)
     if pid_alive(pid):
         raise StackError(f"process {pid} did not stop")

@@ -119,13 +119,21 @@ class BulletinRepository:
         """Bulletins in force at ``now``, in play order (start time, then creation)."""
         return await self._select(now=now, active_only=True)
 
-    async def listing(self, number: str | None = None, *, include_ended: bool = False,
-                   now: datetime) -> list[BulletinView]:
-        return await self._select(now=now, active_only=False, number=number,
-                                  include_ended=include_ended)
+    async def listing(
+        self, number: str | None = None, *, include_ended: bool = False, now: datetime
+    ) -> list[BulletinView]:
+        return await self._select(
+            now=now, active_only=False, number=number, include_ended=include_ended
+        )
 
-    async def _select(self, *, now: datetime, active_only: bool, number: str | None = None,
-                      include_ended: bool = False) -> list[BulletinView]:
+    async def _select(
+        self,
+        *,
+        now: datetime,
+        active_only: bool,
+        number: str | None = None,
+        include_ended: bool = False,
+    ) -> list[BulletinView]:
         stmt = (
             select(Bulletin, ServiceNumber.number, Tenant.slug)
             .join(ServiceNumber, ServiceNumber.id == Bulletin.service_number_id)
@@ -204,8 +212,9 @@ class BulletinRepository:
             await s.execute(text("SELECT pg_notify(:c, :n)"), {"c": NOTIFY_CHANNEL, "n": number})
             return _view(b, number, slug)
 
-    async def clear(self, *, number: str, now: datetime,
-                    bulletin_id: uuid.UUID | None = None) -> int:
+    async def clear(
+        self, *, number: str, now: datetime, bulletin_id: uuid.UUID | None = None
+    ) -> int:
         """End the number's current and future bulletins (or one of them). Kept as history."""
         async with self._sessions.begin() as s:
             sn_id = (

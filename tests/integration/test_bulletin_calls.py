@@ -48,13 +48,14 @@ async def _counter_total(settings: Settings) -> int:
 async def _database_text(settings: Settings) -> str:
     """Every row of every table in the database, as text."""
     conn = await asyncpg.connect(
-        host=settings.bind, port=settings.pg_port, user=settings.db_owner,
-        password=settings.require("db_owner_password"), database=settings.db_name,
+        host=settings.bind,
+        port=settings.pg_port,
+        user=settings.db_owner,
+        password=settings.require("db_owner_password"),
+        database=settings.db_name,
     )
     try:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         chunks = []
         for t in tables:
             rows = await conn.fetch(f'SELECT t::text AS r FROM "{t["tablename"]}" t')
@@ -96,8 +97,7 @@ def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
 def test_caller_hanging_up_mid_bulletin_leaves_nothing_behind(
     stack: Settings, controller: Controller, no_live_channels: None, tmp_path: Path
 ) -> None:
-    result = run_sipp("caller-hangs-up-mid-bulletin.xml", tmp_path, calls=3, rate=3,
-                      settings=stack)
+    result = run_sipp("caller-hangs-up-mid-bulletin.xml", tmp_path, calls=3, rate=3, settings=stack)
     assert result.returncode == 0, result.output + result.errors
     wait_for("channels to drain", lambda: ari_get(stack, "/channels") == [], timeout=10)
     wait_for("flows to end", lambda: controller.get("/api/stats")["active_calls"] == 0)
@@ -138,8 +138,12 @@ def test_fallback_follows_bulletin_changes_and_expiry(
         try:
             now = datetime.now(UTC)
             await BulletinRepository(session_factory(engine)).add(
-                number=DEMO_NUMBER, language="en", text_="Water outage in Sipoo until noon.",
-                audio=None, starts_at=now, ends_at=now + timedelta(seconds=4),
+                number=DEMO_NUMBER,
+                language="en",
+                text_="Water outage in Sipoo until noon.",
+                audio=None,
+                starts_at=now,
+                ends_at=now + timedelta(seconds=4),
             )
         finally:
             await engine.dispose()

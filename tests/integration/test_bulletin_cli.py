@@ -21,7 +21,11 @@ pytestmark = pytest.mark.integration
 def linja(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ivr.cli", *args],
-        capture_output=True, text=True, cwd=project_root(), timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=project_root(),
+        timeout=60,
+        check=False,
     )
 
 
@@ -53,8 +57,16 @@ def junk_audio(tmp_path: Path) -> Path:
         (["--number", DEMO_NUMBER], "give --text or --audio"),
         (["--number", DEMO_NUMBER, "--text", "x", "--language", "de"], "--language"),
         (
-            ["--number", DEMO_NUMBER, "--text", "x", "--starts-at", "2030-01-02T10:00",
-             "--ends-at", "2030-01-02T09:00"],
+            [
+                "--number",
+                DEMO_NUMBER,
+                "--text",
+                "x",
+                "--starts-at",
+                "2030-01-02T10:00",
+                "--ends-at",
+                "2030-01-02T09:00",
+            ],
             "is not after start",
         ),
         (["--number", DEMO_NUMBER, "--text", "x", "--ends-at", "yesterday"], "not an ISO time"),
@@ -81,8 +93,20 @@ def test_set_list_and_clear_a_bulletin(stack: Settings, tmp_path: Path) -> None:
         ["sox", "-n", "-r", "16000", "-c", "2", str(audio), "synth", "1.5", "sine", "440"],
         check=True,
     )
-    proc = linja("bulletin", "set", "--number", DEMO_NUMBER, "--audio", str(audio),
-                 "--text", "Testitiedote", "--starts-at", "2031-01-01T08:00+02:00", "--for", "2h")
+    proc = linja(
+        "bulletin",
+        "set",
+        "--number",
+        DEMO_NUMBER,
+        "--audio",
+        str(audio),
+        "--text",
+        "Testitiedote",
+        "--starts-at",
+        "2031-01-01T08:00+02:00",
+        "--for",
+        "2h",
+    )
     assert proc.returncode == 0, proc.stderr
     bulletin_id = proc.stdout.split()[1]
     listing = linja("bulletin", "list", "--number", DEMO_NUMBER)
