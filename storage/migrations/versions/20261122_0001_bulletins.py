@@ -12,7 +12,6 @@ from alembic import op
 
 from storage.roles import app_role
 
-
 revision = "20261122_0001"
 down_revision = None
 branch_labels = None
