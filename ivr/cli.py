@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "ivr.commands.bulletin",
     "ivr.commands.demo",
     "ivr.commands.audit",
+    "ivr.commands.dialplan",
 )
 
 

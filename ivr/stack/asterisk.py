@@ -184,10 +184,12 @@ class AsteriskServer:
                 os.chown(path, 0, uid)
             os.chown(etc, 0, uid)
 
-    def install_dialplan(self) -> None:
+    def install_dialplan(self, *, source: Path | None = None) -> None:
+        """Copy ``source`` (default: the project's dialplan dir) ``*.conf`` into etc/linja."""
         target = self.etc / "linja"
         target.mkdir(exist_ok=True)
-        wanted = {p.name: p for p in (project_root() / "dialplan").glob("*.conf")}
+        src_dir = project_root() / "dialplan" if source is None else source
+        wanted = {p.name: p for p in src_dir.glob("*.conf")}
         for old in target.glob("*.conf"):
             if old.name not in wanted:
                 old.unlink()

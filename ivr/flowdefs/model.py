@@ -1,0 +1,106 @@
+"""The validated, immutable form of a tenant's flow definitions.
+
+Produced by the loader from `dialplan/flows/<tenant>.toml`; consumed by call flows and the
+queue engine. Pure data: no I/O here.
+
+Targets are strings ``kind:name`` — where a menu option, a timeout or an overflow sends the
+caller:
+
+    menu:<menu>          another menu of the same tenant
+    queue:<queue>        a queue of the same tenant
+    callback:<queue>     callback capture, the request joins that queue
+    voicemail:<box>      leave a voice message (box = any name, usually a queue)
+    bulletin:<number>    the disruption bulletin of a service number
+    external:<number>    transfer to an external number (digits, optional leading +)
+    hangup:<prompt>      play the prompt, then hang up
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Literal
+
+TargetKind = Literal["menu", "queue", "callback", "voicemail", "bulletin", "external", "hangup"]
+TARGET_KINDS: tuple[TargetKind, ...] = (
+    "menu",
+    "queue",
+    "callback",
+    "voicemail",
+    "bulletin",
+    "external",
+    "hangup",
+)
+Strategy = Literal["longest-idle", "ring-all"]
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Exactly one of text (spoken by TTS in the tenant's language), sound (an Asterisk
+    sound name such as ``beep``) or file (a path relative to the flow file)."""
+
+    name: str
+    text: str | None = None
+    sound: str | None = None
+    file: str | None = None
+    language: str | None = None  # defaults to the tenant's
+
+
+@dataclass(frozen=True)
+class Menu:
+    name: str
+    prompt: str
+    options: dict[str, Target]  # digit ("0"-"9", "*", "#") or multi-digit code -> target
+    max_digits: int = 1
+    first_digit_timeout: float = 5.0
+    inter_digit_timeout: float = 2.0
+    retries: int = 3  # attempts in total before failure_target
+    invalid_prompt: str | None = None
+    no_input_prompt: str | None = None
+    failure_target: Target = field(default_factory=lambda: Target("hangup", "goodbye"))
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    agents: tuple[str, ...]  # agent logins (PJSIP endpoint names)
+    strategy: Strategy = "longest-idle"
+    ring_timeout: float = 15.0  # per agent, then the next one
+    wrap_up: float = 5.0  # seconds an agent rests after a call
+    max_wait: float = 600.0  # then overflow
+    max_length: int = 20  # callers waiting; one more goes to overflow at once
+    overflow: Target | None = None  # None: hangup with the tenant's goodbye prompt
+    announce_interval: float = 30.0  # position / estimated wait announcements
+    moh_class: str = "default"
+    position_prompt: str | None = None  # optional prompt before the position number
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """Weekly opening hours in a time zone; closed_target when outside them."""
+
+    timezone: str
+    # weekday 0=Mon..6=Sun -> list of (open, close) intervals
+    week: dict[int, tuple[tuple[time, time], ...]]
+    closed_target: Target
+
+
+@dataclass(frozen=True)
+class TenantFlows:
+    tenant: str
+    language: str
+    entry: str  # the menu a call starts in unless the dialplan names another
+    prompts: dict[str, Prompt]
+    menus: dict[str, Menu]
+    queues: dict[str, Queue]
+    hours: OpeningHours | None
+    source: str  # file the definitions came from

@@ -1,0 +1,254 @@
+"""Writes case snapshots to Postgres for the recorder: idempotent upserts, one transaction.
+
+A snapshot is the whole case as known so far (:class:`storage.timing.CaseState`), so writing
+the same or an older snapshot again changes nothing that matters:
+
+- ``cases``: upsert by id; each column keeps its stored value when the snapshot has none
+  (``COALESCE(EXCLUDED.x, t.x)``); the caller's personal fields are never written back
+  into a case whose personal data was erased;
+- ``queue_entries``: upsert by (case id, seq), same merge rule;
+- ``contact_requests``, ``recordings``, ``voice_messages``: inserted once (``ON CONFLICT DO
+  NOTHING``): after that the console and the sweeper own those rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ivr.config import Settings
+from storage.errors import ConstraintViolation
+from storage.events import RecordingCompleted, VoiceMessageSaved
+from storage.models import Case, ContactRequest, QueueEntry, Recording, VoiceMessage
+from storage.models.cases import PERSONAL_CASE_FIELDS
+from storage.recorder import CaseRecorder, Rejected
+from storage.repositories._uow import translate
+from storage.spool import Spool
+from storage.timing import CaseState
+
+log = logging.getLogger(__name__)
+
+_cases: Table = Case.__table__  # type: ignore[assignment]
+_queue: Table = QueueEntry.__table__  # type: ignore[assignment]
+_requests: Table = ContactRequest.__table__  # type: ignore[assignment]
+_recordings: Table = Recording.__table__  # type: ignore[assignment]
+_voice: Table = VoiceMessage.__table__  # type: ignore[assignment]
+
+_PG = PGDialect()  # type: ignore[no-untyped-call]
+_FIXED = ("tenant_id", "channel", "started_at")
+CASE_COLUMNS = (
+    "id", "tenant_id", "service_number", "channel", "caller_name", "caller_email",
+    "caller_number", "started_at", "service_started_at", "agent_id", "ended_at", "outcome",
+    "delay_before_service", "queue_wait", "service_time", "total_time",
+)  # fmt: skip
+QUEUE_COLUMNS = ("case_id", "seq", "queue", "entered_at", "left_at", "exit_reason", "wait")
+REQUEST_COLUMNS = (
+    "id", "tenant_id", "case_id", "channel", "queue", "requested_at", "callback_number",
+    "name", "email", "message", "status", "attempts",
+)  # fmt: skip
+AUDIO_COLUMNS = (
+    "id", "tenant_id", "case_id", "name", "location", "completed_at", "duration",
+    "size_bytes", "sha256",
+)  # fmt: skip
+
+
+def _unnest_insert(table: Table, columns: Sequence[str], on_conflict: str) -> str:
+    """One INSERT for a whole batch: each column is one array parameter (a single round
+    trip and a single cached prepared statement, whatever the batch size)."""
+    arrays = ", ".join(
+        f"${i}::{table.c[c].type.compile(dialect=_PG)}[]" for i, c in enumerate(columns, 1)
+    )
+    return (
+        f"INSERT INTO {table.name} AS t ({', '.join(columns)}) "
+        f"SELECT * FROM unnest({arrays}) {on_conflict}"
+    )
+
+
+def _case_conflict() -> str:
+    sets = [f"{c} = EXCLUDED.{c}" for c in _FIXED]
+    for c in CASE_COLUMNS:
+        if c in (*_FIXED, "id"):
+            continue
+        merged = f"COALESCE(EXCLUDED.{c}, t.{c})"
+        if c in PERSONAL_CASE_FIELDS:
+            merged = f"CASE WHEN t.personal_data_erased_at IS NULL THEN {merged} END"
+        sets.append(f"{c} = {merged}")
+    sets.append("updated_at = now()")
+    return "ON CONFLICT (id) DO UPDATE SET " + ", ".join(sets)
+
+
+_QUEUE_CONFLICT = (
+    "ON CONFLICT (case_id, seq) DO UPDATE SET queue = EXCLUDED.queue, "
+    "entered_at = EXCLUDED.entered_at, left_at = COALESCE(EXCLUDED.left_at, t.left_at), "
+    "exit_reason = COALESCE(EXCLUDED.exit_reason, t.exit_reason), "
+    "wait = COALESCE(EXCLUDED.wait, t.wait)"
+)
+_ONCE = "ON CONFLICT (id) DO NOTHING"
+
+# (batch key, columns, SQL) in foreign-key order.
+STATEMENTS: tuple[tuple[str, Sequence[str], str], ...] = (
+    ("cases", CASE_COLUMNS, _unnest_insert(_cases, CASE_COLUMNS, _case_conflict())),
+    ("queue", QUEUE_COLUMNS, _unnest_insert(_queue, QUEUE_COLUMNS, _QUEUE_CONFLICT)),
+    ("requests", REQUEST_COLUMNS, _unnest_insert(_requests, REQUEST_COLUMNS, _ONCE)),
+    ("recordings", AUDIO_COLUMNS, _unnest_insert(_recordings, AUDIO_COLUMNS, _ONCE)),
+    ("voice", AUDIO_COLUMNS, _unnest_insert(_voice, AUDIO_COLUMNS, _ONCE)),
+)
+
+
+def case_row(s: CaseState) -> dict[str, Any]:
+    return {
+        "id": s.case_id,
+        "tenant_id": s.tenant_id,
+        "service_number": s.service_number,
+        "channel": s.channel.value,
+        "caller_name": s.caller_name,
+        "caller_email": s.caller_email,
+        "caller_number": s.caller_number,
+        "started_at": s.started_at,
+        "service_started_at": s.service_started_at,
+        "agent_id": s.agent_id,
+        "ended_at": s.ended_at,
+        "outcome": None if s.outcome is None else s.outcome.value,
+        "delay_before_service": s.delay_before_service,
+        "queue_wait": s.queue_wait,
+        "service_time": s.service_time,
+        "total_time": s.total_time,
+    }
+
+
+def rows(states: Sequence[CaseState]) -> dict[str, list[dict[str, Any]]]:
+    """Rows per table for a batch (the latest snapshot of each case wins)."""
+    latest: dict[Any, CaseState] = {}
+    for s in states:
+        latest.pop(s.case_id, None)  # keep the order of the latest snapshots
+        latest[s.case_id] = s
+    out: dict[str, list[dict[str, Any]]] = {
+        "cases": [],
+        "queue": [],
+        "requests": [],
+        "recordings": [],
+        "voice": [],
+    }
+    for s in latest.values():
+        out["cases"].append(case_row(s))
+        out["queue"].extend(
+            {
+                "case_id": s.case_id,
+                "seq": q.seq,
+                "queue": q.queue,
+                "entered_at": q.entered_at,
+                "left_at": q.left_at,
+                "exit_reason": None if q.exit is None else q.exit.value,
+                "wait": q.wait,
+            }
+            for q in s.queue_stays
+        )
+        out["requests"].extend(
+            {
+                "id": r.request_id,
+                "tenant_id": s.tenant_id,
+                "case_id": s.case_id,
+                "channel": s.channel.value,
+                "queue": r.queue,
+                "requested_at": r.at,
+                "callback_number": r.callback_number,
+                "name": r.name,
+                "email": r.email,
+                "message": r.message,
+                "status": "open",
+                "attempts": 0,
+            }
+            for r in s.contact_requests
+        )
+        out["recordings"].extend(_audio_row(s, r.recording_id, r) for r in s.recordings)
+        out["voice"].extend(_audio_row(s, v.voice_message_id, v) for v in s.voice_messages)
+    return out
+
+
+def _audio_row(
+    s: CaseState, audio_id: Any, m: RecordingCompleted | VoiceMessageSaved
+) -> dict[str, Any]:
+    return {
+        "id": audio_id,
+        "tenant_id": s.tenant_id,
+        "case_id": s.case_id,
+        "name": m.name,
+        "location": m.location,
+        "completed_at": m.completed_at,
+        "duration": m.duration,
+        "size_bytes": m.size_bytes,
+        "sha256": m.sha256,
+    }
+
+
+async def _write(conn: asyncpg.Connection, batch: dict[str, list[dict[str, Any]]]) -> None:
+    for key, columns, sql in STATEMENTS:
+        table_rows = batch[key]
+        if table_rows:
+            await conn.execute(sql, *([r[c] for r in table_rows] for c in columns))
+
+
+def _refused(exc: BaseException) -> bool:
+    """Bad data (constraint, bad value), as opposed to a database that cannot be used."""
+    return isinstance(translate(exc), ConstraintViolation)
+
+
+class PgCaseWriter:
+    """:class:`storage.recorder.CaseWriter` on an AsyncEngine (one connection at a time).
+
+    Borrows a pooled connection (pre-pinged, so a restarted server is noticed) and talks
+    asyncpg directly: one ``unnest`` upsert per table and batch.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def write(self, states: Sequence[CaseState]) -> list[Rejected]:
+        if not states:
+            return []
+        try:
+            async with self._engine.connect() as sa_conn:
+                raw = await sa_conn.get_raw_connection()
+                conn = raw.driver_connection
+                assert isinstance(conn, asyncpg.Connection)
+                try:
+                    async with conn.transaction():
+                        await _write(conn, rows(states))
+                    return []
+                except Exception as exc:
+                    if not _refused(exc):
+                        raise
+                    log.warning(
+                        "a batch of %d case records was refused (%s); writing them one by one",
+                        len(states),
+                        translate(exc),
+                    )
+                return await self._one_by_one(conn, states)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    @staticmethod
+    async def _one_by_one(conn: asyncpg.Connection, states: Sequence[CaseState]) -> list[Rejected]:
+        rejected: list[Rejected] = []
+        async with conn.transaction():
+            for s in states:
+                try:
+                    async with conn.transaction():  # a savepoint per case
+                        await _write(conn, rows([s]))
+                except Exception as exc:
+                    if not _refused(exc):
+                        raise
+                    rejected.append(Rejected(s, str(translate(exc))))
+        return rejected
+
+
+def build_recorder(settings: Settings, engine: AsyncEngine, **options: Any) -> CaseRecorder:
+    """The production recorder: writes through ``engine``, spools under the state dir."""
+    spool = Spool(settings.state_dir / "spool" / "cases", settings.spool_max_bytes)
+    return CaseRecorder(PgCaseWriter(engine), spool, **options)

@@ -1,0 +1,202 @@
+"""Case events the controller emits, and the vocabularies shared with the database.
+
+Pure data (no I/O, no SQLAlchemy): call flows import this module and hand events to an
+:class:`EventSink` (the :class:`storage.recorder.CaseRecorder` in production, a list in tests).
+
+A case's life, as events::
+
+    CaseOpened ─┬─> CaseQueued ─┬─> ServiceStarted ──> CaseEnded(answered)
+                │               ├─> QueueLeft(callback) ─> ContactRequested ─> CaseEnded(...)
+                │               └─> CaseEnded(abandoned)          (hung up while queued)
+                ├─> CallerDetails / RecordingCompleted / VoiceMessageSaved   (any time, also
+                │                                                  shortly after CaseEnded)
+                └─> CaseEnded(...)
+
+Every event carries ``case_id``; times are timezone-aware.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    SMS = "sms"
+    EMAIL = "email"
+    CHAT = "chat"
+    WEB = "web"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # served by an agent (or an automated service) on a call
+    HANDLED = "handled"  # a written contact (sms/e-mail/chat/web) was dealt with
+    ABANDONED = "abandoned"  # the caller left before being served
+    CALLBACK_REQUESTED = "callback_requested"
+    VOICEMAIL = "voicemail"
+    TRANSFERRED = "transferred"  # sent outside Linja (another number)
+    CLOSED = "closed"  # out of hours / service closed
+    FAILED = "failed"  # a technical failure ended the case
+
+
+class QueueExit(StrEnum):
+    """Why a queue stay ended."""
+
+    SERVED = "served"
+    ABANDONED = "abandoned"
+    CALLBACK = "callback"
+    VOICEMAIL = "voicemail"
+    TIMEOUT = "timeout"
+    TRANSFERRED = "transferred"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    TEAM = "team"
+    EXTERNAL = "external"
+
+
+class ListenKind(StrEnum):
+    PLAY = "play"
+    DOWNLOAD = "download"
+    EXPORT = "export"
+
+
+class ContactStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeletionReason(StrEnum):
+    RETENTION = "retention"
+    ERASURE = "erasure"
+    MANUAL = "manual"
+
+
+def sql_in(column: str, values: type[StrEnum]) -> str:
+    """``column IN ('a', 'b')`` for a CHECK constraint built from an enum."""
+    return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
+# ----- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOpened:
+    case_id: uuid.UUID
+    tenant_id: uuid.UUID
+    channel: Channel
+    at: datetime
+    service_number: str | None = None
+    caller_number: str | None = None
+    caller_name: str | None = None
+    caller_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerDetails:
+    """The caller told us more about themselves (only the given fields change)."""
+
+    case_id: uuid.UUID
+    caller_number: str | None = None
+    caller_name: str | None = None
+    caller_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseQueued:
+    case_id: uuid.UUID
+    queue: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeft:
+    """The caller left the queue without being served but the case goes on (e.g. chose a
+    callback or voicemail). Hanging up while queued needs no QueueLeft: CaseEnded closes it."""
+
+    case_id: uuid.UUID
+    at: datetime
+    reason: QueueExit
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStarted:
+    """An agent (or, with ``agent_id=None``, an automated service) started serving."""
+
+    case_id: uuid.UUID
+    at: datetime
+    agent_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEnded:
+    case_id: uuid.UUID
+    outcome: Outcome
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRequested:
+    """A callback / contact request left during the case (lands in the callback queue)."""
+
+    case_id: uuid.UUID
+    request_id: uuid.UUID
+    at: datetime
+    callback_number: str | None = None
+    name: str | None = None
+    email: str | None = None
+    message: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingCompleted:
+    case_id: uuid.UUID
+    recording_id: uuid.UUID
+    name: str
+    location: str
+    completed_at: datetime
+    duration: timedelta
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceMessageSaved:
+    case_id: uuid.UUID
+    voice_message_id: uuid.UUID
+    name: str
+    location: str
+    completed_at: datetime
+    duration: timedelta
+    size_bytes: int
+    sha256: str
+
+
+CaseEvent = (
+    CaseOpened
+    | CallerDetails
+    | CaseQueued
+    | QueueLeft
+    | ServiceStarted
+    | CaseEnded
+    | ContactRequested
+    | RecordingCompleted
+    | VoiceMessageSaved
+)
+
+
+class EventSink(Protocol):
+    """What a call flow needs: hand over an event, synchronously, without ever blocking or
+    raising because of the database."""
+
+    def emit(self, event: CaseEvent) -> None: ...

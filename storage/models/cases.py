@@ -1,0 +1,163 @@
+"""Cases (one per contact), their queue stays and the callback / contact requests.
+
+Case rows are never deleted: retention and erasure blank the personal fields and set
+``personal_data_erased_at``; the timings stay for statistics.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Interval,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.events import Channel, ContactStatus, Outcome, QueueExit, sql_in
+from storage.models.base import Base, created_at, uuid_pk
+
+_NONNEG = ("delay_before_service", "queue_wait", "service_time", "total_time")
+PERSONAL_CASE_FIELDS = ("caller_name", "caller_email", "caller_number")
+PERSONAL_REQUEST_FIELDS = ("callback_number", "name", "email", "message")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(sql_in("channel", Channel), name="channel_known"),
+        CheckConstraint(f"outcome IS NULL OR {sql_in('outcome', Outcome)}", name="outcome_known"),
+        CheckConstraint("(ended_at IS NULL) = (outcome IS NULL)", name="ended_has_outcome"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="end_after_start"),
+        CheckConstraint(
+            "service_started_at IS NULL OR service_started_at >= started_at",
+            name="service_after_start",
+        ),
+        CheckConstraint(
+            "service_started_at IS NULL OR ended_at IS NULL OR ended_at >= service_started_at",
+            name="end_after_service",
+        ),
+        *(
+            CheckConstraint(f"{c} IS NULL OR {c} >= interval '0'", name=f"{c}_nonnegative")
+            for c in _NONNEG
+        ),
+        CheckConstraint(
+            "personal_data_erased_at IS NULL OR "
+            "(caller_name IS NULL AND caller_email IS NULL AND caller_number IS NULL)",
+            name="erased_is_blank",
+        ),
+        Index(None, "tenant_id", "started_at"),
+        Index(None, "tenant_id", "caller_number"),
+        Index(None, "agent_id", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    # The number (or address) the contact came in on, as dialled: kept even if the number
+    # later moves to another tenant.
+    service_number: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(8))
+    caller_name: Mapped[str | None] = mapped_column(String(200))
+    caller_email: Mapped[str | None] = mapped_column(String(320))
+    caller_number: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    service_started_at: Mapped[datetime | None]
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    delay_before_service: Mapped[timedelta | None] = mapped_column(Interval)
+    queue_wait: Mapped[timedelta | None] = mapped_column(Interval)
+    service_time: Mapped[timedelta | None] = mapped_column(Interval)
+    total_time: Mapped[timedelta | None] = mapped_column(Interval)
+    restricted_at: Mapped[datetime | None]
+    personal_data_erased_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class QueueEntry(Base):
+    """One stay of a case in a queue (a case may be queued more than once)."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        PrimaryKeyConstraint("case_id", "seq"),
+        CheckConstraint("seq >= 0", name="seq_nonnegative"),
+        CheckConstraint(
+            f"exit_reason IS NULL OR {sql_in('exit_reason', QueueExit)}", name="exit_known"
+        ),
+        CheckConstraint("(left_at IS NULL) = (exit_reason IS NULL)", name="left_has_reason"),
+        CheckConstraint("left_at IS NULL OR left_at >= entered_at", name="left_after_entered"),
+        CheckConstraint("wait IS NULL OR wait >= interval '0'", name="wait_nonnegative"),
+        Index(None, "queue", "entered_at"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
+    seq: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    exit_reason: Mapped[str | None] = mapped_column(String(16))
+    wait: Mapped[timedelta | None] = mapped_column(Interval)
+
+
+class ContactRequest(Base):
+    """A callback / contact request; agents claim them (``FOR UPDATE SKIP LOCKED``)."""
+
+    __tablename__ = "contact_requests"
+    __table_args__ = (
+        CheckConstraint(sql_in("channel", Channel), name="channel_known"),
+        CheckConstraint(sql_in("status", ContactStatus), name="status_known"),
+        CheckConstraint(
+            "(status = 'claimed') = (claimed_by IS NOT NULL)", name="claimed_has_agent"
+        ),
+        CheckConstraint(
+            "(status IN ('done', 'cancelled')) = (closed_at IS NOT NULL)", name="closed_has_time"
+        ),
+        CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
+        CheckConstraint(
+            "personal_data_erased_at IS NOT NULL OR callback_number IS NOT NULL "
+            "OR email IS NOT NULL OR message IS NOT NULL",
+            name="has_contact",
+        ),
+        CheckConstraint(
+            "personal_data_erased_at IS NULL OR (callback_number IS NULL AND name IS NULL "
+            "AND email IS NULL AND message IS NULL)",
+            name="erased_is_blank",
+        ),
+        Index(None, "tenant_id", "status", "requested_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cases.id", ondelete="RESTRICT"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(8))
+    # The queue (team) that should handle it, when the flow knows.
+    queue: Mapped[str | None] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    callback_number: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    claimed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    claimed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The last agent who handled it (called back, answered the message...).
+    last_agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    last_handled_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    personal_data_erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,439 @@
+"""The case recorder: takes case events from the call path and writes cases off it.
+
+::
+
+    flow ── emit(event) ──> fold into the case's state (storage.timing), mark it dirty
+                               │  (bounded: at most ``max_pending`` dirty cases)
+                               v
+                      writer task: batches of dirty snapshots
+                         │ database up, no backlog ──> CaseWriter.write (one transaction)
+                         │ database down / backlog ──> Spool.append (fsync'd JSON lines)
+                         └ retry with backoff ──> replay the spool in order, then write direct
+
+``emit`` is synchronous, never blocks and never raises. Every write is an idempotent upsert
+keyed by case id, so a snapshot written twice (a replay after a crash, a write that timed
+out but had committed) changes nothing: no case is lost and none is duplicated. What cannot
+be kept (the pending buffer or the spool is full) is logged at CRITICAL naming the case and
+counted in :class:`RecorderStats`; rows the database refuses go to ``rejected.jsonl``.
+
+Several snapshots of one case coalesce while pending: a burst costs one row write per case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from storage.codec import BadLine, decode_state, encode_state
+from storage.errors import SpoolError
+from storage.events import CaseEvent
+from storage.spool import Spool
+from storage.timing import CaseState, EventIgnored, apply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A snapshot the database refused (bad data, not an outage), with its reason."""
+
+    state: CaseState
+    reason: str
+
+
+class CaseWriter(Protocol):
+    async def write(self, states: Sequence[CaseState]) -> list[Rejected]:
+        """Write the snapshots idempotently; return those the database refused.
+
+        Raise (anything) when the database could not be used: the recorder then spools
+        the whole batch and tries again later.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStats:
+    events: int
+    ignored_events: int
+    written: int  # snapshots written straight to the database
+    spooled: int  # snapshots appended to the spool
+    replayed: int  # snapshots written from the spool
+    rejected: int  # refused by the database (kept in rejected.jsonl)
+    dropped_pending_full: int  # never written anywhere: pending buffer full
+    dropped_spool_full: int  # never written anywhere: spool full or failing
+    db_failures: int
+    open_cases: int
+    pending: int
+    spool_bytes: int
+    database_up: bool
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_pending_full + self.dropped_spool_full
+
+
+class CaseRecorder:
+    def __init__(
+        self,
+        writer: CaseWriter,
+        spool: Spool,
+        *,
+        batch_size: int = 500,
+        max_pending: int = 50_000,
+        max_open: int = 100_000,
+        remember_ended: int = 20_000,
+        linger: float = 0.02,
+        retry_initial: float = 0.25,
+        retry_max: float = 5.0,
+        write_timeout: float = 15.0,
+    ) -> None:
+        self._writer = writer
+        self._spool = spool
+        self._batch_size = batch_size
+        self._max_pending = max_pending
+        self._max_open = max_open
+        self._remember_ended = remember_ended
+        self._linger = linger
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._write_timeout = write_timeout
+
+        self._open: dict[uuid.UUID, CaseState] = {}
+        self._ended: OrderedDict[uuid.UUID, CaseState] = OrderedDict()
+        self._pending: dict[uuid.UUID, CaseState] = {}
+        self._inflight: list[CaseState] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._backlog = False  # the spool holds records not yet in the database
+        self._db_up = True
+        self._retry_delay = retry_initial
+        self._retry_at = 0.0
+        self._count = dict.fromkeys(
+            (
+                "events",
+                "ignored_events",
+                "written",
+                "spooled",
+                "replayed",
+                "rejected",
+                "dropped_pending_full",
+                "dropped_spool_full",
+                "db_failures",
+            ),
+            0,
+        )
+
+    # ----- the call path -----------------------------------------------------------------------
+    def emit(self, event: CaseEvent) -> None:
+        """Record a case event. Synchronous, never blocks, never raises."""
+        try:
+            self._count["events"] += 1
+            cid = event.case_id
+            state = self._open.get(cid)
+            if state is None:
+                state = self._ended.get(cid)
+            new = apply(state, event)
+            if new is state:
+                return
+            if new.ended:
+                self._open.pop(cid, None)
+                self._ended[cid] = new
+                self._ended.move_to_end(cid)
+                while len(self._ended) > self._remember_ended:
+                    self._ended.popitem(last=False)
+                if state is None or not state.ended:
+                    log.debug("case %s: ended (%s)", cid, new.outcome)
+            else:
+                if state is None:
+                    log.debug("case %s: opened (%s)", cid, new.channel)
+                    self._evict_if_full()
+                self._open[cid] = new
+            self._mark(new)
+        except EventIgnored as exc:
+            self._count["ignored_events"] += 1
+            log.warning("%s: ignored", exc)
+        except Exception:
+            self._count["ignored_events"] += 1
+            log.exception(
+                "case %s: recorder failed on %s", getattr(event, "case_id", "?"), type(event)
+            )
+
+    def _evict_if_full(self) -> None:
+        while len(self._open) >= self._max_open:
+            cid, _ = next(iter(self._open.items()))
+            del self._open[cid]
+            log.warning(
+                "case %s: forgotten by the recorder (%d open cases): later events for it are "
+                "ignored; its last snapshot is kept",
+                cid,
+                self._max_open,
+            )
+
+    def _mark(self, state: CaseState) -> None:
+        cid = state.case_id
+        if cid not in self._pending and len(self._pending) >= self._max_pending:
+            self._count["dropped_pending_full"] += 1
+            log.critical(
+                "case %s: recorder backlog full (%d cases waiting): this update is DROPPED",
+                cid,
+                len(self._pending),
+            )
+            return
+        self._pending[cid] = state
+        self._idle.clear()
+        if not self._wake.is_set() and (
+            len(self._pending) == 1 or len(self._pending) >= self._batch_size
+        ):
+            self._wake.set()
+
+    # ----- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(self._spool.open)
+        if self._spool.segments():
+            self._backlog = True
+        self._task = asyncio.create_task(self._run(), name="case-recorder")
+
+    async def flush(self) -> None:
+        """Wait until everything emitted so far is in the database or the spool."""
+        self._wake.set()
+        await self._idle.wait()
+
+    async def close(self, grace: float = 30.0) -> None:
+        """Write what is pending (to the spool if the database is down) and stop."""
+        self._closing = True
+        self._wake.set()
+        task = self._task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace)
+            except TimeoutError:
+                log.error("case recorder did not finish in %.0f s: spooling the rest", grace)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        leftover = [*self._inflight, *self._pending.values()]
+        self._inflight, self._pending = [], {}
+        if leftover:
+            if task is None:  # never started: the spool is not open yet
+                await asyncio.to_thread(self._spool.open)
+            await self._to_spool(leftover)
+        await asyncio.to_thread(self._spool.close)
+        s = self.stats()
+        log.info(
+            "case recorder closed: %d written, %d spooled, %d replayed, %d rejected, %d dropped, "
+            "%d bytes left in the spool",
+            s.written,
+            s.spooled,
+            s.replayed,
+            s.rejected,
+            s.dropped,
+            s.spool_bytes,
+        )
+
+    def stats(self) -> RecorderStats:
+        c = self._count
+        return RecorderStats(
+            events=c["events"],
+            ignored_events=c["ignored_events"],
+            written=c["written"],
+            spooled=c["spooled"],
+            replayed=c["replayed"],
+            rejected=c["rejected"],
+            dropped_pending_full=c["dropped_pending_full"],
+            dropped_spool_full=c["dropped_spool_full"],
+            db_failures=c["db_failures"],
+            open_cases=len(self._open),
+            pending=len(self._pending),
+            spool_bytes=self._spool.size,
+            database_up=self._db_up,
+        )
+
+    @property
+    def spool_directory(self) -> Path:
+        return self._spool.directory
+
+    # ----- the writer task ---------------------------------------------------------------------
+    def _take(self, limit: int | None = None) -> list[CaseState]:
+        if limit is None or limit >= len(self._pending):
+            batch = list(self._pending.values())
+            self._pending = {}
+            return batch
+        batch = []
+        for cid in list(self._pending)[:limit]:
+            batch.append(self._pending.pop(cid))
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if await self._step():
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("case recorder: unexpected failure; carrying on")
+                await asyncio.sleep(self._retry_initial)
+
+    async def _step(self) -> bool:
+        """One round of the writer; True when closing and nothing is left to do."""
+        if not self._pending and not self._closing:
+            self._idle.set()
+            self._wake.clear()
+            timeout = max(0.0, self._retry_at - time.monotonic()) if self._backlog else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        elif len(self._pending) < self._batch_size and not self._closing and self._linger:
+            await asyncio.sleep(self._linger)  # let a burst gather into one batch
+
+        batch = self._take(self._batch_size)
+        self._inflight = batch
+        try:
+            if self._backlog:
+                if batch:
+                    await self._to_spool(batch)
+                if self._closing or time.monotonic() >= self._retry_at:
+                    await self._replay()
+            elif batch:
+                await self._to_database(batch)
+        finally:
+            self._inflight = []
+        # Done when closing and everything is in the database, or safely in the spool after
+        # one last attempt to replay it.
+        return self._closing and not self._pending
+
+    async def _write(self, states: Sequence[CaseState]) -> list[Rejected] | None:
+        """None when the database could not be used (the caller keeps the records)."""
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                rejected = await self._writer.write(states)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._down(exc)
+            return None
+        self._up()
+        if rejected:
+            await self._reject(rejected)
+        return rejected
+
+    async def _to_database(self, batch: list[CaseState]) -> None:
+        rejected = await self._write(batch)
+        if rejected is None:
+            await self._to_spool(batch)
+            return
+        self._count["written"] += len(batch) - len(rejected)
+
+    async def _to_spool(self, batch: Sequence[CaseState]) -> None:
+        lines: list[bytes] = []
+        encoded: list[CaseState] = []
+        for s in batch:
+            try:
+                lines.append(encode_state(s))
+                encoded.append(s)
+            except (TypeError, ValueError) as exc:
+                self._count["dropped_spool_full"] += 1
+                log.critical("case %s: cannot be spooled (%s): case record DROPPED", s.case_id, exc)
+        batch = encoded
+        try:
+            n = await asyncio.to_thread(self._spool.append, lines)
+        except SpoolError as exc:
+            log.critical("case recorder: %s", exc)
+            n = 0
+        if n:
+            self._backlog = True
+            self._count["spooled"] += n
+        for s in batch[n:]:
+            self._count["dropped_spool_full"] += 1
+            log.critical(
+                "case %s: spool %s full or failing (%d of %d bytes used): case record DROPPED",
+                s.case_id,
+                self._spool.directory,
+                self._spool.size,
+                self._spool.max_bytes,
+            )
+
+    async def _reject(self, rejected: Sequence[Rejected]) -> None:
+        self._count["rejected"] += len(rejected)
+        for r in rejected:
+            log.error(
+                "case %s: refused by the database, kept in %s/rejected.jsonl: %s",
+                r.state.case_id,
+                self._spool.directory,
+                r.reason,
+            )
+        try:
+            await asyncio.to_thread(self._spool.reject, [encode_state(r.state) for r in rejected])
+        except SpoolError as exc:
+            log.critical("case recorder: cannot keep refused records: %s", exc)
+
+    async def _replay(self) -> None:
+        """Write the spool to the database, oldest first; stop at the first failure."""
+        while True:
+            await asyncio.to_thread(self._spool.rotate)
+            segments = await asyncio.to_thread(self._spool.closed_segments)
+            if not segments:
+                self._backlog = False
+                log.info("case spool replayed: writing straight to the database again")
+                return
+            for segment in segments:
+                if not await self._replay_segment(segment):
+                    return
+                # Keep memory bounded during a long replay: newer records go behind.
+                if len(self._pending) >= self._batch_size:
+                    await self._to_spool(self._take())
+
+    async def _replay_segment(self, segment: Path) -> bool:
+        raw = await asyncio.to_thread(lambda: list(self._spool.read(segment)))
+        states: list[CaseState] = []
+        bad: list[bytes] = []
+        for line in raw:
+            try:
+                states.append(decode_state(line))
+            except BadLine as exc:
+                log.error("spool %s: unreadable record kept in rejected.jsonl: %s", segment, exc)
+                bad.append(line)
+        for i in range(0, len(states), self._batch_size):
+            chunk = states[i : i + self._batch_size]
+            rejected = await self._write(chunk)
+            if rejected is None:
+                return False
+            self._count["replayed"] += len(chunk) - len(rejected)
+        if bad:
+            self._count["rejected"] += len(bad)
+            await asyncio.to_thread(self._spool.reject, bad)
+        await asyncio.to_thread(self._spool.remove, segment)
+        log.info("case spool: replayed %s (%d records)", segment.name, len(states))
+        return True
+
+    def _down(self, exc: BaseException) -> None:
+        self._count["db_failures"] += 1
+        if self._db_up:
+            log.warning(
+                "database unavailable (%s): spooling case records to %s",
+                exc,
+                self._spool.directory,
+            )
+        else:
+            self._retry_delay = min(self._retry_delay * 2, self._retry_max)
+        self._db_up = False
+        delay = self._retry_delay * random.uniform(0.8, 1.2)
+        self._retry_at = time.monotonic() + delay
+        log.info("case recorder: database still unavailable (%s); next try in %.1f s", exc, delay)
+
+    def _up(self) -> None:
+        if not self._db_up:
+            log.info("database available again")
+        self._db_up = True
+        self._retry_delay = self._retry_initial

@@ -1,0 +1,178 @@
+"""The append-only, hash-chained audit log (see :mod:`storage.auditchain`).
+
+Appends are serialised by a transaction-scoped advisory lock: the appender reads the newest
+row, computes the next id and hash and inserts, all while holding the lock, so concurrent
+writers (several controllers, the console, the CLI) cannot fork the chain; the UNIQUE
+constraint on ``prev_hash`` would refuse a fork anyway. Other repositories append inside
+their own transaction with :meth:`AuditLog.append_in`, so the change and its audit row commit
+or fail together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.auditchain import (
+    GENESIS,
+    AuditFields,
+    ChainReport,
+    ChainRow,
+    ChainVerifier,
+    check_details,
+    row_hash,
+)
+from storage.domain import Actor, AuditEntryView
+from storage.models import AuditEntry
+from storage.repositories._uow import transaction
+
+# pg_advisory_xact_lock key: "linja-au" as a big-endian 64-bit integer.
+AUDIT_LOCK_KEY = int.from_bytes(b"linja-au", "big") - (1 << 63)
+
+
+def _view(e: AuditEntry) -> AuditEntryView:
+    return AuditEntryView(
+        id=e.id,
+        at=e.at,
+        tenant_id=e.tenant_id,
+        actor_user_id=e.actor_user_id,
+        actor=e.actor,
+        action=e.action,
+        target_type=e.target_type,
+        target_id=e.target_id,
+        details=dict(e.details),
+        prev_hash=e.prev_hash,
+        row_hash=e.row_hash,
+    )
+
+
+def _chain_row(e: AuditEntry) -> ChainRow:
+    return ChainRow(
+        fields=AuditFields(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            tenant_id=e.tenant_id,
+            actor_user_id=e.actor_user_id,
+            target_type=e.target_type,
+            target_id=e.target_id,
+            details=e.details,
+        ),
+        prev_hash=e.prev_hash,
+        row_hash=e.row_hash,
+    )
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def append(
+        self,
+        action: str,
+        actor: Actor,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        target_type: str | None = None,
+        target_id: object | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntryView:
+        async with transaction(self._sessions) as session:
+            return await self.append_in(
+                session,
+                action,
+                actor,
+                tenant_id=tenant_id,
+                target_type=target_type,
+                target_id=target_id,
+                details=details,
+            )
+
+    @staticmethod
+    async def append_in(
+        session: AsyncSession,
+        action: str,
+        actor: Actor,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        target_type: str | None = None,
+        target_id: object | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntryView:
+        """Append inside the caller's transaction (commits or rolls back with it)."""
+        clean = check_details(details or {})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        last = (
+            await session.execute(
+                select(AuditEntry.id, AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)
+            )
+        ).first()
+        last_id, prev = (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
+        now = datetime.now(UTC)
+        fields = AuditFields(
+            id=last_id + 1,
+            at=now,
+            actor=actor.label,
+            action=action,
+            tenant_id=tenant_id,
+            actor_user_id=actor.user_id,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            details=clean,
+        )
+        entry = AuditEntry(
+            id=fields.id,
+            at=fields.at,
+            tenant_id=fields.tenant_id,
+            actor_user_id=fields.actor_user_id,
+            actor=fields.actor,
+            action=fields.action,
+            target_type=fields.target_type,
+            target_id=fields.target_id,
+            details=clean,
+            prev_hash=prev,
+            row_hash=row_hash(prev, fields),
+        )
+        session.add(entry)
+        await session.flush()
+        return _view(entry)
+
+    async def recent(
+        self, *, limit: int = 100, tenant_id: uuid.UUID | None = None
+    ) -> list[AuditEntryView]:
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if tenant_id is not None:
+            stmt = stmt.where(AuditEntry.tenant_id == tenant_id)
+        async with transaction(self._sessions) as session:
+            return [_view(e) for e in (await session.scalars(stmt))]
+
+    async def verify(self, *, batch: int = 5000) -> ChainReport:
+        """Walk the whole chain in id order (in pages) and report the first break."""
+        verifier = ChainVerifier()
+        after = 0
+        while True:
+            async with transaction(self._sessions) as session:
+                page = list(
+                    await session.scalars(
+                        select(AuditEntry)
+                        .where(AuditEntry.id > after)
+                        .order_by(AuditEntry.id)
+                        .limit(batch)
+                    )
+                )
+            if not page:
+                break
+            if not verifier.feed(_rows(page)):
+                break
+            after = page[-1].id
+        return verifier.report()
+
+
+def _rows(page: list[AuditEntry]) -> Iterator[ChainRow]:
+    return (_chain_row(e) for e in page)

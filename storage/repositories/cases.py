@@ -1,0 +1,201 @@
+"""Reading cases, and the data-subject operations on them (rectify, restrict).
+
+Cases are written by the recorder (:mod:`storage.recorder`), not here. Erasure is in
+:mod:`storage.repositories.erasures`; retention of case personal data is
+:meth:`CaseRepository.blank_expired`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Interval, and_, cast, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.domain import Actor, CaseView, QueueEntryView
+from storage.errors import NotFound
+from storage.events import Channel, Outcome
+from storage.models import Case, ContactRequest, QueueEntry, Tenant
+from storage.models.cases import PERSONAL_REQUEST_FIELDS
+from storage.repositories._uow import timestamptz, transaction
+from storage.repositories.audit import AuditLog
+
+BLANK_REQUEST: dict[str, None] = dict.fromkeys(PERSONAL_REQUEST_FIELDS)
+
+
+def case_view(c: Case, entries: Sequence[QueueEntry] = ()) -> CaseView:
+    return CaseView(
+        id=c.id,
+        tenant_id=c.tenant_id,
+        service_number=c.service_number,
+        channel=Channel(c.channel),
+        caller_name=c.caller_name,
+        caller_email=c.caller_email,
+        caller_number=c.caller_number,
+        started_at=c.started_at,
+        service_started_at=c.service_started_at,
+        agent_id=c.agent_id,
+        ended_at=c.ended_at,
+        outcome=None if c.outcome is None else Outcome(c.outcome),
+        delay_before_service=c.delay_before_service,
+        queue_wait=c.queue_wait,
+        service_time=c.service_time,
+        total_time=c.total_time,
+        restricted_at=c.restricted_at,
+        personal_data_erased_at=c.personal_data_erased_at,
+        queue_entries=tuple(
+            QueueEntryView(
+                seq=q.seq,
+                queue=q.queue,
+                entered_at=q.entered_at,
+                left_at=q.left_at,
+                exit_reason=q.exit_reason,
+                wait=q.wait,
+            )
+            for q in sorted(entries, key=lambda q: q.seq)
+        ),
+    )
+
+
+class CaseRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get(self, case_id: uuid.UUID) -> CaseView:
+        async with transaction(self._sessions) as s:
+            case = await s.get(Case, case_id)
+            if case is None:
+                raise NotFound("case", case_id)
+            entries = list(await s.scalars(select(QueueEntry).where(QueueEntry.case_id == case_id)))
+            return case_view(case, entries)
+
+    async def for_tenant(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[CaseView]:
+        stmt = select(Case).where(Case.tenant_id == tenant_id)
+        if since is not None:
+            stmt = stmt.where(Case.started_at >= since)
+        if until is not None:
+            stmt = stmt.where(Case.started_at < until)
+        stmt = stmt.order_by(Case.started_at.desc()).limit(limit)
+        async with transaction(self._sessions) as s:
+            return [case_view(c) for c in await s.scalars(stmt)]
+
+    async def find_by_contact(
+        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
+    ) -> list[CaseView]:
+        """A data subject's cases (access / export requests), by phone number or e-mail."""
+        if number is None and email is None:
+            raise ValueError("give a number or an e-mail address")
+        stmt = select(Case).where(Case.tenant_id == tenant_id)
+        if number is not None:
+            stmt = stmt.where(Case.caller_number == number)
+        if email is not None:
+            stmt = stmt.where(func.lower(Case.caller_email) == email.lower())
+        async with transaction(self._sessions) as s:
+            cases = list(await s.scalars(stmt.order_by(Case.started_at)))
+            ids = [c.id for c in cases]
+            entries = list(await s.scalars(select(QueueEntry).where(QueueEntry.case_id.in_(ids))))
+        by_case: dict[uuid.UUID, list[QueueEntry]] = {}
+        for q in entries:
+            by_case.setdefault(q.case_id, []).append(q)
+        return [case_view(c, by_case.get(c.id, [])) for c in cases]
+
+    async def rectify(
+        self,
+        case_id: uuid.UUID,
+        actor: Actor,
+        *,
+        caller_name: str | None = None,
+        caller_email: str | None = None,
+        caller_number: str | None = None,
+    ) -> CaseView:
+        values = {
+            k: v
+            for k, v in (
+                ("caller_name", caller_name),
+                ("caller_email", caller_email),
+                ("caller_number", caller_number),
+            )
+            if v is not None
+        }
+        return await self._change(case_id, actor, "case.rectify", values)
+
+    async def restrict(
+        self, case_id: uuid.UUID, actor: Actor, *, restricted: bool = True
+    ) -> CaseView:
+        value = datetime.now(UTC) if restricted else None
+        action = "case.restrict" if restricted else "case.unrestrict"
+        return await self._change(case_id, actor, action, {"restricted_at": value})
+
+    async def _change(
+        self, case_id: uuid.UUID, actor: Actor, action: str, values: Mapping[str, object]
+    ) -> CaseView:
+        async with transaction(self._sessions) as s:
+            case = await s.get(Case, case_id, with_for_update=True)
+            if case is None:
+                raise NotFound("case", case_id)
+            for k, v in values.items():
+                setattr(case, k, v)
+            await s.flush()
+            await AuditLog.append_in(
+                s,
+                action,
+                actor,
+                tenant_id=case.tenant_id,
+                target_type="case",
+                target_id=case_id,
+                details={"fields": sorted(values)},
+            )
+            return case_view(case)
+
+    async def blank_expired(self, now: datetime, actor: Actor) -> int:
+        """Retention: blank the caller's personal data of cases older than their tenant's
+        ``case_retention`` (timings stay). Returns how many cases were blanked."""
+        expired = and_(
+            Case.tenant_id == Tenant.id,
+            Case.personal_data_erased_at.is_(None),
+            Case.started_at < timestamptz(now) - cast(Tenant.case_retention, Interval),
+        )
+        stmt = (
+            update(Case)
+            .where(expired)
+            .values(
+                caller_name=None,
+                caller_email=None,
+                caller_number=None,
+                personal_data_erased_at=now,
+            )
+            .returning(Case.id)
+        )
+        async with transaction(self._sessions) as s:
+            ids = [r[0] for r in (await s.execute(stmt)).all()]
+            requests = 0
+            if ids:
+                requests = len(
+                    (
+                        await s.execute(
+                            update(ContactRequest)
+                            .where(
+                                ContactRequest.case_id.in_(ids),
+                                ContactRequest.personal_data_erased_at.is_(None),
+                            )
+                            .values(**BLANK_REQUEST, personal_data_erased_at=now)
+                            .returning(ContactRequest.id)
+                        )
+                    ).all()
+                )
+                await AuditLog.append_in(
+                    s,
+                    "retention.cases",
+                    actor,
+                    details={"cases": len(ids), "contact_requests": requests},
+                )
+            return len(ids)

@@ -1,0 +1,155 @@
+"""Erasure of a data subject's personal data, and the ledger that proves it was done.
+
+:meth:`ErasureRepository.erase_subject` blanks the subject's cases and contact requests in
+one transaction, writes a ledger row (append-only, holds no personal data) and an audit row,
+and returns the recordings and voice messages of those cases: the caller deletes their files
+and then marks each deleted with reason ``erasure``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.domain import Actor, AudioView, ErasureResult, ErasureView
+from storage.models import Case, ContactRequest, Erasure, Recording, VoiceMessage
+from storage.models.audit import ERASURE_BASES
+from storage.repositories._uow import transaction
+from storage.repositories.audit import AuditLog
+from storage.repositories.cases import BLANK_REQUEST
+from storage.repositories.media import audio_view
+
+
+def _view(e: Erasure) -> ErasureView:
+    return ErasureView(
+        id=e.id,
+        tenant_id=e.tenant_id,
+        performed_at=e.performed_at,
+        performed_by=e.performed_by,
+        actor=e.actor,
+        basis=e.basis,
+        request_ref=e.request_ref,
+        counts={str(k): int(v) for k, v in e.counts.items()},
+        case_ids=tuple(e.case_ids),
+    )
+
+
+class ErasureRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def erase_subject(
+        self,
+        tenant_id: uuid.UUID,
+        actor: Actor,
+        now: datetime,
+        *,
+        number: str | None = None,
+        email: str | None = None,
+        basis: str = "data_subject_request",
+        request_ref: str | None = None,
+    ) -> ErasureResult:
+        if number is None and email is None:
+            raise ValueError("give a number or an e-mail address")
+        if basis not in ERASURE_BASES:
+            raise ValueError(f"basis must be one of {ERASURE_BASES}")
+        matches = []
+        if number is not None:
+            matches.append(Case.caller_number == number)
+        if email is not None:
+            matches.append(func.lower(Case.caller_email) == email.lower())
+        req_matches = []
+        if number is not None:
+            req_matches.append(ContactRequest.callback_number == number)
+        if email is not None:
+            req_matches.append(func.lower(ContactRequest.email) == email.lower())
+
+        async with transaction(self._sessions) as s:
+            case_ids = [
+                r[0]
+                for r in (
+                    await s.execute(
+                        update(Case)
+                        .where(Case.tenant_id == tenant_id, or_(*matches))
+                        .values(
+                            caller_name=None,
+                            caller_email=None,
+                            caller_number=None,
+                            personal_data_erased_at=now,
+                        )
+                        .returning(Case.id)
+                    )
+                ).all()
+            ]
+            request_ids = [
+                r[0]
+                for r in (
+                    await s.execute(
+                        update(ContactRequest)
+                        .where(
+                            ContactRequest.tenant_id == tenant_id,
+                            or_(ContactRequest.case_id.in_(case_ids), *req_matches),
+                        )
+                        .values(**BLANK_REQUEST, personal_data_erased_at=now)
+                        .returning(ContactRequest.id)
+                    )
+                ).all()
+            ]
+            recordings: list[AudioView] = [
+                audio_view("recording", r)
+                for r in await s.scalars(
+                    select(Recording).where(
+                        Recording.case_id.in_(case_ids), Recording.deleted_at.is_(None)
+                    )
+                )
+            ]
+            voice: list[AudioView] = [
+                audio_view("voice_message", v)
+                for v in await s.scalars(
+                    select(VoiceMessage).where(
+                        VoiceMessage.case_id.in_(case_ids), VoiceMessage.deleted_at.is_(None)
+                    )
+                )
+            ]
+            counts = {
+                "cases": len(case_ids),
+                "contact_requests": len(request_ids),
+                "recordings": len(recordings),
+                "voice_messages": len(voice),
+            }
+            entry = Erasure(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                performed_at=now,
+                performed_by=actor.user_id,
+                actor=actor.label,
+                basis=basis,
+                request_ref=request_ref,
+                counts=counts,
+                case_ids=case_ids,
+            )
+            s.add(entry)
+            await s.flush()
+            await AuditLog.append_in(
+                s,
+                "erasure",
+                actor,
+                tenant_id=tenant_id,
+                target_type="erasure",
+                target_id=entry.id,
+                details={"counts": counts, "basis": basis},
+            )
+            return ErasureResult(_view(entry), tuple(recordings), tuple(voice))
+
+    async def ledger(self, tenant_id: uuid.UUID, *, limit: int = 100) -> list[ErasureView]:
+        stmt = (
+            select(Erasure)
+            .where(Erasure.tenant_id == tenant_id)
+            .order_by(Erasure.performed_at.desc())
+            .limit(limit)
+        )
+        async with transaction(self._sessions) as s:
+            return [_view(e) for e in await s.scalars(stmt)]
