@@ -24,13 +24,26 @@ from ivr.ari.events import EventStream
 from ivr.bulletins.counter import CallCounter
 from ivr.bulletins.listener import listen
 from ivr.bulletins.service import BulletinService, Paths
+from ivr.callcenter.agents import AgentBoard
+from ivr.callcenter.coordinator import QueueCoordinator
+from ivr.callcenter.engine import QueueEngine
+from ivr.callcenter.store import FileAgentStore
 from ivr.clock import Clock, utcnow
-from ivr.config import Settings
+from ivr.config import Settings, project_root
+from ivr.directory import Directory
+from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.announcement import AnnouncementFlow
+from ivr.flows.menu import MenuFlow
+from ivr.flows.queue import QueueFlow
 from ivr.flows.router import FlowRouter
+from ivr.http.agents import add_routes as add_agent_routes
 from ivr.http.console import ConsoleDeps, build_app
+from ivr.prompts import PromptRenderer
+from storage.casewriter import build_recorder
 from storage.db import make_engine, session_factory
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +80,9 @@ async def serve(
         engine = make_engine(settings)
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
+        recorder = build_recorder(settings, engine)
+        await recorder.start()
+        stack.push_async_callback(recorder.close)
 
         bulletins = BulletinService(
             BulletinRepository(sessions),
@@ -94,8 +110,29 @@ async def serve(
             settings.ari_base_url, settings.ari_user, settings.require("ari_password")
         )
         stack.push_async_callback(client.close)
-        router = FlowRouter({"announcement": AnnouncementFlow(bulletins, counter, clock)})
+
+        definitions = LiveDefinitions(
+            project_root() / "dialplan", settings.state_dir / "flows.json"
+        )
+        agent_store = FileAgentStore(settings.state_dir / "agents-state.json")
+        saved_agents = agent_store.load()
+        engine_q = QueueEngine(
+            {}, AgentBoard.restore(saved_agents, clock()) if saved_agents else None
+        )
+        coordinator = QueueCoordinator(engine_q, clock, store=agent_store)
+        definitions.on_change(lambda _flows: engine_q.set_queues(definitions.queues()))
+        definitions.load()
+        stack.push_async_callback(coordinator.flush_agents)
+        users = UserRepository(sessions)
+        directory = Directory(TenantRepository(sessions), users)
+        prompts = PromptRenderer(settings.in_root(settings.sounds_inner), settings.sounds_inner)
+        announcement = AnnouncementFlow(bulletins, counter, clock)
+        router = FlowRouter({"announcement": announcement})
         dispatcher = Dispatcher(client, router.handle, app=settings.ari_app)
+        queue_flow = QueueFlow(coordinator, prompts, recorder, directory, dispatcher.adopt, clock)
+        router.add(
+            MenuFlow(definitions, directory, prompts, queue_flow, announcement, recorder, clock)
+        )
 
         async def on_connected(reconnected: bool) -> None:
             log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)
@@ -119,6 +156,8 @@ async def serve(
             asyncio.create_task(bulletins.run(), name="bulletins"),
             asyncio.create_task(counter.run(), name="counter"),
             asyncio.create_task(listen(settings, bulletins.notify_changed), name="listener"),
+            asyncio.create_task(coordinator.run(), name="queues"),
+            asyncio.create_task(definitions.watch(), name="definitions"),
         ]
         for task in background:
             stack.push_async_callback(_cancel, task)
@@ -131,12 +170,11 @@ async def serve(
         stack.push_async_callback(dispatcher.shutdown)
         stack.push_async_callback(stop_stream)
 
-        runner = web.AppRunner(
-            build_app(
-                ConsoleDeps(bulletins, dispatcher, clock, lambda: stream.connected, events_seen)
-            ),
-            access_log=None,
+        http_app = build_app(
+            ConsoleDeps(bulletins, dispatcher, clock, lambda: stream.connected, events_seen)
         )
+        add_agent_routes(http_app, coordinator, users, definitions.agents)
+        runner = web.AppRunner(http_app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.bind, settings.http_port)

@@ -27,6 +27,10 @@ def tts_key(text: str, language: str) -> str:
     return hashlib.sha256(f"{TTS_VERSION}\0{language}\0{text}".encode()).hexdigest()
 
 
+def hashlib_key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 async def _run(*cmd: str, stdin: bytes | None = None) -> bytes:
     proc = await asyncio.create_subprocess_exec(
         *cmd,

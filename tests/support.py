@@ -189,3 +189,94 @@ class Controller:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def read_stamp(workdir: Path, name: str) -> float:
+    """An epoch-seconds time written by a scenario's `date +%s.%N > <name>_<n>.ts`."""
+    files = sorted(workdir.glob(f"{name}_*.ts"))
+    assert files, f"no {name}_*.ts in {workdir}"
+    return float(files[0].read_text().strip())
+
+
+class AgentPhone:
+    """An agent's phone: a SIPp UAS listening on a fresh port, registered as the agent's
+    PJSIP endpoint (digest auth with the generated password)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        login: str,
+        scenario: str,
+        workdir: Path,
+        *,
+        talk_ms: int = 2000,
+        calls: int = 1,
+    ) -> None:
+        self.settings = settings
+        self.login = login
+        self.workdir = workdir / login
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_udp_port()
+        self.password = json.loads((settings.state_dir / "agent-sip.json").read_text())[login]
+        self.proc = subprocess.Popen(
+            [
+                "sipp",
+                f"{settings.bind}:{settings.sip_port}",
+                "-sf",
+                str(SCENARIOS / scenario),
+                "-s",
+                login,
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-mp",
+                str(free_media_port()),
+                "-m",
+                str(calls),
+                "-d",
+                str(talk_ms),
+                "-timeout",
+                "60s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.register(120)
+
+    def register(self, expires: int) -> None:
+        result = run_sipp(
+            "agent-registers.xml",
+            self.workdir / f"reg{expires}",
+            service=self.login,
+            settings=self.settings,
+            timeout=15,
+            extra=[
+                "-au",
+                self.login,
+                "-ap",
+                self.password,
+                "-key",
+                "contact_port",
+                str(self.port),
+                "-key",
+                "expires",
+                str(expires),
+            ],
+        )
+        assert result.returncode == 0, result.output + result.errors
+
+    def wait(self, timeout: float = 60) -> tuple[int, str]:
+        out, _ = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.register(0)

@@ -35,17 +35,19 @@ class AnnouncementFlow:
         self._clock = clock
 
     async def run(self, call: Call, tenant: str) -> None:
-        cid = call.channel_id
-        state = self._bulletins.state(call.dialed)
         await call.answer()
+        await self.serve_number(call, call.dialed, tenant=tenant)
+
+    async def serve_number(self, call: Call, number: str, *, tenant: str | None = None) -> None:
+        """Play the bulletins in force for ``number`` on an answered call, then hang up."""
+        cid = call.channel_id
+        state = self._bulletins.state(number)
         if state is None:
-            log.error(
-                "[%s] number %r has no bulletin service; playing not-in-service", cid, call.dialed
-            )
+            log.error("[%s] number %r has no bulletin service; playing not-in-service", cid, number)
             await call.play(NOT_IN_SERVICE)
             await call.hangup()
             return
-        if state.tenant != tenant:
+        if tenant is not None and state.tenant != tenant:
             log.warning(
                 "[%s] dialplan says tenant %r but number %s belongs to %r",
                 cid,

@@ -21,6 +21,9 @@ class FlowRouter:
     def __init__(self, flows: Mapping[str, Flow]) -> None:
         self._flows = dict(flows)
 
+    def add(self, flow: Flow) -> None:
+        self._flows[flow.name] = flow
+
     async def handle(self, call: Call) -> None:
         if len(call.args) < 2:
             log.error(

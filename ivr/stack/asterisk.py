@@ -123,7 +123,7 @@ class AsteriskServer:
         return None
 
     # ----- setup ------------------------------------------------------------------------------
-    def prepare(self) -> None:
+    def prepare(self, *, agent_conf: str = "") -> None:
         if self.system:
             assert self._s.asterisk_bin is not None
             if not os.access(self._s.asterisk_bin, os.X_OK):
@@ -133,9 +133,9 @@ class AsteriskServer:
             # The host's name mappings, and no resolver (see module docstring).
             shutil.copyfile("/etc/hosts", self.host("/etc/hosts"))
             self.host("/etc/resolv.conf").write_text("")
-        self.render()
+        self.render(agent_conf=agent_conf)
 
-    def render(self) -> None:
+    def render(self, *, agent_conf: str = "") -> None:
         s = self._s
         values = {
             "PREFIX": self.prefix,
@@ -160,6 +160,7 @@ class AsteriskServer:
         for template in sorted((project_root() / "asterisk-conf").glob("*.conf")):
             text = Template(template.read_text()).substitute(values)
             _write_private(etc / template.name, text)
+        _write_private(etc / "pjsip_agents.conf", agent_conf)
         self.install_dialplan()
         uid = self.asterisk_uid()
         gid = uid
@@ -219,6 +220,7 @@ class AsteriskServer:
     def start(self, *, timeout: float = 60) -> None:
         if self.status().running:
             self.wait_ready(timeout=timeout)
+            self.cli("core reload")  # pick up the configuration just rendered
             return
         ctl = self.host(self.prefix + "/var/run/asterisk/asterisk.ctl")
         if ctl.exists():

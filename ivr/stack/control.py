@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 
-from ivr.config import Settings
-from ivr.stack import packages, secrets
+from ivr.config import Settings, project_root
+from ivr.flowdefs import check_definitions, write_snapshot
+from ivr.flowdefs.model import TenantFlows
+from ivr.stack import agentphones, packages, secrets
 from ivr.stack.asterisk import AsteriskServer
 from ivr.stack.postgres import PgCluster
-from ivr.stack.proc import pid_alive, read_pid
+from ivr.stack.proc import StackError, pid_alive, read_pid
 from storage.db import database_url
 from storage.migrate import upgrade
 
@@ -23,8 +25,12 @@ def up(settings: Settings) -> Settings:
     settings = secrets.ensure(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.state_dir.chmod(0o700)
+    flows = _validated_flows(settings)
     asterisk = AsteriskServer(settings)
-    asterisk.prepare()
+    logins = {a for f in flows.values() for q in f.queues.values() for a in q.agents}
+    asterisk.prepare(
+        agent_conf=agentphones.render(logins, agentphones.passwords(settings.state_dir, logins))
+    )
     pg = PgCluster(settings)
     ast_uid = asterisk.asterisk_uid()
     pg.ensure_user({ast_uid} if ast_uid is not None else set())
@@ -35,6 +41,16 @@ def up(settings: Settings) -> Settings:
     asterisk.start()
     log.info("stack up in %.1fs", time.monotonic() - started)
     return settings
+
+
+def _validated_flows(settings: Settings) -> dict[str, TenantFlows]:
+    """The project's dialplan and flow definitions, refused when they do not validate; the
+    validated definitions are published for the controller."""
+    flows, errors = check_definitions(project_root() / "dialplan", app=settings.ari_app)
+    if errors:
+        raise StackError("dialplan does not validate:\n" + "\n".join(str(e) for e in errors))
+    write_snapshot(settings.state_dir / "flows.json", flows)
+    return flows
 
 
 def down(settings: Settings) -> None:

@@ -76,31 +76,6 @@ def _view(b: Bulletin, number: str, tenant: str) -> BulletinView:
     )
 
 
-class TenantRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
-
-    async def ensure(self, slug: str, name: str, language: str) -> uuid.UUID:
-        async with self._sessions.begin() as s:
-            stmt = (
-                insert(Tenant)
-                .values(id=uuid.uuid4(), slug=slug, name=name, language=language)
-                .on_conflict_do_update(index_elements=["slug"], set_={"name": name})
-                .returning(Tenant.id)
-            )
-            return (await s.execute(stmt)).scalar_one()
-
-    async def ensure_number(self, tenant_id: uuid.UUID, number: str, service: str) -> uuid.UUID:
-        async with self._sessions.begin() as s:
-            stmt = (
-                insert(ServiceNumber)
-                .values(id=uuid.uuid4(), tenant_id=tenant_id, number=number, service=service)
-                .on_conflict_do_update(index_elements=["number"], set_={"service": service})
-                .returning(ServiceNumber.id)
-            )
-            return (await s.execute(stmt)).scalar_one()
-
-
 class BulletinRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor, ServiceNumberInfo, TenantInfo
@@ -163,3 +164,23 @@ class TenantRepository:
             if row is None:
                 raise NotFound("service number", number)
             return number_info(row)
+
+    async def ensure(self, slug: str, name: str, language: str) -> uuid.UUID:
+        async with self._sessions.begin() as s:
+            stmt = (
+                insert(Tenant)
+                .values(id=uuid.uuid4(), slug=slug, name=name, language=language)
+                .on_conflict_do_update(index_elements=["slug"], set_={"name": name})
+                .returning(Tenant.id)
+            )
+            return (await s.execute(stmt)).scalar_one()
+
+    async def ensure_number(self, tenant_id: uuid.UUID, number: str, service: str) -> uuid.UUID:
+        async with self._sessions.begin() as s:
+            stmt = (
+                insert(ServiceNumber)
+                .values(id=uuid.uuid4(), tenant_id=tenant_id, number=number, service=service)
+                .on_conflict_do_update(index_elements=["number"], set_={"service": service})
+                .returning(ServiceNumber.id)
+            )
+            return (await s.execute(stmt)).scalar_one()

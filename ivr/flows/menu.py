@@ -1,0 +1,145 @@
+"""Call-center entry: opening hours, menus read by DTMF (RFC 2833 or SIP INFO, both arrive as
+ChannelDtmfReceived), then the chosen target. Opens a case and records its outcome."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Protocol
+
+from ivr.ari.call import Call
+from ivr.clock import Clock
+from ivr.flowdefs import is_open
+from ivr.flowdefs.model import Menu, Target, TenantFlows
+from ivr.flows.announcement import AnnouncementFlow
+from ivr.flows.context import CaseContext
+from ivr.flows.queue import QueueFlow
+from ivr.prompts import PromptRenderer
+from storage.events import CaseEnded, CaseOpened, Channel, EventSink, Outcome
+
+log = logging.getLogger(__name__)
+
+MAX_HOPS = 20  # menu-to-menu moves in one call, a guard against loops
+
+
+class Definitions(Protocol):
+    def get(self, tenant: str) -> TenantFlows | None: ...
+
+
+class TenantIds(Protocol):
+    async def tenant_id(self, slug: str) -> uuid.UUID | None: ...
+
+
+class MenuFlow:
+    name = "menu"
+
+    def __init__(
+        self,
+        definitions: Definitions,
+        tenants: TenantIds,
+        prompts: PromptRenderer,
+        queue: QueueFlow,
+        bulletins: AnnouncementFlow,
+        recorder: EventSink,
+        clock: Clock,
+    ) -> None:
+        self._defs = definitions
+        self._tenants = tenants
+        self._prompts = prompts
+        self._queue = queue
+        self._bulletins = bulletins
+        self._recorder = recorder
+        self._clock = clock
+
+    async def run(self, call: Call, tenant: str) -> None:
+        cid = call.channel_id
+        flows = self._defs.get(tenant)
+        tenant_id = await self._tenants.tenant_id(tenant)
+        if flows is None or tenant_id is None:
+            log.error("[%s] no flow definitions or tenant row for %r; hanging up", cid, tenant)
+            await call.answer()
+            await call.play("sound:ss-noservice")
+            return
+        ctx = CaseContext(tenant_id, flows)
+        await call.answer()
+        self._recorder.emit(
+            CaseOpened(
+                ctx.case_id,
+                tenant_id,
+                Channel.PHONE,
+                self._clock(),
+                service_number=call.dialed or None,
+                caller_number=call.caller_number or None,
+            )
+        )
+        log.info("[%s] case %s opened for tenant %s", cid, ctx.case_id, tenant)
+        try:
+            entry = call.args[2] if len(call.args) > 2 and call.args[2] else flows.entry
+            target = Target("menu", entry)
+            if flows.hours is not None and not is_open(flows.hours, self._clock()):
+                target = flows.hours.closed_target
+                ctx.outcome = Outcome.CLOSED
+            await self._follow(call, ctx, target)
+        finally:
+            outcome = Outcome(ctx.outcome) if ctx.outcome else Outcome.ABANDONED
+            self._recorder.emit(CaseEnded(ctx.case_id, outcome, self._clock()))
+            log.info("[%s] case %s ended: %s", cid, ctx.case_id, outcome)
+
+    async def _follow(self, call: Call, ctx: CaseContext, target: Target | None) -> None:
+        for _ in range(MAX_HOPS):
+            if target is None:
+                return
+            log.info("[%s] -> %s", call.channel_id, target)
+            if target.kind == "menu":
+                target = await self._menu(call, ctx, ctx.flows.menus[target.name])
+            elif target.kind == "queue":
+                target = await self._queue.run(call, ctx, ctx.flows.queues[target.name])
+            elif target.kind == "hangup":
+                await self._play_prompt(call, ctx, target.name)
+                await call.hangup()
+                return
+            elif target.kind == "bulletin":
+                ctx.outcome = Outcome.ANSWERED
+                await self._bulletins.serve_number(call, target.name)
+                return
+            elif target.kind == "external":
+                ctx.outcome = Outcome.TRANSFERRED
+                await call.continue_in_dialplan(
+                    context="linja-external", extension=target.name, priority=1
+                )
+                return
+            else:
+                # callback and voicemail targets arrive with their own issues; the checker
+                # accepts them so definitions can be written ahead.
+                log.warning("[%s] target %s is not available yet; goodbye", call.channel_id, target)
+                target = Target("hangup", "goodbye")
+        log.error("[%s] more than %d menu moves; hanging up", call.channel_id, MAX_HOPS)
+        await call.hangup()
+
+    async def _play_prompt(self, call: Call, ctx: CaseContext, name: str) -> None:
+        prompt = ctx.flows.prompts.get(name)
+        if prompt is not None:
+            await call.play(await self._prompts.prompt(prompt, ctx.flows.language, ctx.base_dir))
+
+    async def _menu(self, call: Call, ctx: CaseContext, menu: Menu) -> Target:
+        cid = call.channel_id
+        prompt = ctx.flows.prompts[menu.prompt]
+        media = await self._prompts.prompt(prompt, ctx.flows.language, ctx.base_dir)
+        for attempt in range(1, menu.retries + 1):
+            digits = await call.prompt_digits(
+                media,
+                menu.max_digits,
+                first_timeout=menu.first_digit_timeout,
+                inter_timeout=menu.inter_digit_timeout,
+            )
+            target = menu.options.get(digits) if digits else None
+            if target is not None:
+                log.info("[%s] menu %s: %r -> %s", cid, menu.name, digits, target)
+                return target
+            which = "no input" if not digits else f"invalid key {digits!r}"
+            log.info("[%s] menu %s attempt %d/%d: %s", cid, menu.name, attempt, menu.retries, which)
+            retry_prompt = menu.no_input_prompt if not digits else menu.invalid_prompt
+            if retry_prompt is not None and attempt < menu.retries:
+                await self._play_prompt(call, ctx, retry_prompt)
+        log.info("[%s] menu %s: out of attempts -> %s", cid, menu.name, menu.failure_target)
+        return menu.failure_target

@@ -1,0 +1,248 @@
+"""Queue flow: music on hold, position and estimated-wait announcements, agents rung by the
+queue engine's offers, caller and agent bridged, case timings recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from ivr.ari.call import Call
+from ivr.ari.errors import AriError, CallHungUp
+from ivr.callcenter.coordinator import (
+    Answered,
+    Offered,
+    OfferWithdrawn,
+    Overflow,
+    PositionChanged,
+    QueueCoordinator,
+    Ticket,
+)
+from ivr.callcenter.engine import Offer
+from ivr.clock import Clock
+from ivr.flowdefs.model import Queue, Target
+from ivr.flows.context import CaseContext
+from ivr.prompts import PromptRenderer
+from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
+
+log = logging.getLogger(__name__)
+
+POSITION_TEXT = {
+    "fi": "Olet jonossa sijalla {pos}. Arvioitu odotusaika on noin {minutes} minuuttia.",
+    "sv": "Du är nummer {pos} i kön. Beräknad väntetid är cirka {minutes} minuter.",
+    "en": "You are number {pos} in the queue. The estimated wait is about {minutes} minutes.",
+}
+
+
+class AgentDirectory(Protocol):
+    async def user_id(self, login: str) -> uuid.UUID | None: ...
+
+
+Adopt = Callable[[str], Call]
+
+
+class QueueFlow:
+    def __init__(
+        self,
+        coordinator: QueueCoordinator,
+        prompts: PromptRenderer,
+        recorder: EventSink,
+        agents: AgentDirectory,
+        adopt: Adopt,
+        clock: Clock,
+    ) -> None:
+        self._coord = coordinator
+        self._prompts = prompts
+        self._recorder = recorder
+        self._agents = agents
+        self._adopt = adopt
+        self._clock = clock
+
+    async def run(self, call: Call, ctx: CaseContext, queue: Queue) -> Target | None:
+        """Serve the caller from this queue. Returns an overflow target, or None when the
+        call has been handled (answered) or must simply end."""
+        cid = call.channel_id
+        key = f"{ctx.flows.tenant}/{queue.name}"
+        self._recorder.emit(CaseQueued(ctx.case_id, queue.name, self._clock()))
+        async with self._coord.waiting(cid, key) as ticket:
+            if ticket.done:
+                return self._overflowed(call, ctx, queue, ticket)
+            await self._moh(call, queue, on=True)
+            status = ticket.status()
+            if status is not None:
+                await self._announce(call, ctx, status.position, status.estimated_wait, queue)
+            while True:
+                event = await ticket.next_event(timeout=queue.announce_interval)
+                if event is None:
+                    status = ticket.status()
+                    if status is not None:
+                        await self._announce(
+                            call, ctx, status.position, status.estimated_wait, queue
+                        )
+                elif isinstance(event, PositionChanged):
+                    log.info("[%s] queue %s position now %d", cid, key, event.position)
+                elif isinstance(event, Offered):
+                    if await self._ring_and_bridge(call, ctx, ticket, event.offer):
+                        return None
+                elif isinstance(event, OfferWithdrawn):
+                    log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
+                elif isinstance(event, Overflow):
+                    return self._overflowed(call, ctx, queue, ticket)
+                elif isinstance(event, Answered):
+                    return None
+
+    def _overflowed(
+        self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket
+    ) -> Target | None:
+        dep = ticket.departure
+        reason = dep.reason if dep is not None else None
+        log.info("[%s] queue %s overflow (%s)", call.channel_id, queue.name, reason)
+        target = dep.target if dep is not None and dep.target is not None else queue.overflow
+        return target or Target("hangup", "goodbye")
+
+    async def _moh(self, call: Call, queue: Queue, *, on: bool) -> None:
+        path = f"/channels/{call.channel_id}/moh"
+        try:
+            if on:
+                await call.rest.request("POST", path, params={"mohClass": queue.moh_class})
+            else:
+                await call.rest.request("DELETE", path)
+        except AriError as exc:
+            if call.hung_up:
+                raise CallHungUp(call.channel_id) from None
+            log.warning("[%s] music on hold %s failed: %s", call.channel_id, on, exc)
+
+    async def _announce(
+        self,
+        call: Call,
+        ctx: CaseContext,
+        position: int,
+        estimate: float | None,
+        queue: Queue,
+    ) -> None:
+        lang = ctx.flows.language
+        minutes = max(1, round((estimate or 0) / 60))
+        text = POSITION_TEXT.get(lang, POSITION_TEXT["en"]).format(pos=position, minutes=minutes)
+        media = await self._prompts.text(text, lang)
+        log.info("[%s] announcing position %d, about %d min", call.channel_id, position, minutes)
+        await self._moh(call, queue, on=False)
+        await call.play(media)
+        await self._moh(call, queue, on=True)
+
+    async def _ring_and_bridge(
+        self, call: Call, ctx: CaseContext, ticket: Ticket, offer: Offer
+    ) -> bool:
+        """Ring the offered agents; on an answer bridge and serve. True when served."""
+        cid = call.channel_id
+        legs: dict[str, Call] = {}
+        for agent in offer.agents:
+            leg_id = f"{cid}-{agent}-{uuid.uuid4().hex[:6]}"
+            leg = self._adopt(leg_id)
+            try:
+                await call.rest.request(
+                    "POST",
+                    "/channels",
+                    params={
+                        "endpoint": f"PJSIP/{agent}",
+                        "app": "linja",
+                        "appArgs": "agent-leg",
+                        "channelId": leg_id,
+                        "timeout": int(offer.ring_timeout),
+                        "callerId": call.caller_number or "anonymous",
+                    },
+                )
+            except AriError as exc:
+                log.warning("[%s] cannot ring agent %s: %s", cid, agent, exc)
+                ticket.timed_out(agent)
+                continue
+            log.info("[%s] ringing agent %s (leg %s)", cid, agent, leg_id)
+            legs[agent] = leg
+        if not legs:
+            return False
+        answered = await self._first_answer(call, legs, offer.ring_timeout)
+        for agent, leg in legs.items():
+            if agent != answered:
+                await leg.hangup()
+                with contextlib.suppress(Exception):
+                    ticket.timed_out(agent)
+        if answered is None:
+            log.info("[%s] no answer from %s", cid, ",".join(legs))
+            return False
+        departure = ticket.answered(answered)
+        agent_leg = legs[answered]
+        log.info("[%s] agent %s answered after %.1fs in queue", cid, answered, departure.wait)
+        self._recorder.emit(
+            ServiceStarted(ctx.case_id, self._clock(), await self._agents.user_id(answered))
+        )
+        ctx.outcome = Outcome.ANSWERED
+        started = self._clock()
+        try:
+            await self._bridge_until_hangup(call, agent_leg)
+        finally:
+            talk = (self._clock() - started).total_seconds()
+            self._coord.call_ended(answered, talk)
+            log.info("[%s] call with agent %s ended after %.1fs", cid, answered, talk)
+        return True
+
+    async def _first_answer(
+        self, call: Call, legs: dict[str, Call], ring_timeout: float
+    ) -> str | None:
+        """The agent whose leg answered first, None if none did within the ring timeout.
+        Raises CallHungUp when the caller leaves meanwhile."""
+
+        async def wait(agent: str, leg: Call) -> str | None:
+            try:
+                await leg.wait_event({"StasisStart"}, timeout=ring_timeout + 1)
+            except (CallHungUp, TimeoutError):
+                return None
+            return agent
+
+        async def caller_leaves() -> str | None:
+            await call.wait_event(set(), timeout=None)
+            return None
+
+        rings = {asyncio.create_task(wait(a, leg)) for a, leg in legs.items()}
+        watch = asyncio.create_task(caller_leaves())
+        try:
+            pending = set(rings)
+            while pending:
+                done, _ = await asyncio.wait(pending | {watch}, return_when=asyncio.FIRST_COMPLETED)
+                if watch in done:
+                    watch.result()  # raises CallHungUp
+                for task in done:
+                    pending.discard(task)
+                    agent = task.result()
+                    if agent is not None:
+                        return agent
+            return None
+        finally:
+            for task in (*rings, watch):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _bridge_until_hangup(self, call: Call, leg: Call) -> None:
+        bridge = f"b-{call.channel_id}"
+        rest = call.rest
+        await rest.request("POST", f"/bridges/{bridge}", params={"type": "mixing"})
+        try:
+            with contextlib.suppress(AriError):
+                await rest.request("DELETE", f"/channels/{call.channel_id}/moh")
+            await rest.request(
+                "POST",
+                f"/bridges/{bridge}/addChannel",
+                params={"channel": f"{call.channel_id},{leg.channel_id}"},
+            )
+            ends = [asyncio.create_task(c.wait_event(set(), timeout=None)) for c in (call, leg)]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            for t in ends:
+                t.cancel()
+                with contextlib.suppress(BaseException):
+                    await t
+        finally:
+            await leg.hangup()
+            with contextlib.suppress(AriError):
+                await rest.request("DELETE", f"/bridges/{bridge}")

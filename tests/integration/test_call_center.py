@@ -1,0 +1,192 @@
+"""The demo call center on 200: menus by RFC 2833 and SIP INFO DTMF, queues, agents on real
+SIP phones (SIPp), case timings in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from ivr.config import Settings
+from storage.db import make_engine, session_factory
+from storage.domain import Actor
+from storage.errors import NotFound
+from storage.events import Role
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
+from tests.support import AgentPhone, Controller, ari_get, read_stamp, run_sipp, wait_for
+
+pytestmark = pytest.mark.integration
+
+MENU = "200"
+ADMIN = "cc-test-admin"
+ADMIN_PASSWORD = "test-" + uuid.uuid4().hex
+
+
+async def _ensure_admin(settings: Settings) -> None:
+    engine = make_engine(settings, owner=True, pool_size=1)
+    try:
+        sessions = session_factory(engine)
+        users = UserRepository(sessions)
+        tenant = await TenantRepository(sessions).by_slug("demo")
+        actor = Actor.system("tests")
+        try:
+            user = await users.by_login(ADMIN)
+        except NotFound:
+            user = await users.create(
+                tenant_id=tenant.id,
+                name="Test admin",
+                login=ADMIN,
+                password=ADMIN_PASSWORD,
+                role=Role.ADMIN,
+                actor=actor,
+            )
+        await users.set_password(user.id, ADMIN_PASSWORD, actor)
+    finally:
+        await engine.dispose()
+
+
+def agent_action(ctl: Controller, agent: str, action: str) -> dict[str, Any]:
+    token = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
+    req = urllib.request.Request(
+        ctl.url(f"/api/agents/{agent}/{action}"),
+        method="POST",
+        headers={"Authorization": f"Basic {token}"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+@pytest.fixture
+def call_center(stack: Settings, controller: Controller) -> Iterator[Controller]:
+    asyncio.run(_ensure_admin(stack))
+    try:
+        yield controller
+    finally:
+        for agent in ("agent1", "agent2", "agent3"):
+            agent_action(controller, agent, "logout")
+
+
+async def _case_rows(settings: Settings, since_case_count: int) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(
+        host=settings.bind,
+        port=settings.pg_port,
+        user=settings.db_owner,
+        password=settings.require("db_owner_password"),
+        database=settings.db_name,
+    )
+    try:
+        return list(
+            await conn.fetch(
+                "SELECT c.*, u.login AS agent_login FROM cases c LEFT JOIN users u ON u.id = c.agent_id"
+                " WHERE c.service_number = $1 ORDER BY c.started_at OFFSET $2",
+                MENU,
+                since_case_count,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def _case_count(settings: Settings) -> int:
+    return len(asyncio.run(_case_rows(settings, 0)))
+
+
+def _ended_cases(settings: Settings, before: int, n: int) -> list[asyncpg.Record]:
+    def probe() -> list[asyncpg.Record] | None:
+        rows = asyncio.run(_case_rows(settings, before))
+        done = [r for r in rows if r["ended_at"] is not None]
+        return done if len(done) >= n else None
+
+    return list(wait_for("case rows to be written", probe, timeout=15, step=0.3))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "extra", "agent"),
+    [
+        ("caller-picks-2.xml", [], "agent1"),  # RFC 2833 from a pcap -> support (ring-all)
+        ("caller-picks-by-info.xml", ["-key", "digit", "1"], "agent2"),  # SIP INFO -> sales
+    ],
+)
+def test_caller_picks_an_option_and_an_agent_answers(
+    stack: Settings,
+    call_center: Controller,
+    tmp_path: Path,
+    scenario: str,
+    extra: list[str],
+    agent: str,
+) -> None:
+    before = _case_count(stack)
+    phone = AgentPhone(stack, agent, "agent-answers.xml", tmp_path, talk_ms=2000)
+    try:
+        assert agent_action(call_center, agent, "login")["state"] == "available"
+        caller = run_sipp(
+            scenario, tmp_path / "caller", service=MENU, settings=stack, timeout=45, extra=extra
+        )
+        code, out = phone.wait()
+    finally:
+        phone.close()
+    assert caller.returncode == 0, caller.output + caller.errors
+    assert code == 0, out
+    measured_wait = read_stamp(phone.workdir, "answered") - read_stamp(tmp_path / "caller", "dtmf")
+    (case,) = _ended_cases(stack, before, 1)
+    assert case["agent_login"] == agent
+    assert case["outcome"] == "answered"
+    assert case["caller_number"] == "0401234567"
+    assert case["queue_wait"] is not None
+    assert abs(case["queue_wait"].total_seconds() - measured_wait) <= 0.5, (
+        case["queue_wait"],
+        measured_wait,
+    )
+    assert case["service_time"] >= timedelta(seconds=1.5)
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+    assert "Traceback" not in call_center.log()
+
+
+def test_invalid_key_three_times_says_goodbye_and_hangs_up(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    before = _case_count(stack)
+    result = run_sipp(
+        "caller-presses-invalid-keys.xml", tmp_path, service=MENU, settings=stack, timeout=45
+    )
+    assert result.returncode == 0, result.output + result.errors
+    log = call_center.log()
+    assert "attempt 3/3: invalid key '7'" in log
+    assert "out of attempts -> hangup:goodbye" in log
+    (case,) = _ended_cases(stack, before, 1)
+    assert case["agent_id"] is None and case["queue_wait"] is None
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+
+
+def test_caller_hanging_up_in_the_queue_is_abandoned_with_its_wait(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    before = _case_count(stack)
+    # agent3 is logged in but its phone is not registered: it never answers.
+    agent_action(call_center, "agent3", "login")
+    result = run_sipp(
+        "caller-waits-then-hangs-up.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=45,
+        extra=["-d", "3000"],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    measured = read_stamp(tmp_path, "hangup") - read_stamp(tmp_path, "dtmf")
+    (case,) = _ended_cases(stack, before, 1)
+    assert case["outcome"] == "abandoned"
+    assert case["agent_id"] is None
+    assert abs(case["queue_wait"].total_seconds() - measured) <= 0.5
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+    wait_for("no flows left", lambda: call_center.get("/api/stats")["active_calls"] == 0)
