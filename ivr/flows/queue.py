@@ -19,6 +19,7 @@ from ivr.callcenter.coordinator import (
     Overflow,
     PositionChanged,
     QueueCoordinator,
+    Status,
     Ticket,
 )
 from ivr.callcenter.engine import Offer
@@ -29,6 +30,13 @@ from ivr.prompts import PromptRenderer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
 log = logging.getLogger(__name__)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, CallHungUp):
+        await task
+
 
 POSITION_TEXT = {
     "fi": "Olet jonossa sijalla {pos}. Arvioitu odotusaika on noin {minutes} minuuttia.",
@@ -71,28 +79,41 @@ class QueueFlow:
             if ticket.done:
                 return self._overflowed(call, ctx, queue, ticket)
             await self._moh(call, queue, on=True)
-            status = ticket.status()
-            if status is not None:
-                await self._announce(call, ctx, status.position, status.estimated_wait, queue)
-            while True:
-                event = await ticket.next_event(timeout=queue.announce_interval)
-                if event is None:
-                    status = ticket.status()
-                    if status is not None:
-                        await self._announce(
-                            call, ctx, status.position, status.estimated_wait, queue
-                        )
-                elif isinstance(event, PositionChanged):
-                    log.info("[%s] queue %s position now %d", cid, key, event.position)
-                elif isinstance(event, Offered):
-                    if await self._ring_and_bridge(call, ctx, ticket, event.offer):
+            loop = asyncio.get_running_loop()
+            announcing: asyncio.Task[None] | None = None
+            next_announce = loop.time()  # the first announcement at once
+            try:
+                while True:
+                    event = await ticket.next_event(timeout=max(0.0, next_announce - loop.time()))
+                    if announcing is not None and announcing.done():
+                        announcing.result()  # a hang-up during it ends the flow here
+                        announcing = None
+                    if event is None:
+                        status = ticket.status()
+                        if status is not None and announcing is None:
+                            announcing = asyncio.create_task(
+                                self._announce(call, ctx, status, queue)
+                            )
+                        next_announce = loop.time() + queue.announce_interval
+                    elif isinstance(event, PositionChanged):
+                        log.info("[%s] queue %s position now %d", cid, key, event.position)
+                    elif isinstance(event, Offered):
+                        # An agent is free: stop talking, ring at once.
+                        if announcing is not None:
+                            await _cancel(announcing)
+                            announcing = None
+                            await self._moh(call, queue, on=True)
+                        if await self._ring_and_bridge(call, ctx, ticket, event.offer):
+                            return None
+                    elif isinstance(event, OfferWithdrawn):
+                        log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
+                    elif isinstance(event, Overflow):
+                        return self._overflowed(call, ctx, queue, ticket)
+                    elif isinstance(event, Answered):
                         return None
-                elif isinstance(event, OfferWithdrawn):
-                    log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
-                elif isinstance(event, Overflow):
-                    return self._overflowed(call, ctx, queue, ticket)
-                elif isinstance(event, Answered):
-                    return None
+            finally:
+                if announcing is not None:
+                    await _cancel(announcing)
 
     def _overflowed(
         self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket
@@ -115,19 +136,17 @@ class QueueFlow:
                 raise CallHungUp(call.channel_id) from None
             log.warning("[%s] music on hold %s failed: %s", call.channel_id, on, exc)
 
-    async def _announce(
-        self,
-        call: Call,
-        ctx: CaseContext,
-        position: int,
-        estimate: float | None,
-        queue: Queue,
-    ) -> None:
+    async def _announce(self, call: Call, ctx: CaseContext, status: Status, queue: Queue) -> None:
+        """Position and estimated wait, spoken over a pause in the music on hold."""
         lang = ctx.flows.language
-        minutes = max(1, round((estimate or 0) / 60))
-        text = POSITION_TEXT.get(lang, POSITION_TEXT["en"]).format(pos=position, minutes=minutes)
+        minutes = max(1, round((status.estimated_wait or 0) / 60))
+        text = POSITION_TEXT.get(lang, POSITION_TEXT["en"]).format(
+            pos=status.position, minutes=minutes
+        )
         media = await self._prompts.text(text, lang)
-        log.info("[%s] announcing position %d, about %d min", call.channel_id, position, minutes)
+        log.info(
+            "[%s] announcing position %d, about %d min", call.channel_id, status.position, minutes
+        )
         await self._moh(call, queue, on=False)
         await call.play(media)
         await self._moh(call, queue, on=True)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -87,7 +90,8 @@ async def _case_rows(settings: Settings, since_case_count: int) -> list[asyncpg.
     try:
         return list(
             await conn.fetch(
-                "SELECT c.*, u.login AS agent_login FROM cases c LEFT JOIN users u ON u.id = c.agent_id"
+                "SELECT c.*, u.login AS agent_login FROM cases c"
+                " LEFT JOIN users u ON u.id = c.agent_id"
                 " WHERE c.service_number = $1 ORDER BY c.started_at OFFSET $2",
                 MENU,
                 since_case_count,
@@ -190,3 +194,96 @@ def test_caller_hanging_up_in_the_queue_is_abandoned_with_its_wait(
     assert abs(case["queue_wait"].total_seconds() - measured) <= 0.5
     wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
     wait_for("no flows left", lambda: call_center.get("/api/stats")["active_calls"] == 0)
+
+
+def _by_channel(log: str, phrase: str) -> dict[str, list[int]]:
+    """channel id -> line numbers of log lines containing the phrase."""
+    found: dict[str, list[int]] = {}
+    for i, line in enumerate(log.splitlines()):
+        m = re.search(r"\[([\w.]+)\] " + re.escape(phrase), line)
+        if m:
+            found.setdefault(m.group(1), []).append(i)
+    return found
+
+
+def test_second_caller_hears_position_two_then_one(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=2000, calls=2)
+    try:
+        agent_action(call_center, "agent1", "login")
+        agent_action(call_center, "agent1", "pause")  # both callers queue up first
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(
+                run_sipp,
+                "caller-picks-by-info.xml",
+                tmp_path / "a",
+                service=MENU,
+                settings=stack,
+                timeout=60,
+                extra=["-key", "digit", "1"],
+            )
+            time.sleep(1.5)
+            second = pool.submit(
+                run_sipp,
+                "caller-picks-by-info.xml",
+                tmp_path / "b",
+                service=MENU,
+                settings=stack,
+                timeout=60,
+                extra=["-key", "digit", "1"],
+            )
+            wait_for(
+                "the second caller to hear position 2",
+                lambda: _by_channel(call_center.log(), "announcing position 2"),
+                timeout=15,
+            )
+            agent_action(call_center, "agent1", "unpause")
+            results = [first.result(), second.result()]
+        code, out = phone.wait()
+    finally:
+        phone.close()
+    for r in results:
+        assert r.returncode == 0, r.output + r.errors
+    assert code == 0, out
+    log = call_center.log()
+    ((second_channel, lines2),) = _by_channel(log, "announcing position 2").items()
+    later_ones = [
+        n
+        for n in _by_channel(log, "announcing position 1").get(second_channel, [])
+        if n > lines2[0]
+    ]
+    assert later_ones, "the second caller never heard that it moved up to position 1"
+
+
+def test_agent_not_answering_in_time_hands_the_call_to_the_next_agent(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    before = _case_count(stack)
+    silent = AgentPhone(stack, "agent2", "agent-does-not-answer.xml", tmp_path)
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=1500)
+    try:
+        agent_action(call_center, "agent2", "login")  # idle longest: rung first (sales)
+        time.sleep(0.2)
+        agent_action(call_center, "agent1", "login")
+        caller = run_sipp(
+            "caller-picks-by-info.xml",
+            tmp_path / "caller",
+            service=MENU,
+            settings=stack,
+            timeout=45,
+            extra=["-key", "digit", "1"],
+        )
+        silent_code, silent_out = silent.wait()
+        code, out = phone.wait()
+    finally:
+        silent.close()
+        phone.close()
+    assert caller.returncode == 0, caller.output + caller.errors
+    assert silent_code == 0, silent_out
+    assert code == 0, out
+    rang = read_stamp(silent.workdir, "cancelled") - read_stamp(silent.workdir, "ringing")
+    assert 5.0 <= rang <= 8.0, rang  # sales ring_timeout = 6 s
+    assert read_stamp(phone.workdir, "answered") > read_stamp(silent.workdir, "cancelled")
+    (case,) = _ended_cases(stack, before, 1)
+    assert case["agent_login"] == "agent1"
