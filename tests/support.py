@@ -241,6 +241,7 @@ class AgentPhone:
                 "-timeout_error",
                 "-nostdin",
                 "-trace_err",
+                "-trace_msg",
             ],
             cwd=self.workdir,
             stdout=subprocess.PIPE,
