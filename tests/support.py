@@ -19,7 +19,8 @@ from typing import Any
 from ivr.config import Settings, project_root
 
 SCENARIOS = project_root() / "sipp-scenarios"
-CALLER_NUMBER = "0401234567"  # what the scenarios put in From:
+CALLER_NUMBER = "0401234567"  # what the call-center scenarios put in From:
+BULLETIN_CALLER = "0409998877"  # what the bulletin scenarios put in From:
 
 
 def free_udp_port() -> int:

@@ -19,6 +19,7 @@ from ivr.callcenter.coordinator import (
     Overflow,
     PositionChanged,
     QueueCoordinator,
+    QueueEvent,
     Status,
     Ticket,
 )
@@ -30,6 +31,27 @@ from ivr.prompts import PromptRenderer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
 log = logging.getLogger(__name__)
+
+
+async def _hung_up(call: Call) -> None:
+    """Returns (by raising CallHungUp) only when the caller is gone."""
+    await call.wait_event(set(), timeout=None)
+
+
+async def _next_or_gone(ticket: Ticket, gone: asyncio.Task[None], wait: float) -> QueueEvent | None:
+    """The ticket's next event (None: the announce interval passed); raises CallHungUp as
+    soon as the caller hangs up."""
+    nxt = asyncio.create_task(ticket.next_event(timeout=wait))
+    try:
+        await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not nxt.done():
+            nxt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await nxt
+    if gone.done():
+        gone.result()
+    return nxt.result()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -82,9 +104,10 @@ class QueueFlow:
             loop = asyncio.get_running_loop()
             announcing: asyncio.Task[None] | None = None
             next_announce = loop.time()  # the first announcement at once
+            gone = asyncio.create_task(_hung_up(call))  # notices a hang-up at once
             try:
                 while True:
-                    event = await ticket.next_event(timeout=max(0.0, next_announce - loop.time()))
+                    event = await _next_or_gone(ticket, gone, max(0.0, next_announce - loop.time()))
                     if announcing is not None and announcing.done():
                         announcing.result()  # a hang-up during it ends the flow here
                         announcing = None
@@ -112,6 +135,7 @@ class QueueFlow:
                     elif isinstance(event, Answered):
                         return None
             finally:
+                await _cancel(gone)
                 if announcing is not None:
                     await _cancel(announcing)
 

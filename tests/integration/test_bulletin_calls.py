@@ -16,7 +16,7 @@ from ivr.config import Settings
 from ivr.demo import DEMO_NUMBER
 from storage.db import make_engine, session_factory
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
-from tests.support import CALLER_NUMBER, Controller, ari_get, run_sipp, wait_for
+from tests.support import BULLETIN_CALLER, Controller, ari_get, run_sipp, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
         timeout=10,
         step=0.5,
     )
-    assert CALLER_NUMBER not in asyncio.run(_database_text(stack))
+    assert BULLETIN_CALLER not in asyncio.run(_database_text(stack))
     assert "Traceback" not in controller.log()
 
 
