@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -287,3 +288,32 @@ def test_agent_not_answering_in_time_hands_the_call_to_the_next_agent(
     assert read_stamp(phone.workdir, "answered") > read_stamp(silent.workdir, "cancelled")
     (case,) = _ended_cases(stack, before, 1)
     assert case["agent_login"] == "agent1"
+
+
+def test_agent_state_survives_a_controller_restart(
+    stack: Settings, call_center: Controller
+) -> None:
+    agent_action(call_center, "agent3", "login")
+    agent_action(call_center, "agent2", "login")
+    agent_action(call_center, "agent2", "pause")
+    call_center.stop()
+    call_center.start()
+    token = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
+    req = urllib.request.Request(
+        call_center.url("/api/agents"), headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        states = {a["agent_id"]: a["state"] for a in json.loads(resp.read())}
+    assert states["agent3"] == "available"
+    assert states["agent2"] == "paused"
+
+
+def test_agent_api_refuses_bad_credentials(stack: Settings, call_center: Controller) -> None:
+    req = urllib.request.Request(
+        call_center.url("/api/agents/agent1/login"),
+        method="POST",
+        headers={"Authorization": "Basic " + base64.b64encode(b"nobody:wrong").decode()},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 401
