@@ -114,6 +114,19 @@ def run_sipp(
     return SippResult(proc.returncode, proc.stdout + proc.stderr, rtt, errors)
 
 
+async def owner_connection(settings: Settings) -> Any:
+    """An asyncpg connection as the owner role (reads every table)."""
+    import asyncpg
+
+    return await asyncpg.connect(
+        host=settings.bind,
+        port=settings.pg_port,
+        user=settings.db_owner,
+        password=settings.require("db_owner_password"),
+        database=settings.db_name,
+    )
+
+
 def ari_get(settings: Settings, path: str) -> Any:
     token = base64.b64encode(
         f"{settings.ari_user}:{settings.require('ari_password')}".encode()

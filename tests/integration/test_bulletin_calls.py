@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from ivr.audio import wav_duration
@@ -16,7 +15,7 @@ from ivr.config import Settings
 from ivr.demo import DEMO_NUMBER
 from storage.db import make_engine, session_factory
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
-from tests.support import BULLETIN_CALLER, Controller, ari_get, run_sipp, wait_for
+from tests.support import BULLETIN_CALLER, Controller, ari_get, owner_connection, run_sipp, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +46,7 @@ async def _counter_total(settings: Settings) -> int:
 
 async def _database_text(settings: Settings) -> str:
     """Every row of every table in the database, as text."""
-    conn = await asyncpg.connect(
-        host=settings.bind,
-        port=settings.pg_port,
-        user=settings.db_owner,
-        password=settings.require("db_owner_password"),
-        database=settings.db_name,
-    )
+    conn = await owner_connection(settings)
     try:
         tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         chunks = []

@@ -27,7 +27,15 @@ from storage.errors import NotFound
 from storage.events import Role
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
-from tests.support import AgentPhone, Controller, ari_get, read_stamp, run_sipp, wait_for
+from tests.support import (
+    AgentPhone,
+    Controller,
+    ari_get,
+    owner_connection,
+    read_stamp,
+    run_sipp,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +89,7 @@ def call_center(stack: Settings, controller: Controller) -> Iterator[Controller]
 
 
 async def _case_rows(settings: Settings, since_case_count: int) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(
-        host=settings.bind,
-        port=settings.pg_port,
-        user=settings.db_owner,
-        password=settings.require("db_owner_password"),
-        database=settings.db_name,
-    )
+    conn = await owner_connection(settings)
     try:
         return list(
             await conn.fetch(
