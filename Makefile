@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LINJA := $(VENV)/bin/linja
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint stack stack-down status bench bench-storage clean
+.PHONY: run test unit integration lint stack stack-down status bench-storage clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,9 +42,6 @@ status: $(STAMP)
 	$(LINJA) stack status
 
 ## Benchmarks print figures and ratios against a baseline measured in the same run.
-bench: $(STAMP) stack
-	$(PY) -m tests.bench.calls
-
 bench-storage: $(STAMP) stack
 	$(PY) -m storage.bench
 
