@@ -36,6 +36,7 @@ class Outcome(StrEnum):
     ANSWERED = "answered"  # served by an agent (or an automated service) on a call
     HANDLED = "handled"  # a written contact (sms/e-mail/chat/web) was dealt with
     ABANDONED = "abandoned"  # the caller left before being served
+    OVERFLOWED = "overflowed"  # a queue was full / had no agents / the wait ran out
     CALLBACK_REQUESTED = "callback_requested"
     VOICEMAIL = "voicemail"
     TRANSFERRED = "transferred"  # sent outside Linja (another number)

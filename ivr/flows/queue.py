@@ -145,6 +145,7 @@ class QueueFlow:
         dep = ticket.departure
         reason = dep.reason if dep is not None else None
         log.info("[%s] queue %s overflow (%s)", call.channel_id, queue.name, reason)
+        ctx.outcome = Outcome.OVERFLOWED
         target = dep.target if dep is not None and dep.target is not None else queue.overflow
         return target or Target("hangup", "goodbye")
 

@@ -319,3 +319,24 @@ def test_agent_api_refuses_bad_credentials(stack: Settings, call_center: Control
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 401
+
+
+def test_queue_without_agents_overflows_and_the_case_says_so(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    for agent in ("agent1", "agent2", "agent3"):
+        agent_action(call_center, agent, "logout")
+    before = _case_count(stack)
+    result = run_sipp(
+        "caller-picks-by-info.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=45,
+        extra=["-key", "digit", "1"],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    (case,) = _ended_cases(stack, before, 1)
+    assert case["outcome"] == "overflowed"
+    assert case["agent_id"] is None
+    assert "overflow (no_agents)" in call_center.log()
