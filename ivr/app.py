@@ -32,6 +32,7 @@ from ivr.clock import Clock, utcnow
 from ivr.config import Settings, project_root
 from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
+from ivr.flows.agent_login import AgentLoginFlow
 from ivr.flows.announcement import AnnouncementFlow
 from ivr.flows.menu import MenuFlow
 from ivr.flows.queue import QueueFlow
@@ -133,6 +134,7 @@ async def serve(
         router.add(
             MenuFlow(definitions, directory, prompts, queue_flow, announcement, recorder, clock)
         )
+        router.add(AgentLoginFlow(coordinator, users, prompts, definitions.agents))
 
         async def on_connected(reconnected: bool) -> None:
             log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)

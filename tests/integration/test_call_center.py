@@ -340,3 +340,40 @@ def test_queue_without_agents_overflows_and_the_case_says_so(
     assert case["outcome"] == "overflowed"
     assert case["agent_id"] is None
     assert "overflow (no_agents)" in call_center.log()
+
+
+async def _set_phone_login(settings: Settings, login: str, phone_login: str, pin: str) -> None:
+    engine = make_engine(settings, owner=True, pool_size=1)
+    try:
+        users = UserRepository(session_factory(engine))
+        user = await users.by_login(login)
+        await users.set_phone_login(user.id, phone_login, pin, Actor.system("tests"))
+    finally:
+        await engine.dispose()
+
+
+def test_agent_logs_in_by_phone_with_login_and_pin(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    agent_action(call_center, "agent1", "logout")
+    asyncio.run(_set_phone_login(stack, "agent1", "501", "1234"))
+    password = json.loads((stack.state_dir / "agent-sip.json").read_text())["agent1"]
+    result = run_sipp(
+        "agent-logs-in-by-phone.xml",
+        tmp_path,
+        service="*50",
+        settings=stack,
+        timeout=60,
+        extra=["-key", "agent", "agent1", "-au", "agent1", "-ap", password],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    token = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
+    req = urllib.request.Request(
+        call_center.url("/api/agents"), headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        states = {a["agent_id"]: a["state"] for a in json.loads(resp.read())}
+    assert states["agent1"] == "available"
+    log = call_center.log()
+    assert "agent agent1 by phone: now available" in log
+    assert "1234" not in log  # the PIN is never logged

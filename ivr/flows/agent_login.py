@@ -1,0 +1,110 @@
+"""Agents log in, log out and pause by phone: dial the feature code (`Stasis(linja,
+agent-login,<tenant>)`), key in the phone login and PIN (each ended with #), then choose.
+A logged-out agent is logged in at once; a logged-in one chooses 1 log out, 2 pause,
+3 resume. Three failed PIN attempts end the call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from ivr.ari.call import Call
+from ivr.callcenter.agents import Agent, AgentState
+from ivr.callcenter.coordinator import QueueCoordinator
+from ivr.prompts import PromptRenderer
+from storage.domain import UserInfo
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+
+TEXTS = {
+    "login": "Anna puhelintunnuksesi ja risuaita.",
+    "pin": "Anna PIN-koodisi ja risuaita.",
+    "wrong": "Tunnus tai PIN-koodi ei kelpaa.",
+    "choose": "Kirjaudu ulos 1, tauko 2, jatka 3.",
+    "available": "Olet kirjautunut sisään.",
+    "logged_out": "Olet kirjautunut ulos.",
+    "paused": "Olet tauolla.",
+    "goodbye": "Näkemiin.",
+}
+CHOICES = {"1": "logout", "2": "pause", "3": "unpause"}
+
+
+class PhoneAuth(Protocol):
+    async def authenticate_phone(self, phone_login: str, pin: str) -> UserInfo | None: ...
+
+
+class AgentLoginFlow:
+    name = "agent-login"
+
+    def __init__(
+        self,
+        coordinator: QueueCoordinator,
+        users: PhoneAuth,
+        prompts: PromptRenderer,
+        known_agents: Callable[[], set[str]],
+    ) -> None:
+        self._coord = coordinator
+        self._users = users
+        self._prompts = prompts
+        self._known = known_agents
+
+    async def _say(self, call: Call, key: str) -> None:
+        await call.play(await self._prompts.text(TEXTS[key], "fi"))
+
+    async def _ask(self, call: Call, key: str, max_digits: int = 12) -> str:
+        media = await self._prompts.text(TEXTS[key], "fi")
+        return await call.prompt_digits(
+            media, max_digits, first_timeout=8, inter_timeout=4, terminators="#"
+        )
+
+    async def run(self, call: Call, tenant: str) -> None:
+        cid = call.channel_id
+        await call.answer()
+        user = None
+        for attempt in range(1, ATTEMPTS + 1):
+            phone_login = await self._ask(call, "login")
+            pin = await self._ask(call, "pin")
+            if phone_login and pin:
+                user = await self._users.authenticate_phone(phone_login, pin)
+            if user is not None and user.login in self._known():
+                break
+            # No hint whether the login or the PIN was wrong; never log the PIN.
+            log.warning(
+                "[%s] agent phone login failed (attempt %d/%d; %d login digits, %d PIN digits)",
+                cid,
+                attempt,
+                ATTEMPTS,
+                len(phone_login),
+                len(pin),
+            )
+            user = None
+            await self._say(call, "wrong")
+        if user is None:
+            await self._say(call, "goodbye")
+            await call.hangup()
+            return
+        agent = user.login
+        state = self._coord.engine.board.state(agent)
+        if state is AgentState.LOGGED_OUT:
+            result = self._coord.login(agent)
+        else:
+            choice = await self._ask(call, "choose", max_digits=1)
+            action = CHOICES.get(choice)
+            if action is None:
+                await self._say(call, "goodbye")
+                await call.hangup()
+                return
+            result = self._change(agent, action)
+        await self._coord.flush_agents()
+        log.info("[%s] agent %s by phone: now %s", cid, agent, result.state.value)
+        await self._say(call, result.state.value if result.state.value in TEXTS else "goodbye")
+        await call.hangup()
+
+    def _change(self, agent: str, action: str) -> Agent:
+        if action == "pause":
+            return self._coord.pause(agent, "phone")
+        change: Callable[[str], Agent] = getattr(self._coord, action)
+        return change(agent)
