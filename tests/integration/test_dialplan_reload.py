@@ -18,10 +18,15 @@ import pytest
 from ivr.commands import dialplan as dialplan_cmd
 from ivr.config import Settings, project_root
 from ivr.stack.asterisk import AsteriskServer
+from tests.support import run_sipp
 
 pytestmark = pytest.mark.integration
 
-EXTRA = "exten => 4711,1,Stasis(linja,menu,demo)\n"
+EXTRA = (
+    "exten => 4711,1,Stasis(linja,menu,demo)\n"
+    ' same => n,GotoIf($["${STASISSTATUS}" = "FAILED"]?linja-unavailable,s,1)\n'
+    " same => n,Hangup()\n"
+)
 
 
 def linja(*argv: str) -> int:
@@ -113,3 +118,12 @@ def test_broken_reload_keeps_the_running_configuration(
         snapshot.read_text(),
     )
     assert after == before
+
+    # ... and it still serves calls: 4711 exists only in the previous configuration. With no
+    # controller connected it is answered by the dialplan's unavailable branch (a refused
+    # configuration would have dropped it, and Asterisk would answer 404).
+    call = run_sipp(
+        "caller-hears-bulletin.xml", tmp_path / "call", service="4711", settings=stack, timeout=30
+    )
+    assert call.returncode == 0, call.output + call.errors
+    assert len(call.rtt_ms) == 1
