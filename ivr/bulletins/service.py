@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Protocol
 from ivr import audio
 from ivr.bulletins.prompts import NO_DISRUPTIONS
 from ivr.clock import Clock
+from ivr.prompts import PromptRenderer, Speaker
 from storage.repositories.bulletins import BulletinNumber, BulletinView
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,6 @@ class BulletinStore(Protocol):
         self, number: str | None = None, *, include_ended: bool = False, now: datetime
     ) -> list[BulletinView]: ...
     async def audio(self, bulletin_id: uuid.UUID) -> bytes | None: ...
-
-
-Speaker = Callable[[str, str], Awaitable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,8 @@ class BulletinService:
         self._store = store
         self._paths = paths
         self._clock = clock
-        self._speak = speak
+        # Text is spoken and cached by content hash exactly like any other prompt.
+        self._prompts = PromptRenderer(paths.sounds_host, paths.sounds_inner, speak=speak)
         self._poll = poll_interval
         self._states: dict[str, NumberState] = {}
         self._durations: dict[str, float] = {}
@@ -164,11 +162,8 @@ class BulletinService:
         starts_at: datetime,
         ends_at: datetime | None = None,
     ) -> Prepared:
-        key = audio.tts_key(text, language)
-        path = self._paths.sounds_host / f"{key}.wav"
-        if not path.is_file():
-            audio.write_atomic(path, await self._speak(text, language))
-        return self._prepared(key, bulletin_id, starts_at, ends_at)
+        media = await self._prompts.text(text, language)
+        return self._prepared(media.rsplit("/", 1)[-1], bulletin_id, starts_at, ends_at)
 
     def _prepared(
         self, key: str, bulletin_id: uuid.UUID, starts_at: datetime, ends_at: datetime | None

@@ -244,12 +244,8 @@ class QueueFlow:
                 return None
             return agent
 
-        async def caller_leaves() -> str | None:
-            await call.wait_event(set(), timeout=None)
-            return None
-
         rings = {asyncio.create_task(wait(a, leg)) for a, leg in legs.items()}
-        watch = asyncio.create_task(caller_leaves())
+        watch = asyncio.create_task(_hung_up(call))
         try:
             pending = set(rings)
             while pending:
@@ -280,7 +276,7 @@ class QueueFlow:
                 f"/bridges/{bridge}/addChannel",
                 params={"channel": f"{call.channel_id},{leg.channel_id}"},
             )
-            ends = [asyncio.create_task(c.wait_event(set(), timeout=None)) for c in (call, leg)]
+            ends = [asyncio.create_task(_hung_up(c)) for c in (call, leg)]
             await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             for t in ends:
                 t.cancel()

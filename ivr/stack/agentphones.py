@@ -8,12 +8,12 @@ calls (feature codes) enter the dialplan context `linja-agents`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from ivr.audio import write_atomic
 from ivr.stack.proc import StackError
 
 _LOGIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
@@ -33,11 +33,7 @@ def passwords(state_dir: Path, logins: Iterable[str]) -> dict[str, str]:
             stored[login] = secrets.token_urlsafe(16)
             changed = True
     if changed:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(stored, fh)
-        os.replace(path.with_suffix(".tmp"), path)
+        write_atomic(path, json.dumps(stored).encode(), mode=0o600)
     return stored
 
 
