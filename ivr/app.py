@@ -130,7 +130,9 @@ async def serve(
         announcement = AnnouncementFlow(bulletins, counter, clock)
         router = FlowRouter({"announcement": announcement})
         dispatcher = Dispatcher(client, router.handle, app=settings.ari_app)
-        queue_flow = QueueFlow(coordinator, prompts, recorder, directory, dispatcher.adopt, clock)
+        queue_flow = QueueFlow(
+            coordinator, prompts, recorder, directory, dispatcher.adopt, dispatcher.release, clock
+        )
         router.add(
             MenuFlow(definitions, directory, prompts, queue_flow, announcement, recorder, clock)
         )

@@ -82,6 +82,7 @@ class QueueFlow:
         recorder: EventSink,
         agents: AgentDirectory,
         adopt: Adopt,
+        release: Callable[[Call], None],
         clock: Clock,
     ) -> None:
         self._coord = coordinator
@@ -89,6 +90,7 @@ class QueueFlow:
         self._recorder = recorder
         self._agents = agents
         self._adopt = adopt
+        self._release = release
         self._clock = clock
 
     async def run(self, call: Call, ctx: CaseContext, queue: Queue) -> Target | None:
@@ -182,8 +184,9 @@ class QueueFlow:
         """Ring the offered agents; on an answer bridge and serve. True when served."""
         cid = call.channel_id
         legs: dict[str, Call] = {}
+        unreachable: list[str] = []
         for agent in offer.agents:
-            leg_id = f"{cid}-{agent}-{uuid.uuid4().hex[:6]}"
+            leg_id = f"{cid}-{agent}-{uuid.uuid4().hex}"
             leg = self._adopt(leg_id)
             try:
                 await call.rest.request(
@@ -200,13 +203,23 @@ class QueueFlow:
                 )
             except AriError as exc:
                 log.warning("[%s] cannot ring agent %s: %s", cid, agent, exc)
-                ticket.timed_out(agent)
+                self._release(leg)
+                unreachable.append(agent)
                 continue
             log.info("[%s] ringing agent %s (leg %s)", cid, agent, leg_id)
             legs[agent] = leg
         if not legs:
+            # Nobody could be rung (e.g. a logged-in agent's phone is not registered): count
+            # it as a ring that was not answered, after the ring timeout, not at once, or the
+            # same agent would be offered again in a tight loop.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_hung_up(call), timeout=offer.ring_timeout)
+            for agent in unreachable:
+                ticket.timed_out(agent)
             return False
         answered = await self._first_answer(call, legs, offer.ring_timeout)
+        for agent in unreachable:
+            ticket.timed_out(agent)
         for agent, leg in legs.items():
             if agent != answered:
                 await leg.hangup()
