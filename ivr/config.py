@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     db_superuser_password: SecretStr | None = None
 
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    audio_dir: Path | None = Field(
+        default=None,
+        description="The audio store for recordings and voice messages (default: state/audio).",
+    )
     tts_voice_fi: str = "fi"
     tts_voice_en: str = "en"
 
@@ -118,6 +122,15 @@ class Settings(BaseSettings):
     @property
     def fallback_inner(self) -> str:
         return self.asterisk_prefix + "/var/lib/linja/fallback"
+
+    @property
+    def audio_store_dir(self) -> Path:
+        return self.audio_dir if self.audio_dir is not None else self.state_dir / "audio"
+
+    @property
+    def recordings_inner(self) -> str:
+        """Where Asterisk writes recordings in progress (ARI's recording directory)."""
+        return self.asterisk_prefix + "/var/spool/asterisk/recording"
 
     @property
     def pg_home(self) -> Path:
