@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,3 +46,15 @@ def make_engine(settings: Settings, *, owner: bool = False, pool_size: int = 10)
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def short_lived_sessions(
+    settings: Settings, *, owner: bool = False
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a one-connection engine for a command-line run, disposed on exit."""
+    engine = make_engine(settings, owner=owner, pool_size=1)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()

@@ -13,7 +13,7 @@ import asyncio
 from ivr.commands import UsageError
 from ivr.config import Settings
 from storage.auditchain import ChainReport
-from storage.db import make_engine, session_factory
+from storage.db import short_lived_sessions
 from storage.errors import StorageError
 from storage.repositories.audit import AuditLog
 
@@ -29,11 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def verify_chain(settings: Settings, *, batch: int = 5000) -> ChainReport:
-    engine = make_engine(settings, pool_size=1)
-    try:
-        return await AuditLog(session_factory(engine)).verify(batch=batch)
-    finally:
-        await engine.dispose()
+    async with short_lived_sessions(settings) as sessions:
+        return await AuditLog(sessions).verify(batch=batch)
 
 
 def describe(report: ChainReport) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ivr.audio import AudioError, to_asterisk_wav
 from ivr.commands import UsageError
 from ivr.config import Settings
-from storage.db import make_engine, session_factory
+from storage.db import short_lived_sessions
 from storage.repositories.bulletins import BulletinRepository, BulletinView, UnknownNumber
 
 LANGUAGES = ("fi", "sv", "en")
@@ -107,10 +107,8 @@ def _set(args: argparse.Namespace) -> int:
     text, audio, starts, ends = _validate_set(args, now)
 
     async def go() -> BulletinView:
-        engine = make_engine(Settings(), pool_size=1)
-        try:
-            repo = BulletinRepository(session_factory(engine))
-            return await repo.add(
+        async with short_lived_sessions(Settings()) as sessions:
+            return await BulletinRepository(sessions).add(
                 number=args.number,
                 language=args.language,
                 text_=text,
@@ -118,8 +116,6 @@ def _set(args: argparse.Namespace) -> int:
                 starts_at=starts,
                 ends_at=ends,
             )
-        finally:
-            await engine.dispose()
 
     try:
         view = asyncio.run(go())
@@ -141,12 +137,9 @@ def _clear(args: argparse.Namespace) -> int:
             raise UsageError(f"--id: {args.id!r} is not a bulletin id") from None
 
     async def go() -> int:
-        engine = make_engine(Settings(), pool_size=1)
-        try:
-            repo = BulletinRepository(session_factory(engine))
+        async with short_lived_sessions(Settings()) as sessions:
+            repo = BulletinRepository(sessions)
             return await repo.clear(number=args.number, now=datetime.now(UTC), bulletin_id=bid)
-        finally:
-            await engine.dispose()
 
     try:
         n = asyncio.run(go())
@@ -160,12 +153,9 @@ def _list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
 
     async def go() -> list[BulletinView]:
-        engine = make_engine(Settings(), pool_size=1)
-        try:
-            repo = BulletinRepository(session_factory(engine))
+        async with short_lived_sessions(Settings()) as sessions:
+            repo = BulletinRepository(sessions)
             return await repo.listing(args.number, include_ended=args.all, now=now)
-        finally:
-            await engine.dispose()
 
     for v in asyncio.run(go()):
         state = "active" if v.active_at(now) else ("upcoming" if v.starts_at > now else "ended")
