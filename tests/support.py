@@ -23,6 +23,12 @@ CALLER_NUMBER = "0401234567"  # what the call-center scenarios put in From:
 BULLETIN_CALLER = "0409998877"  # what the bulletin scenarios put in From:
 
 
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP Basic auth, for requests to the controller's API."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 def free_udp_port() -> int:
     """A fresh local port per SIPp run (Asterisk keeps retransmitting to abandoned ones)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -128,11 +134,9 @@ async def owner_connection(settings: Settings) -> Any:
 
 
 def ari_get(settings: Settings, path: str) -> Any:
-    token = base64.b64encode(
-        f"{settings.ari_user}:{settings.require('ari_password')}".encode()
-    ).decode()
     req = urllib.request.Request(
-        f"{settings.ari_base_url}{path}", headers={"Authorization": f"Basic {token}"}
+        f"{settings.ari_base_url}{path}",
+        headers=basic_auth(settings.ari_user, settings.require("ari_password")),
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read() or b"null")

@@ -4,7 +4,6 @@ SIP phones (SIPp), case timings in Postgres."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import time
@@ -31,6 +30,7 @@ from tests.support import (
     AgentPhone,
     Controller,
     ari_get,
+    basic_auth,
     owner_connection,
     read_stamp,
     run_sipp,
@@ -68,11 +68,10 @@ async def _ensure_admin(settings: Settings) -> None:
 
 
 def agent_action(ctl: Controller, agent: str, action: str) -> dict[str, Any]:
-    token = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
     req = urllib.request.Request(
         ctl.url(f"/api/agents/{agent}/{action}"),
         method="POST",
-        headers={"Authorization": f"Basic {token}"},
+        headers=basic_auth(ADMIN, ADMIN_PASSWORD),
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return dict(json.loads(resp.read()))
@@ -300,9 +299,8 @@ def test_agent_state_survives_a_controller_restart(
     agent_action(call_center, "agent2", "pause")
     call_center.stop()
     call_center.start()
-    token = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
     req = urllib.request.Request(
-        call_center.url("/api/agents"), headers={"Authorization": f"Basic {token}"}
+        call_center.url("/api/agents"), headers=basic_auth(ADMIN, ADMIN_PASSWORD)
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         states = {a["agent_id"]: a["state"] for a in json.loads(resp.read())}
@@ -314,7 +312,7 @@ def test_agent_api_refuses_bad_credentials(stack: Settings, call_center: Control
     req = urllib.request.Request(
         call_center.url("/api/agents/agent1/login"),
         method="POST",
-        headers={"Authorization": "Basic " + base64.b64encode(b"nobody:wrong").decode()},
+        headers=basic_auth("nobody", "wrong"),
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
@@ -367,9 +365,8 @@ def test_agent_logs_in_by_phone_with_login_and_pin(
         extra=["-key", "agent", "agent1", "-au", "agent1", "-ap", password],
     )
     assert result.returncode == 0, result.output + result.errors
-    token = base64.b64encode(f"{ADMIN}:{ADMIN_PASSWORD}".encode()).decode()
     req = urllib.request.Request(
-        call_center.url("/api/agents"), headers={"Authorization": f"Basic {token}"}
+        call_center.url("/api/agents"), headers=basic_auth(ADMIN, ADMIN_PASSWORD)
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         states = {a["agent_id"]: a["state"] for a in json.loads(resp.read())}
