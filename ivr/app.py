@@ -24,6 +24,7 @@ from ivr.ari.events import EventStream
 from ivr.bulletins.counter import CallCounter
 from ivr.bulletins.listener import listen
 from ivr.bulletins.service import BulletinService, Paths
+from ivr.callbacks.dialer import CallbackDialer, DialerConfig
 from ivr.callcenter.agents import AgentBoard
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.engine import QueueEngine
@@ -34,15 +35,34 @@ from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.agent_login import AgentLoginFlow
 from ivr.flows.announcement import AnnouncementFlow
+from ivr.flows.bridging import Bridger
+from ivr.flows.callback import CallbackFlow
 from ivr.flows.menu import MenuFlow
+from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import QueueFlow
 from ivr.flows.router import FlowRouter
+from ivr.flows.voicemail import VoicemailFlow
 from ivr.http.agents import add_routes as add_agent_routes
 from ivr.http.console import ConsoleDeps, build_app
+from ivr.http.contacts import ContactDeps, queues_from
+from ivr.http.contacts import add_routes as add_contact_routes
+from ivr.http.listening import add_routes as add_listening_routes
+from ivr.http.recordings_control import add_routes as add_recording_control_routes
 from ivr.prompts import PromptRenderer
+from recording.bridge import BridgeRecorder, LiveRecordings
+from recording.convert import Converter
+from recording.finalise import Finaliser
+from recording.listen import ListeningService
+from recording.store import AudioStore
 from storage.casewriter import build_recorder
 from storage.db import make_engine, session_factory
+from storage.repositories.audit import AuditLog
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
+from storage.repositories.callbacks import CallbackRepository
+from storage.repositories.cases import CaseRepository
+from storage.repositories.contact_requests import ContactRequestRepository
+from storage.repositories.media import ListeningLog, RecordingRepository, VoiceMessageRepository
+from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 
@@ -130,11 +150,60 @@ async def serve(
         announcement = AnnouncementFlow(bulletins, counter, clock)
         router = FlowRouter({"announcement": announcement})
         dispatcher = Dispatcher(client, router.handle, app=settings.ari_app)
-        queue_flow = QueueFlow(
-            coordinator, prompts, recorder, directory, dispatcher.adopt, dispatcher.release, clock
+        finaliser = Finaliser(
+            AudioStore(settings.audio_store_dir), settings.in_root(settings.recordings_inner)
         )
+        live_recordings = LiveRecordings(clock)
+        notice = NoticeFlow(prompts, clock)
+        dialer = CallbackDialer(
+            CallbackRepository(sessions),
+            coordinator,
+            definitions,
+            client,
+            dispatcher.adopt,
+            dispatcher.release,
+            prompts,
+            directory,
+            Bridger(),
+            clock,
+            DialerConfig(
+                controller_id=f"{os.uname().nodename}:{os.getpid()}",
+                app=settings.ari_app,
+                trunk=settings.callback_trunk,
+                poll_interval=settings.callback_poll_interval,
+                lease=settings.callback_lease,
+                retry_delay=settings.callback_retry_delay,
+            ),
+            restrictions=RestrictionRepository(sessions),
+        )
+        callback_flow = CallbackFlow(prompts, recorder, clock, on_request=dialer.notify)
+        queue_flow = QueueFlow(
+            coordinator,
+            prompts,
+            recorder,
+            directory,
+            dispatcher.adopt,
+            dispatcher.release,
+            clock,
+            bridger=Bridger(BridgeRecorder(finaliser, recorder, clock, live_recordings)),
+            notice=notice,
+            restrictions=RestrictionRepository(sessions),
+            callback=callback_flow,
+        )
+        voicemail = VoicemailFlow(prompts, finaliser, recorder, clock)
         router.add(
-            MenuFlow(definitions, directory, prompts, queue_flow, announcement, recorder, clock)
+            MenuFlow(
+                definitions,
+                directory,
+                prompts,
+                queue_flow,
+                announcement,
+                recorder,
+                clock,
+                notice=notice,
+                voicemail=voicemail,
+                callback=callback_flow,
+            )
         )
         router.add(AgentLoginFlow(coordinator, users, prompts, definitions.agents))
 
@@ -161,6 +230,7 @@ async def serve(
             asyncio.create_task(counter.run(), name="counter"),
             asyncio.create_task(listen(settings, bulletins.notify_changed), name="listener"),
             asyncio.create_task(coordinator.run(), name="queues"),
+            asyncio.create_task(dialer.run(), name="callback-dialer"),
             asyncio.create_task(definitions.watch(), name="definitions"),
         ]
         for task in background:
@@ -178,6 +248,31 @@ async def serve(
             ConsoleDeps(bulletins, dispatcher, clock, lambda: stream.connected, events_seen)
         )
         add_agent_routes(http_app, coordinator, users, definitions.agents)
+        intake_secret = settings.intake_secret
+        add_contact_routes(
+            http_app,
+            ContactDeps(
+                requests=ContactRequestRepository(sessions),
+                tenants=directory,
+                users=users,
+                clock=clock,
+                intake_secret=intake_secret.get_secret_value() if intake_secret else None,
+                queues_of=queues_from(definitions),
+            ),
+        )
+        listen_dir = settings.state_dir / "listen-cache"
+        listening = ListeningService(
+            recordings=RecordingRepository(sessions),
+            voice_messages=VoiceMessageRepository(sessions),
+            cases=CaseRepository(sessions),
+            events=ListeningLog(sessions),
+            store=AudioStore(settings.audio_store_dir),
+            converter=Converter(listen_dir / "converted"),
+            workdir=listen_dir,
+            audit=AuditLog(sessions),
+        )
+        add_listening_routes(http_app, listening, users)
+        add_recording_control_routes(http_app, live_recordings, users)
         runner = web.AppRunner(http_app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

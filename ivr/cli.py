@@ -23,6 +23,9 @@ COMMAND_MODULES = (
     "ivr.commands.demo",
     "ivr.commands.audit",
     "ivr.commands.dialplan",
+    "ivr.commands.sweep",
+    "ivr.commands.subject",
+    "ivr.commands.intake",
 )
 
 

@@ -72,14 +72,27 @@ class Settings(BaseSettings):
     db_app_password: SecretStr | None = None
     db_superuser: str = "linja_super"
     db_superuser_password: SecretStr | None = None
+    # Contact-request webhooks: each tenant's bearer token is derived from it (ivr/contacts).
+    intake_secret: SecretStr | None = None
 
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     audio_dir: Path | None = Field(
         default=None,
         description="The audio store for recordings and voice messages (default: state/audio).",
     )
+    # Retention sweeper inside the service (issue 7): seconds between sweeps, 0 = off.
+    sweep_interval: float = Field(default=3600.0, ge=0)
+    sweep_batch: int = Field(default=500, ge=1, le=50_000)
     tts_voice_fi: str = "fi"
     tts_voice_en: str = "en"
+    # Callback dialer (issue 6): customers are dialled as PJSIP/customers/sip:<number>@<trunk>.
+    callback_trunk: str = Field(
+        default="127.0.0.1:5070", pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$"
+    )
+    callback_poll_interval: float = Field(default=2.0, gt=0, le=300)
+    callback_lease: float = Field(default=60.0, ge=5, le=3600)
+    # Replaces every queue's callback retry_delay when set (tests, incident handling).
+    callback_retry_delay: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _fill_secrets(self) -> Settings:
@@ -90,6 +103,7 @@ class Settings(BaseSettings):
             "db_owner_password",
             "db_app_password",
             "db_superuser_password",
+            "intake_secret",
         ):
             if getattr(self, name) is None and name in stored:
                 setattr(self, name, SecretStr(stored[name]))

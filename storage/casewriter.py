@@ -13,6 +13,7 @@ the same or an older snapshot again changes nothing that matters:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -50,12 +51,14 @@ CASE_COLUMNS = (
 QUEUE_COLUMNS = ("case_id", "seq", "queue", "entered_at", "left_at", "exit_reason", "wait")
 REQUEST_COLUMNS = (
     "id", "tenant_id", "case_id", "channel", "queue", "requested_at", "callback_number",
-    "name", "email", "message", "status", "attempts",
+    "name", "email", "message", "status", "attempts", "queue_entered_at",
 )  # fmt: skip
 AUDIO_COLUMNS = (
     "id", "tenant_id", "case_id", "name", "location", "completed_at", "duration",
-    "size_bytes", "sha256",
+    "size_bytes", "sha256", "status", "failure_reason",
 )  # fmt: skip
+RECORDING_COLUMNS = (*AUDIO_COLUMNS, "pauses", "started_at", "notice_played_at")
+VOICE_COLUMNS = (*AUDIO_COLUMNS, "box")
 
 
 def _unnest_insert(table: Table, columns: Sequence[str], on_conflict: str) -> str:
@@ -96,8 +99,8 @@ STATEMENTS: tuple[tuple[str, Sequence[str], str], ...] = (
     ("cases", CASE_COLUMNS, _unnest_insert(_cases, CASE_COLUMNS, _case_conflict())),
     ("queue", QUEUE_COLUMNS, _unnest_insert(_queue, QUEUE_COLUMNS, _QUEUE_CONFLICT)),
     ("requests", REQUEST_COLUMNS, _unnest_insert(_requests, REQUEST_COLUMNS, _ONCE)),
-    ("recordings", AUDIO_COLUMNS, _unnest_insert(_recordings, AUDIO_COLUMNS, _ONCE)),
-    ("voice", AUDIO_COLUMNS, _unnest_insert(_voice, AUDIO_COLUMNS, _ONCE)),
+    ("recordings", RECORDING_COLUMNS, _unnest_insert(_recordings, RECORDING_COLUMNS, _ONCE)),
+    ("voice", VOICE_COLUMNS, _unnest_insert(_voice, VOICE_COLUMNS, _ONCE)),
 )
 
 
@@ -163,11 +166,14 @@ def rows(states: Sequence[CaseState]) -> dict[str, list[dict[str, Any]]]:
                 "message": r.message,
                 "status": "open",
                 "attempts": 0,
+                "queue_entered_at": r.queue_entered_at,
             }
             for r in s.contact_requests
         )
-        out["recordings"].extend(_audio_row(s, r.recording_id, r) for r in s.recordings)
-        out["voice"].extend(_audio_row(s, v.voice_message_id, v) for v in s.voice_messages)
+        out["recordings"].extend(_recording_row(s, r) for r in s.recordings)
+        out["voice"].extend(
+            {**_audio_row(s, v.voice_message_id, v), "box": v.box} for v in s.voice_messages
+        )
     return out
 
 
@@ -184,6 +190,18 @@ def _audio_row(
         "duration": m.duration,
         "size_bytes": m.size_bytes,
         "sha256": m.sha256,
+        "status": m.status.value,
+        "failure_reason": m.failure_reason,
+    }
+
+
+def _recording_row(s: CaseState, r: RecordingCompleted) -> dict[str, Any]:
+    pauses = [{"start": p.start.total_seconds(), "end": p.end.total_seconds()} for p in r.pauses]
+    return {
+        **_audio_row(s, r.recording_id, r),
+        "pauses": json.dumps(pauses),
+        "started_at": r.started_at,
+        "notice_played_at": r.notice_played_at,
     }
 
 

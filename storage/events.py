@@ -76,6 +76,32 @@ class ContactStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class CallbackResult(StrEnum):
+    """How one dial attempt of a callback request ended (``callback_attempts.result``)."""
+
+    ANSWERED = "answered"  # the customer answered and was bridged to the agent
+    NO_ANSWER = "no_answer"  # the customer's phone rang out
+    BUSY = "busy"  # the customer was busy (SIP 486 / 600)
+    FAILED = "failed"  # the call could not be placed or was rejected
+    AGENT_NO_ANSWER = "agent_no_answer"  # no agent picked up: not counted against the customer
+
+
+class CallbackOutcome(StrEnum):
+    """How a callback request ended (``contact_requests.outcome``)."""
+
+    ANSWERED = "answered"  # called back and reached
+    GAVE_UP = "gave_up"  # max attempts used without reaching the customer
+    CANCELLED = "cancelled"  # withdrawn (by an agent or the system)
+    RESTRICTED = "restricted"  # the data subject restricted processing: never dialled
+
+
+class AudioStatus(StrEnum):
+    """What became of a recording or voice message: kept whole, or failed (with a reason)."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
 class DeletionReason(StrEnum):
     RETENTION = "retention"
     ERASURE = "erasure"
@@ -157,10 +183,25 @@ class ContactRequested:
     email: str | None = None
     message: str | None = None
     queue: str | None = None
+    # A callback that keeps the caller's place: when the caller joined the queue. The dialer
+    # offers the request at this virtual arrival time, among the live callers.
+    queue_entered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingPause:
+    """A pause in a recording, as offsets from the recording's start on the wall clock (the
+    paused audio is cut from the file, so the file is shorter by the pauses)."""
+
+    start: timedelta
+    end: timedelta
 
 
 @dataclass(frozen=True, slots=True)
 class RecordingCompleted:
+    """A recording ended: ``status`` completed, or failed with ``failure_reason`` (the row
+    is written either way; a failed one keeps whatever audio there was, maybe none)."""
+
     case_id: uuid.UUID
     recording_id: uuid.UUID
     name: str
@@ -169,10 +210,18 @@ class RecordingCompleted:
     duration: timedelta
     size_bytes: int
     sha256: str
+    status: AudioStatus = AudioStatus.COMPLETED
+    failure_reason: str | None = None
+    pauses: tuple[RecordingPause, ...] = ()
+    started_at: datetime | None = None
+    notice_played_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VoiceMessageSaved:
+    """A voice message ended: completed, or failed with ``failure_reason``; ``box`` is the
+    voicemail box it was left in (the ``voicemail:<box>`` target)."""
+
     case_id: uuid.UUID
     voice_message_id: uuid.UUID
     name: str
@@ -181,6 +230,9 @@ class VoiceMessageSaved:
     duration: timedelta
     size_bytes: int
     sha256: str
+    status: AudioStatus = AudioStatus.COMPLETED
+    failure_reason: str | None = None
+    box: str | None = None
 
 
 CaseEvent = (

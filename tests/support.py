@@ -156,13 +156,16 @@ def wait_for(what: str, probe: Any, timeout: float = 10.0, step: float = 0.1) ->
 class Controller:
     """`linja serve` as a real subprocess, with its log in a file."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, env: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.env = dict(env or {})  # extra LINJA_* variables for this controller
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ivr.cli", "serve"],

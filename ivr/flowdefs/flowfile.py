@@ -21,14 +21,18 @@ from ivr.flowdefs.errors import DefinitionError
 from ivr.flowdefs.hours import DAYS, HoursError, parse_days, parse_intervals
 from ivr.flowdefs.model import (
     TARGET_KINDS,
+    CallbackConfig,
+    CallbackHours,
     Menu,
     OpeningHours,
     Prompt,
     Queue,
+    RecordingConfig,
     Strategy,
     Target,
     TargetKind,
     TenantFlows,
+    VoicemailConfig,
 )
 from ivr.flowdefs.tomlindex import Duplicate, KeyIndex, KeyPath, index_keys
 
@@ -44,7 +48,12 @@ _EXTERNAL = re.compile(r"^\+?[0-9]+$")
 _SOUND = re.compile(r"^[A-Za-z0-9_/.-]+$")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
-TOP_KEYS = ("tenant", "language", "entry", "prompts", "menus", "queues", "hours")
+TOP_KEYS = (
+    "tenant", "language", "entry", "prompts", "menus", "queues", "hours", "recording",
+    "voicemail",
+)  # fmt: skip
+RECORDING_KEYS = ("notice", "replay_on_transfer", "numbers")
+VOICEMAIL_KEYS = ("max_length", "max_silence", "prompt", "thanks")
 PROMPT_KEYS = ("text", "sound", "file", "language")
 MENU_KEYS = (
     "prompt",
@@ -68,7 +77,10 @@ QUEUE_KEYS = (
     "announce_interval",
     "moh_class",
     "position_prompt",
+    "record",
+    "callback",
 )
+CALLBACK_KEYS = ("offer_in_queue", "key", "max_attempts", "retry_delay", "ring_timeout", "hours")
 HOURS_FIXED_KEYS = ("timezone", "closed")
 
 T = TypeVar("T")
@@ -186,6 +198,10 @@ class _Table:
             return default
         return value
 
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._typed(key, bool, "true or false", False)
+        return default if value is None else value
+
     def seconds(self, key: str, default: float, *, zero_ok: bool = False) -> float:
         if key not in self.data:
             return default
@@ -298,6 +314,8 @@ class _Parser:
         menus = self.menus()
         queues = self.queues()
         hours = self.hours() if "hours" in self.data else None
+        recording = self.recording()
+        voicemail = self.voicemail()
         if self.uses_default_goodbye and DEFAULT_GOODBYE not in self.prompt_names:
             for path, message in self.uses_default_goodbye:
                 self.f.error(path, message)
@@ -311,6 +329,60 @@ class _Parser:
             queues=queues,
             hours=hours,
             source=str(self.path.resolve()),
+            recording=recording,
+            voicemail=voicemail,
+        )
+
+    def recording(self) -> RecordingConfig:
+        """``[recording]``: the notice prompt, its replay to agents, recorded numbers."""
+        if "recording" not in self.data:
+            return RecordingConfig()
+        t = self.table(("recording",), "recording", self.data["recording"], RECORDING_KEYS)
+        if t is None:
+            return RecordingConfig()
+        t.unknown_keys()
+        notice = t.name("notice", "prompt", self.prompt_names) or None
+        numbers: list[str] = []
+        raw = t.data.get("numbers", [])
+        if not isinstance(raw, list):
+            t.err("numbers", f"'numbers' must be an array of service numbers, not {toml_type(raw)}")
+        else:
+            for n, number in enumerate(raw):
+                if not isinstance(number, str) or not _NUMBER.match(number):
+                    self.f.error(
+                        ("recording", "numbers", n),
+                        f"recording: number {number!r} is not a service number (digits)",
+                    )
+                elif number in numbers:
+                    self.f.error(
+                        ("recording", "numbers", n),
+                        f"recording: number '{number}' is listed twice",
+                    )
+                else:
+                    numbers.append(number)
+        return RecordingConfig(
+            notice=notice,
+            replay_on_transfer=t.boolean("replay_on_transfer", False),
+            numbers=tuple(numbers),
+        )
+
+    def voicemail(self) -> VoicemailConfig:
+        """``[voicemail]``: how long a message may be, what silence ends it, its prompts."""
+        if "voicemail" not in self.data:
+            return VoicemailConfig()
+        t = self.table(("voicemail",), "voicemail", self.data["voicemail"], VOICEMAIL_KEYS)
+        if t is None:
+            return VoicemailConfig()
+        t.unknown_keys()
+        max_length = t.seconds("max_length", 120.0)
+        if max_length > 600:
+            t.err("max_length", f"'max_length' must be at most 600 seconds, not {max_length:g}")
+            max_length = 120.0
+        return VoicemailConfig(
+            max_length=max_length,
+            max_silence=t.seconds("max_silence", 5.0, zero_ok=True),
+            prompt=t.name("prompt", "prompt", self.prompt_names) or None,
+            thanks=t.name("thanks", "prompt", self.prompt_names) or None,
         )
 
     def prompts(self, language: str) -> dict[str, Prompt]:
@@ -459,8 +531,79 @@ class _Parser:
                 announce_interval=t.seconds("announce_interval", 30.0),
                 moh_class=t.string("moh_class") or "default",
                 position_prompt=position,
+                record=t.boolean("record", False),
+                callback=self.callback(t),
             )
         return out
+
+    def callback(self, queue: _Table) -> CallbackConfig:
+        """``[queues.<name>.callback]``: the in-queue callback option and retry policy."""
+        if "callback" not in queue.data:
+            return CallbackConfig()
+        t = self.table(
+            (*queue.path, "callback"),
+            f"{queue.where} callback",
+            queue.data["callback"],
+            CALLBACK_KEYS,
+        )
+        if t is None:
+            return CallbackConfig()
+        t.unknown_keys()
+        key = t.string("key") or "1"
+        if len(key) != 1 or not _CODE.match(key):
+            t.err("key", f"key '{key}' must be one of 0-9, * or #")
+            key = "1"
+        hours: CallbackHours | None = None
+        if "hours" in t.data:
+            hours = self.callback_hours(t)
+        return CallbackConfig(
+            offer_in_queue=t.boolean("offer_in_queue", False),
+            key=key,
+            max_attempts=t.integer("max_attempts", 3, minimum=1, maximum=20),
+            retry_delay=t.seconds("retry_delay", 300.0),
+            ring_timeout=t.seconds("ring_timeout", 30.0),
+            hours=hours,
+        )
+
+    def callback_hours(self, callback: _Table) -> CallbackHours | None:
+        """Dialling hours: ``timezone`` and days as in ``[hours]`` (no ``closed``)."""
+        t = self.table(
+            (*callback.path, "hours"),
+            f"{callback.where} hours",
+            callback.data["hours"],
+            ("timezone",),
+        )
+        if t is None:
+            return None
+        timezone = t.string("timezone", required=True)
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                t.err("timezone", f"unknown time zone '{timezone}'")
+                timezone = None
+        week: dict[int, tuple[tuple[time, time], ...]] = {}
+        for key, value in t.data.items():
+            if key == "timezone":
+                continue
+            try:
+                days = parse_days(key)
+                if not isinstance(value, str | list) or not all(
+                    isinstance(v, str) for v in (value if isinstance(value, list) else [value])
+                ):
+                    raise HoursError(
+                        f"must be a string or an array of strings, not {toml_type(value)}"
+                    )
+                intervals = parse_intervals(value)
+            except HoursError as exc:
+                t.err(key, f"{key}: {exc}")
+                continue
+            for day in days:
+                if day in week:
+                    t.err(key, f"{key}: day '{DAYS[day]}' is given twice")
+                elif intervals:
+                    week[day] = intervals
+        return None if timezone is None else CallbackHours(timezone, week)
 
     def agents(self, t: _Table) -> tuple[str, ...]:
         if "agents" not in t.data:

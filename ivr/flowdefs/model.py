@@ -70,6 +70,27 @@ class Menu:
 
 
 @dataclass(frozen=True)
+class CallbackHours:
+    """Weekly hours in a time zone when callback customers may be dialled."""
+
+    timezone: str
+    week: dict[int, tuple[tuple[time, time], ...]]  # weekday 0=Mon..6=Sun -> intervals
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """A queue's callbacks (``[queues.<name>.callback]``): the in-queue option and the
+    dialer's retry policy."""
+
+    offer_in_queue: bool = False  # waiting callers may press `key` to be called back
+    key: str = "1"
+    max_attempts: int = 3  # customer attempts (no answer / busy / failed), then give up
+    retry_delay: float = 300.0  # seconds between attempts
+    ring_timeout: float = 30.0  # seconds the customer's phone rings
+    hours: CallbackHours | None = None  # when to dial; None: the tenant's [hours]
+
+
+@dataclass(frozen=True)
 class Queue:
     name: str
     agents: tuple[str, ...]  # agent logins (PJSIP endpoint names)
@@ -82,6 +103,8 @@ class Queue:
     announce_interval: float = 30.0  # position / estimated wait announcements
     moh_class: str = "default"
     position_prompt: str | None = None  # optional prompt before the position number
+    callback: CallbackConfig = field(default_factory=CallbackConfig)
+    record: bool = False  # record the conversation with the agent (after the notice)
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,28 @@ class OpeningHours:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    """When calls are recorded, and the notice callers hear first.
+
+    ``numbers``: service numbers whose calls are all recorded (notice at the start of the
+    call); queues say so themselves (``Queue.record``; notice on entering the queue)."""
+
+    notice: str | None = None  # a prompt name; None: the built-in text in the tenant's language
+    replay_on_transfer: bool = False  # play the notice to the agent too before bridging
+    numbers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VoicemailConfig:
+    """How voice messages are taken (``voicemail:<box>`` targets)."""
+
+    max_length: float = 120.0  # seconds, then the message ends
+    max_silence: float = 5.0  # seconds of silence end the message (0: never)
+    prompt: str | None = None  # a prompt name; None: the built-in text
+    thanks: str | None = None  # played after the message; None: the built-in text
+
+
+@dataclass(frozen=True)
 class TenantFlows:
     tenant: str
     language: str
@@ -104,3 +149,5 @@ class TenantFlows:
     queues: dict[str, Queue]
     hours: OpeningHours | None
     source: str  # file the definitions came from
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any, cast
 
 from ivr.flowdefs.model import (
+    CallbackConfig,
+    CallbackHours,
     Menu,
     OpeningHours,
     Prompt,
     Queue,
+    RecordingConfig,
     Strategy,
     Target,
     TargetKind,
     TenantFlows,
+    VoicemailConfig,
 )
 
 VERSION = 1
@@ -30,6 +34,56 @@ VERSION = 1
 def _target(text: str) -> Target:
     kind, _, name = text.partition(":")
     return Target(cast(TargetKind, kind), name)
+
+
+def _recording(d: dict[str, Any] | None) -> RecordingConfig:
+    if not d:
+        return RecordingConfig()
+    return RecordingConfig(
+        notice=d["notice"],
+        replay_on_transfer=bool(d["replay_on_transfer"]),
+        numbers=tuple(d["numbers"]),
+    )
+
+
+def _week_to_json(week: dict[int, tuple[tuple[time, time], ...]]) -> dict[str, Any]:
+    return {str(day): [[a.isoformat(), b.isoformat()] for a, b in iv] for day, iv in week.items()}
+
+
+def _week_from_json(week: dict[str, Any]) -> dict[int, tuple[tuple[time, time], ...]]:
+    return {
+        int(day): tuple((time.fromisoformat(a), time.fromisoformat(b)) for a, b in intervals)
+        for day, intervals in week.items()
+    }
+
+
+def _callback_to_json(c: CallbackConfig) -> dict[str, Any]:
+    return {
+        "offer_in_queue": c.offer_in_queue,
+        "key": c.key,
+        "max_attempts": c.max_attempts,
+        "retry_delay": c.retry_delay,
+        "ring_timeout": c.ring_timeout,
+        "hours": None
+        if c.hours is None
+        else {"timezone": c.hours.timezone, "week": _week_to_json(c.hours.week)},
+    }
+
+
+def _callback(d: dict[str, Any] | None) -> CallbackConfig:
+    if not d:
+        return CallbackConfig()
+    hours = d.get("hours")
+    return CallbackConfig(
+        offer_in_queue=bool(d["offer_in_queue"]),
+        key=d["key"],
+        max_attempts=d["max_attempts"],
+        retry_delay=d["retry_delay"],
+        ring_timeout=d["ring_timeout"],
+        hours=None
+        if hours is None
+        else CallbackHours(hours["timezone"], _week_from_json(hours["week"])),
+    )
 
 
 def flows_to_json(flows: dict[str, TenantFlows]) -> dict[str, Any]:
@@ -69,6 +123,8 @@ def flows_to_json(flows: dict[str, TenantFlows]) -> dict[str, Any]:
                     "announce_interval": q.announce_interval,
                     "moh_class": q.moh_class,
                     "position_prompt": q.position_prompt,
+                    "record": q.record,
+                    "callback": _callback_to_json(q.callback),
                 }
                 for n, q in t.queues.items()
             },
@@ -81,6 +137,17 @@ def flows_to_json(flows: dict[str, TenantFlows]) -> dict[str, Any]:
                     str(day): [[a.isoformat(), b.isoformat()] for a, b in intervals]
                     for day, intervals in t.hours.week.items()
                 },
+            },
+            "recording": {
+                "notice": t.recording.notice,
+                "replay_on_transfer": t.recording.replay_on_transfer,
+                "numbers": list(t.recording.numbers),
+            },
+            "voicemail": {
+                "max_length": t.voicemail.max_length,
+                "max_silence": t.voicemail.max_silence,
+                "prompt": t.voicemail.prompt,
+                "thanks": t.voicemail.thanks,
             },
         }
 
@@ -127,6 +194,8 @@ def flows_from_json(data: dict[str, Any]) -> dict[str, TenantFlows]:
                     announce_interval=q["announce_interval"],
                     moh_class=q["moh_class"],
                     position_prompt=q["position_prompt"],
+                    record=bool(q.get("record", False)),
+                    callback=_callback(q.get("callback")),
                 )
                 for n, q in d["queues"].items()
             },
@@ -142,6 +211,8 @@ def flows_from_json(data: dict[str, Any]) -> dict[str, TenantFlows]:
                     for day, intervals in hours["week"].items()
                 },
             ),
+            recording=_recording(d.get("recording")),
+            voicemail=VoicemailConfig(**(d.get("voicemail") or {})),
         )
 
     return {name: tenant(t) for name, t in data["tenants"].items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from ivr.flowdefs.model import TenantFlows
@@ -15,6 +16,8 @@ class CaseContext:
     flows: TenantFlows
     case_id: uuid.UUID = field(default_factory=uuid.uuid4)
     outcome: str | None = None  # set by whoever ends the case; default abandoned
+    notice_played_at: datetime | None = None  # the recording notice finished playing
+    record_call: bool = False  # the service number records every call (notice played)
 
     @property
     def base_dir(self) -> Path:

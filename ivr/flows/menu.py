@@ -13,7 +13,9 @@ from ivr.flowdefs import is_open
 from ivr.flowdefs.model import Menu, Target, TenantFlows
 from ivr.flows.announcement import AnnouncementFlow
 from ivr.flows.context import CaseContext
-from ivr.flows.queue import QueueFlow
+from ivr.flows.notice import NoticeFlow
+from ivr.flows.queue import CallbackCapture, QueueFlow
+from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from storage.events import CaseEnded, CaseOpened, Channel, EventSink, Outcome
 
@@ -42,7 +44,14 @@ class MenuFlow:
         bulletins: AnnouncementFlow,
         recorder: EventSink,
         clock: Clock,
+        *,
+        notice: NoticeFlow | None = None,
+        voicemail: VoicemailFlow | None = None,
+        callback: CallbackCapture | None = None,
     ) -> None:
+        self._callback = callback
+        self._notice = notice
+        self._voicemail = voicemail
         self._defs = definitions
         self._tenants = tenants
         self._prompts = prompts
@@ -79,6 +88,9 @@ class MenuFlow:
             if flows.hours is not None and not is_open(flows.hours, self._clock()):
                 target = flows.hours.closed_target
                 ctx.outcome = Outcome.CLOSED
+            elif call.dialed in flows.recording.numbers and self._notice is not None:
+                await self._notice.play(call, ctx)  # this number records every conversation
+                ctx.record_call = True
             await self._follow(call, ctx, target)
         finally:
             outcome = Outcome(ctx.outcome) if ctx.outcome else Outcome.ABANDONED
@@ -102,6 +114,12 @@ class MenuFlow:
                 ctx.outcome = Outcome.ANSWERED
                 await self._bulletins.serve_number(call, target.name)
                 return
+            elif target.kind == "voicemail" and self._voicemail is not None:
+                await self._voicemail.run(call, ctx, target.name)
+                return
+            elif target.kind == "callback" and self._callback is not None:
+                queue = ctx.flows.queues[target.name]
+                target = await self._callback.run(call, ctx, queue)
             elif target.kind == "external":
                 ctx.outcome = Outcome.TRANSFERRED
                 await call.continue_in_dialplan(

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from ivr.ari.call import Call
@@ -24,9 +25,12 @@ from ivr.callcenter.coordinator import (
     Ticket,
 )
 from ivr.callcenter.engine import Offer
+from ivr.callcenter.engine import Outcome as QueueOutcome
 from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
+from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.context import CaseContext
+from ivr.flows.notice import NoticeFlow
 from ivr.prompts import PromptRenderer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
@@ -56,8 +60,25 @@ async def _next_or_gone(ticket: Ticket, gone: asyncio.Task[None], wait: float) -
 
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, CallHungUp):
+    with contextlib.suppress(asyncio.CancelledError, CallHungUp, CallbackChosen):
         await task
+
+
+class CallbackChosen(Exception):
+    """The waiting caller pressed the queue's callback key."""
+
+
+class CallbackCapture(Protocol):
+    async def run(
+        self, call: Call, ctx: CaseContext, queue: Queue, *, place: datetime | None = None
+    ) -> Target | None: ...
+
+
+CALLBACK_OFFER_TEXT = {
+    "fi": "Jos haluat, että soitamme sinulle takaisin, paina {key}. Paikkasi jonossa säilyy.",
+    "sv": "Tryck {key} om du vill att vi ringer upp dig. Du behåller din plats i kön.",
+    "en": "To be called back, press {key}. You keep your place in the queue.",
+}
 
 
 POSITION_TEXT = {
@@ -69,6 +90,12 @@ POSITION_TEXT = {
 
 class AgentDirectory(Protocol):
     async def user_id(self, login: str) -> uuid.UUID | None: ...
+
+
+class Restrictions(Protocol):
+    async def is_restricted(
+        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
+    ) -> bool: ...
 
 
 Adopt = Callable[[str], Call]
@@ -84,7 +111,16 @@ class QueueFlow:
         adopt: Adopt,
         release: Callable[[Call], None],
         clock: Clock,
+        *,
+        bridger: Bridger | None = None,
+        notice: NoticeFlow | None = None,
+        restrictions: Restrictions | None = None,
+        callback: CallbackCapture | None = None,
     ) -> None:
+        self._callback = callback
+        self._bridger = bridger or Bridger()
+        self._notice = notice
+        self._restrictions = restrictions
         self._coord = coordinator
         self._prompts = prompts
         self._recorder = recorder
@@ -102,11 +138,13 @@ class QueueFlow:
         async with self._coord.waiting(cid, key) as ticket:
             if ticket.done:
                 return self._overflowed(call, ctx, queue, ticket)
+            record = await self._will_record(call, ctx, queue)
             await self._moh(call, queue, on=True)
             loop = asyncio.get_running_loop()
             announcing: asyncio.Task[None] | None = None
             next_announce = loop.time()  # the first announcement at once
-            gone = asyncio.create_task(_hung_up(call))  # notices a hang-up at once
+            # notices a hang-up at once (and the callback key, when the queue offers it)
+            gone = asyncio.create_task(self._hung_up_or_key(call, queue))
             try:
                 while True:
                     event = await _next_or_gone(ticket, gone, max(0.0, next_announce - loop.time()))
@@ -128,7 +166,7 @@ class QueueFlow:
                             await _cancel(announcing)
                             announcing = None
                             await self._moh(call, queue, on=True)
-                        if await self._ring_and_bridge(call, ctx, ticket, event.offer):
+                        if await self._ring_and_bridge(call, ctx, ticket, event.offer, record):
                             return None
                     elif isinstance(event, OfferWithdrawn):
                         log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
@@ -136,10 +174,44 @@ class QueueFlow:
                         return self._overflowed(call, ctx, queue, ticket)
                     elif isinstance(event, Answered):
                         return None
+            except CallbackChosen:
+                if announcing is not None:
+                    await _cancel(announcing)
+                    announcing = None
+                return await self._to_callback(call, ctx, queue, ticket)
             finally:
                 await _cancel(gone)
                 if announcing is not None:
                     await _cancel(announcing)
+
+    async def _hung_up_or_key(self, call: Call, queue: Queue) -> None:
+        """Returns (by raising CallHungUp) when the caller is gone; raises CallbackChosen
+        when they press the queue's callback key (if the queue offers callbacks)."""
+        if self._callback is None or not queue.callback.offer_in_queue:
+            await _hung_up(call)
+            return
+        call.clear_digits()
+        while True:
+            digit = await call.read_digits(1, first_timeout=3600.0, inter_timeout=1.0)
+            if digit == queue.callback.key:
+                raise CallbackChosen(call.channel_id)
+
+    async def _to_callback(
+        self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket
+    ) -> Target | None:
+        """The caller leaves the line for callback capture; the request keeps their place
+        (their arrival time in the queue)."""
+        assert self._callback is not None
+        place = ticket.result.entry.enqueued_at
+        log.info(
+            "[%s] callback chosen in queue %s; place %s kept",
+            call.channel_id,
+            queue.name,
+            place.isoformat(),
+        )
+        ticket.leave(QueueOutcome.CANCELLED)
+        await self._moh(call, queue, on=False)
+        return await self._callback.run(call, ctx, queue, place=place)
 
     def _overflowed(
         self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket
@@ -170,6 +242,9 @@ class QueueFlow:
         text = POSITION_TEXT.get(lang, POSITION_TEXT["en"]).format(
             pos=status.position, minutes=minutes
         )
+        if self._callback is not None and queue.callback.offer_in_queue:
+            offer = CALLBACK_OFFER_TEXT.get(lang, CALLBACK_OFFER_TEXT["en"])
+            text += " " + offer.format(key=queue.callback.key)
         media = await self._prompts.text(text, lang)
         log.info(
             "[%s] announcing position %d, about %d min", call.channel_id, status.position, minutes
@@ -178,8 +253,36 @@ class QueueFlow:
         await call.play(media)
         await self._moh(call, queue, on=True)
 
+    async def _will_record(self, call: Call, ctx: CaseContext, queue: Queue) -> bool:
+        """Whether the conversation will be recorded; plays the notice first if so. Never
+        records a caller under a processing restriction (or when that cannot be checked)."""
+        if not (queue.record or ctx.record_call) or self._notice is None:
+            return False
+        cid = call.channel_id
+        if self._restrictions is not None and call.caller_number:
+            try:
+                restricted = await self._restrictions.is_restricted(
+                    ctx.tenant_id, number=call.caller_number
+                )
+            except Exception as exc:
+                log.error("[%s] cannot check restrictions (%s); not recording", cid, exc)
+                return False
+            if restricted:
+                log.info("[%s] caller's processing is restricted: not recording", cid)
+                return False
+        await self._notice.play(call, ctx)
+        return True
+
+    async def _policy(self, ctx: CaseContext, record: bool) -> RecordingPolicy:
+        if not record or ctx.notice_played_at is None:
+            return NO_RECORDING
+        agent_notice = None
+        if ctx.flows.recording.replay_on_transfer and self._notice is not None:
+            agent_notice = await self._notice.media(ctx)
+        return RecordingPolicy(True, agent_notice, ctx.notice_played_at)
+
     async def _ring_and_bridge(
-        self, call: Call, ctx: CaseContext, ticket: Ticket, offer: Offer
+        self, call: Call, ctx: CaseContext, ticket: Ticket, offer: Offer, record: bool
     ) -> bool:
         """Ring the offered agents; on an answer bridge and serve. True when served."""
         cid = call.channel_id
@@ -237,7 +340,13 @@ class QueueFlow:
         ctx.outcome = Outcome.ANSWERED
         started = self._clock()
         try:
-            await self._bridge_until_hangup(call, agent_leg)
+            await self._bridger.bridge(
+                call,
+                agent_leg,
+                case_id=ctx.case_id,
+                tenant_id=ctx.tenant_id,
+                policy=await self._policy(ctx, record),
+            )
         finally:
             talk = (self._clock() - started).total_seconds()
             self._coord.call_ended(answered, talk)
@@ -276,26 +385,3 @@ class QueueFlow:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-
-    async def _bridge_until_hangup(self, call: Call, leg: Call) -> None:
-        bridge = f"b-{call.channel_id}"
-        rest = call.rest
-        await rest.request("POST", f"/bridges/{bridge}", params={"type": "mixing"})
-        try:
-            with contextlib.suppress(AriError):
-                await rest.request("DELETE", f"/channels/{call.channel_id}/moh")
-            await rest.request(
-                "POST",
-                f"/bridges/{bridge}/addChannel",
-                params={"channel": f"{call.channel_id},{leg.channel_id}"},
-            )
-            ends = [asyncio.create_task(_hung_up(c)) for c in (call, leg)]
-            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-            for t in ends:
-                t.cancel()
-                with contextlib.suppress(BaseException):
-                    await t
-        finally:
-            await leg.hangup()
-            with contextlib.suppress(AriError):
-                await rest.request("DELETE", f"/bridges/{bridge}")

@@ -14,6 +14,7 @@ NAMES = (
     "db_owner_password",
     "db_app_password",
     "db_superuser_password",
+    "intake_secret",
 )
 
 

@@ -3,8 +3,9 @@
 from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
-from storage.models.cases import Case, ContactRequest, QueueEntry
+from storage.models.cases import CallbackAttempt, Case, ContactRequest, QueueEntry
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
+from storage.models.restrictions import SubjectRestriction
 from storage.models.staff import StaffGroup, StaffGroupMember
 from storage.models.tenants import ServiceNumber, Tenant
 from storage.models.users import User
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "Bulletin",
     "BulletinCallCounter",
+    "CallbackAttempt",
     "Case",
     "ContactRequest",
     "Erasure",
@@ -23,6 +25,7 @@ __all__ = [
     "ServiceNumber",
     "StaffGroup",
     "StaffGroupMember",
+    "SubjectRestriction",
     "Tenant",
     "User",
     "VoiceMessage",

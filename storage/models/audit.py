@@ -77,3 +77,8 @@ class Erasure(Base):
     case_ids: Mapped[list[uuid.UUID]] = mapped_column(
         ARRAY(Uuid()), server_default=text("'{}'::uuid[]")
     )
+    # Salted one-way digests of the subject's canonical number / e-mail (issue 7), so a later
+    # access request by the same person finds this entry although their data is gone.
+    subject_digests: Mapped[list[str]] = mapped_column(
+        ARRAY(String(200)), server_default=text("'{}'::varchar[]")
+    )

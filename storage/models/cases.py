@@ -22,7 +22,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.events import Channel, ContactStatus, Outcome, QueueExit, sql_in
+from storage.events import (
+    CallbackOutcome,
+    CallbackResult,
+    Channel,
+    ContactStatus,
+    Outcome,
+    QueueExit,
+    sql_in,
+)
 from storage.models.base import Base, created_at, uuid_pk
 
 _NONNEG = ("delay_before_service", "queue_wait", "service_time", "total_time")
@@ -132,6 +140,17 @@ class ContactRequest(Base):
             name="erased_is_blank",
         ),
         Index(None, "tenant_id", "status", "requested_at"),
+        # Callback dialer (migration 0005): due requests of a queue, by virtual arrival.
+        Index(None, "queue", "status", "next_attempt_at"),
+        CheckConstraint(
+            f"outcome IS NULL OR {sql_in('outcome', CallbackOutcome)}", name="outcome_known"
+        ),
+        CheckConstraint("(dialing_by IS NULL) = (dialing_since IS NULL)", name="lease_has_time"),
+        # Webhook intake (migration 0007): a gateway's retry carries the same key.
+        Index(None, "tenant_id", "idempotency_key", unique=True),
+        CheckConstraint(
+            "(idempotency_key IS NULL) = (request_hash IS NULL)", name="idempotency_has_hash"
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -161,3 +180,43 @@ class ContactRequest(Base):
     closed_at: Mapped[datetime | None]
     personal_data_erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+    # Webhook intake: the gateway's idempotency key and a SHA-256 of the normalised submission.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    # Callback dialer (migration 0005). queue_entered_at: the caller's place in the queue
+    # (virtual arrival); next_attempt_at: not dialled before (NULL: due now); outcome: how it
+    # ended; dialing_by/dialing_since: the lease of the controller dialling it right now.
+    queue_entered_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    dialing_by: Mapped[str | None] = mapped_column(String(64))
+    dialing_since: Mapped[datetime | None]
+
+
+class CallbackAttempt(Base):
+    """One dial attempt of a callback request: who dialled, when, how it ended."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (
+        PrimaryKeyConstraint("request_id", "attempt_no"),
+        CheckConstraint("attempt_no >= 1", name="attempt_no_positive"),
+        CheckConstraint(
+            f"result IS NULL OR {sql_in('result', CallbackResult)}", name="result_known"
+        ),
+        CheckConstraint("(ended_at IS NULL) = (result IS NULL)", name="ended_has_result"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="end_after_start"),
+    )
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contact_requests.id", ondelete="CASCADE")
+    )
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    agent_login: Mapped[str | None] = mapped_column(String(64))
+    controller: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(String(16))

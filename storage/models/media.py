@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Interval, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Interval, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from storage.events import DeletionReason, ListenKind, sql_in
+from storage.events import AudioStatus, DeletionReason, ListenKind, sql_in
 from storage.models.base import Base, created_at, uuid_pk
 
 
@@ -30,6 +32,16 @@ class _Audio:
     sha256: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None]
     deletion_reason: Mapped[str | None] = mapped_column(String(16))
+    # completed, or failed with a reason (a failed row keeps what audio there was, maybe none).
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'completed'"))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    # Legal hold (issue 7): the sweeper and erasure never delete a held file.
+    legal_hold: Mapped[bool] = mapped_column(server_default="false")
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
+    # Deletion intent, committed before the file is unlinked: a crashed sweep or erasure is
+    # finished by the next sweep (unlink if still there, then mark deleted with this reason).
+    deleting_since: Mapped[datetime | None]
+    deleting_reason: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()
 
     @declared_attr
@@ -51,17 +63,41 @@ def _audio_checks() -> tuple[CheckConstraint | Index, ...]:
             f"deletion_reason IS NULL OR {sql_in('deletion_reason', DeletionReason)}",
             name="deletion_reason_known",
         ),
+        CheckConstraint(sql_in("status", AudioStatus), name="status_known"),
+        CheckConstraint(
+            "(status = 'failed') = (failure_reason IS NOT NULL)", name="failed_has_reason"
+        ),
+        CheckConstraint("NOT legal_hold OR legal_hold_reason IS NOT NULL", name="hold_has_reason"),
+        CheckConstraint(
+            "(deleting_since IS NULL) = (deleting_reason IS NULL)", name="deleting_has_reason"
+        ),
+        CheckConstraint(
+            f"deleting_reason IS NULL OR {sql_in('deleting_reason', DeletionReason)}",
+            name="deleting_reason_known",
+        ),
     )
 
 
 class Recording(_Audio, Base):
     __tablename__ = "recordings"
-    __table_args__ = (*_audio_checks(), Index(None, "tenant_id", "completed_at"))
+    __table_args__ = (
+        *_audio_checks(),
+        Index(None, "tenant_id", "completed_at"),
+        CheckConstraint("jsonb_typeof(pauses) = 'array'", name="pauses_array"),
+    )
+
+    # [{"start": s, "end": s}, ...]: seconds from the recording's start (wall clock); the
+    # paused audio is cut from the file.
+    pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    started_at: Mapped[datetime | None]  # recording began (after the notice, if any)
+    notice_played_at: Mapped[datetime | None]  # the recording notice finished playing
 
 
 class VoiceMessage(_Audio, Base):
     __tablename__ = "voice_messages"
     __table_args__ = (*_audio_checks(), Index(None, "tenant_id", "completed_at"))
+
+    box: Mapped[str | None] = mapped_column(String(100))  # the voicemail:<box> it was left in
 
 
 class ListeningEvent(Base):

@@ -4,14 +4,19 @@
 one transaction, writes a ledger row (append-only, holds no personal data) and an audit row,
 and returns the recordings and voice messages of those cases: the caller deletes their files
 and then marks each deleted with reason ``erasure``.
+
+In the same transaction those audio rows get their deletion intent (``deleting_since``,
+``deleting_reason = 'erasure'``): if the caller dies before the files are gone, the next
+sweep finishes the job. Audio under legal hold is kept (and counted as held).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor, AudioView, ErasureResult, ErasureView
@@ -51,19 +56,26 @@ class ErasureRepository:
         email: str | None = None,
         basis: str = "data_subject_request",
         request_ref: str | None = None,
+        numbers: Sequence[str] = (),
+        subject_digests: Sequence[str] = (),
     ) -> ErasureResult:
+        """``numbers``: more spellings of the same number (:func:`storage.contacts.number_forms`);
+        ``subject_digests``: kept in the ledger entry to find it again later."""
+        all_numbers = [n for n in (number, *numbers) if n is not None]
+        if all_numbers:
+            number = all_numbers[0]
         if number is None and email is None:
             raise ValueError("give a number or an e-mail address")
         if basis not in ERASURE_BASES:
             raise ValueError(f"basis must be one of {ERASURE_BASES}")
-        matches = []
-        if number is not None:
-            matches.append(Case.caller_number == number)
+        matches: list[ColumnElement[bool]] = []
+        if all_numbers:
+            matches.append(Case.caller_number.in_(all_numbers))
         if email is not None:
             matches.append(func.lower(Case.caller_email) == email.lower())
-        req_matches = []
-        if number is not None:
-            req_matches.append(ContactRequest.callback_number == number)
+        req_matches: list[ColumnElement[bool]] = []
+        if all_numbers:
+            req_matches.append(ContactRequest.callback_number.in_(all_numbers))
         if email is not None:
             req_matches.append(func.lower(ContactRequest.email) == email.lower())
 
@@ -98,27 +110,37 @@ class ErasureRepository:
                     )
                 ).all()
             ]
-            recordings: list[AudioView] = [
-                audio_view("recording", r)
-                for r in await s.scalars(
-                    select(Recording).where(
-                        Recording.case_id.in_(case_ids), Recording.deleted_at.is_(None)
+            intent = datetime.now(UTC)
+            recordings: list[AudioView] = []
+            voice: list[AudioView] = []
+            held = {"recordings_held": 0, "voice_messages_held": 0}
+            kinds: tuple[tuple[str, type[Recording] | type[VoiceMessage], list[AudioView]], ...] = (
+                ("recording", Recording, recordings),
+                ("voice_message", VoiceMessage, voice),
+            )
+            for kind, model, out in kinds:
+                rows: list[Recording | VoiceMessage] = list(
+                    await s.scalars(
+                        select(model)
+                        .where(model.case_id.in_(case_ids), model.deleted_at.is_(None))
+                        .with_for_update()
                     )
                 )
-            ]
-            voice: list[AudioView] = [
-                audio_view("voice_message", v)
-                for v in await s.scalars(
-                    select(VoiceMessage).where(
-                        VoiceMessage.case_id.in_(case_ids), VoiceMessage.deleted_at.is_(None)
-                    )
-                )
-            ]
+                for row in rows:
+                    if row.legal_hold:
+                        held[f"{kind}s_held"] += 1
+                        continue
+                    if row.deleting_since is None:
+                        row.deleting_since = intent
+                        row.deleting_reason = "erasure"
+                    out.append(audio_view(kind, row))
+            await s.flush()
             counts = {
                 "cases": len(case_ids),
                 "contact_requests": len(request_ids),
                 "recordings": len(recordings),
                 "voice_messages": len(voice),
+                **held,
             }
             entry = Erasure(
                 id=uuid.uuid4(),
@@ -130,6 +152,7 @@ class ErasureRepository:
                 request_ref=request_ref,
                 counts=counts,
                 case_ids=case_ids,
+                subject_digests=list(subject_digests),
             )
             s.add(entry)
             await s.flush()

@@ -11,7 +11,16 @@ import pytest
 
 from ivr.config import project_root
 from ivr.flowdefs import is_open, load_definitions, read_snapshot, write_snapshot
-from ivr.flowdefs.model import Menu, Prompt, Queue, Target, TenantFlows
+from ivr.flowdefs.model import (
+    CallbackConfig,
+    Menu,
+    Prompt,
+    Queue,
+    RecordingConfig,
+    Target,
+    TenantFlows,
+    VoicemailConfig,
+)
 from tests.unit.flowdefs.support import run_cli
 
 DIALPLAN = project_root() / "dialplan"
@@ -36,7 +45,11 @@ def test_demo_definitions(demo_dir: Path) -> None:
         language="fi",
         entry="main",
         prompts={
-            "welcome": Prompt("welcome", text="Tervetuloa. Myynti 1, tuki 2, häiriötiedote 9."),
+            "welcome": Prompt(
+                "welcome",
+                text="Tervetuloa. Myynti 1, tuki 2, takaisinsoitto 3, viesti 4, palvelupiste 5, "
+                "häiriötiedote 9.",
+            ),
             "invalid": Prompt("invalid", text="Valintaa ei tunnistettu. Valitse uudelleen."),
             "no_input": Prompt("no_input", text="En kuullut valintaasi."),
             "goodbye": Prompt("goodbye", text="Kiitos soitostasi. Näkemiin."),
@@ -53,6 +66,9 @@ def test_demo_definitions(demo_dir: Path) -> None:
                 options={
                     "1": Target("queue", "sales"),
                     "2": Target("queue", "support"),
+                    "3": Target("callback", "support"),
+                    "4": Target("voicemail", "support"),
+                    "5": Target("queue", "desk"),
                     "9": Target("bulletin", "100"),
                 },
                 max_digits=1,
@@ -80,10 +96,24 @@ def test_demo_definitions(demo_dir: Path) -> None:
                 strategy="ring-all",
                 overflow=Target("hangup", "goodbye"),
                 position_prompt="position",
+                callback=CallbackConfig(
+                    offer_in_queue=True, max_attempts=3, retry_delay=60.0, ring_timeout=20.0
+                ),
+            ),
+            "desk": Queue(
+                name="desk",
+                agents=("agent1", "agent2", "agent3"),
+                strategy="ring-all",
+                ring_timeout=10.0,
+                overflow=Target("hangup", "goodbye"),
+                position_prompt="position",
+                record=True,
             ),
         },
         hours=demo.hours,
         source=str((demo_dir / "flows" / "demo.toml").resolve()),
+        recording=RecordingConfig(replay_on_transfer=False),
+        voicemail=VoicemailConfig(max_length=60.0, max_silence=5.0),
     )
     assert demo.hours is not None
     assert demo.hours.timezone == "Europe/Helsinki"

@@ -1,0 +1,702 @@
+"""The callback dialer: puts due callback requests in their queue at the caller's place, and
+when one reaches the head and an agent is free, rings the agent, then the customer, and
+bridges them.
+
+::
+
+    every poll_interval (or notify()):  store.due() ──> coordinator.join("cb-<id>", since=place)
+    ticket event Offered(agents)  ──> store.claim (FOR UPDATE SKIP LOCKED + lease) ── lost ──> leave
+                                     │ ring the agents (first to answer takes it)
+                                     │   nobody answers: attempt "agent_no_answer", lease back,
+                                     │   the entry stays in line for the next agent
+                                     │ agent hears "calling back 0 4 0 ..."
+                                     │ dial PJSIP/customers/sip:<number>@<trunk>
+                                     │   answered: bridge (Bridger) ──> finish(answered)
+                                     │   busy / no answer / failed: tell the agent, hang up;
+                                     └──     retry_later(next by policy) or finish(gave_up)
+
+Each request's place is its virtual arrival (``queue_entered_at``), so it is offered among live
+callers in arrival order; a retried request comes back at the same place once due. Two
+controllers may hold the same request in their engines: only the claim decides who dials it,
+and the loser drops its entry. A lease is renewed while the call lasts; if this controller dies
+mid-dial, the lease expires and the request is dialled again by whoever polls next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ivr.ari.call import Call
+from ivr.ari.errors import AriError, CallHungUp
+from ivr.ari.protocol import AriRest
+from ivr.callbacks.numbers import InvalidNumber, parse_number
+from ivr.callbacks.policy import dial_hours, next_attempt_at
+from ivr.callcenter.coordinator import (
+    Answered,
+    Offered,
+    Overflow,
+    QueueCoordinator,
+    Ticket,
+)
+from ivr.callcenter.engine import Offer
+from ivr.callcenter.engine import Outcome as QueueOutcome
+from ivr.callcenter.errors import OfferGone, QueueError, TicketClosed
+from ivr.clock import Clock
+from ivr.flowdefs import is_open
+from ivr.flowdefs.model import Queue, TenantFlows
+from ivr.flows.bridging import NO_RECORDING, Bridger
+from ivr.prompts import PromptRenderer
+from storage.events import CallbackOutcome, CallbackResult
+
+if TYPE_CHECKING:
+    from storage.repositories.callbacks import CallbackRequest
+
+__all__ = ["CallbackDialer", "CallbackStore", "DialerConfig", "result_for_cause"]
+
+log = logging.getLogger(__name__)
+
+AGENT_TEXT = {
+    "fi": "Takaisinsoitto. Soitetaan numeroon {digits}.",
+    "sv": "Återuppringning. Vi ringer {digits}.",
+    "en": "Callback. Calling {digits}.",
+}
+RESULT_TEXT = {
+    "fi": {
+        CallbackResult.BUSY: "Numero oli varattu.",
+        CallbackResult.NO_ANSWER: "Asiakas ei vastannut.",
+        CallbackResult.FAILED: "Puhelu ei onnistunut.",
+    },
+    "sv": {
+        CallbackResult.BUSY: "Numret var upptaget.",
+        CallbackResult.NO_ANSWER: "Kunden svarade inte.",
+        CallbackResult.FAILED: "Samtalet misslyckades.",
+    },
+    "en": {
+        CallbackResult.BUSY: "The number was busy.",
+        CallbackResult.NO_ANSWER: "The customer did not answer.",
+        CallbackResult.FAILED: "The call failed.",
+    },
+}
+BUSY_CAUSES = frozenset({17})  # USER_BUSY (SIP 486, 600)
+NO_ANSWER_CAUSES = frozenset({18, 19})  # NO_USER_RESPONSE, NO_ANSWER (SIP 408, 480)
+
+
+def result_for_cause(cause: object) -> CallbackResult:
+    """How an unanswered customer channel ended, from its Q.850 hangup cause."""
+    if isinstance(cause, int) and cause in BUSY_CAUSES:
+        return CallbackResult.BUSY
+    if isinstance(cause, int) and cause in NO_ANSWER_CAUSES:
+        return CallbackResult.NO_ANSWER
+    return CallbackResult.FAILED
+
+
+class CallbackStore(Protocol):
+    """What the dialer needs from the callback requests table (CallbackRepository)."""
+
+    async def due(
+        self, now: datetime, *, lease: float, limit: int = 500
+    ) -> list[CallbackRequest]: ...
+
+    async def claim(
+        self, request_id: uuid.UUID, controller: str, now: datetime, *, lease: float
+    ) -> CallbackRequest | None: ...
+
+    async def renew(self, request_id: uuid.UUID, controller: str, now: datetime) -> bool: ...
+
+    async def release(self, request_id: uuid.UUID, controller: str) -> None: ...
+
+    async def start_attempt(
+        self,
+        request_id: uuid.UUID,
+        controller: str,
+        now: datetime,
+        *,
+        agent_login: str | None,
+        agent_id: uuid.UUID | None,
+    ) -> int: ...
+
+    async def attempt_answered(
+        self, request_id: uuid.UUID, attempt_no: int, at: datetime
+    ) -> None: ...
+
+    async def end_attempt(
+        self,
+        request_id: uuid.UUID,
+        attempt_no: int,
+        result: CallbackResult,
+        at: datetime,
+        *,
+        agent_login: str | None = None,
+        agent_id: uuid.UUID | None = None,
+    ) -> None: ...
+
+    async def retry_later(
+        self,
+        request_id: uuid.UUID,
+        controller: str,
+        now: datetime,
+        next_at: datetime,
+        *,
+        agent_id: uuid.UUID | None,
+    ) -> bool: ...
+
+    async def finish(
+        self,
+        request_id: uuid.UUID,
+        controller: str,
+        outcome: CallbackOutcome,
+        now: datetime,
+        *,
+        agent_id: uuid.UUID | None,
+        counts_attempt: bool = True,
+        served: tuple[datetime, datetime] | None = None,
+    ) -> bool: ...
+
+
+class Definitions(Protocol):
+    def get(self, tenant: str) -> TenantFlows | None: ...
+
+
+class AgentDirectory(Protocol):
+    async def user_id(self, login: str) -> uuid.UUID | None: ...
+
+
+class Restrictions(Protocol):
+    async def is_restricted(
+        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
+    ) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DialerConfig:
+    controller_id: str  # names this controller's leases and attempts
+    app: str  # the Stasis application originated channels enter
+    trunk: str  # host:port customers are dialled through (PJSIP endpoint `customers`)
+    poll_interval: float = 2.0  # seconds between looks at the table
+    lease: float = 60.0  # seconds a claim lasts unless renewed (renewed every lease / 3)
+    db_retries: int = 6  # tries to store an attempt's result (backoff 0.5 s, doubling)
+    retry_delay: float | None = None  # replaces the queues' retry_delay when set
+
+
+@dataclass
+class _Job:
+    request: CallbackRequest
+    ticket: Ticket
+    dialing: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class CallbackDialer:
+    def __init__(
+        self,
+        store: CallbackStore,
+        coordinator: QueueCoordinator,
+        definitions: Definitions,
+        rest: AriRest,
+        adopt: Callable[[str], Call],
+        release: Callable[[Call], None],
+        prompts: PromptRenderer,
+        agents: AgentDirectory,
+        bridger: Bridger,
+        clock: Clock,
+        config: DialerConfig,
+        *,
+        restrictions: Restrictions | None = None,
+    ) -> None:
+        self._store = store
+        self._coord = coordinator
+        self._defs = definitions
+        self._rest = rest
+        self._adopt = adopt
+        self._release = release
+        self._prompts = prompts
+        self._agents = agents
+        self._bridger = bridger
+        self._clock = clock
+        self._cfg = config
+        self._restrictions = restrictions
+        self._jobs: dict[uuid.UUID, _Job] = {}
+        self._wake = asyncio.Event()
+        self._unknown: set[tuple[str, str]] = set()
+
+    @property
+    def me(self) -> str:
+        return self._cfg.controller_id
+
+    def notify(self) -> None:
+        """Look at the table soon (a request was just taken)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Polls for due requests until cancelled; cancelling leaves leases to expire."""
+        try:
+            while True:
+                try:
+                    await self.sync()
+                except Exception as exc:
+                    log.warning("callback dialer: cannot read requests (%s); retrying", exc)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._cfg.poll_interval)
+        finally:
+            jobs = [j.task for j in self._jobs.values() if j.task is not None]
+            for task in jobs:
+                task.cancel()
+            for task in jobs:
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def sync(self) -> None:
+        """Due requests join their queues at their place; entries no longer due leave."""
+        now = self._clock()
+        due = await self._store.due(now, lease=self._cfg.lease)
+        due_ids = {r.id for r in due}
+        for rid, job in list(self._jobs.items()):
+            if rid not in due_ids and not job.dialing and job.task is not None:
+                log.info("[cb %s] no longer due here (claimed elsewhere or closed)", rid)
+                job.task.cancel()
+        for request in due:
+            if request.id in self._jobs:
+                continue
+            found = self._queue_of(request)
+            if found is None:
+                continue
+            flows, queue = found
+            if not is_open(dial_hours(queue.callback, flows.hours), now):
+                continue
+            try:
+                ticket = self._coord.join(
+                    f"cb-{request.id}",
+                    f"{request.tenant}/{request.queue}",
+                    kind="callback",
+                    since=request.place,
+                )
+            except QueueError as exc:
+                log.warning("[cb %s] cannot queue: %s", request.id, exc)
+                continue
+            job = _Job(request, ticket)
+            self._jobs[request.id] = job
+            job.task = asyncio.create_task(self._serve(job, flows, queue), name=f"cb-{request.id}")
+            log.info(
+                "[cb %s] queued in %s/%s at its place %s (position %s)",
+                request.id,
+                request.tenant,
+                request.queue,
+                request.place.isoformat(),
+                ticket.result.position,
+            )
+
+    def _queue_of(self, request: CallbackRequest) -> tuple[TenantFlows, Queue] | None:
+        flows = self._defs.get(request.tenant)
+        queue = flows.queues.get(request.queue) if flows is not None else None
+        if flows is None or queue is None:
+            key = (request.tenant, request.queue)
+            if key not in self._unknown:
+                self._unknown.add(key)
+                log.warning(
+                    "[cb %s] tenant %s has no queue %r: request left for an agent",
+                    request.id,
+                    request.tenant,
+                    request.queue,
+                )
+            return None
+        return flows, queue
+
+    # -- one request -------------------------------------------------------------------------
+
+    async def _serve(self, job: _Job, flows: TenantFlows, queue: Queue) -> None:
+        rid = job.request.id
+        try:
+            while True:
+                event = await job.ticket.next_event()
+                if isinstance(event, Offered):
+                    job.dialing = True
+                    try:
+                        if await self._attempt(job, flows, queue, event.offer):
+                            return
+                    finally:
+                        job.dialing = False
+                elif isinstance(event, Answered | Overflow):
+                    return
+        except TicketClosed:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("[cb %s] dialer failed; the lease will expire and it is retried", rid)
+        finally:
+            if not job.ticket.done:
+                job.ticket.leave(QueueOutcome.CANCELLED)
+            if self._jobs.get(rid) is job:
+                del self._jobs[rid]
+
+    async def _attempt(self, job: _Job, flows: TenantFlows, queue: Queue, offer: Offer) -> bool:
+        """One offer of the request to agents. True when the entry left the queue."""
+        rid = job.request.id
+        try:
+            claimed = await self._store.claim(rid, self.me, self._clock(), lease=self._cfg.lease)
+        except Exception as exc:
+            log.warning("[cb %s] cannot claim (%s); leaving it for now", rid, exc)
+            claimed = None
+        if claimed is None:
+            log.info("[cb %s] not claimable (another controller has it or it is done)", rid)
+            job.ticket.leave(QueueOutcome.CANCELLED)
+            return True
+        log.info("[cb %s] claimed by %s for %s", rid, self.me, ", ".join(offer.agents))
+        if self._restrictions is not None:
+            try:
+                restricted = await self._restrictions.is_restricted(
+                    claimed.tenant_id, number=claimed.number
+                )
+            except Exception as exc:
+                log.warning("[cb %s] cannot check restrictions (%s); not dialling now", rid, exc)
+                await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+                job.ticket.leave(QueueOutcome.CANCELLED)
+                return True
+            if restricted:
+                log.info("[cb %s] processing restricted: never dialled", rid)
+                await self._persist(
+                    rid,
+                    "finish",
+                    lambda: self._store.finish(
+                        rid,
+                        self.me,
+                        CallbackOutcome.RESTRICTED,
+                        self._clock(),
+                        agent_id=None,
+                        counts_attempt=False,
+                    ),
+                )
+                job.ticket.leave(QueueOutcome.CANCELLED)
+                return True
+        renewing = asyncio.create_task(self._renew(rid))
+        try:
+            return await self._dial(job, claimed, flows, queue, offer)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(BaseException):
+                await renewing
+
+    async def _renew(self, rid: uuid.UUID) -> None:
+        while True:
+            await asyncio.sleep(self._cfg.lease / 3)
+            try:
+                if not await self._store.renew(rid, self.me, self._clock()):
+                    log.warning("[cb %s] lease lost while dialling", rid)
+            except Exception as exc:
+                log.warning("[cb %s] cannot renew the lease (%s)", rid, exc)
+
+    async def _dial(
+        self,
+        job: _Job,
+        request: CallbackRequest,
+        flows: TenantFlows,
+        queue: Queue,
+        offer: Offer,
+    ) -> bool:
+        rid = request.id
+        legs = await self._ring_agents(request, offer)
+        answered = await self._first_answer(legs, offer.ring_timeout) if legs else None
+        for agent in offer.agents:
+            if agent != answered:
+                leg = legs.get(agent)
+                if leg is not None:
+                    await leg.hangup()
+                with contextlib.suppress(QueueError):
+                    job.ticket.timed_out(agent)
+        if answered is None:
+            if not legs:  # nobody could be rung at all: do not spin on the same agent
+                await asyncio.sleep(offer.ring_timeout)
+            log.info("[cb %s] no agent answered (%s)", rid, ", ".join(offer.agents))
+            await self._agent_missed(rid, offer)
+            return False
+        agent_leg = legs[answered]
+        try:
+            job.ticket.answered(answered)
+        except OfferGone:
+            await agent_leg.hangup()
+            await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+            return True
+        agent_id = await self._agent_id(answered)
+        started = self._clock()
+        attempt_no = await self._persist(
+            rid,
+            "start attempt",
+            lambda: self._store.start_attempt(
+                rid, self.me, started, agent_login=answered, agent_id=agent_id
+            ),
+        )
+        log.info("[cb %s] agent %s answered; attempt %s", rid, answered, attempt_no)
+        result = CallbackResult.FAILED
+        answered_at: datetime | None = None
+        try:
+            result, answered_at = await self._call_customer(
+                request, flows, queue, agent_leg, attempt_no
+            )
+        finally:
+            ended = self._clock()
+            self._coord.call_ended(answered, (ended - started).total_seconds())
+            if attempt_no is not None:
+                await self._persist(
+                    rid,
+                    "end attempt",
+                    lambda: self._store.end_attempt(rid, attempt_no, result, ended),
+                )
+        await self._conclude(request, flows, queue, result, answered_at, ended, agent_id)
+        return True
+
+    async def _ring_agents(self, request: CallbackRequest, offer: Offer) -> dict[str, Call]:
+        legs: dict[str, Call] = {}
+        for agent in offer.agents:
+            leg_id = f"cb-{request.id.hex[:12]}-{agent}-{uuid.uuid4().hex[:8]}"
+            leg = self._adopt(leg_id)
+            try:
+                await self._rest.request(
+                    "POST",
+                    "/channels",
+                    params={
+                        "endpoint": f"PJSIP/{agent}",
+                        "app": self._cfg.app,
+                        "appArgs": "callback-agent",
+                        "channelId": leg_id,
+                        "timeout": int(offer.ring_timeout),
+                        "callerId": f"Callback <{request.number}>",
+                    },
+                )
+            except AriError as exc:
+                log.warning("[cb %s] cannot ring agent %s: %s", request.id, agent, exc)
+                self._release(leg)
+                continue
+            log.info("[cb %s] ringing agent %s (leg %s)", request.id, agent, leg_id)
+            legs[agent] = leg
+        return legs
+
+    @staticmethod
+    async def _first_answer(legs: dict[str, Call], ring_timeout: float) -> str | None:
+        async def wait(agent: str, leg: Call) -> str | None:
+            try:
+                await leg.wait_event({"StasisStart"}, timeout=ring_timeout + 1)
+            except (CallHungUp, TimeoutError):
+                return None
+            return agent
+
+        rings = {asyncio.create_task(wait(a, leg)) for a, leg in legs.items()}
+        try:
+            pending = set(rings)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    agent = task.result()
+                    if agent is not None:
+                        return agent
+            return None
+        finally:
+            for task in rings:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _call_customer(
+        self,
+        request: CallbackRequest,
+        flows: TenantFlows,
+        queue: Queue,
+        agent_leg: Call,
+        attempt_no: int | None,
+    ) -> tuple[CallbackResult, datetime | None]:
+        """The agent hears who is called, then the customer rings. Returns the result and
+        when the customer answered (the conversation is over when this returns)."""
+        rid = request.id
+        lang = flows.language
+        try:
+            spoken = parse_number(request.number).spoken_digits()
+        except InvalidNumber:
+            spoken = " ".join(request.number)
+        texts = AGENT_TEXT.get(lang, AGENT_TEXT["en"])
+        try:
+            await agent_leg.play(await self._prompts.text(texts.format(digits=spoken), lang))
+        except CallHungUp:
+            log.info("[cb %s] agent hung up before the customer was dialled", rid)
+            return CallbackResult.AGENT_NO_ANSWER, None
+        ring = queue.callback.ring_timeout
+        cust_id = f"cb-{rid.hex[:12]}-c-{uuid.uuid4().hex[:8]}"
+        customer = self._adopt(cust_id)
+        try:
+            await self._rest.request(
+                "POST",
+                "/channels",
+                params={
+                    "endpoint": f"PJSIP/customers/sip:{request.number}@{self._cfg.trunk}",
+                    "app": self._cfg.app,
+                    "appArgs": "callback-customer",
+                    "channelId": cust_id,
+                    "timeout": int(ring) + 30,  # our own timer below decides "no answer"
+                },
+            )
+        except AriError as exc:
+            log.warning("[cb %s] cannot dial the customer: %s", rid, exc)
+            self._release(customer)
+            await self._tell_agent(agent_leg, lang, CallbackResult.FAILED)
+            return CallbackResult.FAILED, None
+        log.info("[cb %s] dialling the customer (%s)", rid, cust_id)
+        result = await self._customer_answer(customer, agent_leg, ring)
+        if result is not CallbackResult.ANSWERED:
+            log.info("[cb %s] customer: %s", rid, result)
+            await customer.hangup()
+            if result is not CallbackResult.AGENT_NO_ANSWER:
+                await self._tell_agent(agent_leg, lang, result)
+            return result, None
+        answered_at = self._clock()
+        log.info("[cb %s] customer answered; bridging with the agent", rid)
+        if attempt_no is not None:
+            await self._persist(
+                rid,
+                "answered",
+                lambda: self._store.attempt_answered(rid, attempt_no, answered_at),
+            )
+        # Recording: the customer has heard no recording notice on this call, so callback
+        # conversations are not recorded (NO_RECORDING) until a notice is played to them.
+        await self._bridger.bridge(
+            agent_leg,
+            customer,
+            case_id=request.case_id,
+            tenant_id=request.tenant_id,
+            policy=NO_RECORDING,
+        )
+        return CallbackResult.ANSWERED, answered_at
+
+    async def _customer_answer(
+        self, customer: Call, agent_leg: Call, ring: float
+    ) -> CallbackResult:
+        """Waits for the customer's answer while watching the agent."""
+
+        async def customer_side() -> CallbackResult:
+            try:
+                event = await customer.wait_event(
+                    {"StasisStart", "ChannelDestroyed"}, timeout=ring, raise_on_hangup=False
+                )
+            except TimeoutError:
+                return CallbackResult.NO_ANSWER
+            if event.get("type") == "StasisStart":
+                return CallbackResult.ANSWERED
+            return result_for_cause(event.get("cause"))
+
+        async def agent_side() -> CallbackResult:
+            await agent_leg.wait_event(set(), timeout=None, raise_on_hangup=True)
+            return CallbackResult.AGENT_NO_ANSWER  # pragma: no cover - raises instead
+
+        tasks = [asyncio.create_task(customer_side()), asyncio.create_task(agent_side())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            first = done.pop()
+            if first is tasks[1]:
+                return CallbackResult.AGENT_NO_ANSWER  # the agent hung up meanwhile
+            return first.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _tell_agent(self, agent_leg: Call, lang: str, result: CallbackResult) -> None:
+        texts = RESULT_TEXT.get(lang, RESULT_TEXT["en"])
+        with contextlib.suppress(CallHungUp, AriError):
+            await agent_leg.play(await self._prompts.text(texts[result], lang))
+        await agent_leg.hangup()
+
+    async def _conclude(
+        self,
+        request: CallbackRequest,
+        flows: TenantFlows,
+        queue: Queue,
+        result: CallbackResult,
+        answered_at: datetime | None,
+        ended: datetime,
+        agent_id: uuid.UUID | None,
+    ) -> None:
+        rid = request.id
+        if result is CallbackResult.ANSWERED and answered_at is not None:
+            await self._persist(
+                rid,
+                "finish",
+                lambda: self._store.finish(
+                    rid,
+                    self.me,
+                    CallbackOutcome.ANSWERED,
+                    ended,
+                    agent_id=agent_id,
+                    served=(answered_at, ended),
+                ),
+            )
+            log.info("[cb %s] done: answered", rid)
+            return
+        if result is CallbackResult.AGENT_NO_ANSWER:
+            await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+            return
+        done = request.attempts + 1
+        hours = dial_hours(queue.callback, flows.hours)
+        policy = queue.callback
+        if self._cfg.retry_delay is not None:
+            policy = replace(policy, retry_delay=self._cfg.retry_delay)
+        next_at = next_attempt_at(policy, done, ended, hours)
+        if next_at is None:
+            await self._persist(
+                rid,
+                "finish",
+                lambda: self._store.finish(
+                    rid, self.me, CallbackOutcome.GAVE_UP, ended, agent_id=agent_id
+                ),
+            )
+            log.info("[cb %s] gave up after %d attempt(s) (last: %s)", rid, done, result)
+            return
+        await self._persist(
+            rid,
+            "retry",
+            lambda: self._store.retry_later(rid, self.me, ended, next_at, agent_id=agent_id),
+        )
+        log.info("[cb %s] attempt %d: %s; next at %s", rid, done, result, next_at.isoformat())
+        self.notify()
+
+    async def _agent_missed(self, rid: uuid.UUID, offer: Offer) -> None:
+        now = self._clock()
+        agent = offer.agents[0] if len(offer.agents) == 1 else None
+        agent_id = await self._agent_id(agent) if agent is not None else None
+
+        async def record() -> None:
+            n = await self._store.start_attempt(
+                rid, self.me, offer.made_at, agent_login=agent, agent_id=agent_id
+            )
+            await self._store.end_attempt(rid, n, CallbackResult.AGENT_NO_ANSWER, now)
+            await self._store.release(rid, self.me)
+
+        await self._persist(rid, "agent no answer", record)
+
+    async def _agent_id(self, login: str) -> uuid.UUID | None:
+        try:
+            return await self._agents.user_id(login)
+        except Exception as exc:
+            log.warning("agent %s: cannot look up the user (%s)", login, exc)
+            return None
+
+    async def _persist(self, rid: uuid.UUID, what: str, op: Callable[[], Awaitable[Any]]) -> Any:
+        """Runs a store operation, retrying while the database is unavailable; None if it
+        never succeeded (the lease then expires and the request is dialled again)."""
+        delay = 0.5
+        for attempt in range(1, self._cfg.db_retries + 1):
+            try:
+                return await op()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("[cb %s] %s failed (%s), try %d", rid, what, exc, attempt)
+                await asyncio.sleep(delay)
+                delay *= 2
+        log.error("[cb %s] %s could not be stored; the request will be retried", rid, what)
+        return None

@@ -1,0 +1,156 @@
+"""Callback capture: the caller leaves a callback request and hangs up, keeping their place.
+
+Reached from a menu (``callback:<queue>``) or from a queue, where a waiting caller presses the
+queue's callback key ("press 1 to be called back; you keep your place"). The caller confirms
+the number they call from ("press 1 to confirm 0 4 0, 1 2 3, 4 5 6 7, 2 to key another") or
+keys in another one, ended with #; a number must parse as a Finnish or E.164 number
+(:mod:`ivr.callbacks.numbers`). Three failed tries end the call with the goodbye prompt and no
+request. Once confirmed, the request is emitted to the case recorder (``ContactRequested``,
+with the caller's original arrival in the queue as its place), the caller hears a spoken
+confirmation and the call ends. The recorder makes the request durable (spooled while
+Postgres is down); the dialer picks it up from the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from ivr.ari.call import Call
+from ivr.callbacks.numbers import InvalidNumber, PhoneNumber, parse_number
+from ivr.clock import Clock
+from ivr.flowdefs.model import Queue, Target
+from ivr.flows.context import CaseContext
+from ivr.prompts import PromptRenderer
+from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 3
+MAX_NUMBER_DIGITS = 16
+
+TEXTS: dict[str, dict[str, str]] = {
+    "fi": {
+        "confirm": "Soitamme sinulle takaisin numeroon {digits}. Vahvista painamalla 1. "
+        "Jos haluat antaa toisen numeron, paina 2.",
+        "key": "Näppäile puhelinnumero ja lopuksi risuaita.",
+        "invalid": "Numero ei kelpaa.",
+        "done": "Kiitos. Soitamme sinulle takaisin, kun on vuorosi. Paikkasi jonossa säilyy. "
+        "Näkemiin.",
+    },
+    "sv": {
+        "confirm": "Vi ringer tillbaka till nummer {digits}. Bekräfta med 1. "
+        "Tryck 2 för att ange ett annat nummer.",
+        "key": "Slå telefonnumret och avsluta med fyrkant.",
+        "invalid": "Numret är inte giltigt.",
+        "done": "Tack. Vi ringer tillbaka när det är din tur. Du behåller din plats i kön. Hej då.",
+    },
+    "en": {
+        "confirm": "We will call you back on {digits}. Press 1 to confirm, "
+        "or 2 to key in another number.",
+        "key": "Key in the phone number, then press hash.",
+        "invalid": "That number is not valid.",
+        "done": "Thank you. We will call you back when it is your turn; you keep your place "
+        "in the queue. Goodbye.",
+    },
+}
+
+
+class CallbackFlow:
+    """Captures a callback request for a queue. ``on_request`` tells the dialer to look."""
+
+    def __init__(
+        self,
+        prompts: PromptRenderer,
+        recorder: EventSink,
+        clock: Clock,
+        *,
+        on_request: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._prompts = prompts
+        self._recorder = recorder
+        self._clock = clock
+        self._on_request = on_request
+
+    async def run(
+        self, call: Call, ctx: CaseContext, queue: Queue, *, place: datetime | None = None
+    ) -> Target | None:
+        """Capture for ``queue``. ``place``: when the caller entered the queue (kept as the
+        request's virtual arrival); None: now. Returns where to go on failure, None when
+        the request was taken and the call ended."""
+        cid = call.channel_id
+        lang = ctx.flows.language
+        log.info("[%s] callback capture for queue %s (case %s)", cid, queue.name, ctx.case_id)
+        number = self._caller_number(call)
+        for attempt in range(1, MAX_TRIES + 1):
+            if number is None:
+                number = await self._key_number(call, lang)
+                if number is None:
+                    log.info("[%s] callback: no valid number (try %d/%d)", cid, attempt, MAX_TRIES)
+                    await call.play(await self._text(lang, "invalid"))
+                    continue
+            choice = await call.prompt_digits(
+                await self._text(lang, "confirm", digits=number.spoken_digits()),
+                1,
+                first_timeout=6.0,
+                inter_timeout=2.0,
+            )
+            if choice == "1":
+                self._store(ctx, queue, number, place)
+                log.info("[%s] callback request stored for queue %s", cid, queue.name)
+                await call.play(await self._text(lang, "done"))
+                await call.hangup()
+                return None
+            log.info("[%s] callback: confirmation %r (try %d/%d)", cid, choice, attempt, MAX_TRIES)
+            number = None  # 2 (or anything else): key in a number
+        log.info("[%s] callback: out of tries, no request", cid)
+        return Target("hangup", "goodbye")
+
+    def _caller_number(self, call: Call) -> PhoneNumber | None:
+        try:
+            return parse_number(call.caller_number)
+        except InvalidNumber as exc:
+            log.info(
+                "[%s] caller id not callable (%s): asking for one", call.channel_id, exc.reason
+            )
+            return None
+
+    async def _key_number(self, call: Call, lang: str) -> PhoneNumber | None:
+        call.clear_digits()
+        keyed = await call.prompt_digits(
+            await self._text(lang, "key"),
+            MAX_NUMBER_DIGITS,
+            first_timeout=10.0,
+            inter_timeout=5.0,
+            terminators="#",
+        )
+        try:
+            return parse_number(keyed)
+        except InvalidNumber as exc:
+            log.info("[%s] keyed number refused: %s", call.channel_id, exc.reason)
+            return None
+
+    async def _text(self, lang: str, key: str, **values: str) -> str:
+        texts = TEXTS.get(lang, TEXTS["en"])
+        return await self._prompts.text(texts[key].format(**values), lang)
+
+    def _store(
+        self, ctx: CaseContext, queue: Queue, number: PhoneNumber, place: datetime | None
+    ) -> None:
+        now = self._clock()
+        if place is not None:
+            self._recorder.emit(QueueLeft(ctx.case_id, now, QueueExit.CALLBACK))
+        self._recorder.emit(
+            ContactRequested(
+                ctx.case_id,
+                uuid.uuid4(),
+                now,
+                callback_number=number.e164,
+                queue=queue.name,
+                queue_entered_at=place or now,
+            )
+        )
+        ctx.outcome = Outcome.CALLBACK_REQUESTED
+        self._on_request()

@@ -1,0 +1,51 @@
+"""The recording notice: callers are told, by an automatic announcement, that the call is
+recorded, before any recording starts.
+
+Played once per case (at the start of the call for a recorded service number, or on entering
+a recorded queue), in the tenant's language, or the tenant's own ``[recording] notice`` prompt.
+The time it finished (after its PlaybackFinished) is kept in the case context and, with the
+recording, in the database: a recording never starts before it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.ari.call import Call
+from ivr.clock import Clock
+from ivr.flows.context import CaseContext
+from ivr.prompts import PromptRenderer
+
+log = logging.getLogger(__name__)
+
+NOTICE_TEXT = {
+    "fi": "Tämä puhelu nauhoitetaan palvelun laadun varmistamiseksi.",
+    "sv": "Det här samtalet spelas in för att säkerställa kvaliteten på tjänsten.",
+    "en": "This call is recorded to ensure the quality of our service.",
+}
+
+
+class NoticeFlow:
+    def __init__(self, prompts: PromptRenderer, clock: Clock) -> None:
+        self._prompts = prompts
+        self._clock = clock
+
+    async def media(self, ctx: CaseContext) -> str:
+        """What the notice plays for this tenant."""
+        flows = ctx.flows
+        name = flows.recording.notice
+        if name is not None and name in flows.prompts:
+            return await self._prompts.prompt(flows.prompts[name], flows.language, ctx.base_dir)
+        text = NOTICE_TEXT.get(flows.language, NOTICE_TEXT["en"])
+        return await self._prompts.text(text, flows.language)
+
+    async def play(self, call: Call, ctx: CaseContext) -> None:
+        """Play the notice unless this case has heard it; raises CallHungUp if the caller
+        leaves during it (then nothing is recorded)."""
+        if ctx.notice_played_at is not None:
+            return
+        media = await self.media(ctx)
+        log.info("[%s] case %s: playing the recording notice", call.channel_id, ctx.case_id)
+        await call.play(media)
+        ctx.notice_played_at = self._clock()
+        log.info("[%s] case %s: recording notice played", call.channel_id, ctx.case_id)

@@ -1,0 +1,81 @@
+"""Moves a finished Asterisk recording into the audio store and measures it.
+
+Asterisk writes ``<name>.wav`` into its recording directory (``Settings.recordings_inner``,
+seen from the host through ``Settings.in_root``). :class:`Finaliser` checks the name, reads
+the wav header for the duration, and hands the file to :meth:`AudioStore.finalise` (temp name,
+fsync, rename; the source is removed after). File work runs in a thread so a large file never
+stalls the event loop. Anything that goes wrong is a :class:`RecordingLost` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+import wave
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from recording.errors import RecordingLost
+from recording.store import AudioKind, AudioStore, StoredAudio, location_for
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Finalised:
+    stored: StoredAudio
+    duration: timedelta
+
+
+def check_name(name: str) -> str:
+    """A recording name Asterisk gets from us: letters, digits, ``_`` and ``-`` only."""
+    if not _NAME.match(name):
+        raise ValueError(f"bad recording name {name[:130]!r}")
+    return name
+
+
+def wav_seconds(path: Path) -> float:
+    """Duration from the wav header; RecordingLost when it is not a readable wav."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate = w.getframerate()
+            return w.getnframes() / rate if rate else 0.0
+    except (wave.Error, EOFError, OSError) as exc:
+        raise RecordingLost(f"unreadable wav {path.name}: {exc}") from None
+
+
+class Finaliser:
+    def __init__(self, store: AudioStore, spool_dir: Path) -> None:
+        self.store = store
+        self.spool_dir = spool_dir  # host path of Asterisk's recording directory
+
+    def source(self, name: str) -> Path:
+        return self.spool_dir / f"{check_name(name)}.wav"
+
+    def placeholder(
+        self, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime
+    ) -> StoredAudio:
+        """Where the audio would have gone, for a failed row without audio (no file)."""
+        return StoredAudio(location_for(kind, tenant_id, audio_id, at), 0, EMPTY_SHA256)
+
+    def _finalise(
+        self, name: str, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime
+    ) -> Finalised:
+        src = self.source(name)
+        if not src.is_file():
+            raise RecordingLost(f"Asterisk left no file {src.name}")
+        seconds = wav_seconds(src)
+        try:
+            stored = self.store.finalise(src, kind, tenant_id, audio_id, at)
+        except OSError as exc:
+            raise RecordingLost(f"cannot move {src.name} into the audio store: {exc}") from None
+        return Finalised(stored, timedelta(seconds=round(seconds, 3)))
+
+    async def finalise(
+        self, name: str, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime
+    ) -> Finalised:
+        return await asyncio.to_thread(self._finalise, name, kind, tenant_id, audio_id, at)

@@ -1,0 +1,280 @@
+"""The retention sweeper: delete audio past its tenant's retention, anonymise old cases, and
+keep the audio store and the database in step.
+
+One run (``linja sweep``, or periodically inside the service), holding the sweep lock:
+
+1. finish deletions a crashed run (or erasure) left half done: unlink, mark deleted;
+2. remove stale ``.tmp`` files of interrupted store writes;
+3. recordings, then voice messages, in batches: claim (intent committed), unlink, mark
+   deleted with time and reason ``retention``, one audit entry per batch and tenant;
+4. blank the caller's personal data of cases past ``case_retention`` (timings stay);
+5. remove files with no live row: at once if their row is deleted, after a grace period if
+   there is no row at all (the recorder writes the file first, then the row).
+
+The invariant after a completed run, whatever was killed before it: every file in the store
+has a live row, every live row has its file. Legal-hold rows are never claimed; users, audit
+log, listening events and erasure ledger are never touched. Memory is bounded by the batch
+size: rows and files are streamed, never loaded whole.
+
+``now`` comes from the injected clock (retention decisions, ``deleted_at``); file ages use
+the wall clock (``wall``), because file mtimes are real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from recording.store import AudioStore, BadLocation
+from storage.domain import Actor
+from storage.repositories.sweep import (
+    AUDIO_TABLES,
+    KIND,
+    AudioTable,
+    Claimed,
+    SweepLock,
+    SweepRepository,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Printer = Callable[[str], None]
+
+
+class CaseBlanker(Protocol):
+    async def blank_expired(self, now: datetime, actor: Actor) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SweepConfig:
+    batch: int = 500
+    orphan_grace: timedelta = timedelta(hours=24)
+    temp_grace: timedelta = timedelta(hours=1)
+    erasure_grace: timedelta = timedelta(minutes=5)
+    rate: float | None = None  # files per second at most (None: as fast as possible)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch <= 50_000:
+            raise ValueError("batch must be between 1 and 50000")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+
+
+@dataclass
+class SweepReport:
+    now: datetime
+    dry_run: bool = False
+    busy: bool = False  # another sweep held the lock; nothing was done
+    deleted: dict[str, int] = field(default_factory=dict)  # kind -> rows marked deleted
+    recovered: int = 0  # half-done deletions finished
+    missing_files: int = 0  # claimed rows whose file was already gone
+    temps_removed: int = 0
+    orphans_removed: int = 0  # files with no row at all (past the grace period)
+    tombstoned_removed: int = 0  # files whose row was already marked deleted
+    orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
+    cases_blanked: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.busy:
+            return "sweep skipped: another sweep is running"
+        verb = "would delete" if self.dry_run else "deleted"
+        kinds = ", ".join(f"{n} {k}s" for k, n in self.deleted.items()) or "nothing"
+        parts = [f"{verb} {kinds}"]
+        if not self.dry_run:
+            parts.append(f"{self.recovered} half-done deletions finished")
+            parts.append(f"{self.cases_blanked} cases anonymised")
+        parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files removed")
+        parts.append(f"{self.temps_removed} temp files removed")
+        if self.orphans_young:
+            parts.append(f"{self.orphans_young} new files without a row yet kept")
+        return f"sweep at {self.now.isoformat()}: " + "; ".join(parts) + f" ({self.seconds:.2f}s)"
+
+
+class Sweeper:
+    def __init__(
+        self,
+        repo: SweepRepository,
+        lock: SweepLock,
+        cases: CaseBlanker,
+        store: AudioStore,
+        clock: Clock,
+        config: SweepConfig | None = None,
+        *,
+        wall: Callable[[], float] = time.time,
+        actor: Actor | None = None,
+    ) -> None:
+        self._repo = repo
+        self._lock = lock
+        self._cases = cases
+        self._store = store
+        self._clock = clock
+        self._config = config or SweepConfig()
+        self._wall = wall
+        self._actor = actor or Actor.system("sweeper")
+
+    async def run(self, *, dry_run: bool = False, out: Printer | None = None) -> SweepReport:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the sweep clock must give timezone-aware times")
+        started = time.perf_counter()
+        report = SweepReport(now=now, dry_run=dry_run)
+        if dry_run:
+            await self._dry_run(report, out or (lambda _line: None))
+        else:
+            async with self._lock.hold() as got:
+                if not got:
+                    report.busy = True
+                    log.warning("[sweep] another sweep holds the lock; skipped")
+                    return report
+                await self._sweep(report)
+        report.seconds = time.perf_counter() - started
+        log.info("[sweep] %s", report.summary())
+        return report
+
+    # ----- the real thing ---------------------------------------------------------------
+
+    async def _sweep(self, report: SweepReport) -> None:
+        cfg = self._config
+        for table in AUDIO_TABLES:
+            report.recovered += await self._recover(table, report)
+        report.temps_removed = await asyncio.to_thread(self._remove_temps, False)
+        for table in AUDIO_TABLES:
+            total = 0
+            while True:
+                intent_at = datetime.now(UTC)
+                claimed = await self._repo.claim_expired(
+                    table, report.now, intent_at, limit=cfg.batch
+                )
+                if not claimed:
+                    break
+                report.missing_files += await asyncio.to_thread(self._unlink, claimed)
+                total += await self._repo.finish(table, claimed, report.now, self._actor)
+                log.debug("[sweep] %s: %d deleted so far", table, total)
+            report.deleted[KIND[table]] = total
+        report.cases_blanked = await self._cases.blank_expired(report.now, self._actor)
+        await self._strays(report, dry_run=False)
+
+    async def _recover(self, table: AudioTable, report: SweepReport) -> int:
+        cutoff = datetime.now(UTC) - self._config.erasure_grace
+        after = None
+        done = 0
+        while True:
+            stuck = await self._repo.stuck(
+                table, erasure_before=cutoff, after=after, limit=self._config.batch
+            )
+            if not stuck:
+                return done
+            after = stuck[-1].id
+            report.missing_files += await asyncio.to_thread(self._unlink, stuck)
+            marked = await self._repo.finish(table, stuck, report.now, self._actor)
+            log.info("[sweep] %s: finished %d half-done deletions", table, marked)
+            done += marked
+
+    def _unlink(self, claimed: list[Claimed]) -> int:
+        """Remove the files (in a worker thread); returns how many were already gone."""
+        missing = 0
+        rate = self._config.rate
+        t0 = time.perf_counter()
+        for i, c in enumerate(claimed):
+            try:
+                if not self._store.delete(c.location):
+                    missing += 1
+            except BadLocation:
+                log.error("[%s] location is not in the store layout; row marked deleted", c.id)
+                missing += 1
+            if rate is not None:
+                lag = (i + 1) / rate - (time.perf_counter() - t0)
+                if lag > 0:
+                    time.sleep(lag)
+        return missing
+
+    def _remove_temps(self, dry_run: bool) -> int:
+        limit = self._wall() - self._config.temp_grace.total_seconds()
+        n = 0
+        for path in self._store.stale_temps():
+            try:
+                if path.stat().st_mtime < limit:
+                    if not dry_run:
+                        path.unlink(missing_ok=True)
+                    n += 1
+            except FileNotFoundError:
+                continue
+        return n
+
+    async def _strays(self, report: SweepReport, *, dry_run: bool) -> None:
+        """Files without a live row: tombstoned rows' files at once, no-row files after the
+        grace period. Streams the store in chunks of ``batch`` locations."""
+        walker: Iterator[str] = self._store.walk()
+        grace_limit = self._wall() - self._config.orphan_grace.total_seconds()
+        removed: list[str] = []
+        while True:
+            chunk = await asyncio.to_thread(
+                lambda: list(itertools.islice(walker, self._config.batch))
+            )
+            if not chunk:
+                break
+            states = await self._repo.states(chunk)
+            for loc in chunk:
+                live = states.get(loc)
+                if live:
+                    continue
+                path = self._store.path(loc)
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if live is None and mtime >= grace_limit:
+                    report.orphans_young += 1
+                    continue
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+                    removed.append(loc)
+                if live is None:
+                    report.orphans_removed += 1
+                else:
+                    report.tombstoned_removed += 1
+            if removed and len(removed) >= self._config.batch:
+                await self._audit_strays(removed)
+                removed = []
+        if removed:
+            await self._audit_strays(removed)
+
+    async def _audit_strays(self, locations: list[str]) -> None:
+        await self._repo.audit(
+            "audio.stray_removed",
+            self._actor,
+            tenant_id=None,
+            details={"count": len(locations), "locations": sorted(locations)},
+        )
+
+    # ----- dry run: the same decisions, nothing changed ----------------------------------
+
+    async def _dry_run(self, report: SweepReport, out: Printer) -> None:
+        for table in AUDIO_TABLES:
+            n = 0
+            after = None
+            while True:
+                due = await self._repo.due(table, report.now, after=after, limit=self._config.batch)
+                if not due:
+                    break
+                for d in due:
+                    out(f"{KIND[table]} {d.id} completed {d.completed_at.isoformat()} {d.location}")
+                n += len(due)
+                after = (due[-1].completed_at, due[-1].id)
+            report.deleted[KIND[table]] = n
+        report.temps_removed = await asyncio.to_thread(self._remove_temps, True)
+        await self._strays(report, dry_run=True)
+
+
+def file_count(root: os.PathLike[str] | str) -> int:
+    """Files under ``root`` (tests and the benchmark)."""
+    return sum(len(files) for _d, _s, files in os.walk(root))

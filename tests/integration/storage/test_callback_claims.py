@@ -1,0 +1,151 @@
+"""The dialer's view of callback requests on the real Postgres: due requests in place order,
+claims with FOR UPDATE SKIP LOCKED (two controllers never get the same request), leases that
+expire, attempts, retries and outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.domain import TenantInfo, UserInfo
+from storage.events import CallbackOutcome, CallbackResult, Channel
+from storage.models import Case, ContactRequest
+from storage.repositories._uow import transaction
+from storage.repositories.callbacks import CallbackRepository
+from storage.repositories.contact_requests import ContactRequestRepository
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+LEASE = 60.0
+
+
+async def _request(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant: TenantInfo,
+    *,
+    place: datetime,
+    queue: str = "support",
+    number: str = "+358401234567",
+) -> uuid.UUID:
+    view = await ContactRequestRepository(sessions).intake(
+        tenant_id=tenant.id, channel=Channel.PHONE, at=place, number=number, queue=queue
+    )
+    async with transaction(sessions) as s:
+        await s.execute(
+            update(ContactRequest)
+            .where(ContactRequest.id == view.id)
+            .values(queue_entered_at=place - timedelta(seconds=30))
+        )
+    return view.id
+
+
+def _mine(rows: list, ids: set[uuid.UUID]) -> list:
+    return [r for r in rows if r.id in ids]
+
+
+async def test_due_lists_in_place_order_and_hides_leased_and_future(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    repo = CallbackRepository(sessions)
+    late = await _request(sessions, tenant, place=T0 + timedelta(minutes=2))
+    early = await _request(sessions, tenant, place=T0)
+    leased = await _request(sessions, tenant, place=T0 + timedelta(minutes=1))
+    ids = {late, early, leased}
+    now = T0 + timedelta(minutes=5)
+    assert [r.id for r in _mine(await repo.due(now, lease=LEASE), ids)] == [early, leased, late]
+    first = _mine(await repo.due(now, lease=LEASE), ids)[0]
+    assert first.place == T0 - timedelta(seconds=30)  # queue_entered_at, not requested_at
+    assert first.tenant == tenant.slug and first.number == "+358401234567"
+
+    assert await repo.claim(leased, "ctl-a", now, lease=LEASE) is not None
+    assert [r.id for r in _mine(await repo.due(now, lease=LEASE), ids)] == [early, late]
+    # A lease older than `lease` seconds is a dead controller's: due again.
+    later = now + timedelta(seconds=LEASE + 1)
+    assert leased in {r.id for r in await repo.due(later, lease=LEASE)}
+    assert await repo.claim(leased, "ctl-b", later, lease=LEASE) is not None
+    assert not await repo.renew(leased, "ctl-a", later)  # ctl-a lost it
+    assert await repo.renew(leased, "ctl-b", later)
+
+    # Retry later: out of the due list until next_attempt_at.
+    assert await repo.claim(early, "ctl-a", now, lease=LEASE) is not None
+    assert await repo.retry_later(early, "ctl-a", now, now + timedelta(seconds=90), agent_id=None)
+    assert early not in {r.id for r in await repo.due(now, lease=LEASE)}
+    again = [r for r in await repo.due(now + timedelta(seconds=90), lease=LEASE) if r.id == early]
+    assert again and again[0].attempts == 1
+
+
+async def test_two_controllers_claiming_at_once_get_each_request_exactly_once(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    repo = CallbackRepository(sessions)
+    ids = [await _request(sessions, tenant, place=T0 + timedelta(seconds=i)) for i in range(12)]
+    now = T0 + timedelta(minutes=5)
+
+    async def controller(name: str) -> list[uuid.UUID]:
+        got = []
+        for request_id in ids:  # both try every request, in the same order
+            if await repo.claim(request_id, name, now, lease=LEASE) is not None:
+                got.append(request_id)
+        return got
+
+    a, b = await asyncio.gather(controller("ctl-a"), controller("ctl-b"))
+    assert sorted(a + b) == sorted(ids)  # every request claimed ...
+    assert not set(a) & set(b)  # ... by exactly one controller
+
+
+async def test_restricted_and_erased_requests_are_never_dialled(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    repo = CallbackRepository(sessions)
+    restricted = await _request(sessions, tenant, place=T0)
+    view = await ContactRequestRepository(sessions).get(restricted)
+    async with transaction(sessions) as s:
+        await s.execute(update(Case).where(Case.id == view.case_id).values(restricted_at=T0))
+    now = T0 + timedelta(minutes=1)
+    assert restricted not in {r.id for r in await repo.due(now, lease=LEASE)}
+    assert await repo.claim(restricted, "ctl-a", now, lease=LEASE) is None
+
+
+async def test_attempts_and_an_answered_callback_close_request_and_case(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo, agent: UserInfo
+) -> None:
+    repo = CallbackRepository(sessions)
+    rid = await _request(sessions, tenant, place=T0)
+    now = T0 + timedelta(minutes=1)
+    assert await repo.claim(rid, "ctl-a", now, lease=LEASE) is not None
+    n1 = await repo.start_attempt(rid, "ctl-a", now, agent_login="agent1", agent_id=agent.id)
+    await repo.end_attempt(rid, n1, CallbackResult.BUSY, now + timedelta(seconds=3))
+    assert await repo.retry_later(rid, "ctl-a", now, now + timedelta(seconds=5), agent_id=agent.id)
+    t2 = now + timedelta(seconds=5)
+    assert await repo.claim(rid, "ctl-a", t2, lease=LEASE) is not None
+    n2 = await repo.start_attempt(rid, "ctl-a", t2, agent_login="agent1", agent_id=agent.id)
+    await repo.attempt_answered(rid, n2, t2 + timedelta(seconds=2))
+    end = t2 + timedelta(seconds=40)
+    await repo.end_attempt(rid, n2, CallbackResult.ANSWERED, end)
+    assert await repo.finish(
+        rid,
+        "ctl-a",
+        CallbackOutcome.ANSWERED,
+        end,
+        agent_id=agent.id,
+        served=(t2 + timedelta(seconds=2), end),
+    )
+    assert [(a.attempt_no, a.result) for a in await repo.attempts(rid)] == [
+        (1, CallbackResult.BUSY),
+        (2, CallbackResult.ANSWERED),
+    ]
+    req = await ContactRequestRepository(sessions).get(rid)
+    assert req.status == "done" and req.attempts == 2 and req.last_agent_id == agent.id
+    async with transaction(sessions) as s:
+        row = await s.get(ContactRequest, rid)
+        assert row is not None and row.outcome == "answered" and row.dialing_by is None
+        case = await s.get(Case, req.case_id)
+        assert case is not None
+        assert case.outcome == "answered" and case.agent_id == agent.id
+        assert case.service_time == timedelta(seconds=38)
+    # Finished: not due, not claimable, a second finish is refused.
+    assert await repo.claim(rid, "ctl-b", end, lease=LEASE) is None
+    assert not await repo.finish(rid, "ctl-a", CallbackOutcome.GAVE_UP, end, agent_id=None)

@@ -1,0 +1,287 @@
+"""Call recording and voice messages on the real stack: SIPp callers and agents sending real
+speech (g711a.pcap), Asterisk recording the bridge, files in the audio store, rows in Postgres.
+
+The demo's queue ``desk`` (menu option 5) records; option 4 takes a voice message for the
+``support`` box.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import hashlib
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+import uuid
+import wave
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from ivr.config import Settings
+from storage.db import make_engine, session_factory
+from storage.domain import Actor
+from storage.errors import NotFound
+from storage.events import Role
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
+from tests.support import (
+    AgentPhone,
+    Controller,
+    ari_get,
+    basic_auth,
+    owner_connection,
+    read_stamp,
+    run_sipp,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+MENU = "200"
+ADMIN = "rec-test-admin"
+ADMIN_PASSWORD = "test-" + uuid.uuid4().hex
+RMS_FLOOR = 0.01  # of full scale; digital silence is 0, the pcap's speech is ~0.06
+
+
+async def _ensure_admin(settings: Settings) -> None:
+    engine = make_engine(settings, owner=True, pool_size=1)
+    try:
+        sessions = session_factory(engine)
+        users = UserRepository(sessions)
+        tenant = await TenantRepository(sessions).by_slug("demo")
+        actor = Actor.system("tests")
+        try:
+            user = await users.by_login(ADMIN)
+        except NotFound:
+            user = await users.create(
+                tenant_id=tenant.id,
+                name="Recording test admin",
+                login=ADMIN,
+                password=ADMIN_PASSWORD,
+                role=Role.ADMIN,
+                actor=actor,
+            )
+        await users.set_password(user.id, ADMIN_PASSWORD, actor)
+    finally:
+        await engine.dispose()
+
+
+def api(ctl: Controller, method: str, path: str) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        ctl.url(path), method=method, headers=basic_auth(ADMIN, ADMIN_PASSWORD)
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+@pytest.fixture
+def desk(stack: Settings, controller: Controller) -> Iterator[Controller]:
+    asyncio.run(_ensure_admin(stack))
+    try:
+        yield controller
+    finally:
+        for agent in ("agent1", "agent2", "agent3"):
+            api(controller, "POST", f"/api/agents/{agent}/logout")
+
+
+async def _fetch(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await owner_connection(settings)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+def _latest_case(settings: Settings, since: float) -> asyncpg.Record | None:
+    rows = asyncio.run(
+        _fetch(
+            settings,
+            "SELECT * FROM cases WHERE service_number = $1"
+            " AND started_at >= to_timestamp($2) ORDER BY started_at DESC LIMIT 1",
+            MENU,
+            since,
+        )
+    )
+    return rows[0] if rows and rows[0]["ended_at"] is not None else None
+
+
+def _audio_rows(settings: Settings, table: str, case_id: uuid.UUID) -> list[asyncpg.Record]:
+    assert table in ("recordings", "voice_messages")
+    return asyncio.run(_fetch(settings, f"SELECT * FROM {table} WHERE case_id = $1", case_id))
+
+
+def _rms(path: Path) -> float:
+    """Root mean square of a 16-bit wav, as a fraction of full scale."""
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2
+        samples = array.array("h", w.readframes(w.getnframes()))
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
+
+
+def _check_audio(settings: Settings, row: asyncpg.Record) -> Path:
+    """The row's file exists where the row says, with the row's size and checksum."""
+    path = settings.audio_store_dir / row["location"]
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert len(data) == row["size_bytes"] > 44
+    assert hashlib.sha256(data).hexdigest() == row["sha256"]
+    with wave.open(str(path), "rb") as w:  # a playable wav: 8 kHz mono 16-bit
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+        assert abs(w.getnframes() / 8000 - row["duration"].total_seconds()) < 0.01
+    return path
+
+
+def _call_desk(
+    stack: Settings, tmp_path: Path, agent: str, talk_ms: int, during: Any = None
+) -> tuple[AgentPhone, float]:
+    """Caller picks 5 (recorded desk queue), ``agent`` answers and both talk for talk_ms.
+    ``during(phone)`` runs while the call is up. Returns the phone and the start time."""
+    since = time.time() - 1
+    phone = AgentPhone(stack, agent, "agent-answers-and-talks.xml", tmp_path, talk_ms=talk_ms)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp,
+                "caller-talks-to-agent.xml",
+                tmp_path / "caller",
+                service=MENU,
+                settings=stack,
+                timeout=60,
+                extra=["-key", "digit", "5", "-d", "3000"],
+            )
+            if during is not None:
+                during(phone)
+            result = caller.result(timeout=90)
+        code, out = phone.wait()
+    finally:
+        phone.close()
+    assert result.returncode == 0, result.output + result.errors
+    assert code == 0, out
+    return phone, since
+
+
+def test_recorded_call_has_notice_first_real_audio_and_complete_metadata(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    phone, since = _call_desk(stack, tmp_path, "agent2", talk_ms=4000)
+    bridged = read_stamp(phone.workdir, "bye") - read_stamp(phone.workdir, "answered")
+
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    (rec,) = wait_for(
+        "the recording row", lambda: _audio_rows(stack, "recordings", case["id"]) or None, 10
+    )
+    assert rec["status"] == "completed" and rec["failure_reason"] is None
+    assert rec["tenant_id"] == case["tenant_id"] and rec["case_id"] == case["id"]
+    assert rec["name"].startswith("rec-")
+    assert json.loads(rec["pauses"]) == []
+    assert rec["completed_at"] >= rec["started_at"]
+    # The notice played to its end before the recording started.
+    assert rec["notice_played_at"] is not None
+    assert rec["started_at"] > rec["notice_played_at"]
+    assert abs(rec["duration"].total_seconds() - bridged) <= 0.5, (rec["duration"], bridged)
+    path = _check_audio(stack, rec)
+    assert _rms(path) > RMS_FLOOR, _rms(path)
+    log = desk.log()
+    assert log.index("recording notice played") < log.index("recording bridge b-")
+    assert not list(stack.in_root(stack.recordings_inner).glob(f"{rec['name']}*"))
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+    assert "Traceback" not in log
+
+
+def test_pause_and_resume_show_in_metadata_and_cut_the_audio(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    pause_for = 2.0
+    marks: dict[str, Any] = {}
+
+    def pause_then_resume(phone: AgentPhone) -> None:
+        live = wait_for(
+            "a live recording", lambda: api(desk, "GET", "/api/recordings/live")[1] or None, 30
+        )
+        case_id = live[0]["case_id"]
+        time.sleep(1.0)
+        marks["pause_sent"] = time.monotonic()
+        status, body = api(desk, "POST", f"/api/calls/{case_id}/recording/pause")
+        marks["pause_done"] = time.monotonic()
+        assert status == 200 and body["paused"], body
+        assert api(desk, "POST", f"/api/calls/{case_id}/recording/pause")[0] == 409
+        time.sleep(pause_for)
+        marks["resume_sent"] = time.monotonic()
+        status, body = api(desk, "POST", f"/api/calls/{case_id}/recording/resume")
+        marks["resume_done"] = time.monotonic()
+        assert status == 200 and not body["paused"] and len(body["pauses"]) == 1, body
+        assert api(desk, "POST", f"/api/calls/{case_id}/recording/resume")[0] == 409
+        marks["case_id"] = case_id
+
+    phone, _since = _call_desk(stack, tmp_path, "agent2", talk_ms=6000, during=pause_then_resume)
+    bridged = read_stamp(phone.workdir, "bye") - read_stamp(phone.workdir, "answered")
+    case_id = uuid.UUID(marks["case_id"])
+    (rec,) = wait_for(
+        "the recording row", lambda: _audio_rows(stack, "recordings", case_id) or None, 15
+    )
+    assert rec["status"] == "completed"
+    (pause,) = json.loads(rec["pauses"])
+    assert 0.8 <= pause["start"] <= 2.0, pause
+    paused = pause["end"] - pause["start"]
+    # The pause lasted from some time during the pause request to some time during the
+    # resume request (each includes a password check).
+    shortest = marks["resume_sent"] - marks["pause_done"]
+    longest = marks["resume_done"] - marks["pause_sent"]
+    assert pause_for <= shortest - 0.05 <= paused <= longest + 0.05, (pause, shortest, longest)
+    # Asterisk cuts paused audio: the file is shorter than the call by the pause.
+    assert abs(rec["duration"].total_seconds() - (bridged - paused)) <= 0.5, (
+        rec["duration"],
+        bridged,
+        paused,
+    )
+    _check_audio(stack, rec)
+    # After the call: nothing live, and the API says so.
+    assert api(desk, "POST", f"/api/calls/{case_id}/recording/pause")[0] == 404
+    assert api(desk, "POST", "/api/calls/not-a-uuid/recording/pause")[0] == 400
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+
+
+def test_voice_message_from_the_menu_lands_with_metadata_and_plays(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    since = time.time() - 1
+    result = run_sipp(
+        "caller-leaves-voice-message.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=60,
+        extra=["-key", "digit", "4", "-d", "2000"],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    assert case["outcome"] == "voicemail"
+    (msg,) = wait_for(
+        "the voice message row", lambda: _audio_rows(stack, "voice_messages", case["id"]) or None
+    )
+    assert msg["status"] == "completed" and msg["failure_reason"] is None
+    assert msg["box"] == "support"
+    assert msg["tenant_id"] == case["tenant_id"]
+    assert msg["name"].startswith("vm-")
+    # From the beep to the #: the caller spoke for part of it.
+    spoke = read_stamp(tmp_path, "hash") - read_stamp(tmp_path, "dtmf")
+    assert 1.0 <= msg["duration"].total_seconds() <= spoke, (msg["duration"], spoke)
+    path = _check_audio(stack, msg)
+    assert _rms(path) > RMS_FLOOR, _rms(path)
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+    assert "Traceback" not in desk.log()
