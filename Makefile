@@ -45,5 +45,9 @@ status: $(STAMP)
 bench-storage: $(STAMP) stack
 	$(PY) -m storage.bench
 
+.PHONY: bench-retention
+bench-retention: $(STAMP) stack
+	$(PY) -m retention.bench
+
 clean:
 	rm -rf $(VENV) .run

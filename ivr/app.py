@@ -48,12 +48,16 @@ from ivr.http.contacts import ContactDeps, queues_from
 from ivr.http.contacts import add_routes as add_contact_routes
 from ivr.http.listening import add_routes as add_listening_routes
 from ivr.http.recordings_control import add_routes as add_recording_control_routes
+from ivr.http.subjects import add_routes as add_subject_routes
 from ivr.prompts import PromptRenderer
 from recording.bridge import BridgeRecorder, LiveRecordings
 from recording.convert import Converter
 from recording.finalise import Finaliser
 from recording.listen import ListeningService
 from recording.store import AudioStore
+from retention.periodic import run_periodic
+from retention.rights import SubjectRights
+from retention.sweeper import SweepConfig, Sweeper
 from storage.casewriter import build_recorder
 from storage.db import make_engine, session_factory
 from storage.repositories.audit import AuditLog
@@ -63,6 +67,7 @@ from storage.repositories.cases import CaseRepository
 from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.media import ListeningLog, RecordingRepository, VoiceMessageRepository
 from storage.repositories.restrictions import RestrictionRepository
+from storage.repositories.sweep import SweepLock, SweepRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 
@@ -232,6 +237,20 @@ async def serve(
             asyncio.create_task(coordinator.run(), name="queues"),
             asyncio.create_task(dialer.run(), name="callback-dialer"),
             asyncio.create_task(definitions.watch(), name="definitions"),
+            asyncio.create_task(
+                run_periodic(
+                    Sweeper(
+                        SweepRepository(sessions),
+                        SweepLock(engine),
+                        CaseRepository(sessions),
+                        AudioStore(settings.audio_store_dir),
+                        clock,
+                        SweepConfig(batch=settings.sweep_batch),
+                    ),
+                    settings.sweep_interval,
+                ),
+                name="retention-sweep",
+            ),
         ]
         for task in background:
             stack.push_async_callback(_cancel, task)
@@ -273,6 +292,12 @@ async def serve(
         )
         add_listening_routes(http_app, listening, users)
         add_recording_control_routes(http_app, live_recordings, users)
+        add_subject_routes(
+            http_app,
+            SubjectRights(sessions, AudioStore(settings.audio_store_dir), clock),
+            users,
+            settings.state_dir / "exports",
+        )
         runner = web.AppRunner(http_app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -229,6 +229,9 @@ class BridgeRecorder:
                 event = await rec.call.wait_recording(rec.name, timeout=self._finish_timeout)
             except TimeoutError:
                 failure = f"no end of recording from Asterisk within {self._finish_timeout:g}s"
+            except asyncio.CancelledError:
+                self.abandon(rec, "the controller stopped during the recording")
+                raise
             else:
                 if event.get("type") == "RecordingFailed":
                     cause = (event.get("recording") or {}).get("cause") or "unknown cause"

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
-from retention.sweeper import Sweeper
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 
-async def run_periodic(sweeper: Sweeper, interval: float, *, first_delay: float = 60.0) -> None:
+class Sweep(Protocol):
+    async def run(self) -> object: ...
+
+
+async def run_periodic(sweeper: Sweep, interval: float, *, first_delay: float = 60.0) -> None:
     if interval <= 0:
         log.info("[sweep] periodic sweep disabled")
         return

@@ -87,13 +87,15 @@ class SweepReport:
         if self.busy:
             return "sweep skipped: another sweep is running"
         verb = "would delete" if self.dry_run else "deleted"
-        kinds = ", ".join(f"{n} {k}s" for k, n in self.deleted.items()) or "nothing"
+        kinds = ", ".join(f"{n} {k.replace('_', ' ')}s" for k, n in self.deleted.items())
+        kinds = kinds or "nothing"
         parts = [f"{verb} {kinds}"]
         if not self.dry_run:
             parts.append(f"{self.recovered} half-done deletions finished")
             parts.append(f"{self.cases_blanked} cases anonymised")
-        parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files removed")
-        parts.append(f"{self.temps_removed} temp files removed")
+        gone = "to remove" if self.dry_run else "removed"
+        parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files {gone}")
+        parts.append(f"{self.temps_removed} temp files {gone}")
         if self.orphans_young:
             parts.append(f"{self.orphans_young} new files without a row yet kept")
         return f"sweep at {self.now.isoformat()}: " + "; ".join(parts) + f" ({self.seconds:.2f}s)"
@@ -147,18 +149,19 @@ class Sweeper:
         for table in AUDIO_TABLES:
             report.recovered += await self._recover(table, report)
         report.temps_removed = await asyncio.to_thread(self._remove_temps, False)
+        tenants = await self._repo.tenants()
         for table in AUDIO_TABLES:
             total = 0
-            while True:
-                intent_at = datetime.now(UTC)
-                claimed = await self._repo.claim_expired(
-                    table, report.now, intent_at, limit=cfg.batch
-                )
-                if not claimed:
-                    break
-                report.missing_files += await asyncio.to_thread(self._unlink, claimed)
-                total += await self._repo.finish(table, claimed, report.now, self._actor)
-                log.debug("[sweep] %s: %d deleted so far", table, total)
+            for tenant_id in tenants:
+                while True:
+                    claimed = await self._repo.claim_expired(
+                        table, tenant_id, report.now, datetime.now(UTC), limit=cfg.batch
+                    )
+                    if not claimed:
+                        break
+                    report.missing_files += await asyncio.to_thread(self._unlink, claimed)
+                    total += await self._repo.finish(table, claimed, report.now, self._actor)
+                    log.debug("[sweep %s] %s: %d deleted so far", tenant_id, table, total)
             report.deleted[KIND[table]] = total
         report.cases_blanked = await self._cases.blank_expired(report.now, self._actor)
         await self._strays(report, dry_run=False)

@@ -232,6 +232,7 @@ class AgentPhone:
         *,
         talk_ms: int = 2000,
         calls: int = 1,
+        timeout: int = 60,
     ) -> None:
         self.settings = settings
         self.login = login
@@ -258,7 +259,7 @@ class AgentPhone:
                 "-d",
                 str(talk_ms),
                 "-timeout",
-                "60s",
+                f"{timeout}s",
                 "-timeout_error",
                 "-nostdin",
                 "-trace_err",

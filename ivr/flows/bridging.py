@@ -98,8 +98,11 @@ class Bridger:
         finally:
             if rec is not None and self._recorder is not None:
                 await self._recorder.stop(rec)  # first: the file ends with the conversation
-            await second.hangup()
-            await first.hangup()
+            for call in (second, first):
+                try:
+                    await call.hangup()
+                except AriError as exc:
+                    log.warning("[%s] hanging up %s: %s", case_id, call.channel_id, exc)
             if rec is not None and self._recorder is not None:
                 await self._recorder.finish(rec)
             with contextlib.suppress(AriError):

@@ -19,6 +19,9 @@ from storage.events import AudioStatus, DeletionReason, ListenKind, sql_in
 from storage.models.base import Base, created_at, uuid_pk
 
 
+SWEEPABLE = "deleted_at IS NULL AND deleting_since IS NULL AND NOT legal_hold"
+
+
 class _Audio:
     """Columns shared by recordings and voice messages."""
 
@@ -74,6 +77,14 @@ def _audio_checks() -> tuple[CheckConstraint | Index, ...]:
         CheckConstraint(
             f"deleting_reason IS NULL OR {sql_in('deleting_reason', DeletionReason)}",
             name="deleting_reason_known",
+        ),
+        # What the sweeper claims, oldest first per tenant (live, not held, not being deleted).
+        Index(
+            None,
+            "tenant_id",
+            "completed_at",
+            "id",
+            postgresql_where=text(SWEEPABLE),
         ),
     )
 

@@ -97,19 +97,33 @@ class SweepRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    async def tenants(self) -> list[uuid.UUID]:
+        async with transaction(self._sessions) as s:
+            return [r[0] for r in (await s.execute(text("SELECT id FROM tenants ORDER BY id")))]
+
     async def claim_expired(
-        self, table: AudioTable, now: datetime, intent_at: datetime, *, limit: int
+        self,
+        table: AudioTable,
+        tenant_id: uuid.UUID,
+        now: datetime,
+        intent_at: datetime,
+        *,
+        limit: int,
     ) -> list[Claimed]:
-        """Step 1: claim up to ``limit`` expired rows, oldest first, and commit the intent."""
+        """Step 1: claim up to ``limit`` of the tenant's expired rows, oldest first, and
+        commit the intent. One range scan of the partial "sweepable" index."""
         sql = text(
-            f"WITH c AS (SELECT a.id FROM {table} a JOIN tenants t ON t.id = a.tenant_id "
-            f"WHERE {_expired(table)} ORDER BY a.completed_at LIMIT :n "
-            "FOR UPDATE OF a SKIP LOCKED) "
+            f"WITH c AS (SELECT a.id FROM {table} a "
+            "WHERE a.tenant_id = :tid AND a.deleted_at IS NULL AND a.deleting_since IS NULL "
+            "AND NOT a.legal_hold AND a.completed_at < CAST(:now AS timestamptz) - "
+            f"(SELECT {_RETENTION[table]} FROM tenants WHERE id = :tid) "
+            "ORDER BY a.completed_at, a.id LIMIT :n FOR UPDATE SKIP LOCKED) "
             f"UPDATE {table} r SET deleting_since = :intent, deleting_reason = 'retention' "
             "FROM c WHERE r.id = c.id RETURNING r.id, r.tenant_id, r.location"
         )
+        params = {"tid": tenant_id, "now": now, "n": limit, "intent": intent_at}
         async with transaction(self._sessions) as s:
-            rows = (await s.execute(sql, {"now": now, "n": limit, "intent": intent_at})).all()
+            rows = (await s.execute(sql, params)).all()
         return [Claimed(r[0], r[1], r[2], DeletionReason.RETENTION) for r in rows]
 
     async def stuck(

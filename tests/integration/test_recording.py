@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import asyncio
 import hashlib
+import io
 import json
 import math
 import time
@@ -30,9 +31,11 @@ from storage.db import make_engine, session_factory
 from storage.domain import Actor
 from storage.errors import NotFound
 from storage.events import Role
+from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from tests.support import (
+    CALLER_NUMBER,
     AgentPhone,
     Controller,
     ari_get,
@@ -74,6 +77,22 @@ async def _ensure_admin(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _restrict_caller(settings: Settings, on: bool) -> None:
+    """Restrict (or lift the restriction of) the test caller's number in the demo tenant."""
+    engine = make_engine(settings, owner=True, pool_size=1)
+    try:
+        sessions = session_factory(engine)
+        tenant = await TenantRepository(sessions).by_slug("demo")
+        repo = RestrictionRepository(sessions)
+        actor = Actor.system("tests")
+        if on:
+            await repo.restrict(tenant.id, actor, number=CALLER_NUMBER, reason="recording test")
+        else:
+            await repo.lift(tenant.id, actor, number=CALLER_NUMBER)
+    finally:
+        await engine.dispose()
+
+
 def api(ctl: Controller, method: str, path: str) -> tuple[int, Any]:
     req = urllib.request.Request(
         ctl.url(path), method=method, headers=basic_auth(ADMIN, ADMIN_PASSWORD)
@@ -103,13 +122,13 @@ async def _fetch(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Recor
         await conn.close()
 
 
-def _latest_case(settings: Settings, since: float) -> asyncpg.Record | None:
+def _latest_case(settings: Settings, since: float, number: str = MENU) -> asyncpg.Record | None:
     rows = asyncio.run(
         _fetch(
             settings,
             "SELECT * FROM cases WHERE service_number = $1"
             " AND started_at >= to_timestamp($2) ORDER BY started_at DESC LIMIT 1",
-            MENU,
+            number,
             since,
         )
     )
@@ -145,7 +164,14 @@ def _check_audio(settings: Settings, row: asyncpg.Record) -> Path:
 
 
 def _call_desk(
-    stack: Settings, tmp_path: Path, agent: str, talk_ms: int, during: Any = None
+    stack: Settings,
+    tmp_path: Path,
+    agent: str,
+    talk_ms: int,
+    during: Any = None,
+    *,
+    number: str = MENU,
+    digit: str = "5",
 ) -> tuple[AgentPhone, float]:
     """Caller picks 5 (recorded desk queue), ``agent`` answers and both talk for talk_ms.
     ``during(phone)`` runs while the call is up. Returns the phone and the start time."""
@@ -157,10 +183,10 @@ def _call_desk(
                 run_sipp,
                 "caller-talks-to-agent.xml",
                 tmp_path / "caller",
-                service=MENU,
+                service=number,
                 settings=stack,
                 timeout=60,
-                extra=["-key", "digit", "5", "-d", "3000"],
+                extra=["-key", "digit", digit, "-d", "3000"],
             )
             if during is not None:
                 during(phone)
@@ -283,5 +309,130 @@ def test_voice_message_from_the_menu_lands_with_metadata_and_plays(
     assert 1.0 <= msg["duration"].total_seconds() <= spoke, (msg["duration"], spoke)
     path = _check_audio(stack, msg)
     assert _rms(path) > RMS_FLOOR, _rms(path)
+    # Playable through the listening API, as a tenant admin would.
+    req = urllib.request.Request(
+        desk.url(f"/api/voice-messages/{msg['id']}/audio?format=wav&mode=play"),
+        headers=basic_auth(ADMIN, ADMIN_PASSWORD),
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+        played = resp.read()
+    with wave.open(io.BytesIO(played), "rb") as w:
+        assert abs(w.getnframes() / w.getframerate() - msg["duration"].total_seconds()) < 0.05
     wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
     assert "Traceback" not in desk.log()
+
+
+def test_caller_hanging_up_during_the_notice_is_never_recorded(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    # agent3 is logged in (so the queue takes the call) but has no phone: nobody answers.
+    assert api(desk, "POST", "/api/agents/agent3/login")[0] == 200
+    since = time.time() - 1
+    result = run_sipp(
+        "caller-picks-then-hangs-up.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=30,
+        extra=["-key", "digit", "5", "-d", "1000"],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    assert case["outcome"] == "abandoned"
+    log = desk.log()
+    assert "playing the recording notice" in log
+    assert "recording notice played" not in log
+    assert _audio_rows(stack, "recordings", case["id"]) == []
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+    wait_for("no flows left", lambda: desk.get("/api/stats")["active_calls"] == 0)
+
+
+def test_caller_hanging_up_mid_message_keeps_the_message(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    since = time.time() - 1
+    result = run_sipp(
+        "caller-picks-then-hangs-up.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=30,
+        extra=["-key", "digit", "4", "-d", "7000"],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    assert case["outcome"] == "voicemail"
+    (msg,) = wait_for(
+        "the voice message row", lambda: _audio_rows(stack, "voice_messages", case["id"]) or None
+    )
+    assert msg["status"] == "completed"
+    spoke = read_stamp(tmp_path, "hangup") - read_stamp(tmp_path, "dtmf")
+    assert 0.5 <= msg["duration"].total_seconds() <= spoke, (msg["duration"], spoke)
+    assert _rms(_check_audio(stack, msg)) > RMS_FLOOR
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+
+
+def test_a_recording_asterisk_cannot_write_lands_as_failed_with_the_reason(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    """Asterisk's recording directory made read-only for the length of one call."""
+    spool = stack.in_root(stack.recordings_inner)
+    mode = spool.stat().st_mode & 0o7777
+    assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    spool.chmod(0o555)
+    try:
+        _phone, since = _call_desk(stack, tmp_path, "agent2", talk_ms=3000)
+    finally:
+        spool.chmod(mode)
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    assert case["outcome"] == "answered"  # the conversation itself went on
+    (rec,) = wait_for(
+        "the recording row", lambda: _audio_rows(stack, "recordings", case["id"]) or None, 15
+    )
+    assert rec["status"] == "failed"
+    assert rec["failure_reason"], rec
+    assert rec["notice_played_at"] is not None
+    assert not (stack.audio_store_dir / rec["location"]).exists() or rec["size_bytes"] > 0
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+
+
+def test_a_caller_under_processing_restriction_is_not_recorded(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    asyncio.run(_restrict_caller(stack, True))
+    try:
+        _phone, since = _call_desk(stack, tmp_path, "agent2", talk_ms=4000)
+    finally:
+        asyncio.run(_restrict_caller(stack, False))
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    assert case["outcome"] == "answered"
+    log = desk.log()
+    assert "caller's processing is restricted: not recording" in log
+    assert "playing the recording notice" not in log
+    time.sleep(0.5)  # a recording row would have been emitted before the case ended
+    assert _audio_rows(stack, "recordings", case["id"]) == []
+
+
+def test_a_recorded_number_gives_the_notice_first_and_records_any_queue(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    """201 records every conversation (``[recording] numbers``): the notice comes before the
+    menu (the digit typed during it is kept), and the support queue, which does not record by
+    itself, is recorded."""
+    assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    phone, since = _call_desk(stack, tmp_path, "agent2", talk_ms=4000, number="201", digit="2")
+    bridged = read_stamp(phone.workdir, "bye") - read_stamp(phone.workdir, "answered")
+    case = wait_for("the case row", lambda: _latest_case(stack, since, "201"), timeout=15, step=0.3)
+    (stay,) = asyncio.run(
+        _fetch(stack, "SELECT * FROM queue_entries WHERE case_id = $1", case["id"])
+    )
+    assert stay["queue"] == "support"
+    (rec,) = wait_for(
+        "the recording row", lambda: _audio_rows(stack, "recordings", case["id"]) or None, 10
+    )
+    assert rec["status"] == "completed"
+    assert case["started_at"] < rec["notice_played_at"] < stay["entered_at"] < rec["started_at"]
+    assert abs(rec["duration"].total_seconds() - bridged) <= 0.5, (rec["duration"], bridged)
+    assert _rms(_check_audio(stack, rec)) > RMS_FLOOR

@@ -60,7 +60,9 @@ def upgrade() -> None:
         sa.Column("answered_at", _TS, nullable=True),
         sa.Column("ended_at", _TS, nullable=True),
         sa.Column("result", sa.String(16), nullable=True),
-        sa.CheckConstraint("attempt_no >= 1", name=op.f("ck_callback_attempts_attempt_no_positive")),
+        sa.CheckConstraint(
+            "attempt_no >= 1", name=op.f("ck_callback_attempts_attempt_no_positive")
+        ),
         sa.CheckConstraint(
             f"result IS NULL OR result IN ({_RESULTS})",
             name=op.f("ck_callback_attempts_result_known"),

@@ -20,6 +20,8 @@ depends_on = None
 
 AUDIO_TABLES = ("recordings", "voice_messages")
 REASONS = "'retention', 'erasure', 'manual'"
+# Rows the sweeper may claim (a partial index keeps each claim a short index range scan).
+SWEEPABLE = "deleted_at IS NULL AND deleting_since IS NULL AND NOT legal_hold"
 
 
 def upgrade() -> None:
@@ -45,6 +47,13 @@ def upgrade() -> None:
             op.f(f"ck_{table}_deleting_reason_known"),
             table,
             f"deleting_reason IS NULL OR deleting_reason IN ({REASONS})",
+        )
+        op.create_index(
+            op.f(f"ix_{table}_tenant_id_completed_at_id"),
+            table,
+            ["tenant_id", "completed_at", "id"],
+            unique=False,
+            postgresql_where=sa.text(SWEEPABLE),
         )
 
     op.add_column(
@@ -128,6 +137,7 @@ def downgrade() -> None:
     op.drop_table("subject_restrictions")
     op.drop_column("erasure_ledger", "subject_digests")
     for table in AUDIO_TABLES:
+        op.drop_index(op.f(f"ix_{table}_tenant_id_completed_at_id"), table_name=table)
         op.drop_constraint(op.f(f"ck_{table}_deleting_reason_known"), table, type_="check")
         op.drop_constraint(op.f(f"ck_{table}_deleting_has_reason"), table, type_="check")
         op.drop_constraint(op.f(f"ck_{table}_hold_has_reason"), table, type_="check")

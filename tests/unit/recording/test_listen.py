@@ -466,3 +466,17 @@ async def test_routes_leave_the_live_recordings_listing_alone(w: World) -> None:
         assert await (await client.get("/api/recordings/live")).text() == "live"
         r = await client.get(f"/api/recordings/{uuid.uuid4()}")
         assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Basic realm="linja"'
+
+
+async def test_user_directory_down_is_503_not_401(w: World) -> None:
+    class DownUsers:
+        async def authenticate(self, login: str, password: str) -> UserInfo | None:
+            raise StorageUnavailable("database unreachable")
+
+    app = web.Application()
+    add_routes(app, w.service, DownUsers())
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        r = await client.get(
+            f"/api/recordings/{uuid.uuid4()}/audio", headers={"Authorization": "Basic dTpw"}
+        )
+        assert r.status == 503 and "unavailable" in (await r.json())["error"]

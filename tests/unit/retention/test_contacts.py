@@ -48,3 +48,18 @@ def test_subject_needs_something_and_never_logs_it_whole() -> None:
     s = Subject.of(number="0401234567", email="X@Y.fi")
     assert (s.number, s.email) == ("+358401234567", "x@y.fi")
     assert "401234567" not in s.describe() and "x@y.fi" not in s.describe()
+
+
+def test_digests_find_the_same_person_in_any_spelling_and_nobody_else() -> None:
+    from storage.contacts import digest_matches, subject_digests
+
+    maija = Subject.of(number="0401234567", email="Maija@example.fi")
+    digests = subject_digests(maija)
+    assert len(digests) == 2 and all(d.startswith("pbkdf2-sha256$") for d in digests)
+    assert not any("401234567" in d or "maija" in d for d in digests)
+    assert any(digest_matches(d, Subject.of(number="+358 40 123 4567")) for d in digests)
+    assert any(digest_matches(d, Subject.of(email="MAIJA@EXAMPLE.FI")) for d in digests)
+    assert not any(digest_matches(d, Subject.of(number="0401234568")) for d in digests)
+    assert not digest_matches("garbage", maija)
+    # A fresh salt every time: two erasures of one person do not share a digest.
+    assert set(subject_digests(maija)).isdisjoint(digests)

@@ -1,0 +1,144 @@
+"""Callback capture against FakeAri: confirming the caller's number, keying another one,
+garbage input, and a hang-up before confirming (no request)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ivr.ari.call import Call
+from ivr.ari.dispatcher import Dispatcher
+from ivr.audio import tts_key
+from ivr.flowdefs.model import Queue, Target, TenantFlows
+from ivr.flows.callback import TEXTS, CallbackFlow
+from ivr.flows.context import CaseContext
+from ivr.flows.router import FlowRouter
+from ivr.prompts import PromptRenderer
+from storage.events import CaseEvent, ContactRequested, QueueExit, QueueLeft
+from tests.unit.fake_ari import FakeAri
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+PLACE = T0 - timedelta(minutes=3)
+QUEUE = Queue("support", ("agent1",))
+FLOWS = TenantFlows("demo", "fi", "main", {}, {}, {"support": QUEUE}, None, "/x/demo.toml")
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, *, from_queue: bool = True) -> None:
+        self.events: list[CaseEvent] = []
+        self.spoken: list[str] = []
+        self.results: list[Target | None] = []
+        self.notified = 0
+        self.ctx = CaseContext(uuid.uuid4(), FLOWS)
+
+        async def speak(text: str, lang: str) -> bytes:
+            self.spoken.append(text)
+            return b"RIFF"
+
+        prompts = PromptRenderer(tmp_path, "/sounds", speak=speak)
+        self.flow = CallbackFlow(prompts, self, lambda: T0, on_request=self._notify)
+        harness = self
+
+        class Wrapper:
+            name = "cb"
+
+            async def run(self, call: Call, tenant: str) -> None:
+                place = PLACE if from_queue else None
+                harness.results.append(
+                    await harness.flow.run(call, harness.ctx, QUEUE, place=place)
+                )
+
+        self.fake = FakeAri(default_duration=0.01)
+        self.fake.attach(Dispatcher(self.fake, FlowRouter({"cb": Wrapper()}).handle, app="linja"))
+
+    def emit(self, event: CaseEvent) -> None:
+        self.events.append(event)
+
+    def _notify(self) -> None:
+        self.notified += 1
+
+    async def said(self, key: str, times: int = 1) -> None:
+        """Waits until the prompt ``key`` has been played ``times`` times to the call."""
+        prefix = TEXTS["fi"][key].split("{")[0]
+
+        def count() -> int:
+            media = {
+                f"sound:/sounds/{tts_key(t, 'fi')}" for t in self.spoken if t.startswith(prefix)
+            }
+            return sum(m in media for m in self.fake.media_played())
+
+        await self.fake.wait_until(lambda: count() >= times)
+        await asyncio.sleep(0.05)
+
+    def requests(self) -> list[ContactRequested]:
+        return [e for e in self.events if isinstance(e, ContactRequested)]
+
+
+async def test_caller_confirms_their_own_number(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.fake.start_call("c1", args=["cb", "demo"], caller="040 123 4567")
+    await h.said("confirm")
+    assert "0 4 0, 1 2 3, 4 5 6 7" in h.spoken[-1]
+    h.fake.dtmf("c1", "1")
+    await h.fake.wait_calls_done()
+    (req,) = h.requests()
+    assert req.callback_number == "+358401234567"
+    assert req.queue == "support" and req.queue_entered_at == PLACE and req.at == T0
+    assert h.events[0] == QueueLeft(h.ctx.case_id, T0, QueueExit.CALLBACK)
+    assert h.ctx.outcome == "callback_requested" and h.notified == 1
+    assert h.results == [None]
+    assert any(t.startswith("Kiitos") for t in h.spoken)
+    assert h.fake.requests_to("DELETE", "/channels/c1")  # hung up after the confirmation
+
+
+async def test_anonymous_caller_keys_a_number_after_garbage(tmp_path: Path) -> None:
+    h = Harness(tmp_path, from_queue=False)
+    h.fake.start_call("c2", args=["cb", "demo"], caller="anonymous")
+    await h.said("key")
+    h.fake.dtmf("c2", "12345#")  # not a Finnish number
+    await h.said("key", times=2)
+    h.fake.dtmf("c2", "0501234567#")
+    await h.said("confirm")
+    assert "0 5 0, 1 2 3, 4 5 6 7" in h.spoken[-1]
+    h.fake.dtmf("c2", "1")
+    await h.fake.wait_calls_done()
+    (req,) = h.requests()
+    assert req.callback_number == "+358501234567"
+    assert req.queue_entered_at == T0  # from a menu: its place is the request time
+    assert not any(isinstance(e, QueueLeft) for e in h.events)
+
+
+async def test_caller_may_key_another_number_with_2(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.fake.start_call("c3", args=["cb", "demo"], caller="0401234567")
+    await h.said("confirm")
+    h.fake.dtmf("c3", "2")
+    await h.said("key")
+    h.fake.dtmf("c3", "091234567#")
+    await h.said("confirm", times=2)
+    h.fake.dtmf("c3", "1")
+    await h.fake.wait_calls_done()
+    (req,) = h.requests()
+    assert req.callback_number == "+35891234567"
+
+
+async def test_three_failures_leave_no_request(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.fake.start_call("c4", args=["cb", "demo"], caller="112")
+    for n in range(1, 4):
+        await h.said("key", times=n)
+        h.fake.dtmf("c4", "0600123#")  # premium rate: refused
+    await h.fake.wait_calls_done()
+    assert h.requests() == [] and h.ctx.outcome is None and h.notified == 0
+    assert h.results == [Target("hangup", "goodbye")]
+
+
+async def test_hang_up_before_confirming_stores_nothing(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.fake.start_call("c5", args=["cb", "demo"], caller="0401234567")
+    await h.said("confirm")
+    h.fake.hangup("c5")
+    await h.fake.wait_calls_done()
+    assert h.requests() == [] and h.ctx.outcome is None
