@@ -68,11 +68,17 @@ class Bridger:
                 await rest.request("DELETE", f"/channels/{first.channel_id}/moh")
             if policy.record and policy.agent_notice:
                 await self._notice_to(second, policy.agent_notice, case_id)
-            await rest.request(
-                "POST",
-                f"/bridges/{bridge}/addChannel",
-                params={"channel": f"{first.channel_id},{second.channel_id}"},
-            )
+            try:
+                await rest.request(
+                    "POST",
+                    f"/bridges/{bridge}/addChannel",
+                    params={"channel": f"{first.channel_id},{second.channel_id}"},
+                )
+            except AriError:
+                for call in (first, second):
+                    if call.hung_up:  # left while being put through: a hang-up, not a fault
+                        raise CallHungUp(call.channel_id, "gone before the bridge") from None
+                raise
             log.info("[%s] bridged %s with %s", case_id, first.channel_id, second.channel_id)
             if policy.record and self._recorder is not None:
                 rec = await self._recorder.start(

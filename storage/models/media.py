@@ -18,7 +18,6 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from storage.events import AudioStatus, DeletionReason, ListenKind, sql_in
 from storage.models.base import Base, created_at, uuid_pk
 
-
 SWEEPABLE = "deleted_at IS NULL AND deleting_since IS NULL AND NOT legal_hold"
 
 

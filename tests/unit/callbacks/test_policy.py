@@ -104,3 +104,13 @@ def test_flow_file_callback_errors_name_file_and_line(tmp_path: Path) -> None:
     assert "closes before it opens" in text
     lines = {e.line for e in parsed.errors}
     assert None not in lines and len(lines) == 3
+
+
+def test_callback_policy_survives_the_flow_snapshot(tmp_path: Path) -> None:
+    from ivr.flowdefs import read_snapshot, write_snapshot
+
+    parsed = _parse(tmp_path, FLOW)
+    assert parsed.flows is not None
+    write_snapshot(tmp_path / "flows.json", {"acme": parsed.flows})
+    back = read_snapshot(tmp_path / "flows.json")["acme"]
+    assert back.queues["support"].callback == parsed.flows.queues["support"].callback

@@ -274,3 +274,18 @@ async def test_controller_shutdown_mid_recording_leaves_a_failed_row(tmp_path: P
     assert row.status == AudioStatus.FAILED
     assert row.failure_reason == "the controller stopped during the recording"
     assert len(h.live) == 0
+
+
+async def test_caller_gone_while_being_put_through_is_a_hang_up(tmp_path: Path) -> None:
+    h = make(tmp_path)
+
+    def gone(params: dict[str, Any], _json: Any) -> None:
+        h.fake.hangup("c1")
+        raise AriHttpError(422, "POST", f"/bridges/{BRIDGE}/addChannel", "Channel not found")
+
+    h.fake.set_response("POST", f"/bridges/{BRIDGE}/addChannel", gone)
+    h.fake.start_call("c1", args=["menu", "demo"])
+    await h.fake.wait_calls_done()
+    assert h.sink.events == []  # nothing was recorded, nothing to report
+    assert ("DELETE", "/channels/a1") in h.requests()  # the agent is not left ringing/talking
+    assert ("POST", f"/bridges/{BRIDGE}/record") not in h.requests()
