@@ -4,37 +4,20 @@ an `admin` user any agent's; `external` users never."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
 from aiohttp import web
 
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.errors import IllegalTransition
+from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
 from storage.domain import UserInfo
 from storage.events import Role
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("login", "logout", "pause", "unpause")
-
-
-class Authenticator(Protocol):
-    async def authenticate(self, login: str, password: str) -> UserInfo | None: ...
-
-
-def _credentials(request: web.Request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return None
-    try:
-        login, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (login, password) if login and password else None
 
 
 def add_routes(
@@ -44,10 +27,9 @@ def add_routes(
     known_agents: Callable[[], set[str]],
 ) -> None:
     async def require_user(request: web.Request) -> UserInfo:
-        creds = _credentials(request)
-        user = await users.authenticate(*creds) if creds else None
+        user = await authenticated_user(request, users)
         if user is None:
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="linja"'})
+            raise web.HTTPUnauthorized(headers=CHALLENGE)
         return user
 
     async def change(request: web.Request) -> web.Response:

@@ -37,7 +37,7 @@ from ivr.clock import Clock
 from ivr.contacts.intake import WRITTEN, InvalidSubmission, parse_form, parse_json, validate
 from ivr.contacts.tokens import token_matches
 from ivr.flowdefs.live import LiveDefinitions
-from ivr.http.agents import Authenticator, _credentials
+from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
 from storage.domain import Actor, ContactRequestView, UserInfo
 from storage.errors import NotFound, StorageError, StorageUnavailable
 from storage.events import Channel, Role
@@ -252,12 +252,9 @@ class _Handlers:
     # ----- agents -----------------------------------------------------------------------
     async def _agent(self, request: web.Request) -> tuple[UserInfo, uuid.UUID]:
         """The authenticated admin/team user and the tenant they act in."""
-        creds = _credentials(request)
-        user = await self._d.users.authenticate(*creds) if creds else None
+        user = await authenticated_user(request, self._d.users)
         if user is None:
-            _raise(
-                401, {"error": "log in (HTTP Basic)"}, {"WWW-Authenticate": 'Basic realm="linja"'}
-            )
+            _raise(401, {"error": "log in (HTTP Basic)"}, CHALLENGE)
         if user.role not in (Role.ADMIN, Role.TEAM):
             _raise(403, {"error": "external users may not handle contact requests"})
         asked = request.query.get("tenant")

@@ -23,16 +23,14 @@ streamed in chunks; ``play`` supports one HTTP byte range (``Range: bytes=a-b``)
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from aiohttp import web
 
+from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
 from recording.convert import AudioFormat
 from recording.listen import (
     AccessDenied,
@@ -68,10 +66,6 @@ _STATUS: dict[type[ListenError], int] = {
     ListenUnavailable: 503,
 }
 _PATHS = {AudioType.RECORDING: "recordings", AudioType.VOICE_MESSAGE: "voice-messages"}
-
-
-class Authenticator(Protocol):
-    async def authenticate(self, login: str, password: str) -> UserInfo | None: ...
 
 
 class RangeNotSatisfiable(Exception):
@@ -119,18 +113,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return _HTTP_ERRORS[status](
         text=json.dumps({"error": message}), content_type="application/json", headers=headers
     )
-
-
-def _credentials(request: web.Request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return None
-    try:
-        raw = base64.b64decode(header[6:], validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    login, _, password = raw.partition(":")
-    return (login, password) if login and password else None
 
 
 def _query(request: web.Request, allowed: frozenset[str]) -> dict[str, str]:
@@ -209,14 +191,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def add_routes(app: web.Application, service: ListeningService, users: Authenticator) -> None:
     async def require_user(request: web.Request) -> UserInfo:
-        creds = _credentials(request)
         try:
-            user = await users.authenticate(*creds) if creds else None
+            user = await authenticated_user(request, users)
         except StorageError as exc:
             log.error("cannot check credentials: %s", type(exc).__name__)
             raise ListenUnavailable("the user directory is unavailable; try again later") from exc
         if user is None:
-            raise _error(401, "credentials required", {"WWW-Authenticate": 'Basic realm="linja"'})
+            raise _error(401, "credentials required", CHALLENGE)
         return user
 
     def guarded(

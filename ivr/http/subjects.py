@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.http.agents import Authenticator, _credentials
+from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
 from retention.errors import BadSubject
 from retention.rights import SubjectRights, subject_of
 from storage.contacts import Subject
@@ -56,10 +56,9 @@ def add_routes(
     app: web.Application, rights: SubjectRights, users: Authenticator, export_dir: Path
 ) -> None:
     async def admin(request: web.Request) -> UserInfo:
-        creds = _credentials(request)
-        user = await users.authenticate(*creds) if creds else None
+        user = await authenticated_user(request, users)
         if user is None:
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="linja"'})
+            raise web.HTTPUnauthorized(headers=CHALLENGE)
         if user.role != Role.ADMIN:
             raise web.HTTPForbidden(text="admins only")
         return user
