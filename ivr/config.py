@@ -86,9 +86,7 @@ class Settings(BaseSettings):
     tts_voice_fi: str = "fi"
     tts_voice_en: str = "en"
     # Callback dialer (issue 6): customers are dialled as PJSIP/customers/sip:<number>@<trunk>.
-    callback_trunk: str = Field(
-        default="127.0.0.1:5070", pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$"
-    )
+    callback_trunk: str = Field(default="127.0.0.1:5070", pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$")
     callback_poll_interval: float = Field(default=2.0, gt=0, le=300)
     callback_lease: float = Field(default=60.0, ge=5, le=3600)
     # Replaces every queue's callback retry_delay when set (tests, incident handling).

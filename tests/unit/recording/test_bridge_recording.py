@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,7 +277,10 @@ async def test_controller_shutdown_mid_recording_leaves_a_failed_row(tmp_path: P
     assert len(h.live) == 0
 
 
-async def test_caller_gone_while_being_put_through_is_a_hang_up(tmp_path: Path) -> None:
+async def test_caller_gone_while_being_put_through_is_a_hang_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     h = make(tmp_path)
 
     def gone(params: dict[str, Any], _json: Any) -> None:
@@ -289,3 +293,5 @@ async def test_caller_gone_while_being_put_through_is_a_hang_up(tmp_path: Path) 
     assert h.sink.events == []  # nothing was recorded, nothing to report
     assert ("DELETE", "/channels/a1") in h.requests()  # the agent is not left ringing/talking
     assert ("POST", f"/bridges/{BRIDGE}/record") not in h.requests()
+    assert "call flow failed" not in caplog.text
+    assert "gone before the bridge" in caplog.text
