@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
 
+from ivr.callbacks.numbers import InvalidNumber, parse_number
 from storage.events import Channel
 
 WRITTEN: Final = (Channel.SMS, Channel.EMAIL, Channel.CHAT, Channel.WEB)
@@ -63,7 +64,6 @@ _QUEUE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")  # MAX_KEY
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_PHONE_CHARS = re.compile(r"^\+?[0-9]+$")
 _TO = re.compile(r"^[A-Za-z0-9+@._-]{1,64}$")  # MAX_TO
 PHONE_HINT = "not a phone number: use E.164 (+358401234567) or a Finnish number (040 123 4567)"
 
@@ -185,23 +185,16 @@ def _text(value: str, limit: int, *, multiline: bool = False) -> str:
 
 
 def normalise_phone(raw: str) -> str:
-    """E.164 (``+358401234567``) from E.164, ``00``-international or a Finnish number."""
-    compact = raw.replace("(0)", "")
-    compact = re.sub(r"[\s\-().]", "", compact)
-    if not _PHONE_CHARS.match(compact):
-        raise _FieldError(PHONE_HINT)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if compact.startswith("+358") and compact[4:5] == "0":
-        compact = "+358" + compact[5:]  # "+358 040 ..." with the national trunk zero
-    if compact.startswith("+"):
-        digits = compact[1:]
-        if not 7 <= len(digits) <= 15 or digits.startswith("0"):
-            raise _FieldError(PHONE_HINT)
-        return compact
-    if compact.startswith("0") and 6 <= len(compact) <= 12 and compact[1] != "0":
-        return "+358" + compact[1:]
-    raise _FieldError(PHONE_HINT)
+    """E.164 (``+358401234567``) from E.164, ``00``-international or a Finnish number: the
+    same rules as a number keyed in for a callback (:func:`ivr.callbacks.numbers.parse_number`),
+    plus the written habits "+358 (0)40 ..." and "+358 040 ..." (the trunk 0 kept)."""
+    compact = re.sub(r"[\s\-.()]", "", raw.replace("(0)", ""))
+    if compact.startswith("+3580"):
+        compact = "+358" + compact[5:]
+    try:
+        return parse_number(compact).e164
+    except InvalidNumber as exc:
+        raise _FieldError(f"{PHONE_HINT} ({exc.reason})") from None
 
 
 def normalise_email(raw: str) -> str:
