@@ -22,7 +22,10 @@ from storage.models.cases import PERSONAL_REQUEST_FIELDS
 from storage.repositories._uow import timestamptz, transaction
 from storage.repositories.audit import AuditLog
 
-BLANK_REQUEST: dict[str, None] = dict.fromkeys(PERSONAL_REQUEST_FIELDS)
+# The idempotency key and the hash of the submission go too: the hash is of personal data.
+BLANK_REQUEST: dict[str, None] = dict.fromkeys(
+    (*PERSONAL_REQUEST_FIELDS, "idempotency_key", "request_hash")
+)
 
 
 def case_view(c: Case, entries: Sequence[QueueEntry] = ()) -> CaseView:

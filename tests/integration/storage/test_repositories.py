@@ -28,6 +28,7 @@ from storage.events import (
     ServiceStarted,
     VoiceMessageSaved,
 )
+from storage.models import ContactRequest
 from storage.passwords import Hasher
 from storage.recorder import CaseRecorder
 from storage.repositories.audit import AuditLog
@@ -211,6 +212,22 @@ async def test_audio_sweep_listening_log_and_erasure(
     assert await ErasureRepository(sessions).ledger(tenant.id) == [result.ledger]
     # The listening log still tells who listened to the erased case.
     assert (await listen.for_case(cases[new]))[0].user_id == agent.id
+
+
+async def test_erasure_also_blanks_the_idempotency_key_and_submission_hash(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    requests = ContactRequestRepository(sessions)
+    intake = await requests.submit(
+        tenant_id=tenant.id, channel=Channel.SMS, at=NOW, number="+358405550101",
+        message="Taksi asemalle", idempotency_key="sms-1", request_hash="ab" * 32,
+    )  # fmt: skip
+    await ErasureRepository(sessions).erase_subject(tenant.id, ADMIN, NOW, number="+358405550101")
+    async with sessions() as s:
+        row = await s.get(ContactRequest, intake.request.id)
+        assert row is not None
+        assert (row.idempotency_key, row.request_hash, row.message) == (None, None, None)
+        assert row.personal_data_erased_at is not None
 
 
 async def test_erased_personal_data_is_not_written_back_by_a_late_replay(
