@@ -7,23 +7,22 @@ HTTP Basic auth against Linja users: ``admin`` and ``team`` users of the recordi
 (an admin without a tenant: any); ``external`` users never. Answers: 200 with the
 recording's state (its pauses so far), 400 for a malformed case id, 401/403, 404 when the
 case has no live recording (or it belongs to another tenant), 409 for pause-while-paused or
-resume-while-running, 502 when Asterisk refused.
+resume-while-running, 502 when Asterisk refused, 503 when users cannot be checked.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
-from typing import Protocol
 
 from aiohttp import web
 
 from ivr.ari.errors import AriError
+from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
 from recording.bridge import BridgeRecording, LiveRecordings
 from recording.errors import NotRecording, PauseConflict
 from storage.domain import UserInfo
+from storage.errors import StorageError
 from storage.events import Role
 
 log = logging.getLogger(__name__)
@@ -31,27 +30,14 @@ log = logging.getLogger(__name__)
 ACTIONS = ("pause", "resume")
 
 
-class Authenticator(Protocol):
-    async def authenticate(self, login: str, password: str) -> UserInfo | None: ...
-
-
-def _credentials(request: web.Request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return None
-    try:
-        login, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (login, password) if login and password else None
-
-
 def add_routes(app: web.Application, live: LiveRecordings, users: Authenticator) -> None:
     async def require_user(request: web.Request) -> UserInfo:
-        creds = _credentials(request)
-        user = await users.authenticate(*creds) if creds else None
+        try:
+            user = await authenticated_user(request, users)
+        except StorageError:
+            raise web.HTTPServiceUnavailable(text="user directory unavailable") from None
         if user is None:
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="linja"'})
+            raise web.HTTPUnauthorized(headers=CHALLENGE)
         if user.role not in (Role.ADMIN, Role.TEAM):
             raise web.HTTPForbidden(text="not allowed to control recordings")
         return user

@@ -17,6 +17,7 @@ from ivr.ari.errors import AriError, ChannelGone, http_error
 from ivr.http.recordings_control import add_routes
 from recording.bridge import BridgeRecording, LiveRecordings
 from storage.domain import UserInfo
+from storage.errors import StorageUnavailable
 from storage.events import Role
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -161,3 +162,17 @@ async def test_asterisk_refusing_is_502_and_changes_nothing() -> None:
         rest.fail = ChannelGone(404, "POST", "/recordings/live/rec-1/pause")
         r = await client.post(f"/api/calls/{CASE}/recording/pause", headers=auth("team"))
         assert r.status == 404  # the recording ended in Asterisk meanwhile
+
+
+async def test_user_directory_down_is_503() -> None:
+    class Down:
+        async def authenticate(self, login: str, password: str) -> UserInfo | None:
+            raise StorageUnavailable("down")
+
+    _app, live, _rest, _clock = setup()
+    app = web.Application()
+    add_routes(app, live, Down())
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        r = await client.post(f"/api/calls/{CASE}/recording/pause", headers=auth("team"))
+        assert r.status == 503
+    assert not live.get(CASE).paused
