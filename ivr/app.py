@@ -50,6 +50,7 @@ from ivr.http.listening import add_routes as add_listening_routes
 from ivr.http.recordings_control import add_routes as add_recording_control_routes
 from ivr.http.subjects import add_routes as add_subject_routes
 from ivr.prompts import PromptRenderer
+from recording.attached import AttachedRecordings
 from recording.bridge import BridgeRecorder, LiveRecordings
 from recording.convert import Converter
 from recording.finalise import Finaliser
@@ -160,6 +161,11 @@ async def serve(
         )
         live_recordings = LiveRecordings(clock)
         notice = NoticeFlow(prompts, clock)
+        bridger = Bridger(BridgeRecorder(finaliser, recorder, clock, live_recordings))
+        # Callbacks record onto cases opened earlier (maybe elsewhere): rows go straight in.
+        attached = AttachedRecordings(RecordingRepository(sessions))
+        stack.push_async_callback(attached.close)
+        callback_bridger = Bridger(BridgeRecorder(finaliser, attached, clock, live_recordings))
         dialer = CallbackDialer(
             CallbackRepository(sessions),
             coordinator,
@@ -169,7 +175,7 @@ async def serve(
             dispatcher.release,
             prompts,
             directory,
-            Bridger(),
+            callback_bridger,
             clock,
             DialerConfig(
                 controller_id=f"{os.uname().nodename}:{os.getpid()}",
@@ -180,8 +186,12 @@ async def serve(
                 retry_delay=settings.callback_retry_delay,
             ),
             restrictions=RestrictionRepository(sessions),
+            notice=notice,
         )
-        callback_flow = CallbackFlow(prompts, recorder, clock, on_request=dialer.notify)
+        voicemail = VoicemailFlow(prompts, finaliser, recorder, clock)
+        callback_flow = CallbackFlow(
+            prompts, recorder, clock, on_request=dialer.notify, voicemail=voicemail
+        )
         queue_flow = QueueFlow(
             coordinator,
             prompts,
@@ -190,12 +200,11 @@ async def serve(
             dispatcher.adopt,
             dispatcher.release,
             clock,
-            bridger=Bridger(BridgeRecorder(finaliser, recorder, clock, live_recordings)),
+            bridger=bridger,
             notice=notice,
             restrictions=RestrictionRepository(sessions),
             callback=callback_flow,
         )
-        voicemail = VoicemailFlow(prompts, finaliser, recorder, clock)
         router.add(
             MenuFlow(
                 definitions,

@@ -187,9 +187,9 @@ class Dispatcher:
         for pid in call.pending_playbacks:
             if self._playbacks.get(pid) is call:
                 del self._playbacks[pid]
-        for name in call.recordings:
-            if self._recordings.get(name) is call:
-                del self._recordings[name]
+        # Recordings stay routed to the call until it unregisters them: a bridge recording
+        # outlives the channel it was started from (an agent leg that hung up first), and its
+        # RecordingFinished must still reach the flow that finalises it.
         self._ended[cid] = None
         if len(self._ended) > _RECENTLY_ENDED:
             self._ended.popitem(last=False)

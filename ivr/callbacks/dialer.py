@@ -51,7 +51,8 @@ from ivr.callcenter.errors import OfferGone, QueueError, TicketClosed
 from ivr.clock import Clock
 from ivr.flowdefs import is_open
 from ivr.flowdefs.model import Queue, TenantFlows
-from ivr.flows.bridging import NO_RECORDING, Bridger
+from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
+from ivr.flows.notice import NoticeFlow
 from ivr.prompts import PromptRenderer
 from storage.events import CallbackOutcome, CallbackResult
 
@@ -209,6 +210,7 @@ class CallbackDialer:
         config: DialerConfig,
         *,
         restrictions: Restrictions | None = None,
+        notice: NoticeFlow | None = None,
     ) -> None:
         self._store = store
         self._coord = coordinator
@@ -222,6 +224,7 @@ class CallbackDialer:
         self._clock = clock
         self._cfg = config
         self._restrictions = restrictions
+        self._notice = notice
         self._jobs: dict[uuid.UUID, _Job] = {}
         self._wake = asyncio.Event()
         self._unknown: set[tuple[str, str]] = set()
@@ -561,16 +564,32 @@ class CallbackDialer:
                 "answered",
                 lambda: self._store.attempt_answered(rid, attempt_no, answered_at),
             )
-        # Recording: the customer has heard no recording notice on this call, so callback
-        # conversations are not recorded (NO_RECORDING) until a notice is played to them.
+        try:
+            policy = await self._recording_policy(request, flows, queue, customer)
+        except CallHungUp:
+            log.info("[cb %s] customer hung up during the recording notice", rid)
+            await agent_leg.hangup()
+            return CallbackResult.ANSWERED, answered_at
         await self._bridger.bridge(
             agent_leg,
             customer,
             case_id=request.case_id,
             tenant_id=request.tenant_id,
-            policy=NO_RECORDING,
+            policy=policy,
         )
         return CallbackResult.ANSWERED, answered_at
+
+    async def _recording_policy(
+        self, request: CallbackRequest, flows: TenantFlows, queue: Queue, customer: Call
+    ) -> RecordingPolicy:
+        """A recorded queue records its callbacks too: the customer first hears the notice
+        (raises CallHungUp if they hang up during it; then nothing is recorded)."""
+        if not queue.record or self._notice is None:
+            return NO_RECORDING
+        await customer.play(await self._notice.media_for(flows))
+        played = self._clock()
+        log.info("[cb %s] recording notice played to the customer", request.id)
+        return RecordingPolicy(record=True, notice_played_at=played)
 
     async def _customer_answer(
         self, customer: Call, agent_leg: Call, ring: float

@@ -80,7 +80,9 @@ QUEUE_KEYS = (
     "record",
     "callback",
 )
-CALLBACK_KEYS = ("offer_in_queue", "key", "max_attempts", "retry_delay", "ring_timeout", "hours")
+CALLBACK_KEYS = (
+    "offer_in_queue", "key", "max_attempts", "retry_delay", "ring_timeout", "message", "hours",
+)  # fmt: skip
 HOURS_FIXED_KEYS = ("timezone", "closed")
 
 T = TypeVar("T")
@@ -562,6 +564,7 @@ class _Parser:
             max_attempts=t.integer("max_attempts", 3, minimum=1, maximum=20),
             retry_delay=t.seconds("retry_delay", 300.0),
             ring_timeout=t.seconds("ring_timeout", 30.0),
+            message=t.boolean("message", False),
             hours=hours,
         )
 

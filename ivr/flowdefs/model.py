@@ -87,6 +87,7 @@ class CallbackConfig:
     max_attempts: int = 3  # customer attempts (no answer / busy / failed), then give up
     retry_delay: float = 300.0  # seconds between attempts
     ring_timeout: float = 30.0  # seconds the customer's phone rings
+    message: bool = False  # after the request, offer "press 1 to leave a voice message"
     hours: CallbackHours | None = None  # when to dial; None: the tenant's [hours]
 
 

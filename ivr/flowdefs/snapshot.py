@@ -64,6 +64,7 @@ def _callback_to_json(c: CallbackConfig) -> dict[str, Any]:
         "max_attempts": c.max_attempts,
         "retry_delay": c.retry_delay,
         "ring_timeout": c.ring_timeout,
+        "message": c.message,
         "hours": None
         if c.hours is None
         else {"timezone": c.hours.timezone, "week": _week_to_json(c.hours.week)},
@@ -80,6 +81,7 @@ def _callback(d: dict[str, Any] | None) -> CallbackConfig:
         max_attempts=d["max_attempts"],
         retry_delay=d["retry_delay"],
         ring_timeout=d["ring_timeout"],
+        message=bool(d.get("message", False)),
         hours=None
         if hours is None
         else CallbackHours(hours["timezone"], _week_from_json(hours["week"])),

@@ -6,7 +6,10 @@ the number they call from ("press 1 to confirm 0 4 0, 1 2 3, 4 5 6 7, 2 to key a
 keys in another one, ended with #; a number must parse as a Finnish or E.164 number
 (:mod:`ivr.callbacks.numbers`). Three failed tries end the call with the goodbye prompt and no
 request. Once confirmed, the request is emitted to the case recorder (``ContactRequested``,
-with the caller's original arrival in the queue as its place), the caller hears a spoken
+with the caller's original arrival in the queue as its place). When the queue's callback
+config says ``message = true`` the caller may then press 1 to leave a voice message for the
+agent (:meth:`ivr.flows.voicemail.VoicemailFlow.record_message`, linked to the same case; the
+request is already stored, so a hang-up during it loses nothing). The caller hears a spoken
 confirmation and the call ends. The recorder makes the request durable (spooled while
 Postgres is down); the dialer picks it up from the table.
 """
@@ -23,6 +26,7 @@ from ivr.callbacks.numbers import InvalidNumber, PhoneNumber, parse_number
 from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
 from ivr.flows.context import CaseContext
+from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
 
@@ -37,6 +41,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "Jos haluat antaa toisen numeron, paina 2.",
         "key": "Näppäile puhelinnumero ja lopuksi risuaita.",
         "invalid": "Numero ei kelpaa.",
+        "offer_message": "Jos haluat jättää viestin, paina 1.",
         "done": "Kiitos. Soitamme sinulle takaisin, kun on vuorosi. Paikkasi jonossa säilyy. "
         "Näkemiin.",
     },
@@ -45,6 +50,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "Tryck 2 för att ange ett annat nummer.",
         "key": "Slå telefonnumret och avsluta med fyrkant.",
         "invalid": "Numret är inte giltigt.",
+        "offer_message": "Tryck 1 om du vill lämna ett meddelande.",
         "done": "Tack. Vi ringer tillbaka när det är din tur. Du behåller din plats i kön. Hej då.",
     },
     "en": {
@@ -52,6 +58,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "or 2 to key in another number.",
         "key": "Key in the phone number, then press hash.",
         "invalid": "That number is not valid.",
+        "offer_message": "To leave a message, press 1.",
         "done": "Thank you. We will call you back when it is your turn; you keep your place "
         "in the queue. Goodbye.",
     },
@@ -68,11 +75,13 @@ class CallbackFlow:
         clock: Clock,
         *,
         on_request: Callable[[], None] = lambda: None,
+        voicemail: VoicemailFlow | None = None,
     ) -> None:
         self._prompts = prompts
         self._recorder = recorder
         self._clock = clock
         self._on_request = on_request
+        self._voicemail = voicemail
 
     async def run(
         self, call: Call, ctx: CaseContext, queue: Queue, *, place: datetime | None = None
@@ -100,6 +109,7 @@ class CallbackFlow:
             if choice == "1":
                 self._store(ctx, queue, number, place)
                 log.info("[%s] callback request stored for queue %s", cid, queue.name)
+                await self._offer_message(call, ctx, queue)
                 await call.play(await self._text(lang, "done"))
                 await call.hangup()
                 return None
@@ -107,6 +117,22 @@ class CallbackFlow:
             number = None  # 2 (or anything else): key in a number
         log.info("[%s] callback: out of tries, no request", cid)
         return Target("hangup", "goodbye")
+
+    async def _offer_message(self, call: Call, ctx: CaseContext, queue: Queue) -> None:
+        """ "Press 1 to leave a message": an optional voice message for the agent."""
+        if not queue.callback.message or self._voicemail is None:
+            return
+        call.clear_digits()
+        choice = await call.prompt_digits(
+            await self._text(ctx.flows.language, "offer_message"),
+            1,
+            first_timeout=4.0,
+            inter_timeout=1.0,
+        )
+        if choice != "1":
+            return
+        log.info("[%s] callback: the caller leaves a message", call.channel_id)
+        await self._voicemail.record_message(call, ctx, queue.name)
 
     def _caller_number(self, call: Call) -> PhoneNumber | None:
         try:

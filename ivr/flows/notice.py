@@ -10,9 +10,11 @@ recording, in the database: a recording never starts before it.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ivr.ari.call import Call
 from ivr.clock import Clock
+from ivr.flowdefs.model import TenantFlows
 from ivr.flows.context import CaseContext
 from ivr.prompts import PromptRenderer
 
@@ -31,11 +33,15 @@ class NoticeFlow:
         self._clock = clock
 
     async def media(self, ctx: CaseContext) -> str:
-        """What the notice plays for this tenant."""
-        flows = ctx.flows
+        """What the notice plays for this case's tenant."""
+        return await self.media_for(ctx.flows)
+
+    async def media_for(self, flows: TenantFlows) -> str:
+        """What the notice plays for this tenant (also to a customer called back)."""
         name = flows.recording.notice
         if name is not None and name in flows.prompts:
-            return await self._prompts.prompt(flows.prompts[name], flows.language, ctx.base_dir)
+            base_dir = Path(flows.source).parent
+            return await self._prompts.prompt(flows.prompts[name], flows.language, base_dir)
         text = NOTICE_TEXT.get(flows.language, NOTICE_TEXT["en"])
         return await self._prompts.text(text, flows.language)
 

@@ -23,6 +23,7 @@ import pytest
 
 from ivr.config import Settings
 from tests.integration.test_call_center import _ensure_admin, agent_action
+from tests.integration.test_recording import RMS_FLOOR, _audio_rows, _check_audio, _rms
 from tests.support import (
     SCENARIOS,
     AgentPhone,
@@ -110,8 +111,8 @@ def _close_open_requests(settings: Settings) -> None:
     )
 
 
-def _new_request(settings: Settings, number: str) -> uuid.UUID:
-    """A phone callback request for the demo support queue, as the recorder writes one."""
+def _new_request(settings: Settings, number: str, queue: str = "support") -> uuid.UUID:
+    """A phone callback request for a demo queue, as the recorder writes one."""
     request_id, case_id = uuid.uuid4(), uuid.uuid4()
     now = datetime.now(UTC)
 
@@ -132,12 +133,13 @@ def _new_request(settings: Settings, number: str) -> uuid.UUID:
                 await conn.execute(
                     "INSERT INTO contact_requests (id, tenant_id, case_id, channel, queue,"
                     " requested_at, callback_number, status, attempts, queue_entered_at)"
-                    " VALUES ($1, $2, $3, 'phone', 'support', $4, $5, 'open', 0, $4)",
+                    " VALUES ($1, $2, $3, 'phone', $6, $4, $5, 'open', 0, $4)",
                     request_id,
                     tenant,
                     case_id,
                     now,
                     number,
+                    queue,
                 )
         finally:
             await conn.close()
@@ -434,3 +436,75 @@ def test_live_callers_and_a_callback_are_served_in_arrival_order(
     assert all(s is not None for s in served), cases
     assert served == sorted(served), cases  # A, then B's callback, then C
     assert [c["outcome"] for c in cases] == ["answered"] * 3
+
+
+def test_a_caller_leaves_a_voice_message_with_the_callback_request(
+    stack: Settings, dialer: Controller, tmp_path: Path
+) -> None:
+    # No agent is logged in: the request waits, the message is there for whoever calls back.
+    since = datetime.now(UTC)
+    caller = run_sipp(
+        "caller-asks-for-callback-with-message.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=60,
+        extra=["-key", "digit", "3", "-d", "2000"],  # 3 = callback:support
+    )
+    assert caller.returncode == 0, caller.output + caller.errors
+    (req,) = wait_for(
+        "the callback request row",
+        lambda: sql(
+            stack,
+            "SELECT r.*, c.outcome AS case_outcome FROM contact_requests r"
+            " JOIN cases c ON c.id = r.case_id WHERE r.status = 'open' AND r.requested_at >= $1"
+            " AND c.ended_at IS NOT NULL",
+            since,
+        ),
+        timeout=10,
+    )
+    assert req["callback_number"] == "+358401234567" and req["queue"] == "support"
+    assert req["case_outcome"] == "callback_requested"
+    (msg,) = wait_for(
+        "the voice message row",
+        lambda: _audio_rows(stack, "voice_messages", req["case_id"]) or None,
+        timeout=10,
+    )
+    assert (msg["status"], msg["box"], msg["failure_reason"]) == ("completed", "support", None)
+    spoke = read_stamp(tmp_path, "hash") - read_stamp(tmp_path, "message")
+    assert 1.0 <= msg["duration"].total_seconds() <= spoke, (msg["duration"], spoke)
+    assert _rms(_check_audio(stack, msg)) > RMS_FLOOR
+    assert "Traceback" not in dialer.log()
+
+
+def test_a_callback_for_a_recorded_queue_is_recorded_after_the_customer_hears_the_notice(
+    stack: Settings, dialer: Controller, tmp_path: Path, customer_port: int
+) -> None:
+    # The demo desk queue records its conversations: its callbacks are recorded too.
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=20000)
+    customer = Customer("customer-answers.xml", tmp_path / "customer", customer_port, calls=1)
+    try:
+        agent_action(dialer, "agent1", "login")
+        request_id = _new_request(stack, "+358401112233", queue="desk")
+        done = _closed(stack, request_id, timeout=60)
+        code, out = phone.wait(timeout=60)
+        assert code == 0, out
+        ccode, cout = customer.wait(timeout=30)
+        assert ccode == 0, cout
+    finally:
+        phone.close()
+        customer.close()
+    assert done["status"] == "done" and done["outcome"] == "answered"
+    (rec,) = wait_for(
+        "the recording row",
+        lambda: _audio_rows(stack, "recordings", done["case_id"]) or None,
+        timeout=15,
+    )
+    assert rec["status"] == "completed" and rec["failure_reason"] is None
+    assert rec["notice_played_at"] is not None
+    assert rec["started_at"] >= rec["notice_played_at"]  # never before the notice ended
+    (attempt,) = _attempts(stack, request_id)
+    assert attempt["answered_at"] <= rec["notice_played_at"]
+    assert rec["duration"].total_seconds() > 1.0
+    _check_audio(stack, rec)
+    assert "Traceback" not in dialer.log()

@@ -195,6 +195,23 @@ async def test_adopted_channel_gets_its_events_without_a_new_flow() -> None:
     assert dispatcher.get_call("agent-1") is None
 
 
+async def test_a_recording_outlives_the_adopted_channel_it_was_started_from() -> None:
+    # A bridge recording started on an agent leg: the agent hangs up first, the leg is
+    # forgotten, yet RecordingFinished must still reach whoever waits for it.
+    dispatcher = Dispatcher(FakeAri(), lambda call: asyncio.sleep(0), app="linja")
+    leg = dispatcher.adopt("agent-1")
+    leg.register_recording("rec-1")
+    dispatcher.on_event({"type": "ChannelDestroyed", "channel": {"id": "agent-1"}})
+    assert dispatcher.get_call("agent-1") is None
+    finished = {"type": "RecordingFinished", "recording": {"name": "rec-1", "state": "done"}}
+    dispatcher.on_event(finished)
+    assert (await leg.wait_recording("rec-1", timeout=1))["type"] == "RecordingFinished"
+    leg.unregister_recording("rec-1")
+    dispatcher.on_event(finished)  # now routed nowhere: ignored
+    with pytest.raises(TimeoutError):
+        await leg.wait_recording("rec-1", timeout=0.05)
+
+
 async def test_resync_ends_vanished_calls_and_finishes_lost_playbacks() -> None:
     outcome: dict[str, str] = {}
 

@@ -97,7 +97,11 @@ def test_demo_definitions(demo_dir: Path) -> None:
                 overflow=Target("hangup", "goodbye"),
                 position_prompt="position",
                 callback=CallbackConfig(
-                    offer_in_queue=True, max_attempts=3, retry_delay=60.0, ring_timeout=20.0
+                    offer_in_queue=True,
+                    max_attempts=3,
+                    retry_delay=60.0,
+                    ring_timeout=20.0,
+                    message=True,
                 ),
             ),
             "desk": Queue(

@@ -1,32 +1,45 @@
 """Callback capture against FakeAri: confirming the caller's number, keying another one,
-garbage input, and a hang-up before confirming (no request)."""
+garbage input, a hang-up before confirming (no request), and the optional voice message."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ivr.ari.call import Call
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import tts_key
-from ivr.flowdefs.model import Queue, Target, TenantFlows
+from ivr.flowdefs.model import CallbackConfig, Queue, Target, TenantFlows
 from ivr.flows.callback import TEXTS, CallbackFlow
 from ivr.flows.context import CaseContext
 from ivr.flows.router import FlowRouter
+from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
-from storage.events import CaseEvent, ContactRequested, QueueExit, QueueLeft
+from recording.finalise import Finaliser
+from recording.store import AudioStore
+from storage.events import (
+    AudioStatus,
+    CaseEvent,
+    ContactRequested,
+    QueueExit,
+    QueueLeft,
+    VoiceMessageSaved,
+)
 from tests.unit.fake_ari import FakeAri
+from tests.unit.flows.support_recording import wav
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PLACE = T0 - timedelta(minutes=3)
 QUEUE = Queue("support", ("agent1",))
+WITH_MESSAGE = replace(QUEUE, callback=CallbackConfig(message=True))
 FLOWS = TenantFlows("demo", "fi", "main", {}, {}, {"support": QUEUE}, None, "/x/demo.toml")
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, *, from_queue: bool = True) -> None:
+    def __init__(self, tmp_path: Path, *, from_queue: bool = True, queue: Queue = QUEUE) -> None:
         self.events: list[CaseEvent] = []
         self.spoken: list[str] = []
         self.results: list[Target | None] = []
@@ -38,7 +51,13 @@ class Harness:
             return b"RIFF"
 
         prompts = PromptRenderer(tmp_path, "/sounds", speak=speak)
-        self.flow = CallbackFlow(prompts, self, lambda: T0, on_request=self._notify)
+        self.spool = tmp_path / "spool"
+        self.spool.mkdir()
+        self.store = AudioStore(tmp_path / "store")
+        voicemail = VoicemailFlow(prompts, Finaliser(self.store, self.spool), self, lambda: T0)
+        self.flow = CallbackFlow(
+            prompts, self, lambda: T0, on_request=self._notify, voicemail=voicemail
+        )
         harness = self
 
         class Wrapper:
@@ -47,7 +66,7 @@ class Harness:
             async def run(self, call: Call, tenant: str) -> None:
                 place = PLACE if from_queue else None
                 harness.results.append(
-                    await harness.flow.run(call, harness.ctx, QUEUE, place=place)
+                    await harness.flow.run(call, harness.ctx, queue, place=place)
                 )
 
         self.fake = FakeAri(default_duration=0.01)
@@ -90,6 +109,7 @@ async def test_caller_confirms_their_own_number(tmp_path: Path) -> None:
     assert h.ctx.outcome == "callback_requested" and h.notified == 1
     assert h.results == [None]
     assert any(t.startswith("Kiitos") for t in h.spoken)
+    assert TEXTS["fi"]["offer_message"] not in h.spoken  # the queue offers no message
     assert h.fake.requests_to("DELETE", "/channels/c1")  # hung up after the confirmation
 
 
@@ -142,3 +162,36 @@ async def test_hang_up_before_confirming_stores_nothing(tmp_path: Path) -> None:
     h.fake.hangup("c5")
     await h.fake.wait_calls_done()
     assert h.requests() == [] and h.ctx.outcome is None
+
+
+async def test_caller_leaves_a_message_after_the_request_is_stored(tmp_path: Path) -> None:
+    h = Harness(tmp_path, queue=WITH_MESSAGE)
+    h.fake.start_call("c6", args=["cb", "demo"], caller="0401234567")
+    await h.said("confirm")
+    h.fake.dtmf("c6", "1")
+    await h.said("offer_message")
+    assert len(h.requests()) == 1  # already stored: a hang-up now loses nothing
+    h.fake.dtmf("c6", "1")
+    await h.fake.wait_until(lambda: h.fake.recordings)
+    (name,) = h.fake.recordings
+    (h.spool / f"{name}.wav").write_bytes(wav(2.5))
+    h.fake.dtmf("c6", "#")
+    h.fake.finish_recording(name)
+    await h.fake.wait_calls_done()
+    (msg,) = [e for e in h.events if isinstance(e, VoiceMessageSaved)]
+    assert (msg.case_id, msg.box, msg.status) == (h.ctx.case_id, "support", AudioStatus.COMPLETED)
+    assert h.store.path(msg.location).read_bytes() == wav(2.5)
+    assert h.ctx.outcome == "callback_requested"
+    assert any(t.startswith("Kiitos") for t in h.spoken)
+
+
+async def test_a_caller_who_wants_no_message_just_hears_the_confirmation(tmp_path: Path) -> None:
+    h = Harness(tmp_path, queue=WITH_MESSAGE)
+    h.fake.start_call("c7", args=["cb", "demo"], caller="0401234567")
+    await h.said("confirm")
+    h.fake.dtmf("c7", "1")
+    await h.said("offer_message")
+    await h.fake.wait_calls_done()  # no key within the timeout
+    assert len(h.requests()) == 1 and not h.fake.requests_to("POST", "/channels/c7/record")
+    assert not [e for e in h.events if isinstance(e, VoiceMessageSaved)]
+    assert any(t.startswith("Kiitos") for t in h.spoken)
