@@ -84,6 +84,7 @@ class CallbackResult(StrEnum):
     BUSY = "busy"  # the customer was busy (SIP 486 / 600)
     FAILED = "failed"  # the call could not be placed or was rejected
     AGENT_NO_ANSWER = "agent_no_answer"  # no agent picked up: not counted against the customer
+    INTERRUPTED = "interrupted"  # its controller died mid-dial; another took the request over
 
 
 class CallbackOutcome(StrEnum):

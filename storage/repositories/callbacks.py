@@ -17,6 +17,7 @@ or, after the last one, finished with outcome ``gave_up``; a reached customer fi
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.events import CallbackOutcome, CallbackResult, Channel, ContactStatus, Outcome
 from storage.models import CallbackAttempt, Case, ContactRequest, Tenant
 from storage.repositories._uow import transaction
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AttemptView", "CallbackRepository", "CallbackRequest"]
 
@@ -127,6 +130,20 @@ class CallbackRepository:
             if found is None:
                 return None
             row, slug = found
+            if row.dialing_by is not None:
+                # The lease ran out: its controller died mid-dial. Close what it left open.
+                log.warning(
+                    "[cb %s] lease of %s expired; taken over by %s",
+                    request_id, row.dialing_by, controller,
+                )  # fmt: skip
+                await s.execute(
+                    update(CallbackAttempt)
+                    .where(
+                        CallbackAttempt.request_id == request_id,
+                        CallbackAttempt.ended_at.is_(None),
+                    )
+                    .values(ended_at=now, result=CallbackResult.INTERRUPTED.value)
+                )
             row.dialing_by = controller
             row.dialing_since = now
             await s.flush()

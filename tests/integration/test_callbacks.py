@@ -508,3 +508,51 @@ def test_a_callback_for_a_recorded_queue_is_recorded_after_the_customer_hears_th
     assert rec["duration"].total_seconds() > 1.0
     _check_audio(stack, rec)
     assert "Traceback" not in dialer.log()
+
+
+def test_a_controller_killed_mid_dial_leaves_the_request_to_the_next_one(
+    stack: Settings, tmp_path: Path, customer_port: int
+) -> None:
+    """Nothing lost: controller A is SIGKILLed while its agent hears whom to call; once A's
+    lease runs out, controller B dials the request again and the customer is reached, once."""
+    asyncio.run(_ensure_admin(stack))
+    _close_open_requests(stack)
+    env = {**_env(customer_port), "LINJA_CALLBACK_LEASE": "5"}
+    a = Controller(stack, tmp_path / "controller-a.log", env=env)
+    b = Controller(stack, tmp_path / "controller-b.log", env=env)
+    a.start()
+    # Call 1 of the agent's phone is cut when B hangs up A's orphaned leg, so the phone's own
+    # exit code is not checked; the database and the customer's phone tell what happened.
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=20000, calls=2)
+    customer = Customer("customer-answers.xml", tmp_path / "customer", customer_port, calls=1)
+    number = "+358402223344"
+    try:
+        for agent in AGENTS:
+            agent_action(a, agent, "logout")
+        agent_action(a, "agent1", "login")
+        request_id = _new_request(stack, number)
+        wait_for("A's agent to answer", lambda: "agent agent1 answered" in a.log(), timeout=30)
+        assert a.proc is not None
+        a.proc.kill()  # SIGKILL: no clean shutdown, the lease and the attempt stay behind
+        a.proc.wait()
+        killed_at = datetime.now(UTC)
+        b.start()  # agent1 was busy on A: restored as available
+        done = _closed(stack, request_id, timeout=90)
+        ccode, cout = customer.wait(timeout=60)
+        assert ccode == 0, cout
+    finally:
+        phone.close()
+        customer.close()
+        a.stop()
+        if b.proc is not None:
+            for agent in AGENTS:
+                agent_action(b, agent, "logout")
+            b.stop()
+        _close_open_requests(stack)
+    assert done["status"] == "done" and done["outcome"] == "answered"
+    assert customer.numbers() == [number]  # dialled exactly once, by B
+    first, second = _attempts(stack, request_id)
+    assert (first["result"], second["result"]) == ("interrupted", "answered")
+    assert first["controller"] != second["controller"]
+    assert second["started_at"] >= killed_at
+    assert "Traceback" not in b.log()

@@ -25,7 +25,7 @@ depends_on = None
 
 _TS = sa.DateTime(timezone=True)
 _OUTCOMES = "'answered', 'gave_up', 'cancelled', 'restricted'"
-_RESULTS = "'answered', 'no_answer', 'busy', 'failed', 'agent_no_answer'"
+_RESULTS = "'answered', 'no_answer', 'busy', 'failed', 'agent_no_answer', 'interrupted'"
 
 
 def upgrade() -> None:

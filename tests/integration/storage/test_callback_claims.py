@@ -149,3 +149,26 @@ async def test_attempts_and_an_answered_callback_close_request_and_case(
     # Finished: not due, not claimable, a second finish is refused.
     assert await repo.claim(rid, "ctl-b", end, lease=LEASE) is None
     assert not await repo.finish(rid, "ctl-a", CallbackOutcome.GAVE_UP, end, agent_id=None)
+
+
+async def test_a_dead_controllers_lease_expires_and_its_open_attempt_is_closed(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    repo = CallbackRepository(sessions)
+    rid = await _request(sessions, tenant, place=T0)
+    now = T0 + timedelta(minutes=5)
+    assert await repo.claim(rid, "ctl-a", now, lease=LEASE) is not None
+    first = await repo.start_attempt(rid, "ctl-a", now, agent_login="agent1", agent_id=None)
+    # ctl-a dies here. Within the lease nobody else may dial ...
+    assert await repo.claim(rid, "ctl-b", now + timedelta(seconds=LEASE - 1), lease=LEASE) is None
+    # ... after it, ctl-b takes over and the dead attempt is closed as interrupted.
+    later = now + timedelta(seconds=LEASE + 1)
+    assert await repo.claim(rid, "ctl-b", later, lease=LEASE) is not None
+    second = await repo.start_attempt(rid, "ctl-b", later, agent_login="agent1", agent_id=None)
+    attempts = await repo.attempts(rid)
+    assert [(a.attempt_no, a.result) for a in attempts] == [
+        (first, CallbackResult.INTERRUPTED),
+        (second, None),
+    ]
+    assert attempts[0].ended_at == later
+    assert not await repo.renew(rid, "ctl-a", later)  # the dead controller's lease is gone
