@@ -35,7 +35,7 @@ import os
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,9 +44,10 @@ from typing import Any, BinaryIO, NoReturn, Protocol, TypeVar
 
 from recording.convert import AudioFormat, ConversionError, ConverterBusy
 from recording.store import AudioKind, BadLocation, parse_location
-from storage.domain import Actor, AudioView, AuditEntryView, CaseView, ListeningEventView, UserInfo
+from storage.domain import Actor, AudioView, CaseView, ListeningEventView, UserInfo
 from storage.errors import NotFound, StorageError
 from storage.events import ListenKind, Role
+from storage.ports import AuditAppender, ListenRecorder
 
 log = logging.getLogger(__name__)
 
@@ -109,33 +110,8 @@ class CaseLookup(Protocol):
     async def get(self, case_id: uuid.UUID) -> CaseView: ...
 
 
-class EventLog(Protocol):
-    async def record(
-        self,
-        *,
-        user_id: uuid.UUID,
-        case_id: uuid.UUID,
-        kind: ListenKind,
-        link: str,
-        recording_id: uuid.UUID | None = None,
-        voice_message_id: uuid.UUID | None = None,
-        at: datetime | None = None,
-    ) -> ListeningEventView: ...
-
+class EventLog(ListenRecorder, Protocol):
     async def for_case(self, case_id: uuid.UUID) -> list[ListeningEventView]: ...
-
-
-class RefusalLog(Protocol):
-    async def append(
-        self,
-        action: str,
-        actor: Actor,
-        *,
-        tenant_id: uuid.UUID | None = None,
-        target_type: str | None = None,
-        target_id: object | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> AuditEntryView: ...
 
 
 class AudioFiles(Protocol):
@@ -205,7 +181,7 @@ class ListeningService:
         store: AudioFiles,
         converter: FormatConverter,
         workdir: Path,
-        audit: RefusalLog | None = None,
+        audit: AuditAppender | None = None,
     ) -> None:
         self._repos = {AudioType.RECORDING: recordings, AudioType.VOICE_MESSAGE: voice_messages}
         self._cases = cases

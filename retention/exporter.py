@@ -15,50 +15,23 @@ import json
 import logging
 import os
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from recording.store import AudioStore
 from retention.errors import BundleExists
 from storage.contacts import Subject
-from storage.domain import Actor, ListeningEventView, TenantInfo, UserInfo
+from storage.domain import Actor, TenantInfo, UserInfo
 from storage.events import ListenKind
+from storage.ports import AuditAppender, ListenRecorder
 from storage.repositories.subjects import AudioRef, SubjectData, SubjectRepository
 
 log = logging.getLogger(__name__)
 
 FORMAT = "linja-subject-export/1"
-
-
-class Listening(Protocol):
-    async def record(
-        self,
-        *,
-        user_id: uuid.UUID,
-        case_id: uuid.UUID,
-        kind: ListenKind,
-        link: str,
-        recording_id: uuid.UUID | None = None,
-        voice_message_id: uuid.UUID | None = None,
-        at: datetime | None = None,
-    ) -> ListeningEventView: ...
-
-
-class Auditor(Protocol):
-    async def append(
-        self,
-        action: str,
-        actor: Actor,
-        *,
-        tenant_id: uuid.UUID | None = None,
-        target_type: str | None = None,
-        target_id: object | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +46,8 @@ class Exporter:
     def __init__(
         self,
         subjects: SubjectRepository,
-        listening: Listening,
-        audit: Auditor,
+        listening: ListenRecorder,
+        audit: AuditAppender,
         store: AudioStore,
         clock: Callable[[], datetime],
     ) -> None:

@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ivr.config import Settings, project_root
+from storage.db import short_lived_sessions
+from storage.domain import Actor
+from storage.errors import NotFound
+from storage.events import Role
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
 
 SCENARIOS = project_root() / "sipp-scenarios"
 CALLER_NUMBER = "0401234567"  # what the call-center scenarios put in From:
@@ -303,3 +309,23 @@ class AgentPhone:
             self.proc.kill()
             self.proc.wait()
         self.register(0)
+
+
+async def ensure_demo_admin(settings: Settings, login: str, password: str) -> None:
+    """An `admin` user of the demo tenant with this login and password (created once)."""
+    async with short_lived_sessions(settings, owner=True) as sessions:
+        users = UserRepository(sessions)
+        tenant = await TenantRepository(sessions).by_slug("demo")
+        actor = Actor.system("tests")
+        try:
+            user = await users.by_login(login)
+        except NotFound:
+            user = await users.create(
+                tenant_id=tenant.id,
+                name=f"Test admin {login}",
+                login=login,
+                password=password,
+                role=Role.ADMIN,
+                actor=actor,
+            )
+        await users.set_password(user.id, password, actor)

@@ -29,17 +29,15 @@ import pytest
 from ivr.config import Settings
 from storage.db import make_engine, session_factory
 from storage.domain import Actor
-from storage.errors import NotFound
-from storage.events import Role
 from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
-from storage.repositories.users import UserRepository
 from tests.support import (
     CALLER_NUMBER,
     AgentPhone,
     Controller,
     ari_get,
     basic_auth,
+    ensure_demo_admin,
     owner_connection,
     read_stamp,
     run_sipp,
@@ -55,26 +53,7 @@ RMS_FLOOR = 0.01  # of full scale; digital silence is 0, the pcap's speech is ~0
 
 
 async def _ensure_admin(settings: Settings) -> None:
-    engine = make_engine(settings, owner=True, pool_size=1)
-    try:
-        sessions = session_factory(engine)
-        users = UserRepository(sessions)
-        tenant = await TenantRepository(sessions).by_slug("demo")
-        actor = Actor.system("tests")
-        try:
-            user = await users.by_login(ADMIN)
-        except NotFound:
-            user = await users.create(
-                tenant_id=tenant.id,
-                name="Recording test admin",
-                login=ADMIN,
-                password=ADMIN_PASSWORD,
-                role=Role.ADMIN,
-                actor=actor,
-            )
-        await users.set_password(user.id, ADMIN_PASSWORD, actor)
-    finally:
-        await engine.dispose()
+    await ensure_demo_admin(settings, ADMIN, ADMIN_PASSWORD)
 
 
 async def _restrict_caller(settings: Settings, on: bool) -> None:
