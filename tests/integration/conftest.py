@@ -4,14 +4,18 @@ controller subprocess."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.config import Settings
 from ivr.demo import seed_demo
 from ivr.stack import control
+from storage.db import make_engine
+from tests.integration.storage.conftest import connect
 from tests.support import Controller, ari_get, wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,3 +50,23 @@ def no_live_channels(stack: Settings) -> Iterator[None]:
     wait_for("no channels before the test", lambda: ari_get(stack, "/channels") == [], 10)
     yield
     wait_for("no channels after the test", lambda: ari_get(stack, "/channels") == [], 10)
+
+
+@pytest.fixture
+async def engine(scratch_db: Settings) -> AsyncIterator[AsyncEngine]:
+    """The application role's engine on a fresh scratch database."""
+    eng = make_engine(scratch_db, pool_size=2)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+async def conn(scratch_db: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """An application-role connection to the same scratch database."""
+    c = await connect(scratch_db, "app")
+    try:
+        yield c
+    finally:
+        await c.close()

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,35 +25,16 @@ from ivr.config import Settings, project_root
 from recording.store import AudioKind, AudioStore
 from retention.seed import Seeded, seed_audio, seed_case, store_files
 from retention.sweeper import SweepConfig, Sweeper
-from storage.db import make_engine, session_factory
+from storage.db import session_factory
 from storage.domain import Actor
 from storage.repositories.audit import AuditLog
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import SweepLock, SweepRepository
-from tests.integration.storage.conftest import connect
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-async def engine(scratch_db: Settings) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(scratch_db, pool_size=2)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-
-
-@pytest.fixture
-async def conn(scratch_db: Settings) -> AsyncIterator[asyncpg.Connection]:
-    c = await connect(scratch_db, "app")
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def new_tenant(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,13 +21,12 @@ from ivr.http.subjects import add_routes
 from recording.store import AudioKind, AudioStore
 from retention.rights import SubjectRights
 from retention.seed import Seeded, seed_audio, seed_case, store_files
-from storage.db import make_engine, session_factory
+from storage.db import session_factory
 from storage.domain import Actor
 from storage.events import Role
 from storage.passwords import Hasher
 from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.users import UserRepository
-from tests.integration.storage.conftest import connect
 from tests.integration.test_retention import cli_env, linja, new_tenant
 
 pytestmark = pytest.mark.integration
@@ -49,24 +47,6 @@ class World:
     a_vm: list[Seeded]
     b_case: uuid.UUID
     b_audio: list[Seeded]
-
-
-@pytest.fixture
-async def engine(scratch_db: Settings) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(scratch_db, pool_size=2)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-
-
-@pytest.fixture
-async def conn(scratch_db: Settings) -> AsyncIterator[asyncpg.Connection]:
-    c = await connect(scratch_db, "app")
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def add_request(
