@@ -53,6 +53,7 @@ from ivr.flowdefs import is_open
 from ivr.flowdefs.model import Queue, TenantFlows
 from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.notice import NoticeFlow
+from ivr.flows.queue import AgentDirectory, Restrictions
 from ivr.prompts import PromptRenderer
 from storage.events import CallbackOutcome, CallbackResult
 
@@ -163,16 +164,6 @@ class CallbackStore(Protocol):
 
 class Definitions(Protocol):
     def get(self, tenant: str) -> TenantFlows | None: ...
-
-
-class AgentDirectory(Protocol):
-    async def user_id(self, login: str) -> uuid.UUID | None: ...
-
-
-class Restrictions(Protocol):
-    async def is_restricted(
-        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
-    ) -> bool: ...
 
 
 @dataclass(frozen=True)
