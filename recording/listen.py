@@ -339,6 +339,8 @@ class ListeningService:
         if audio.deleted_at is not None:
             reason = audio.deletion_reason.value if audio.deletion_reason else "deleted"
             raise AudioGone(f"{audio.kind} {audio.id} was deleted ({reason})")
+        if audio.being_deleted:
+            raise AudioGone(f"{audio.kind} {audio.id} is being deleted")
         try:
             return self._store.path(audio.location).open("rb")
         except BadLocation:
@@ -471,6 +473,9 @@ def audio_json(a: AudioView) -> dict[str, Any]:
         "sha256": a.sha256,
         "deleted_at": _iso(a.deleted_at),
         "deletion_reason": None if a.deletion_reason is None else a.deletion_reason.value,
+        "status": a.status,
+        "failure_reason": a.failure_reason,
+        "legal_hold": a.legal_hold,
     }
 
 

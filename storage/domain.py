@@ -138,6 +138,10 @@ class AudioView:
     sha256: str
     deleted_at: datetime | None
     deletion_reason: DeletionReason | None
+    status: str = "completed"  # or "failed" (then failure_reason says why)
+    failure_reason: str | None = None
+    legal_hold: bool = False
+    being_deleted: bool = False  # the sweeper or an erasure is deleting it right now
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,10 @@ def audio_view(kind: str, a: Recording | VoiceMessage) -> AudioView:
         sha256=a.sha256,
         deleted_at=a.deleted_at,
         deletion_reason=None if a.deletion_reason is None else DeletionReason(a.deletion_reason),
+        status=a.status,
+        failure_reason=a.failure_reason,
+        legal_hold=a.legal_hold,
+        being_deleted=a.deleting_since is not None,
     )
 
 

@@ -27,6 +27,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydub import AudioSegment
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.config import Settings
@@ -46,6 +47,7 @@ from storage.events import (
     Role,
     VoiceMessageSaved,
 )
+from storage.models import Recording
 from storage.passwords import Hasher
 from storage.recorder import CaseRecorder
 from storage.repositories.audit import AuditLog
@@ -360,6 +362,30 @@ async def test_range_requests_and_swept_audio(world: World) -> None:
     assert len(await world.events()) == before
     r = await c.get(f"/api/recordings/{world.recording_id}", headers=world.auth("team"))
     assert (await r.json())["deletion_reason"] == "retention"  # metadata stays visible
+
+
+async def test_metadata_shows_status_and_hold_and_audio_being_deleted_is_not_served(
+    world: World,
+) -> None:
+    c, path = world.client, f"/api/recordings/{world.recording_id}"
+    r = await c.get(path, headers=world.auth("team"))
+    meta = await r.json()
+    assert (meta["status"], meta["failure_reason"], meta["legal_hold"]) == (
+        "completed",
+        None,
+        False,
+    )
+    before = len(await world.events())
+    # The sweeper has claimed it (deletion intent committed) but not unlinked the file yet.
+    async with world.sessions.begin() as s:
+        await s.execute(
+            update(Recording)
+            .where(Recording.id == world.recording_id)
+            .values(deleting_since=datetime.now(UTC), deleting_reason="retention")
+        )
+    r = await c.get(f"{path}/audio", headers=world.auth("team"))
+    assert r.status == 410 and "being deleted" in (await r.json())["error"]
+    assert len(await world.events()) == before  # nothing served, nothing logged
 
 
 async def test_export_zip_with_one_event_per_file(world: World) -> None:
