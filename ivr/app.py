@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import uuid
 from collections import Counter
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ from recording.bridge import BridgeRecorder, LiveRecordings
 from recording.convert import Converter
 from recording.finalise import Finaliser
 from recording.listen import ListeningService
+from recording.recovery import OrphanRecovery
 from recording.store import AudioStore
 from retention.periodic import run_periodic
 from retention.rights import SubjectRights
@@ -66,7 +68,12 @@ from storage.repositories.bulletins import BulletinRepository, CounterRepository
 from storage.repositories.callbacks import CallbackRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.contact_requests import ContactRequestRepository
-from storage.repositories.media import ListeningLog, RecordingRepository, VoiceMessageRepository
+from storage.repositories.media import (
+    AudioRows,
+    ListeningLog,
+    RecordingRepository,
+    VoiceMessageRepository,
+)
 from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.sweep import SweepLock, SweepRepository
 from storage.repositories.tenants import TenantRepository
@@ -163,9 +170,22 @@ async def serve(
         notice = NoticeFlow(prompts, clock)
         bridger = Bridger(BridgeRecorder(finaliser, recorder, clock, live_recordings))
         # Callbacks record onto cases opened earlier (maybe elsewhere): rows go straight in.
-        attached = AttachedRecordings(RecordingRepository(sessions))
+        attached = AttachedRecordings(AudioRows(sessions))
         stack.push_async_callback(attached.close)
         callback_bridger = Bridger(BridgeRecorder(finaliser, attached, clock, live_recordings))
+        cases = CaseRepository(sessions)
+
+        async def tenant_of(case_id: uuid.UUID) -> uuid.UUID:
+            return (await cases.get(case_id)).tenant_id
+
+        recovery = OrphanRecovery(
+            finaliser,
+            attached,
+            tenant_of,
+            clock,
+            live=lambda: [r.name for r in live_recordings.all()],
+            min_age=settings.recording_orphan_age,
+        )
         dialer = CallbackDialer(
             CallbackRepository(sessions),
             coordinator,
@@ -245,6 +265,10 @@ async def serve(
             asyncio.create_task(listen(settings, bulletins.notify_changed), name="listener"),
             asyncio.create_task(coordinator.run(), name="queues"),
             asyncio.create_task(dialer.run(), name="callback-dialer"),
+            asyncio.create_task(
+                recovery.run(interval=min(60.0, max(1.0, settings.recording_orphan_age / 2))),
+                name="recording-recovery",
+            ),
             asyncio.create_task(definitions.watch(), name="definitions"),
             asyncio.create_task(
                 run_periodic(

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="The audio store for recordings and voice messages (default: state/audio).",
     )
     # Retention sweeper inside the service (issue 7): seconds between sweeps, 0 = off.
+    recording_orphan_age: float = Field(
+        default=120.0,
+        ge=1,
+        description="Seconds a recording file left by a dead controller sits unwritten before "
+        "it is recovered into the store (as failed).",
+    )
     sweep_interval: float = Field(default=3600.0, ge=0)
     sweep_batch: int = Field(default=500, ge=1, le=50_000)
     tts_voice_fi: str = "fi"

@@ -1,11 +1,12 @@
-"""Rows for recordings made on a case the case recorder does not hold.
+"""Rows for audio made on a case the case recorder does not hold.
 
 A callback conversation belongs to the case the caller opened earlier, maybe on another
-controller, so :class:`storage.recorder.CaseRecorder` (which builds a case from its own
-events) cannot take its ``RecordingCompleted``. :class:`AttachedRecordings` is the event sink
-the dialer's bridge recorder uses instead: each row is written straight to the table
-(:meth:`storage.repositories.media.RecordingRepository.attach`, idempotent), retried with
-backoff while Postgres is unavailable, so a database restart during a callback loses nothing.
+controller, and a recording recovered after a controller crash belongs to a case the new
+controller never saw, so :class:`storage.recorder.CaseRecorder` (which builds a case from its
+own events) cannot take their ``RecordingCompleted`` / ``VoiceMessageSaved``.
+:class:`AttachedRecordings` is the event sink used instead: each row is written straight to
+its table (:meth:`storage.repositories.media.AudioRows.attach`, idempotent), retried with
+backoff while Postgres is unavailable, so a database restart meanwhile loses nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from storage.errors import NotFound, StorageError
-from storage.events import CaseEvent, RecordingCompleted
+from storage.events import CaseEvent, RecordingCompleted, VoiceMessageSaved
 
 log = logging.getLogger(__name__)
 
 
+Audio = RecordingCompleted | VoiceMessageSaved
+
+
 class Attacher(Protocol):
-    async def attach(self, event: RecordingCompleted) -> bool: ...
+    async def attach(self, event: Audio) -> bool: ...
 
 
 class AttachedRecordings:
@@ -44,15 +48,15 @@ class AttachedRecordings:
         self._pending: set[asyncio.Task[None]] = set()
 
     def emit(self, event: CaseEvent) -> None:
-        """Write the recording's row in the background (never blocks, never raises)."""
-        if not isinstance(event, RecordingCompleted):
-            log.warning("[%s] %s is not a recording: ignored", event.case_id, type(event).__name__)
+        """Write the audio's row in the background (never blocks, never raises)."""
+        if not isinstance(event, RecordingCompleted | VoiceMessageSaved):
+            log.warning("[%s] %s is not audio: ignored", event.case_id, type(event).__name__)
             return
         task = asyncio.get_running_loop().create_task(self._write(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _write(self, event: RecordingCompleted) -> None:
+    async def _write(self, event: Audio) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_for
         delay = self._first_delay
@@ -62,25 +66,25 @@ class AttachedRecordings:
             except NotFound:
                 log.error(
                     "[%s] recording %s: the case does not exist; its file stays at %s",
-                    event.case_id, event.recording_id, event.location,
+                    event.case_id, _audio_id(event), event.location,
                 )  # fmt: skip
                 return
             except (StorageError, OSError) as exc:
                 if loop.time() + delay > deadline:
                     log.error(
                         "[%s] recording %s: row not written (%s); its file stays at %s",
-                        event.case_id, event.recording_id, type(exc).__name__, event.location,
+                        event.case_id, _audio_id(event), type(exc).__name__, event.location,
                     )  # fmt: skip
                     return
                 log.warning(
                     "[%s] recording %s: database unavailable (%s); retrying in %.1fs",
-                    event.case_id, event.recording_id, type(exc).__name__, delay,
+                    event.case_id, _audio_id(event), type(exc).__name__, delay,
                 )  # fmt: skip
                 await self._sleep(delay)
                 delay = min(delay * 2, self._max_delay)
                 continue
             log.info(
-                "[%s] recording %s row %s", event.case_id, event.recording_id,
+                "[%s] recording %s row %s", event.case_id, _audio_id(event),
                 "written" if added else "was already there",
             )  # fmt: skip
             return
@@ -95,4 +99,8 @@ class AttachedRecordings:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if pending:
-            log.error("%d recording row(s) not written at shutdown", len(pending))
+            log.error("%d audio row(s) not written at shutdown", len(pending))
+
+
+def _audio_id(event: Audio) -> object:
+    return event.recording_id if isinstance(event, RecordingCompleted) else event.voice_message_id

@@ -28,7 +28,7 @@ from ivr.ari.call import Call
 from ivr.ari.errors import AriError, ChannelGone
 from ivr.clock import Clock
 from recording.errors import NotRecording, PauseConflict, RecordingLost
-from recording.finalise import Finaliser
+from recording.finalise import Finaliser, recording_name
 from recording.store import AudioKind
 from storage.events import AudioStatus, EventSink, RecordingCompleted, RecordingPause
 
@@ -169,7 +169,7 @@ class BridgeRecorder:
     ) -> BridgeRecording | None:
         """Start recording the bridge; None (and a failed row) when Asterisk refuses."""
         recording_id = uuid.uuid4()
-        name = f"rec-{recording_id.hex}"
+        name = recording_name("rec", recording_id, case_id)
         call.register_recording(name)
         try:
             await call.rest.request(

@@ -22,7 +22,26 @@ from recording.errors import RecordingLost
 from recording.store import AudioKind, AudioStore, StoredAudio, location_for
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
+_OURS = re.compile(r"^(?P<kind>rec|vm)-(?P<audio>[0-9a-f]{32})-(?P<case>[0-9a-f]{32})$")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+KINDS = {"rec": AudioKind.RECORDING, "vm": AudioKind.VOICE_MESSAGE}
+
+
+def recording_name(prefix: str, audio_id: uuid.UUID, case_id: uuid.UUID) -> str:
+    """The name Asterisk records under: ``rec-<recording id>-<case id>`` or ``vm-...``. Both
+    ids are in it so a file left behind by a crashed controller can still be put in the
+    store and linked to its case (:mod:`recording.recovery`)."""
+    if prefix not in KINDS:
+        raise ValueError(f"unknown recording prefix {prefix!r}")
+    return f"{prefix}-{audio_id.hex}-{case_id.hex}"
+
+
+def parse_recording_name(name: str) -> tuple[AudioKind, uuid.UUID, uuid.UUID] | None:
+    """(kind, audio id, case id) of a name made by :func:`recording_name`; None otherwise."""
+    m = _OURS.match(name)
+    if m is None:
+        return None
+    return KINDS[m["kind"]], uuid.UUID(m["audio"]), uuid.UUID(m["case"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,16 @@ async def owner_connection(settings: Settings) -> Any:
     )
 
 
+def ari_delete(settings: Settings, path: str) -> None:
+    req = urllib.request.Request(
+        f"{settings.ari_base_url}{path}",
+        method="DELETE",
+        headers=basic_auth(settings.ari_user, settings.require("ari_password")),
+    )
+    with urllib.request.urlopen(req, timeout=5):
+        pass
+
+
 def ari_get(settings: Settings, path: str) -> Any:
     req = urllib.request.Request(
         f"{settings.ari_base_url}{path}",

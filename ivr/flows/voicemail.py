@@ -21,7 +21,7 @@ from ivr.clock import Clock
 from ivr.flows.context import CaseContext
 from ivr.prompts import PromptRenderer
 from recording.errors import RecordingLost
-from recording.finalise import Finaliser
+from recording.finalise import Finaliser, recording_name
 from recording.store import AudioKind
 from storage.events import AudioStatus, EventSink, Outcome, VoiceMessageSaved
 
@@ -80,7 +80,7 @@ class VoicemailFlow:
         await call.play(await self._text(ctx, cfg.prompt, PROMPT_TEXT))
         call.clear_digits()
         message_id = uuid.uuid4()
-        name = f"vm-{message_id.hex}"
+        name = recording_name("vm", message_id, ctx.case_id)
         try:
             await call.start_recording(
                 name,

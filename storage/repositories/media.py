@@ -13,13 +13,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import Interval, cast, select
+from sqlalchemy import Interval, cast, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import AudioView, ListeningEventView
 from storage.errors import Conflict, NotFound
-from storage.events import DeletionReason, ListenKind, RecordingCompleted
+from storage.events import DeletionReason, ListenKind, RecordingCompleted, VoiceMessageSaved
 from storage.models import Case, ListeningEvent, Recording, Tenant, VoiceMessage
 from storage.repositories._uow import timestamptz, transaction
 
@@ -105,44 +105,57 @@ class RecordingRepository(AudioRepository[Recording]):
     kind = "recording"
     retention_column = "recording_retention"
 
-    async def attach(self, event: RecordingCompleted) -> bool:
-        """Add the row of a recording made for a case this controller's case recorder does
-        not hold (a callback, made after the caller's own call ended): the case must exist.
-        Idempotent: False when the row was already there."""
-        async with transaction(self._sessions) as s:
-            tenant_id = await s.scalar(select(Case.tenant_id).where(Case.id == event.case_id))
-            if tenant_id is None:
-                raise NotFound("case", event.case_id)
-            pauses = [{"start": p.start.total_seconds(), "end": p.end.total_seconds()}
-                      for p in event.pauses]  # fmt: skip
-            stmt = (
-                insert(Recording)
-                .values(
-                    id=event.recording_id,
-                    tenant_id=tenant_id,
-                    case_id=event.case_id,
-                    name=event.name,
-                    location=event.location,
-                    completed_at=event.completed_at,
-                    duration=event.duration,
-                    size_bytes=event.size_bytes,
-                    sha256=event.sha256,
-                    status=event.status.value,
-                    failure_reason=event.failure_reason,
-                    pauses=pauses,
-                    started_at=event.started_at,
-                    notice_played_at=event.notice_played_at,
-                )
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(Recording.id)
-            )
-            return (await s.scalar(stmt)) is not None
-
 
 class VoiceMessageRepository(AudioRepository[VoiceMessage]):
     model = VoiceMessage
     kind = "voice_message"
     retention_column = "voicemail_retention"
+
+
+class AudioRows:
+    """Rows for audio of a case the case recorder does not hold: a callback conversation
+    (the case was opened by the caller's earlier call, maybe on another controller) or a
+    recording recovered after a controller crash. The case must exist; idempotent."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def attach(self, event: RecordingCompleted | VoiceMessageSaved) -> bool:
+        """Insert the row; False when it was already there."""
+        async with transaction(self._sessions) as s:
+            tenant_id = await s.scalar(select(Case.tenant_id).where(Case.id == event.case_id))
+            if tenant_id is None:
+                raise NotFound("case", event.case_id)
+            common = {
+                "tenant_id": tenant_id,
+                "case_id": event.case_id,
+                "name": event.name,
+                "location": event.location,
+                "completed_at": event.completed_at,
+                "duration": event.duration,
+                "size_bytes": event.size_bytes,
+                "sha256": event.sha256,
+                "status": event.status.value,
+                "failure_reason": event.failure_reason,
+            }
+            if isinstance(event, RecordingCompleted):
+                pauses = [
+                    {"start": p.start.total_seconds(), "end": p.end.total_seconds()}
+                    for p in event.pauses
+                ]
+                stmt = insert(Recording).values(
+                    id=event.recording_id,
+                    pauses=pauses,
+                    started_at=event.started_at,
+                    notice_played_at=event.notice_played_at,
+                    **common,
+                )
+            else:
+                stmt = insert(VoiceMessage).values(
+                    id=event.voice_message_id, box=event.box, **common
+                )
+            added = stmt.on_conflict_do_nothing(index_elements=["id"]).returning(literal(1))
+            return (await s.scalar(added)) is not None
 
 
 def _listen_view(e: ListeningEvent) -> ListeningEventView:

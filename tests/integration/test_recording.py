@@ -35,6 +35,7 @@ from tests.support import (
     CALLER_NUMBER,
     AgentPhone,
     Controller,
+    ari_delete,
     ari_get,
     basic_auth,
     ensure_demo_admin,
@@ -415,3 +416,46 @@ def test_a_recorded_number_gives_the_notice_first_and_records_any_queue(
     assert case["started_at"] < rec["notice_played_at"] < stay["entered_at"] < rec["started_at"]
     assert abs(rec["duration"].total_seconds() - bridged) <= 0.5, (rec["duration"], bridged)
     assert _rms(_check_audio(stack, rec)) > RMS_FLOOR
+
+
+def test_a_recording_left_behind_by_a_killed_controller_is_kept_and_marked_failed(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    """kill -9 mid-recording: the calls end while no controller runs; the next controller
+    moves the file into the store and writes its row, failed with the reason, on its case."""
+    assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    # The phones are cut short by the hang-ups below: their exit codes are not checked.
+    phone = AgentPhone(stack, "agent2", "agent-answers-and-talks.xml", tmp_path, talk_ms=20000)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp, "caller-talks-to-agent.xml", tmp_path / "caller", service=MENU,
+                settings=stack, timeout=60, extra=["-key", "digit", "5", "-d", "3000"],
+            )  # fmt: skip
+            live = wait_for(
+                "a live recording", lambda: api(desk, "GET", "/api/recordings/live")[1] or None, 30
+            )
+            case_id = uuid.UUID(live[0]["case_id"])
+            time.sleep(2.0)  # some conversation in the file
+            assert desk.proc is not None
+            desk.proc.kill()
+            desk.proc.wait()
+            for channel in ari_get(stack, "/channels"):  # the parties hang up meanwhile
+                ari_delete(stack, f"/channels/{channel['id']}")
+            caller.result(timeout=60)
+    finally:
+        phone.close()
+    spool = stack.in_root(stack.recordings_inner)
+    (left,) = wait_for("the left-behind file", lambda: list(spool.glob(f"rec-*{case_id.hex}.wav")))
+    assert _audio_rows(stack, "recordings", case_id) == []  # nobody wrote its row
+    desk.stop()
+    desk.env["LINJA_RECORDING_ORPHAN_AGE"] = "2"
+    desk.start()
+    (rec,) = wait_for(
+        "the recovered row", lambda: _audio_rows(stack, "recordings", case_id) or None, 20
+    )
+    assert rec["status"] == "failed" and "controller stopped" in rec["failure_reason"]
+    assert rec["name"] == left.stem and not left.exists()
+    assert rec["duration"].total_seconds() >= 1.5
+    assert _rms(_check_audio(stack, rec)) > RMS_FLOOR
+    assert "Traceback" not in desk.log()

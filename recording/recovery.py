@@ -1,0 +1,124 @@
+"""Recordings left behind by a controller that died (``kill -9``, power loss).
+
+A recording is finalised by the flow that started it; if the controller dies first, the
+file stays in Asterisk's recording directory and no row is written. Names carry both ids
+(:func:`recording.finalise.recording_name`), so :class:`OrphanRecovery` can still move such a
+file into the audio store and write its row, marked failed with the reason, linked to its
+case: a recording is never silently missing. A file counts as left behind when it is ours,
+nobody in this controller is recording it, and Asterisk has not written to it for
+``min_age`` seconds (a live recording, even a silent one, is written continuously; a paused
+bridge recording is in the live set). Files whose case is not in the database yet (its row
+may still be spooled while Postgres is down) wait for a later round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+
+from ivr.clock import Clock
+from recording.errors import RecordingLost
+from recording.finalise import Finaliser, parse_recording_name
+from recording.store import AudioKind
+from storage.errors import NotFound, StorageError
+from storage.events import AudioStatus, EventSink, RecordingCompleted, VoiceMessageSaved
+
+log = logging.getLogger(__name__)
+
+REASON = "the controller stopped during the recording; the audio up to then is kept"
+
+TenantOf = Callable[[uuid.UUID], Awaitable[uuid.UUID]]  # raises NotFound
+
+
+class OrphanRecovery:
+    def __init__(
+        self,
+        finaliser: Finaliser,
+        sink: EventSink,
+        tenant_of: TenantOf,
+        clock: Clock,
+        *,
+        live: Callable[[], Iterable[str]] = tuple,
+        min_age: float = 120.0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._finaliser = finaliser
+        self._sink = sink
+        self._tenant_of = tenant_of
+        self._clock = clock
+        self._live = live
+        self._min_age = min_age
+        self._wall = wall
+
+    def _candidates(self) -> list[str]:
+        spool = self._finaliser.spool_dir
+        if not spool.is_dir():
+            return []
+        live = set(self._live())
+        now = self._wall()
+        names = []
+        for path in spool.glob("*.wav"):
+            if parse_recording_name(path.stem) is None or path.stem in live:
+                continue
+            try:
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # finalised meanwhile
+            if age >= self._min_age:
+                names.append(path.stem)
+        return sorted(names)
+
+    async def run_once(self) -> int:
+        """Recover what was left behind; returns how many files got a row."""
+        recovered = 0
+        for name in await asyncio.to_thread(self._candidates):
+            parsed = parse_recording_name(name)
+            assert parsed is not None
+            kind, audio_id, case_id = parsed
+            try:
+                tenant_id = await self._tenant_of(case_id)
+            except NotFound:
+                log.warning("[%s] left-behind %s: case not in the database yet", case_id, name)
+                continue
+            except StorageError as exc:
+                log.warning("recovery paused: database unavailable (%s)", type(exc).__name__)
+                return recovered
+            at = self._clock()
+            try:
+                done = await self._finaliser.finalise(name, kind, tenant_id, audio_id, at)
+            except RecordingLost as exc:
+                log.error("[%s] left-behind %s cannot be kept: %s", case_id, name, exc.reason)
+                continue
+            size, sha = done.stored.size_bytes, done.stored.sha256
+            where, took = done.stored.location, done.duration
+            failed = AudioStatus.FAILED
+            if kind is AudioKind.RECORDING:
+                self._sink.emit(
+                    RecordingCompleted(
+                        case_id, audio_id, name, where, at, took, size, sha, failed, REASON
+                    )
+                )
+            else:
+                self._sink.emit(
+                    VoiceMessageSaved(
+                        case_id, audio_id, name, where, at, took, size, sha, failed, REASON
+                    )
+                )
+            log.warning(
+                "[%s] left-behind %s recovered into the store (%.1fs): marked failed",
+                case_id, name, done.duration.total_seconds(),
+            )  # fmt: skip
+            recovered += 1
+        return recovered
+
+    async def run(self, interval: float = 60.0) -> None:
+        """Every ``interval`` seconds until cancelled."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("recovery of left-behind recordings failed; trying again later")
+            await asyncio.sleep(interval)

@@ -1,0 +1,67 @@
+"""Recordings left behind by a dead controller: moved into the store and marked failed,
+linked to their case; live, fresh, foreign and not-yet-known files are left alone."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ivr.audio import pcm_to_wav
+from recording.finalise import Finaliser, recording_name
+from recording.recovery import REASON, OrphanRecovery
+from recording.store import AudioStore
+from storage.errors import NotFound
+from storage.events import AudioStatus, CaseEvent, RecordingCompleted, VoiceMessageSaved
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TENANT = uuid.uuid4()
+
+
+def _file(spool: Path, name: str, seconds: float, age: float) -> Path:
+    path = spool / f"{name}.wav"
+    path.write_bytes(pcm_to_wav(b"\x10\x00" * int(8000 * seconds)))
+    old = time.time() - age
+    os.utime(path, (old, old))
+    return path
+
+
+async def test_left_behind_files_get_a_failed_row_and_others_stay(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    store = AudioStore(tmp_path / "store")
+    known, unknown = uuid.uuid4(), uuid.uuid4()
+    rec_id, vm_id = uuid.uuid4(), uuid.uuid4()
+    left = _file(spool, recording_name("rec", rec_id, known), 2.5, age=300)
+    vm = _file(spool, recording_name("vm", vm_id, known), 1.0, age=300)
+    fresh = _file(spool, recording_name("rec", uuid.uuid4(), known), 1.0, age=5)
+    live_name = recording_name("rec", uuid.uuid4(), known)
+    live = _file(spool, live_name, 1.0, age=300)  # paused: not written, but live
+    waiting = _file(spool, recording_name("rec", uuid.uuid4(), unknown), 1.0, age=300)
+    foreign = _file(spool, "someone-elses", 1.0, age=300)
+    events: list[CaseEvent] = []
+
+    class Sink:
+        def emit(self, event: CaseEvent) -> None:
+            events.append(event)
+
+    async def tenant_of(case_id: uuid.UUID) -> uuid.UUID:
+        if case_id != known:
+            raise NotFound("case", case_id)
+        return TENANT
+
+    recovery = OrphanRecovery(
+        Finaliser(store, spool), Sink(), tenant_of, lambda: T0, live=lambda: [live_name]
+    )
+    assert await recovery.run_once() == 2
+    rec = next(e for e in events if isinstance(e, RecordingCompleted))
+    msg = next(e for e in events if isinstance(e, VoiceMessageSaved))
+    assert (rec.recording_id, rec.case_id, rec.status) == (rec_id, known, AudioStatus.FAILED)
+    assert rec.failure_reason == REASON and rec.duration == timedelta(seconds=2.5)
+    assert (msg.voice_message_id, msg.case_id, msg.failure_reason) == (vm_id, known, REASON)
+    assert store.path(rec.location).stat().st_size == rec.size_bytes
+    assert not left.exists() and not vm.exists()
+    assert fresh.exists() and live.exists() and waiting.exists() and foreign.exists()
+    assert await recovery.run_once() == 0  # nothing new: idempotent
