@@ -549,18 +549,45 @@ class CallbackDialer:
             return result, None
         answered_at = self._clock()
         log.info("[cb %s] customer answered; bridging with the agent", rid)
-        if attempt_no is not None:
-            await self._persist(
-                rid,
-                "answered",
-                lambda: self._store.attempt_answered(rid, attempt_no, answered_at),
+        # The answer time is stored alongside the conversation, never in its way: with the
+        # database down the two are bridged at once and the write is retried meanwhile.
+        stamping = (
+            asyncio.create_task(
+                self._persist(
+                    rid,
+                    "answered",
+                    lambda: self._store.attempt_answered(rid, attempt_no, answered_at),
+                ),
+                name=f"cb-{rid}-answered",
             )
+            if attempt_no is not None
+            else None
+        )
+        try:
+            await self._converse(request, flows, queue, agent_leg, customer)
+        except BaseException:
+            if stamping is not None:
+                stamping.cancel()
+            raise
+        if stamping is not None:
+            await stamping  # stored before the attempt's end is
+        return CallbackResult.ANSWERED, answered_at
+
+    async def _converse(
+        self,
+        request: CallbackRequest,
+        flows: TenantFlows,
+        queue: Queue,
+        agent_leg: Call,
+        customer: Call,
+    ) -> None:
+        """The notice (recorded queues), then agent and customer bridged until one hangs up."""
         try:
             policy = await self._recording_policy(request, flows, queue, customer)
         except CallHungUp:
-            log.info("[cb %s] customer hung up during the recording notice", rid)
+            log.info("[cb %s] customer hung up during the recording notice", request.id)
             await agent_leg.hangup()
-            return CallbackResult.ANSWERED, answered_at
+            return
         await self._bridger.bridge(
             agent_leg,
             customer,
@@ -568,7 +595,6 @@ class CallbackDialer:
             tenant_id=request.tenant_id,
             policy=policy,
         )
-        return CallbackResult.ANSWERED, answered_at
 
     async def _recording_policy(
         self, request: CallbackRequest, flows: TenantFlows, queue: Queue, customer: Call

@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 
 from ivr.config import Settings
+from ivr.stack.postgres import PgCluster
 from tests.integration.test_call_center import _ensure_admin, agent_action
 from tests.integration.test_recording import RMS_FLOOR, _audio_rows, _check_audio, _rms
 from tests.support import (
@@ -83,6 +84,9 @@ class Customer:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def answered(self, call: int) -> bool:
+        return (self.workdir / f"answered_{call}.ts").exists()
 
     def numbers(self) -> list[str]:
         return [p.read_text().strip() for p in sorted(self.workdir.glob("number_*.txt"))]
@@ -556,3 +560,76 @@ def test_a_controller_killed_mid_dial_leaves_the_request_to_the_next_one(
     assert first["controller"] != second["controller"]
     assert second["started_at"] >= killed_at
     assert "Traceback" not in b.log()
+
+
+def _bridged_customer(settings: Settings) -> bool:
+    """A bridge holds the agent's leg and a customer leg (``cb-...-c-...``)."""
+    from tests.support import ari_get
+
+    bridges = ari_get(settings, "/bridges")
+    return any(
+        len(b["channels"]) == 2 and any("-c-" in ch for ch in b["channels"]) for b in bridges
+    )
+
+
+def test_a_postgres_outage_mid_dial_neither_holds_the_call_nor_loses_a_request(
+    stack: Settings, dialer: Controller, tmp_path: Path, customer_port: int
+) -> None:
+    """Nothing lost: Postgres stops once the agent has answered the first of two requests
+    and stays down until the customer has answered and been bridged with the agent; then it
+    comes back. The conversation is not held up by the database, the first request's attempt
+    is stored once Postgres is back, and the second request, pending through the outage, is
+    dialled after it. Each customer is called exactly once."""
+    cluster = PgCluster(stack)
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=16000, calls=2)
+    customer = Customer("customer-answers.xml", tmp_path / "customer", customer_port, calls=2)
+    numbers = ["+358405550001", "+358405550002"]
+    try:
+        agent_action(dialer, "agent1", "login")
+        first = _new_request(stack, numbers[0])
+        time.sleep(0.2)  # the second one is later in the queue
+        second = _new_request(stack, numbers[1])
+        wait_for(
+            "the agent to answer the first callback",
+            lambda: f"[cb {first}] agent agent1 answered" in dialer.log(),
+            timeout=30,
+        )
+        try:
+            cluster.stop()
+            stopped = time.monotonic()
+            # The agent hears the number (~8 s), then the customer rings and answers.
+            wait_for("the customer to answer", lambda: customer.answered(1), timeout=30)
+            answered = time.time()
+            wait_for("agent and customer bridged", lambda: _bridged_customer(stack), timeout=5)
+            bridged = time.time()
+            assert not cluster.status().running  # all of it happened with the database down
+        finally:
+            cluster.start()
+        down = time.monotonic() - stopped
+        print(f"Postgres down {down:.1f} s; bridged {bridged - answered:.2f} s after the answer")
+        ccode, cout = customer.wait(timeout=120)
+        assert ccode == 0, cout
+        done = [_closed(stack, rid, timeout=60) for rid in (first, second)]
+        code, out = phone.wait(timeout=30)
+        assert code == 0, out
+    finally:
+        if not cluster.status().running:
+            cluster.start()
+        phone.close()
+        customer.close()
+    assert bridged - answered < 2.0  # the outage did not hold the customer in silence
+    assert customer.numbers() == numbers  # in their order, each once
+    for rid, row in zip((first, second), done, strict=True):
+        assert row["status"] == "done" and row["outcome"] == "answered", dict(row)
+        assert row["attempts"] == 1 and row["last_agent"] == "agent1"
+        assert row["dialing_by"] is None
+        (attempt,) = _attempts(stack, rid)
+        assert attempt["result"] == "answered"
+        assert attempt["answered_at"] is not None and attempt["ended_at"] is not None
+    first_answer = read_stamp(customer.workdir, "answered")
+    (attempt,) = _attempts(stack, first)
+    assert abs(attempt["answered_at"].timestamp() - first_answer) <= 1.0  # the real time
+    log = dialer.log()
+    assert f"[cb {first}] answered failed" in log  # the write did meet the outage
+    assert "could not be stored" not in log
+    assert "Traceback" not in log
