@@ -265,6 +265,7 @@ class BridgeRecorder:
                 rec.case_id, rec.tenant_id, rec.recording_id, rec.name, reason,
                 rec.notice_played_at, started_at=rec.started_at, pauses=tuple(rec.pauses), at=at,
             )  # fmt: skip
+        failure = done.failure(failure)
         event = RecordingCompleted(
             case_id=rec.case_id,
             recording_id=rec.recording_id,

@@ -1,10 +1,11 @@
 """Moves a finished Asterisk recording into the audio store and measures it.
 
 Asterisk writes ``<name>.wav`` into its recording directory (``Settings.recordings_inner``,
-seen from the host through ``Settings.in_root``). :class:`Finaliser` checks the name, reads
-the wav header for the duration, and hands the file to :meth:`AudioStore.finalise` (temp name,
-fsync, rename; the source is removed after). File work runs in a thread so a large file never
-stalls the event loop. Anything that goes wrong is a :class:`RecordingLost` with the reason.
+seen from the host through ``Settings.in_root``). :class:`Finaliser` checks the name, repairs
+the header of a file Asterisk never closed (:mod:`recording.wavrepair`), reads the duration,
+and hands the file to :meth:`AudioStore.finalise` (temp name, fsync, rename; the source is
+removed after). File work runs in a thread so a large file never stalls the event loop.
+Anything that goes wrong is a :class:`RecordingLost` with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from recording.errors import RecordingLost
 from recording.store import AudioKind, AudioStore, StoredAudio, location_for
+from recording.wavrepair import repair_unclosed_wav
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 _OURS = re.compile(r"^(?P<kind>rec|vm)-(?P<audio>[0-9a-f]{32})-(?P<case>[0-9a-f]{32})$")
@@ -44,10 +46,20 @@ def parse_recording_name(name: str) -> tuple[AudioKind, uuid.UUID, uuid.UUID] | 
     return KINDS[m["kind"]], uuid.UUID(m["audio"]), uuid.UUID(m["case"])
 
 
+REPAIRED = "Asterisk never closed the file (it stopped mid-recording); the audio up to then is kept"
+
+
 @dataclass(frozen=True, slots=True)
 class Finalised:
     stored: StoredAudio
     duration: timedelta
+    repaired: bool = False  # the header of an unclosed file was repaired
+
+    def failure(self, failure: str | None) -> str | None:
+        """The row's failure reason: ``failure``, plus a note when the header was repaired."""
+        if not self.repaired:
+            return failure
+        return REPAIRED if failure is None else f"{failure}; {REPAIRED}"
 
 
 def check_name(name: str) -> str:
@@ -87,12 +99,16 @@ class Finaliser:
         src = self.source(name)
         if not src.is_file():
             raise RecordingLost(f"Asterisk left no file {src.name}")
+        try:
+            repaired = repair_unclosed_wav(src)
+        except OSError as exc:
+            raise RecordingLost(f"cannot read {src.name}: {exc}") from None
         seconds = wav_seconds(src)
         try:
             stored = self.store.finalise(src, kind, tenant_id, audio_id, at)
         except OSError as exc:
             raise RecordingLost(f"cannot move {src.name} into the audio store: {exc}") from None
-        return Finalised(stored, timedelta(seconds=round(seconds, 3)))
+        return Finalised(stored, timedelta(seconds=round(seconds, 3)), repaired)
 
     async def finalise(
         self, name: str, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime

@@ -94,17 +94,17 @@ class OrphanRecovery:
                 continue
             size, sha = done.stored.size_bytes, done.stored.sha256
             where, took = done.stored.location, done.duration
-            failed = AudioStatus.FAILED
+            failed, reason = AudioStatus.FAILED, done.failure(REASON)
             if kind is AudioKind.RECORDING:
                 self._sink.emit(
                     RecordingCompleted(
-                        case_id, audio_id, name, where, at, took, size, sha, failed, REASON
+                        case_id, audio_id, name, where, at, took, size, sha, failed, reason
                     )
                 )
             else:
                 self._sink.emit(
                     VoiceMessageSaved(
-                        case_id, audio_id, name, where, at, took, size, sha, failed, REASON
+                        case_id, audio_id, name, where, at, took, size, sha, failed, reason
                     )
                 )
             log.warning(

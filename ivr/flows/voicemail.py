@@ -137,6 +137,7 @@ class VoicemailFlow:
         except RecordingLost as exc:
             reason = exc.reason if failure is None else f"{failure}; {exc.reason}"
             return self._failed(ctx, message_id, name, box, reason)
+        failure = done.failure(failure)
         saved = VoiceMessageSaved(
             case_id=ctx.case_id,
             voice_message_id=message_id,

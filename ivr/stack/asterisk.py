@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from ivr.config import Settings, project_root
 from ivr.stack.proc import StackError, pid_alive, read_pid, run, terminate, wait_until
 
 log = logging.getLogger(__name__)
+
+_START_ATTEMPTS = 3  # an Asterisk refusing to start over a stale control socket
 
 PACKAGES = (
     "asterisk",
@@ -90,6 +93,7 @@ class AsteriskServer:
         self.prefix = settings.asterisk_prefix
         self.pidfile = settings.state_dir / "asterisk.pid"
         self.outfile = settings.state_dir / "asterisk.out"
+        self._mark = 0  # where the output of the Asterisk last launched starts in outfile
 
     # ----- paths ------------------------------------------------------------------------------
     def host(self, inner: str) -> Path:
@@ -222,6 +226,26 @@ class AsteriskServer:
             self.wait_ready(timeout=timeout)
             self.cli("core reload")  # pick up the configuration just rendered
             return
+        self._s.state_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            self._clear_stale_ctl()
+            proc = self._launch()
+            try:
+                self.wait_ready(timeout=timeout, proc=proc)
+                return
+            except StackError:
+                if proc.poll() is None:
+                    raise
+                if not self._said_already_running() or attempt == _START_ATTEMPTS:
+                    raise StackError(
+                        f"asterisk exited with {proc.returncode}; see {self.outfile}"
+                    ) from None
+            # Right after a crash the old control socket may still take connections for a
+            # moment, and the new Asterisk then refuses to start: try again shortly.
+            log.warning("asterisk found a stale control socket; starting it again")
+            time.sleep(1.0)
+
+    def _clear_stale_ctl(self) -> None:
         ctl = self.host(self.prefix + "/var/run/asterisk/asterisk.ctl")
         if ctl.exists():
             probe = run(self._cmd("-rx", "core show version"), check=False, timeout=10)
@@ -230,8 +254,10 @@ class AsteriskServer:
                     f"an Asterisk not started by this checkout already runs in {self.root}; "
                     "stop it first"
                 )
-            ctl.unlink()
-        self._s.state_dir.mkdir(parents=True, exist_ok=True)
+            ctl.unlink(missing_ok=True)
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        self._mark = self.outfile.stat().st_size if self.outfile.exists() else 0
         out = self.outfile.open("ab")
         proc = subprocess.Popen(
             self._cmd("-U", "asterisk", "-G", "asterisk", "-f", "-n"),
@@ -244,17 +270,21 @@ class AsteriskServer:
         out.close()
         self.pidfile.write_text(f"{proc.pid}\n")
         log.info("asterisk starting (pid %s)", proc.pid)
-        try:
-            self.wait_ready(timeout=timeout)
-        except StackError:
-            if proc.poll() is not None:
-                raise StackError(
-                    f"asterisk exited with {proc.returncode}; see {self.outfile}"
-                ) from None
-            raise
+        return proc
 
-    def wait_ready(self, *, timeout: float) -> None:
+    def _said_already_running(self) -> bool:
+        """Whether the Asterisk just launched refused to start because one seemed to run."""
+        with self.outfile.open("rb") as fh:
+            fh.seek(self._mark)
+            return b"Asterisk already running" in fh.read()
+
+    def wait_ready(self, *, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+        """Until Asterisk is fully booted and ARI answers; StackError at once if ``proc``
+        (the Asterisk just launched) exits meanwhile."""
+
         def booted() -> bool:
+            if proc is not None and proc.poll() is not None:
+                raise StackError(f"asterisk exited with {proc.returncode}")
             res = run(self._cmd("-rx", "core waitfullybooted"), check=False, timeout=timeout)
             return res.returncode == 0 and "fully booted" in res.stdout
 
