@@ -7,7 +7,9 @@ Exception tree::
         ├── NotRecording            no live recording for that case (pause/resume refused)
         ├── PauseConflict           pause while paused, resume while not paused
         └── RecordingLost           the audio could not be kept (.reason says why); the flow
-                                    writes a row with status failed and that reason
+            │                       writes a row with status failed and that reason
+            └── NoAudio             the file holds no audio at all (missing, not a wav, or
+                                    only a header): nothing there to keep
 
 ARI failures stay :mod:`ivr.ari.errors` types until the boundary that turns them into a
 failed row or an HTTP status.
@@ -36,3 +38,7 @@ class RecordingLost(RecordingError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NoAudio(RecordingLost):
+    """The file Asterisk left holds no audio: missing, not a wav, or only a header."""

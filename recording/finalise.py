@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from recording.errors import RecordingLost
+from recording.errors import NoAudio, RecordingLost
 from recording.store import AudioKind, AudioStore, StoredAudio, location_for
 from recording.wavrepair import repair_unclosed_wav
 
@@ -52,7 +52,7 @@ REPAIRED = "Asterisk never closed the file (it stopped mid-recording); the audio
 @dataclass(frozen=True, slots=True)
 class Finalised:
     stored: StoredAudio
-    duration: timedelta
+    duration: timedelta = timedelta(0)
     repaired: bool = False  # the header of an unclosed file was repaired
 
     def failure(self, failure: str | None) -> str | None:
@@ -76,7 +76,7 @@ def wav_seconds(path: Path) -> float:
             rate = w.getframerate()
             return w.getnframes() / rate if rate else 0.0
     except (wave.Error, EOFError, OSError) as exc:
-        raise RecordingLost(f"unreadable wav {path.name}: {exc}") from None
+        raise NoAudio(f"unreadable wav {path.name}: {exc}") from None
 
 
 class Finaliser:
@@ -93,12 +93,16 @@ class Finaliser:
         """Where the audio would have gone, for a failed row without audio (no file)."""
         return StoredAudio(location_for(kind, tenant_id, audio_id, at), 0, EMPTY_SHA256)
 
+    def discard(self, name: str) -> None:
+        """Remove a file Asterisk left that holds no audio worth keeping."""
+        self.source(name).unlink(missing_ok=True)
+
     def _finalise(
         self, name: str, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime
     ) -> Finalised:
         src = self.source(name)
         if not src.is_file():
-            raise RecordingLost(f"Asterisk left no file {src.name}")
+            raise NoAudio(f"Asterisk left no file {src.name}")
         try:
             repaired = repair_unclosed_wav(src)
         except OSError as exc:

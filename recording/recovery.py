@@ -20,8 +20,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
 from ivr.clock import Clock
-from recording.errors import RecordingLost
-from recording.finalise import Finaliser, parse_recording_name
+from recording.errors import NoAudio, RecordingLost
+from recording.finalise import Finalised, Finaliser, parse_recording_name
 from recording.store import AudioKind
 from storage.errors import NotFound, StorageError
 from storage.events import AudioStatus, EventSink, RecordingCompleted, VoiceMessageSaved
@@ -29,6 +29,7 @@ from storage.events import AudioStatus, EventSink, RecordingCompleted, VoiceMess
 log = logging.getLogger(__name__)
 
 REASON = "the controller stopped during the recording; the audio up to then is kept"
+NOTHING_KEPT = "nothing of the recording could be kept"
 
 TenantOf = Callable[[uuid.UUID], Awaitable[uuid.UUID]]  # raises NotFound
 
@@ -89,12 +90,26 @@ class OrphanRecovery:
             at = self._clock()
             try:
                 done = await self._finaliser.finalise(name, kind, tenant_id, audio_id, at)
-            except RecordingLost as exc:
+            except NoAudio as exc:
+                # Nothing to keep (Asterisk died before writing any audio, or not a wav): the
+                # row says so (unless the flow wrote one already) and the file goes, so it is
+                # neither retried forever nor kept outside retention.
+                done = Finalised(self._finaliser.placeholder(kind, tenant_id, audio_id, at))
+                reason = f"{NOTHING_KEPT}: {exc.reason}"
+                await asyncio.to_thread(self._finaliser.discard, name)
+                log.warning("[%s] left-behind %s has no audio: %s", case_id, name, exc.reason)
+            except RecordingLost as exc:  # e.g. the store is not writable: try again later
                 log.error("[%s] left-behind %s cannot be kept: %s", case_id, name, exc.reason)
                 continue
+            else:
+                reason = done.failure(REASON) or REASON
+                log.warning(
+                    "[%s] left-behind %s recovered into the store (%.1fs): marked failed",
+                    case_id, name, done.duration.total_seconds(),
+                )  # fmt: skip
             size, sha = done.stored.size_bytes, done.stored.sha256
             where, took = done.stored.location, done.duration
-            failed, reason = AudioStatus.FAILED, done.failure(REASON)
+            failed = AudioStatus.FAILED
             if kind is AudioKind.RECORDING:
                 self._sink.emit(
                     RecordingCompleted(
@@ -107,10 +122,6 @@ class OrphanRecovery:
                         case_id, audio_id, name, where, at, took, size, sha, failed, reason
                     )
                 )
-            log.warning(
-                "[%s] left-behind %s recovered into the store (%.1fs): marked failed",
-                case_id, name, done.duration.total_seconds(),
-            )  # fmt: skip
             recovered += 1
         return recovered
 

@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ivr.audio import pcm_to_wav
-from recording.finalise import Finaliser, recording_name
-from recording.recovery import REASON, OrphanRecovery
+from recording.finalise import REPAIRED, Finaliser, recording_name
+from recording.recovery import NOTHING_KEPT, REASON, OrphanRecovery
 from recording.store import AudioStore
 from storage.errors import NotFound
 from storage.events import AudioStatus, CaseEvent, RecordingCompleted, VoiceMessageSaved
+from tests.unit.recording.test_wavrepair import unclosed
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TENANT = uuid.uuid4()
@@ -65,3 +66,43 @@ async def test_left_behind_files_get_a_failed_row_and_others_stay(tmp_path: Path
     assert not left.exists() and not vm.exists()
     assert fresh.exists() and live.exists() and waiting.exists() and foreign.exists()
     assert await recovery.run_once() == 0  # nothing new: idempotent
+
+
+async def test_files_asterisk_never_closed_are_repaired_or_if_empty_removed(
+    tmp_path: Path,
+) -> None:
+    """Asterisk died mid-recording too: an unclosed file with audio is kept (header repaired);
+    one with only its header holds nothing, gets a failed row without audio and is removed,
+    so it is not retried forever."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    store = AudioStore(tmp_path / "store")
+    case = uuid.uuid4()
+    with_audio, empty = uuid.uuid4(), uuid.uuid4()
+    old = time.time() - 300
+    paths = []
+    for rec_id, pcm in ((with_audio, b"\x10\x00" * 16000), (empty, b"")):
+        path = spool / f"{recording_name('rec', rec_id, case)}.wav"
+        path.write_bytes(unclosed(pcm))
+        os.utime(path, (old, old))
+        paths.append(path)
+    events: list[CaseEvent] = []
+
+    class Sink:
+        def emit(self, event: CaseEvent) -> None:
+            events.append(event)
+
+    async def tenant_of(case_id: uuid.UUID) -> uuid.UUID:
+        return TENANT
+
+    recovery = OrphanRecovery(Finaliser(store, spool), Sink(), tenant_of, lambda: T0)
+    assert await recovery.run_once() == 2
+    rows = {e.recording_id: e for e in events if isinstance(e, RecordingCompleted)}
+    kept, lost = rows[with_audio], rows[empty]
+    assert kept.duration == timedelta(seconds=2) and kept.failure_reason == f"{REASON}; {REPAIRED}"
+    assert store.path(kept.location).stat().st_size == kept.size_bytes == 44 + 32000
+    assert lost.status is AudioStatus.FAILED and lost.size_bytes == 0
+    assert lost.failure_reason is not None and lost.failure_reason.startswith(NOTHING_KEPT)
+    assert not store.exists(lost.location)
+    assert not any(p.exists() for p in paths)
+    assert await recovery.run_once() == 0
