@@ -21,7 +21,7 @@ import urllib.request
 import uuid
 import wave
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from tests.support import (
     CALLER_NUMBER,
     AgentPhone,
     Controller,
+    SippResult,
     ari_delete,
     ari_get,
     basic_auth,
@@ -180,6 +181,21 @@ def _call_desk(
     assert result.returncode == 0, result.output + result.errors
     assert code == 0, out
     return phone, since
+
+
+def _recorded_call_under_way(
+    pool: ThreadPoolExecutor, stack: Settings, desk: Controller, tmp_path: Path, *, timeout: int
+) -> tuple[Future[SippResult], uuid.UUID]:
+    """A caller picks the recorded desk queue (an agent must be logged in); returns the
+    caller's SIPp run and the case id once the conversation is being recorded."""
+    caller = pool.submit(
+        run_sipp, "caller-talks-to-agent.xml", tmp_path / "caller", service=MENU,
+        settings=stack, timeout=timeout, extra=["-key", "digit", "5", "-d", "3000"],
+    )  # fmt: skip
+    live = wait_for(
+        "a live recording", lambda: api(desk, "GET", "/api/recordings/live")[1] or None, 30
+    )
+    return caller, uuid.UUID(live[0]["case_id"])
 
 
 def test_recorded_call_has_notice_first_real_audio_and_complete_metadata(
@@ -431,14 +447,7 @@ def test_a_recording_left_behind_by_a_killed_controller_is_kept_and_marked_faile
     phone = AgentPhone(stack, "agent2", "agent-answers-and-talks.xml", tmp_path, talk_ms=20000)
     try:
         with ThreadPoolExecutor(1) as pool:
-            caller = pool.submit(
-                run_sipp, "caller-talks-to-agent.xml", tmp_path / "caller", service=MENU,
-                settings=stack, timeout=60, extra=["-key", "digit", "5", "-d", "3000"],
-            )  # fmt: skip
-            live = wait_for(
-                "a live recording", lambda: api(desk, "GET", "/api/recordings/live")[1] or None, 30
-            )
-            case_id = uuid.UUID(live[0]["case_id"])
+            caller, case_id = _recorded_call_under_way(pool, stack, desk, tmp_path, timeout=60)
             time.sleep(2.0)  # some conversation in the file
             assert desk.proc is not None
             desk.proc.kill()
@@ -475,14 +484,8 @@ def test_asterisk_crashing_mid_recording_leaves_a_failed_row_and_the_next_call_i
     phone = AgentPhone(stack, "agent2", "agent-answers-and-talks.xml", tmp_path, talk_ms=20000)
     try:
         with ThreadPoolExecutor(1) as pool:
-            caller = pool.submit(  # no BYE will come: SIPp's own timeout ends this call
-                run_sipp, "caller-talks-to-agent.xml", tmp_path / "caller", service=MENU,
-                settings=stack, timeout=25, extra=["-key", "digit", "5", "-d", "3000"],
-            )  # fmt: skip
-            live = wait_for(
-                "a live recording", lambda: api(desk, "GET", "/api/recordings/live")[1] or None, 30
-            )
-            case_id = uuid.UUID(live[0]["case_id"])
+            # No BYE will come: SIPp's own timeout ends this call.
+            caller, case_id = _recorded_call_under_way(pool, stack, desk, tmp_path, timeout=25)
             # Asterisk writes through a 32 KiB buffer (~2 s of audio): what it had not written
             # yet is lost with it, so let the conversation run past a few of those first.
             time.sleep(5.0)
