@@ -54,6 +54,7 @@ from ivr.flowdefs.model import Queue, TenantFlows
 from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import AgentDirectory, Restrictions
+from ivr.flows.ringing import first_answer
 from ivr.prompts import PromptRenderer
 from storage.events import CallbackOutcome, CallbackResult
 
@@ -397,7 +398,7 @@ class CallbackDialer:
     ) -> bool:
         rid = request.id
         legs = await self._ring_agents(request, offer)
-        answered = await self._first_answer(legs, offer.ring_timeout) if legs else None
+        answered = await first_answer(legs, offer.ring_timeout) if legs else None
         for agent in offer.agents:
             if agent != answered:
                 leg = legs.get(agent)
@@ -471,31 +472,6 @@ class CallbackDialer:
             log.info("[cb %s] ringing agent %s (leg %s)", request.id, agent, leg_id)
             legs[agent] = leg
         return legs
-
-    @staticmethod
-    async def _first_answer(legs: dict[str, Call], ring_timeout: float) -> str | None:
-        async def wait(agent: str, leg: Call) -> str | None:
-            try:
-                await leg.wait_event({"StasisStart"}, timeout=ring_timeout + 1)
-            except (CallHungUp, TimeoutError):
-                return None
-            return agent
-
-        rings = {asyncio.create_task(wait(a, leg)) for a, leg in legs.items()}
-        try:
-            pending = set(rings)
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    agent = task.result()
-                    if agent is not None:
-                        return agent
-            return None
-        finally:
-            for task in rings:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
 
     async def _call_customer(
         self,

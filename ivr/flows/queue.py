@@ -31,6 +31,7 @@ from ivr.flowdefs.model import Queue, Target
 from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
+from ivr.flows.ringing import first_answer
 from ivr.prompts import PromptRenderer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
@@ -320,7 +321,7 @@ class QueueFlow:
             for agent in unreachable:
                 ticket.timed_out(agent)
             return False
-        answered = await self._first_answer(call, legs, offer.ring_timeout)
+        answered = await first_answer(legs, offer.ring_timeout, caller=call)
         for agent in unreachable:
             ticket.timed_out(agent)
         for agent, leg in legs.items():
@@ -352,36 +353,3 @@ class QueueFlow:
             self._coord.call_ended(answered, talk)
             log.info("[%s] call with agent %s ended after %.1fs", cid, answered, talk)
         return True
-
-    async def _first_answer(
-        self, call: Call, legs: dict[str, Call], ring_timeout: float
-    ) -> str | None:
-        """The agent whose leg answered first, None if none did within the ring timeout.
-        Raises CallHungUp when the caller leaves meanwhile."""
-
-        async def wait(agent: str, leg: Call) -> str | None:
-            try:
-                await leg.wait_event({"StasisStart"}, timeout=ring_timeout + 1)
-            except (CallHungUp, TimeoutError):
-                return None
-            return agent
-
-        rings = {asyncio.create_task(wait(a, leg)) for a, leg in legs.items()}
-        watch = asyncio.create_task(_hung_up(call))
-        try:
-            pending = set(rings)
-            while pending:
-                done, _ = await asyncio.wait(pending | {watch}, return_when=asyncio.FIRST_COMPLETED)
-                if watch in done:
-                    watch.result()  # raises CallHungUp
-                for task in done:
-                    pending.discard(task)
-                    agent = task.result()
-                    if agent is not None:
-                        return agent
-            return None
-        finally:
-            for task in (*rings, watch):
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
