@@ -281,23 +281,34 @@ def test_pause_and_resume_show_in_metadata_and_cut_the_audio(
     wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
 
 
-def test_voice_message_from_the_menu_lands_with_metadata_and_plays(
-    stack: Settings, desk: Controller, tmp_path: Path
-) -> None:
+def _message_from_menu(
+    stack: Settings, tmp_path: Path, scenario: str, *, timeout: int, pause_ms: int
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """A caller picks 4 (voice message for the support box) and runs ``scenario``; returns
+    the case, whose outcome must be voicemail, and its one voice message row."""
     since = time.time() - 1
     result = run_sipp(
-        "caller-leaves-voice-message.xml",
+        scenario,
         tmp_path,
         service=MENU,
         settings=stack,
-        timeout=60,
-        extra=["-key", "digit", "4", "-d", "2000"],
+        timeout=timeout,
+        extra=["-key", "digit", "4", "-d", str(pause_ms)],
     )
     assert result.returncode == 0, result.output + result.errors
     case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
     assert case["outcome"] == "voicemail"
     (msg,) = wait_for(
         "the voice message row", lambda: _audio_rows(stack, "voice_messages", case["id"]) or None
+    )
+    return case, msg
+
+
+def test_voice_message_from_the_menu_lands_with_metadata_and_plays(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    case, msg = _message_from_menu(
+        stack, tmp_path, "caller-leaves-voice-message.xml", timeout=60, pause_ms=2000
     )
     assert msg["status"] == "completed" and msg["failure_reason"] is None
     assert msg["box"] == "support"
@@ -350,20 +361,8 @@ def test_caller_hanging_up_during_the_notice_is_never_recorded(
 def test_caller_hanging_up_mid_message_keeps_the_message(
     stack: Settings, desk: Controller, tmp_path: Path
 ) -> None:
-    since = time.time() - 1
-    result = run_sipp(
-        "caller-picks-then-hangs-up.xml",
-        tmp_path,
-        service=MENU,
-        settings=stack,
-        timeout=30,
-        extra=["-key", "digit", "4", "-d", "7000"],
-    )
-    assert result.returncode == 0, result.output + result.errors
-    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
-    assert case["outcome"] == "voicemail"
-    (msg,) = wait_for(
-        "the voice message row", lambda: _audio_rows(stack, "voice_messages", case["id"]) or None
+    _case, msg = _message_from_menu(
+        stack, tmp_path, "caller-picks-then-hangs-up.xml", timeout=30, pause_ms=7000
     )
     assert msg["status"] == "completed"
     spoke = read_stamp(tmp_path, "hangup") - read_stamp(tmp_path, "dtmf")
