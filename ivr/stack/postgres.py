@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ivr.config import Settings
+from ivr.stack import scram
 from ivr.stack.proc import StackError, run
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,38 @@ class PgCluster:
         log.info("postgres stopped")
 
     def bootstrap(self) -> None:
-        """Create (or re-password) the owner and application roles and the database."""
-        asyncio.run(self._bootstrap())
+        """Create (or re-password) the owner and application roles and the database.
+
+        The cluster lives outside the state dir, so it can outlive the secrets it was made
+        with (a checkout or CI clone made anew at the same path). The secrets in the state dir
+        are what counts: the superuser is re-passworded offline and the data kept."""
+        try:
+            asyncio.run(self._bootstrap())
+        except asyncpg.InvalidPasswordError:
+            log.warning(
+                "the Postgres cluster in %s was set up with other secrets than those in %s "
+                "(was the state dir made anew?); setting its superuser password from them, "
+                "its data is kept",
+                self.data,
+                self._s.state_dir,
+            )
+            self.reset_superuser_password()
+            asyncio.run(self._bootstrap())
+
+    def reset_superuser_password(self) -> None:
+        """Set the superuser's password in single-user mode (the server is stopped for it and
+        started again). Only a SCRAM verifier goes to Postgres, never the password."""
+        s = self._s
+        sql = (
+            f'ALTER ROLE "{_ident(s.db_superuser)}" '
+            f"PASSWORD '{scram.verifier(s.require('db_superuser_password'))}';\n"
+        )
+        self.stop()
+        run(
+            self._as_user(self._bin("postgres"), "--single", "-D", str(self.data), "postgres"),
+            input_text=sql,
+        )
+        self.start()
 
     async def _bootstrap(self) -> None:
         s = self._s
