@@ -208,9 +208,15 @@ async def serve(
             restrictions=RestrictionRepository(sessions),
             notice=notice,
         )
-        voicemail = VoicemailFlow(prompts, finaliser, recorder, clock)
+        restrictions = RestrictionRepository(sessions)
+        voicemail = VoicemailFlow(prompts, finaliser, recorder, clock, restrictions=restrictions)
         callback_flow = CallbackFlow(
-            prompts, recorder, clock, on_request=dialer.notify, voicemail=voicemail
+            prompts,
+            recorder,
+            clock,
+            on_request=dialer.notify,
+            voicemail=voicemail,
+            restrictions=restrictions,
         )
         queue_flow = QueueFlow(
             coordinator,
@@ -222,7 +228,7 @@ async def serve(
             clock,
             bridger=bridger,
             notice=notice,
-            restrictions=RestrictionRepository(sessions),
+            restrictions=restrictions,
             callback=callback_flow,
         )
         router.add(

@@ -53,7 +53,8 @@ from ivr.flowdefs import is_open
 from ivr.flowdefs.model import Queue, TenantFlows
 from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.notice import NoticeFlow
-from ivr.flows.queue import AgentDirectory, Restrictions
+from ivr.flows.queue import AgentDirectory
+from ivr.flows.restriction import Restrictions
 from ivr.flows.ringing import first_answer
 from ivr.prompts import PromptRenderer
 from storage.events import CallbackOutcome, CallbackResult

@@ -11,7 +11,9 @@ config says ``message = true`` the caller may then press 1 to leave a voice mess
 agent (:meth:`ivr.flows.voicemail.VoicemailFlow.record_message`, linked to the same case; the
 request is already stored, so a hang-up during it loses nothing). The caller hears a spoken
 confirmation and the call ends. The recorder makes the request durable (spooled while
-Postgres is down); the dialer picks it up from the table.
+Postgres is down); the dialer picks it up from the table. A number under a processing
+restriction is never dialled, so the caller is told so and may key another; a restricted
+caller is not offered the voice message.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ivr.callbacks.numbers import InvalidNumber, PhoneNumber, parse_number
 from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
 from ivr.flows.context import CaseContext
+from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
@@ -41,6 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "Jos haluat antaa toisen numeron, paina 2.",
         "key": "Näppäile puhelinnumero ja lopuksi risuaita.",
         "invalid": "Numero ei kelpaa.",
+        "restricted": "Tähän numeroon ei voida soittaa takaisin.",
         "offer_message": "Jos haluat jättää viestin, paina 1.",
         "done": "Kiitos. Soitamme sinulle takaisin, kun on vuorosi. Paikkasi jonossa säilyy. "
         "Näkemiin.",
@@ -50,6 +54,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "Tryck 2 för att ange ett annat nummer.",
         "key": "Slå telefonnumret och avsluta med fyrkant.",
         "invalid": "Numret är inte giltigt.",
+        "restricted": "Vi kan inte ringa tillbaka till det numret.",
         "offer_message": "Tryck 1 om du vill lämna ett meddelande.",
         "done": "Tack. Vi ringer tillbaka när det är din tur. Du behåller din plats i kön. Hej då.",
     },
@@ -58,6 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "or 2 to key in another number.",
         "key": "Key in the phone number, then press hash.",
         "invalid": "That number is not valid.",
+        "restricted": "We cannot call you back on that number.",
         "offer_message": "To leave a message, press 1.",
         "done": "Thank you. We will call you back when it is your turn; you keep your place "
         "in the queue. Goodbye.",
@@ -76,7 +82,9 @@ class CallbackFlow:
         *,
         on_request: Callable[[], None] = lambda: None,
         voicemail: VoicemailFlow | None = None,
+        restrictions: Restrictions | None = None,
     ) -> None:
+        self._restrictions = restrictions
         self._prompts = prompts
         self._recorder = recorder
         self._clock = clock
@@ -106,10 +114,12 @@ class CallbackFlow:
                 first_timeout=6.0,
                 inter_timeout=2.0,
             )
-            if choice == "1":
+            if choice == "1" and await self._restricted(call, ctx, number):
+                await call.play(await self._text(lang, "restricted"))
+            elif choice == "1":
                 self._store(ctx, queue, number, place)
                 log.info("[%s] callback request stored for queue %s", cid, queue.name)
-                await self._offer_message(call, ctx, queue)
+                await self._offer_message(call, ctx, queue, number)
                 await call.play(await self._text(lang, "done"))
                 await call.hangup()
                 return None
@@ -118,9 +128,30 @@ class CallbackFlow:
         log.info("[%s] callback: out of tries, no request", cid)
         return Target("hangup", "goodbye")
 
-    async def _offer_message(self, call: Call, ctx: CaseContext, queue: Queue) -> None:
+    async def _restricted(self, call: Call, ctx: CaseContext, number: PhoneNumber) -> bool:
+        """A number under a processing restriction is never dialled, so no request is taken
+        for it (the caller may key another). Unknown (Postgres down): taken; the dialer
+        checks again before it dials."""
+        if not await number_restricted(
+            self._restrictions,
+            ctx.tenant_id,
+            (number.e164,),
+            cid=call.channel_id,
+            when_unknown=False,
+        ):
+            return False
+        log.info(
+            "[%s] callback: the number's processing is restricted: no request", call.channel_id
+        )
+        return True
+
+    async def _offer_message(
+        self, call: Call, ctx: CaseContext, queue: Queue, number: PhoneNumber
+    ) -> None:
         """ "Press 1 to leave a message": an optional voice message for the agent."""
         if not queue.callback.message or self._voicemail is None:
+            return
+        if await self._voicemail.refused(call, ctx, number.e164):
             return
         call.clear_digits()
         choice = await call.prompt_digits(

@@ -31,6 +31,7 @@ from ivr.flowdefs.model import Queue, Target
 from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
+from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.flows.ringing import first_answer
 from ivr.prompts import PromptRenderer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
@@ -91,12 +92,6 @@ POSITION_TEXT = {
 
 class AgentDirectory(Protocol):
     async def user_id(self, login: str) -> uuid.UUID | None: ...
-
-
-class Restrictions(Protocol):
-    async def is_restricted(
-        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
-    ) -> bool: ...
 
 
 Adopt = Callable[[str], Call]
@@ -260,17 +255,11 @@ class QueueFlow:
         if not (queue.record or ctx.record_call) or self._notice is None:
             return False
         cid = call.channel_id
-        if self._restrictions is not None and call.caller_number:
-            try:
-                restricted = await self._restrictions.is_restricted(
-                    ctx.tenant_id, number=call.caller_number
-                )
-            except Exception as exc:
-                log.error("[%s] cannot check restrictions (%s); not recording", cid, exc)
-                return False
-            if restricted:
-                log.info("[%s] caller's processing is restricted: not recording", cid)
-                return False
+        if await number_restricted(
+            self._restrictions, ctx.tenant_id, (call.caller_number,), cid=cid, when_unknown=True
+        ):
+            log.info("[%s] caller's processing is restricted: not recording", cid)
+            return False
         await self._notice.play(call, ctx)
         return True
 

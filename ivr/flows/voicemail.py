@@ -5,7 +5,8 @@ what was said). The audio is finalised into the audio store and lands as a
 status failed and the reason.
 
 ``run`` serves a ``voicemail:<box>`` target; :meth:`VoicemailFlow.record_message` is the part
-other flows (callback capture) reuse.
+other flows (callback capture) reuse. A caller whose processing is restricted is told that no
+message can be taken, and nothing is recorded (:meth:`VoicemailFlow.refused`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
 from ivr.clock import Clock
 from ivr.flows.context import CaseContext
+from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.prompts import PromptRenderer
 from recording.errors import RecordingLost
 from recording.finalise import Finaliser, recording_name
@@ -37,6 +39,11 @@ THANKS_TEXT = {
     "sv": "Tack, ditt meddelande har sparats. Hej då.",
     "en": "Thank you, your message has been saved. Goodbye.",
 }
+REFUSED_TEXT = {
+    "fi": "Valitettavasti tästä numerosta ei voi jättää viestiä. Näkemiin.",
+    "sv": "Tyvärr kan man inte lämna ett meddelande från det här numret. Hej då.",
+    "en": "Sorry, a message cannot be left from this number. Goodbye.",
+}
 
 
 class VoicemailFlow:
@@ -48,7 +55,9 @@ class VoicemailFlow:
         clock: Clock,
         *,
         end_grace: float = 10.0,
+        restrictions: Restrictions | None = None,
     ) -> None:
+        self._restrictions = restrictions
         self._prompts = prompts
         self._finaliser = finaliser
         self._sink = sink
@@ -57,11 +66,32 @@ class VoicemailFlow:
 
     async def run(self, call: Call, ctx: CaseContext, box: str) -> None:
         """The ``voicemail:<box>`` target: take the message, thank the caller, hang up."""
+        if await self.refused(call, ctx):
+            ctx.outcome = Outcome.CLOSED  # the box is closed to this caller
+            await call.play(await self._text(ctx, None, REFUSED_TEXT))
+            await call.hangup()
+            return
         ctx.outcome = Outcome.VOICEMAIL
         saved = await self.record_message(call, ctx, box)
         if saved is not None and saved.status == AudioStatus.COMPLETED and not call.hung_up:
             await call.play(await self._text(ctx, ctx.flows.voicemail.thanks, THANKS_TEXT))
         await call.hangup()
+
+    async def refused(self, call: Call, ctx: CaseContext, *numbers: str) -> bool:
+        """Whether no message may be taken: the caller's number (or one of ``numbers``, such
+        as a confirmed callback number) is under a processing restriction. When that cannot
+        be checked the message is taken (see ivr.flows.restriction)."""
+        cid = call.channel_id
+        if not await number_restricted(
+            self._restrictions,
+            ctx.tenant_id,
+            (call.caller_number, *numbers),
+            cid=cid,
+            when_unknown=False,
+        ):
+            return False
+        log.info("[%s] case %s: processing restricted: no voice message", cid, ctx.case_id)
+        return True
 
     async def _text(self, ctx: CaseContext, prompt: str | None, texts: dict[str, str]) -> str:
         flows = ctx.flows

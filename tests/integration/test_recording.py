@@ -333,6 +333,33 @@ def test_voice_message_from_the_menu_lands_with_metadata_and_plays(
     assert "Traceback" not in desk.log()
 
 
+def test_a_caller_under_processing_restriction_leaves_no_voice_message(
+    stack: Settings, desk: Controller, tmp_path: Path
+) -> None:
+    """Issue 7: a restriction means no new recordings linked to the person; the caller who
+    picks the voice message option is told so and hung up, and nothing is recorded."""
+    since = time.time() - 1
+    asyncio.run(_restrict_caller(stack, True))
+    try:
+        result = run_sipp(
+            "caller-picks-by-info.xml",
+            tmp_path,
+            service=MENU,
+            settings=stack,
+            timeout=40,
+            extra=["-key", "digit", "4"],
+        )
+    finally:
+        asyncio.run(_restrict_caller(stack, False))
+    assert result.returncode == 0, result.output + result.errors  # hung up by the service
+    case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
+    assert case["outcome"] == "closed"
+    assert "processing restricted: no voice message" in desk.log()
+    time.sleep(0.5)  # a message row would have been emitted before the case ended
+    assert _audio_rows(stack, "voice_messages", case["id"]) == []
+    wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
+
+
 def test_caller_hanging_up_during_the_notice_is_never_recorded(
     stack: Settings, desk: Controller, tmp_path: Path
 ) -> None:

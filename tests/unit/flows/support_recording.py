@@ -11,6 +11,7 @@ from typing import Any
 
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import pcm_to_wav
+from ivr.callbacks.numbers import InvalidNumber, parse_number
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.engine import QueueEngine
 from ivr.flowdefs.model import (
@@ -134,7 +135,34 @@ class World:
         return f"sound:{SOUNDS}/{tts_key(text, language)}"
 
 
-def world(tmp_path: Path, flows: TenantFlows, **fake_kw: Any) -> World:
+class RestrictedNumbers:
+    """Restrictions by E.164 number, matched in any form the caller id comes in, as the
+    repository does; ``broken`` makes every check fail as with Postgres down."""
+
+    def __init__(self, *numbers: str, broken: bool = False) -> None:
+        self.numbers = set(numbers)
+        self.broken = broken
+        self.asked: list[str | None] = []
+
+    async def is_restricted(
+        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
+    ) -> bool:
+        self.asked.append(number)
+        if self.broken:
+            raise ConnectionRefusedError("postgres is down")
+        try:
+            return number is not None and parse_number(number).e164 in self.numbers
+        except InvalidNumber:
+            return False
+
+
+def world(
+    tmp_path: Path,
+    flows: TenantFlows,
+    *,
+    restrictions: RestrictedNumbers | None = None,
+    **fake_kw: Any,
+) -> World:
     fake = FakeAri(default_duration=0.001, **fake_kw)
     sink = Sink()
     clock = Clock()
@@ -144,7 +172,9 @@ def world(tmp_path: Path, flows: TenantFlows, **fake_kw: Any) -> World:
     store = AudioStore(tmp_path / "store")
     finaliser = Finaliser(store, spool)
     notice = NoticeFlow(prompts, clock)
-    voicemail = VoicemailFlow(prompts, finaliser, sink, clock, end_grace=0.5)
+    voicemail = VoicemailFlow(
+        prompts, finaliser, sink, clock, end_grace=0.5, restrictions=restrictions
+    )
     router = FlowRouter({})
     dispatcher = Dispatcher(fake, router.handle, app="linja")
     coordinator = QueueCoordinator(QueueEngine({}), clock)

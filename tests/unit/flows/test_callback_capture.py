@@ -29,7 +29,7 @@ from storage.events import (
     VoiceMessageSaved,
 )
 from tests.unit.fake_ari import FakeAri
-from tests.unit.flows.support_recording import wav
+from tests.unit.flows.support_recording import RestrictedNumbers, wav
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PLACE = T0 - timedelta(minutes=3)
@@ -39,7 +39,14 @@ FLOWS = TenantFlows("demo", "fi", "main", {}, {}, {"support": QUEUE}, None, "/x/
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, *, from_queue: bool = True, queue: Queue = QUEUE) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        from_queue: bool = True,
+        queue: Queue = QUEUE,
+        restrictions: RestrictedNumbers | None = None,
+    ) -> None:
         self.events: list[CaseEvent] = []
         self.spoken: list[str] = []
         self.results: list[Target | None] = []
@@ -54,9 +61,16 @@ class Harness:
         self.spool = tmp_path / "spool"
         self.spool.mkdir()
         self.store = AudioStore(tmp_path / "store")
-        voicemail = VoicemailFlow(prompts, Finaliser(self.store, self.spool), self, lambda: T0)
+        voicemail = VoicemailFlow(
+            prompts, Finaliser(self.store, self.spool), self, lambda: T0, restrictions=restrictions
+        )
         self.flow = CallbackFlow(
-            prompts, self, lambda: T0, on_request=self._notify, voicemail=voicemail
+            prompts,
+            self,
+            lambda: T0,
+            on_request=self._notify,
+            voicemail=voicemail,
+            restrictions=restrictions,
         )
         harness = self
 
@@ -195,3 +209,38 @@ async def test_a_caller_who_wants_no_message_just_hears_the_confirmation(tmp_pat
     assert len(h.requests()) == 1 and not h.fake.requests_to("POST", "/channels/c7/record")
     assert not [e for e in h.events if isinstance(e, VoiceMessageSaved)]
     assert any(t.startswith("Kiitos") for t in h.spoken)
+
+
+async def test_a_restricted_number_gets_no_request_and_another_may_be_keyed(
+    tmp_path: Path,
+) -> None:
+    """The caller's own number is restricted: they are told it cannot be called back and key
+    another, which is taken; being restricted themselves, they are offered no message."""
+    restrictions = RestrictedNumbers("+358401234567")
+    h = Harness(tmp_path, queue=WITH_MESSAGE, restrictions=restrictions)
+    h.fake.start_call("c8", args=["cb", "demo"], caller="0401234567")
+    await h.said("confirm")
+    h.fake.dtmf("c8", "1")
+    await h.said("restricted")
+    assert h.requests() == []
+    await h.said("key")
+    h.fake.dtmf("c8", "0509876543#")
+    await h.said("confirm", times=2)
+    h.fake.dtmf("c8", "1")
+    await h.fake.wait_calls_done()
+    (req,) = h.requests()
+    assert req.callback_number == "+358509876543"
+    assert not any(t.startswith(TEXTS["fi"]["offer_message"]) for t in h.spoken)
+    assert not h.fake.requests_to("POST", "/channels/c8/record")
+    assert "0401234567" in restrictions.asked  # the caller, checked before any message
+    assert any(t.startswith("Kiitos") for t in h.spoken)
+
+
+async def test_when_restrictions_cannot_be_checked_the_request_is_taken(tmp_path: Path) -> None:
+    h = Harness(tmp_path, restrictions=RestrictedNumbers(broken=True))
+    h.fake.start_call("c9", args=["cb", "demo"], caller="0401234567")
+    await h.said("confirm")
+    h.fake.dtmf("c9", "1")
+    await h.fake.wait_calls_done()
+    (req,) = h.requests()
+    assert req.callback_number == "+358401234567"

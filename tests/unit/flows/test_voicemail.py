@@ -13,7 +13,7 @@ from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.errors import AriHttpError, CallHungUp
 from ivr.flowdefs.model import VoicemailConfig
 from ivr.flows.context import CaseContext
-from ivr.flows.voicemail import PROMPT_TEXT, THANKS_TEXT
+from ivr.flows.voicemail import PROMPT_TEXT, REFUSED_TEXT, THANKS_TEXT
 from recording.finalise import EMPTY_SHA256
 from storage.events import (
     AudioStatus,
@@ -22,7 +22,15 @@ from storage.events import (
     Outcome,
     VoiceMessageSaved,
 )
-from tests.unit.flows.support_recording import T0, TENANT, World, tenant_flows, wav, world
+from tests.unit.flows.support_recording import (
+    T0,
+    TENANT,
+    RestrictedNumbers,
+    World,
+    tenant_flows,
+    wav,
+    world,
+)
 
 
 async def recording_started(w: World) -> str:
@@ -156,3 +164,34 @@ async def test_no_end_from_asterisk_stops_it_and_keeps_what_there_is(tmp_path: P
     assert msg.failure_reason == "no end of recording from Asterisk"
     assert msg.size_bytes > 0 and w.store.exists(msg.location)
     assert w.fake.requests_to("POST", f"/recordings/live/{name}/stop")
+
+
+async def test_a_restricted_caller_is_told_and_nothing_is_recorded(tmp_path: Path) -> None:
+    restrictions = RestrictedNumbers("+358401234567")
+    w = world(tmp_path, tenant_flows(tmp_path), restrictions=restrictions)
+    w.fake.start_call("c1", args=["menu", "acme"], exten="200", caller="0401234567")
+    await w.fake.wait_until(lambda: "sound:welcome" in w.fake.media_played("c1"))
+    w.fake.dtmf("c1", "4")
+    await w.fake.wait_calls_done()
+    assert restrictions.asked == ["0401234567"]
+    assert not w.fake.requests_to("POST", "/channels/c1/record")
+    assert w.sink.of(VoiceMessageSaved) == []
+    played = w.fake.media_played("c1")
+    assert played[-1] == w.notice_media(REFUSED_TEXT["fi"])
+    assert w.notice_media(PROMPT_TEXT["fi"]) not in played  # no "leave a message"
+    (ended,) = w.sink.of(CaseEnded)
+    assert ended.outcome == Outcome.CLOSED
+
+
+async def test_when_restrictions_cannot_be_checked_the_message_is_taken(tmp_path: Path) -> None:
+    w = world(tmp_path, tenant_flows(tmp_path), restrictions=RestrictedNumbers(broken=True))
+    w.fake.start_call("c1", args=["menu", "acme"], exten="200")
+    w.fake.dtmf("c1", "4")
+    name = await recording_started(w)
+    (w.spool / f"{name}.wav").write_bytes(wav(1.5))
+    w.fake.dtmf("c1", "#")
+    w.fake.finish_recording(name)
+    await w.fake.wait_calls_done()
+    (msg,) = w.sink.of(VoiceMessageSaved)
+    assert msg.status == AudioStatus.COMPLETED
+    assert w.sink.of(CaseEnded)[0].outcome == Outcome.VOICEMAIL

@@ -1,0 +1,48 @@
+"""Processing restrictions (a data subject's right, `linja subject restrict`) as the call flows
+see them: a restricted number is never recorded, never left a voice message and never dialled.
+
+The flows differ only in what they do when the check itself cannot be made (Postgres down):
+a conversation is then not recorded (recording is optional to the service), while a voice
+message or callback request is still taken (it is the service; nothing may be lost), and the
+dialer checks again before it dials.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Restrictions(Protocol):
+    async def is_restricted(
+        self, tenant_id: uuid.UUID, *, number: str | None = None, email: str | None = None
+    ) -> bool: ...
+
+
+async def number_restricted(
+    restrictions: Restrictions | None,
+    tenant_id: uuid.UUID,
+    numbers: tuple[str | None, ...],
+    *,
+    cid: str,
+    when_unknown: bool,
+) -> bool:
+    """Whether any of ``numbers`` is restricted; ``when_unknown`` if that cannot be told."""
+    if restrictions is None:
+        return False
+    for number in dict.fromkeys(n for n in numbers if n):
+        try:
+            if await restrictions.is_restricted(tenant_id, number=number):
+                return True
+        except Exception as exc:
+            log.error(
+                "[%s] cannot check restrictions (%s); going on as if %s",
+                cid,
+                exc,
+                "restricted" if when_unknown else "not restricted",
+            )
+            return when_unknown
+    return False
