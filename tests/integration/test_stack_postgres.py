@@ -17,6 +17,7 @@ import pytest
 from ivr.config import Settings
 from ivr.stack import secrets
 from ivr.stack.postgres import PgCluster
+from tests.integration.storage.conftest import connect
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +50,8 @@ def _up(settings: Settings, cluster: PgCluster) -> None:
     cluster.bootstrap()
 
 
-async def _app(settings: Settings, sql: str) -> object:
-    conn = await asyncpg.connect(
-        host=settings.bind,
-        port=settings.pg_port,
-        user=settings.db_owner,
-        password=settings.require("db_owner_password"),
-        database=settings.db_name,
-    )
+async def _owner(settings: Settings, sql: str) -> object:
+    conn = await connect(settings, "owner")
     try:
         return await conn.fetchval(sql)
     finally:
@@ -69,7 +64,7 @@ def test_a_new_state_dir_takes_over_the_old_cluster_and_keeps_its_data(
     port = _free_port()
     first, cluster = _cluster(tmp_path / "first", pg_dir, port)
     _up(first, cluster)
-    asyncio.run(_app(first, "CREATE TABLE kept AS SELECT 42 AS answer"))
+    asyncio.run(_owner(first, "CREATE TABLE kept AS SELECT 42 AS answer"))
     cluster.stop()
 
     second, cluster = _cluster(tmp_path / "second", pg_dir, port)
@@ -77,7 +72,7 @@ def test_a_new_state_dir_takes_over_the_old_cluster_and_keeps_its_data(
     with caplog.at_level(logging.WARNING, logger="ivr.stack.postgres"):
         _up(second, cluster)
 
-    assert asyncio.run(_app(second, "SELECT answer FROM kept")) == 42
+    assert asyncio.run(_owner(second, "SELECT answer FROM kept")) == 42
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("other secrets" in m for m in warned), warned
     for secret in ("db_superuser_password", "db_owner_password", "db_app_password"):
@@ -85,4 +80,4 @@ def test_a_new_state_dir_takes_over_the_old_cluster_and_keeps_its_data(
             assert all(value not in m for m in warned)
     # The old passwords are gone, not merely joined by new ones.
     with pytest.raises(asyncpg.InvalidPasswordError):
-        asyncio.run(_app(first, "SELECT 1"))
+        asyncio.run(_owner(first, "SELECT 1"))
