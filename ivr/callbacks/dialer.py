@@ -55,7 +55,7 @@ from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import AgentDirectory
 from ivr.flows.restriction import Restrictions
-from ivr.flows.ringing import first_answer
+from ivr.flows.ringing import Originator, first_answer
 from ivr.prompts import PromptRenderer
 from storage.events import CallbackOutcome, CallbackResult
 
@@ -208,9 +208,7 @@ class CallbackDialer:
         self._store = store
         self._coord = coordinator
         self._defs = definitions
-        self._rest = rest
-        self._adopt = adopt
-        self._release = release
+        self._originator = Originator(rest, adopt, release, config.app)
         self._prompts = prompts
         self._agents = agents
         self._bridger = bridger
@@ -449,29 +447,14 @@ class CallbackDialer:
         return True
 
     async def _ring_agents(self, request: CallbackRequest, offer: Offer) -> dict[str, Call]:
-        legs: dict[str, Call] = {}
-        for agent in offer.agents:
-            leg_id = f"cb-{request.id.hex[:12]}-{agent}-{uuid.uuid4().hex[:8]}"
-            leg = self._adopt(leg_id)
-            try:
-                await self._rest.request(
-                    "POST",
-                    "/channels",
-                    params={
-                        "endpoint": f"PJSIP/{agent}",
-                        "app": self._cfg.app,
-                        "appArgs": "callback-agent",
-                        "channelId": leg_id,
-                        "timeout": int(offer.ring_timeout),
-                        "callerId": f"Callback <{request.number}>",
-                    },
-                )
-            except AriError as exc:
-                log.warning("[cb %s] cannot ring agent %s: %s", request.id, agent, exc)
-                self._release(leg)
-                continue
-            log.info("[cb %s] ringing agent %s (leg %s)", request.id, agent, leg_id)
-            legs[agent] = leg
+        legs, _unreachable = await self._originator.ring_agents(
+            offer.agents,
+            offer.ring_timeout,
+            leg_id=lambda agent: f"cb-{request.id.hex[:12]}-{agent}-{uuid.uuid4().hex[:8]}",
+            app_args="callback-agent",
+            caller_id=f"Callback <{request.number}>",
+            tag=f"cb {request.id}",
+        )
         return legs
 
     async def _call_customer(
@@ -498,22 +481,15 @@ class CallbackDialer:
             return CallbackResult.AGENT_NO_ANSWER, None
         ring = queue.callback.ring_timeout
         cust_id = f"cb-{rid.hex[:12]}-c-{uuid.uuid4().hex[:8]}"
-        customer = self._adopt(cust_id)
         try:
-            await self._rest.request(
-                "POST",
-                "/channels",
-                params={
-                    "endpoint": f"PJSIP/customers/sip:{request.number}@{self._cfg.trunk}",
-                    "app": self._cfg.app,
-                    "appArgs": "callback-customer",
-                    "channelId": cust_id,
-                    "timeout": int(ring) + 30,  # our own timer below decides "no answer"
-                },
+            customer = await self._originator.dial(
+                cust_id,
+                f"PJSIP/customers/sip:{request.number}@{self._cfg.trunk}",
+                "callback-customer",
+                ring_seconds=int(ring) + 30,  # our own timer below decides "no answer"
             )
         except AriError as exc:
             log.warning("[cb %s] cannot dial the customer: %s", rid, exc)
-            self._release(customer)
             await self._tell_agent(agent_leg, lang, CallbackResult.FAILED)
             return CallbackResult.FAILED, None
         log.info("[cb %s] dialling the customer (%s)", rid, cust_id)

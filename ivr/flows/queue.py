@@ -32,7 +32,7 @@ from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.restriction import Restrictions, number_restricted
-from ivr.flows.ringing import first_answer
+from ivr.flows.ringing import Originator, first_answer
 from ivr.prompts import PromptRenderer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
@@ -276,31 +276,16 @@ class QueueFlow:
     ) -> bool:
         """Ring the offered agents; on an answer bridge and serve. True when served."""
         cid = call.channel_id
-        legs: dict[str, Call] = {}
-        unreachable: list[str] = []
-        for agent in offer.agents:
-            leg_id = f"{cid}-{agent}-{uuid.uuid4().hex}"
-            leg = self._adopt(leg_id)
-            try:
-                await call.rest.request(
-                    "POST",
-                    "/channels",
-                    params={
-                        "endpoint": f"PJSIP/{agent}",
-                        "app": "linja",
-                        "appArgs": "agent-leg",
-                        "channelId": leg_id,
-                        "timeout": int(offer.ring_timeout),
-                        "callerId": call.caller_number or "anonymous",
-                    },
-                )
-            except AriError as exc:
-                log.warning("[%s] cannot ring agent %s: %s", cid, agent, exc)
-                self._release(leg)
-                unreachable.append(agent)
-                continue
-            log.info("[%s] ringing agent %s (leg %s)", cid, agent, leg_id)
-            legs[agent] = leg
+        legs, unreachable = await Originator(
+            call.rest, self._adopt, self._release, "linja"
+        ).ring_agents(
+            offer.agents,
+            offer.ring_timeout,
+            leg_id=lambda agent: f"{cid}-{agent}-{uuid.uuid4().hex}",
+            app_args="agent-leg",
+            caller_id=call.caller_number or "anonymous",
+            tag=cid,
+        )
         if not legs:
             # Nobody could be rung (e.g. a logged-in agent's phone is not registered): count
             # it as a ring that was not answered, after the ring timeout, not at once, or the

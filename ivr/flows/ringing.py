@@ -1,18 +1,100 @@
-"""Waiting for the first of several ringing agent legs to answer.
+"""Dialling new legs and waiting for the first of several ringing agent legs to answer.
 
 Both the queue flow (a live caller waits) and the callback dialer (nobody waits) ring the
 offered agents at once and take whoever answers first; the queue flow also gives up as soon
-as its caller hangs up.
+as its caller hangs up. The dialer also dials the customer through the same
+:class:`Originator`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ivr.ari.call import Call
-from ivr.ari.errors import CallHungUp
+from ivr.ari.errors import AriError, CallHungUp
+from ivr.ari.protocol import AriRest
+
+log = logging.getLogger(__name__)
+
+
+class Originator:
+    """Dials new channels into the Stasis app. A leg is adopted before Asterisk is asked for
+    it, so none of its events is missed, and released again when Asterisk refuses."""
+
+    def __init__(
+        self,
+        rest: AriRest,
+        adopt: Callable[[str], Call],
+        release: Callable[[Call], None],
+        app: str,
+    ) -> None:
+        self._rest = rest
+        self._adopt = adopt
+        self._release = release
+        self._app = app
+
+    async def dial(
+        self,
+        channel_id: str,
+        endpoint: str,
+        app_args: str,
+        *,
+        ring_seconds: int,
+        caller_id: str | None = None,
+    ) -> Call:
+        """The new leg, ringing for at most ``ring_seconds`` (Asterisk's originate timeout);
+        raises AriError (leg released) when Asterisk refuses."""
+        leg = self._adopt(channel_id)
+        params: dict[str, str | int] = {
+            "endpoint": endpoint,
+            "app": self._app,
+            "appArgs": app_args,
+            "channelId": channel_id,
+            "timeout": ring_seconds,
+        }
+        if caller_id is not None:
+            params["callerId"] = caller_id
+        try:
+            await self._rest.request("POST", "/channels", params=params)
+        except AriError:
+            self._release(leg)
+            raise
+        return leg
+
+    async def ring_agents(
+        self,
+        agents: Sequence[str],
+        ring_timeout: float,
+        *,
+        leg_id: Callable[[str], str],
+        app_args: str,
+        caller_id: str,
+        tag: str,
+    ) -> tuple[dict[str, Call], list[str]]:
+        """Ring each agent's phone; returns the ringing legs by agent and the agents that
+        could not be rung (``tag`` prefixes the log lines: the channel or request id)."""
+        legs: dict[str, Call] = {}
+        unreachable: list[str] = []
+        for agent in agents:
+            channel_id = leg_id(agent)
+            try:
+                legs[agent] = await self.dial(
+                    channel_id,
+                    f"PJSIP/{agent}",
+                    app_args,
+                    ring_seconds=int(ring_timeout),
+                    caller_id=caller_id,
+                )
+            except AriError as exc:
+                log.warning("[%s] cannot ring agent %s: %s", tag, agent, exc)
+                unreachable.append(agent)
+                continue
+            log.info("[%s] ringing agent %s (leg %s)", tag, agent, channel_id)
+        return legs, unreachable
 
 
 async def first_answer(
