@@ -230,6 +230,7 @@ async def serve(
             notice=notice,
             restrictions=restrictions,
             callback=callback_flow,
+            app=settings.ari_app,
         )
         router.add(
             MenuFlow(

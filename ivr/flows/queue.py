@@ -112,7 +112,9 @@ class QueueFlow:
         notice: NoticeFlow | None = None,
         restrictions: Restrictions | None = None,
         callback: CallbackCapture | None = None,
+        app: str = "linja",
     ) -> None:
+        self._app = app  # the Stasis app agent legs are dialled into (LINJA_ARI_APP)
         self._callback = callback
         self._bridger = bridger or Bridger()
         self._notice = notice
@@ -277,7 +279,7 @@ class QueueFlow:
         """Ring the offered agents; on an answer bridge and serve. True when served."""
         cid = call.channel_id
         legs, unreachable = await Originator(
-            call.rest, self._adopt, self._release, "linja"
+            call.rest, self._adopt, self._release, self._app
         ).ring_agents(
             offer.agents,
             offer.ring_timeout,
