@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,44 +19,19 @@ import pytest
 from ivr.ari.call import Call
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.errors import AriHttpError
-from ivr.audio import pcm_to_wav
 from ivr.flows.bridging import Bridger, RecordingPolicy
 from recording.bridge import BridgeRecorder, LiveRecordings
 from recording.errors import NotRecording, PauseConflict
 from recording.finalise import EMPTY_SHA256, Finaliser
 from recording.store import AudioStore
-from storage.events import AudioStatus, CaseEvent, RecordingCompleted, RecordingPause
+from storage.events import AudioStatus, RecordingCompleted, RecordingPause
 from tests.unit.fake_ari import FakeAri
+from tests.unit.flows.support_recording import T0, TENANT, Clock, Sink, wav
 
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NOTICE_AT = T0 - timedelta(seconds=5)
 CASE = uuid.UUID(int=7)
-TENANT = uuid.UUID(int=1)
 BRIDGE = "b-c1"
 RECORD = RecordingPolicy(True, None, NOTICE_AT)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[CaseEvent] = []
-
-    def emit(self, event: CaseEvent) -> None:
-        self.events.append(event)
-
-
-def wav(seconds: float) -> bytes:
-    return pcm_to_wav(b"\x10\x00" * int(8000 * seconds))
 
 
 @dataclass
