@@ -99,34 +99,6 @@ class ContactRequestRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def intake(
-        self,
-        *,
-        tenant_id: uuid.UUID,
-        channel: Channel,
-        at: datetime,
-        service_number: str | None = None,
-        name: str | None = None,
-        email: str | None = None,
-        number: str | None = None,
-        message: str | None = None,
-        queue: str | None = None,
-    ) -> ContactRequestView:
-        """A contact by SMS, e-mail, chat or web form: opens a case and its request."""
-        return (
-            await self.submit(
-                tenant_id=tenant_id,
-                channel=channel,
-                at=at,
-                service_number=service_number,
-                name=name,
-                email=email,
-                number=number,
-                message=message,
-                queue=queue,
-            )
-        ).request
-
     async def submit(
         self,
         *,

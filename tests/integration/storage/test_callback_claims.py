@@ -30,9 +30,11 @@ async def _request(
     queue: str = "support",
     number: str = "+358401234567",
 ) -> uuid.UUID:
-    view = await ContactRequestRepository(sessions).intake(
-        tenant_id=tenant.id, channel=Channel.PHONE, at=place, number=number, queue=queue
-    )
+    view = (
+        await ContactRequestRepository(sessions).submit(
+            tenant_id=tenant.id, channel=Channel.PHONE, at=place, number=number, queue=queue
+        )
+    ).request
     async with transaction(sessions) as s:
         await s.execute(
             update(ContactRequest)

@@ -137,10 +137,10 @@ async def test_web_contact_intake_and_completion_closes_the_case(
     sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo, agent: UserInfo
 ) -> None:
     repo = ContactRequestRepository(sessions)
-    req = await repo.intake(
+    req = (await repo.submit(
         tenant_id=tenant.id, channel=Channel.WEB, at=NOW, name="Taksiasiakas",
         email="asiakas@example.fi", message="Tarvitsen taksin huomenna klo 7", queue="taxi",
-    )  # fmt: skip
+    )).request  # fmt: skip
     claimed = await repo.claim_next(tenant.id, agent.id, NOW + timedelta(minutes=2), queue="taxi")
     assert claimed is not None and claimed.id == req.id
     await repo.complete(req.id, agent.id, NOW + timedelta(minutes=5))
