@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
 from ivr.config import Settings, project_root
 from recording.store import AudioKind, location_for
 from retention.seed import seed_audio, seed_case
 from retention.sweeper import file_count
+from storage.db import connect
 from storage.scratch import scratch_database
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -75,13 +74,7 @@ def _run_child(argv: list[str], env: dict[str, str] | None = None) -> Measured:
 
 
 async def _seed(db: Settings, store: Path, files: int) -> uuid.UUID:
-    conn = await asyncpg.connect(
-        host=db.bind,
-        port=db.pg_port,
-        user=db.db_app_user,
-        password=db.require("db_app_password"),
-        database=db.db_name,
-    )
+    conn = await connect(db)
     try:
         tid = uuid.uuid4()
         await conn.execute(
@@ -116,13 +109,7 @@ def _baseline_files(root: Path, tenant_id: uuid.UUID, files: int) -> None:
 
 
 async def _check(db: Settings) -> tuple[int, int]:
-    conn = await asyncpg.connect(
-        host=db.bind,
-        port=db.pg_port,
-        user=db.db_app_user,
-        password=db.require("db_app_password"),
-        database=db.db_name,
-    )
+    conn = await connect(db)
     try:
         live = await conn.fetchval("SELECT count(*) FROM recordings WHERE deleted_at IS NULL")
         gone = await conn.fetchval(

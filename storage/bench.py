@@ -18,11 +18,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
 from ivr.config import Settings
 from storage.casewriter import PgCaseWriter, rows
-from storage.db import make_engine, session_factory
+from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor
 from storage.events import CaseEnded, CaseOpened, CaseQueued, Channel, Outcome, ServiceStarted
 from storage.passwords import Hasher
@@ -34,22 +32,6 @@ from storage.spool import Spool
 from storage.timing import CaseState, apply
 
 log = logging.getLogger(__name__)
-
-
-async def _connect(settings: Settings, *, owner: bool = False) -> asyncpg.Connection:
-    user, secret = (
-        (settings.db_owner, "db_owner_password")
-        if owner
-        else (settings.db_app_user, "db_app_password")
-    )
-    conn: asyncpg.Connection = await asyncpg.connect(
-        host=settings.bind,
-        port=settings.pg_port,
-        user=user,
-        password=settings.require(secret),
-        database=settings.db_name,
-    )
-    return conn
 
 
 def _events(
@@ -77,7 +59,7 @@ def _events(
 
 
 async def _count(settings: Settings) -> tuple[int, int]:
-    conn = await _connect(settings)
+    conn = await connect(settings)
     try:
         cases = await conn.fetchval("SELECT count(*) FROM cases")
         entries = await conn.fetchval("SELECT count(*) FROM queue_entries")
@@ -138,13 +120,13 @@ async def run(settings: Settings, cases: int, batch_size: int) -> None:
                 state = apply(state, served)
             states.append(apply(state, ended))
         batch = rows(states)
-        owner = await _connect(db, owner=True)
+        owner = await connect(db, "owner")
         try:
             await owner.execute("DELETE FROM queue_entries; DELETE FROM cases")
             await owner.execute("VACUUM queue_entries, cases")
         finally:
             await owner.close()
-        app = await _connect(db)
+        app = await connect(db)
         try:
             case_cols = list(batch["cases"][0])
             queue_cols = list(batch["queue"][0])

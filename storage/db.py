@@ -1,10 +1,13 @@
-"""Engine and session construction from settings (asyncpg under SQLAlchemy)."""
+"""Engine and session construction from settings (asyncpg under SQLAlchemy), and plain asyncpg
+connections for the few places that need one (LISTEN, bulk seeding, set-up, tests)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
+import asyncpg
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,18 +18,46 @@ from sqlalchemy.ext.asyncio import (
 
 from ivr.config import Settings
 
+Role = Literal["app", "owner", "super"]
+
+
+def _login(settings: Settings, who: Role) -> tuple[str, str]:
+    user, secret = {
+        "app": (settings.db_app_user, "db_app_password"),
+        "owner": (settings.db_owner, "db_owner_password"),
+        "super": (settings.db_superuser, "db_superuser_password"),
+    }[who]
+    return user, settings.require(secret)
+
+
+async def connect(
+    settings: Settings,
+    who: Role = "app",
+    *,
+    database: str | None = None,
+    connect_timeout: float = 60.0,
+) -> asyncpg.Connection:
+    """A plain connection as the application role, the owner or the superuser, to the
+    service's database unless ``database`` is given."""
+    user, password = _login(settings, who)
+    conn: asyncpg.Connection = await asyncpg.connect(
+        host=settings.bind,
+        port=settings.pg_port,
+        user=user,
+        password=password,
+        database=database or settings.db_name,
+        timeout=connect_timeout,
+    )
+    return conn
+
 
 def database_url(settings: Settings, *, owner: bool = False) -> URL:
     """URL for the application role, or the owner role (migrations) with ``owner=True``."""
-    user, secret = (
-        (settings.db_owner, "db_owner_password")
-        if owner
-        else (settings.db_app_user, "db_app_password")
-    )
+    user, password = _login(settings, "owner" if owner else "app")
     return URL.create(
         "postgresql+asyncpg",
         username=user,
-        password=settings.require(secret),
+        password=password,
         host=settings.bind,
         port=settings.pg_port,
         database=settings.db_name,

@@ -11,10 +11,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-
 from ivr.config import Settings
-from storage.db import database_url
+from storage.db import connect, database_url
 from storage.migrate import upgrade
 
 
@@ -25,14 +23,7 @@ def _ident(name: str) -> str:
 
 
 async def _admin(settings: Settings, *statements: str) -> None:
-    conn = await asyncpg.connect(
-        host=settings.bind,
-        port=settings.pg_port,
-        user=settings.db_superuser,
-        password=settings.require("db_superuser_password"),
-        database="postgres",
-        timeout=10,
-    )
+    conn = await connect(settings, "super", database="postgres", connect_timeout=10)
     try:
         for sql in statements:
             await conn.execute(sql)

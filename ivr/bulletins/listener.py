@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from ivr.config import Settings
+from storage.db import connect
 from storage.repositories.bulletins import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,7 @@ async def listen(settings: Settings, poke: Callable[[], None]) -> None:
     warned = False
     while True:
         try:
-            conn = await asyncpg.connect(
-                host=settings.bind,
-                port=settings.pg_port,
-                user=settings.db_app_user,
-                password=settings.require("db_app_password"),
-                database=settings.db_name,
-                timeout=5,
-            )
+            conn = await connect(settings, connect_timeout=5)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             if not warned:
                 log.warning("bulletin listener cannot connect (%s); retrying", type(exc).__name__)

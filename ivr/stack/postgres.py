@@ -14,6 +14,7 @@ import asyncpg
 from ivr.config import Settings
 from ivr.stack import scram
 from ivr.stack.proc import StackError, run
+from storage.db import connect
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +199,7 @@ class PgCluster:
 
     async def _bootstrap(self) -> None:
         s = self._s
-        conn = await asyncpg.connect(
-            host=s.bind,
-            port=s.pg_port,
-            user=s.db_superuser,
-            password=s.require("db_superuser_password"),
-            database="postgres",
-        )
+        conn = await connect(s, "super", database="postgres")
         try:
             for role, secret in (
                 (s.db_owner, "db_owner_password"),
@@ -226,13 +221,7 @@ class PgCluster:
             )
         finally:
             await conn.close()
-        conn = await asyncpg.connect(
-            host=s.bind,
-            port=s.pg_port,
-            user=s.db_superuser,
-            password=s.require("db_superuser_password"),
-            database=s.db_name,
-        )
+        conn = await connect(s, "super")
         try:
             await conn.execute(
                 f'ALTER SCHEMA public OWNER TO "{_ident(s.db_owner)}";'

@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ivr.config import Settings
 from ivr.demo import seed_demo
 from ivr.stack import control
-from storage.db import make_engine
-from tests.integration.storage.conftest import connect
+from storage.db import connect, make_engine
 from tests.support import Controller, ari_get, wait_for
 
 pytestmark = pytest.mark.integration

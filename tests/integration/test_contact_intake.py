@@ -22,7 +22,7 @@ from ivr.config import Settings
 from ivr.contacts.tokens import intake_token
 from ivr.directory import Directory
 from ivr.http.contacts import MAX_BODY, ContactDeps, add_routes
-from storage.db import make_engine, session_factory
+from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor, TenantInfo, UserInfo
 from storage.events import Role
 from storage.passwords import Hasher
@@ -30,7 +30,6 @@ from storage.repositories.cases import CaseRepository
 from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
-from tests.integration.storage.conftest import connect
 
 pytestmark = pytest.mark.integration
 

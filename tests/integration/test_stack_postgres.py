@@ -17,7 +17,7 @@ import pytest
 from ivr.config import Settings
 from ivr.stack import secrets
 from ivr.stack.postgres import PgCluster
-from tests.integration.storage.conftest import connect
+from storage.db import connect
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -66,20 +65,3 @@ async def agent(sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo) 
         role=Role.TEAM,
         actor=ADMIN,
     )
-
-
-async def connect(settings: Settings, who: str = "app") -> asyncpg.Connection:
-    """A raw connection as ``app``, ``owner`` or ``super`` (to show what the DB refuses)."""
-    user, secret = {
-        "app": (settings.db_app_user, "db_app_password"),
-        "owner": (settings.db_owner, "db_owner_password"),
-        "super": (settings.db_superuser, "db_superuser_password"),
-    }[who]
-    conn: asyncpg.Connection = await asyncpg.connect(
-        host=settings.bind,
-        port=settings.pg_port,
-        user=user,
-        password=settings.require(secret),
-        database=settings.db_name,
-    )
-    return conn

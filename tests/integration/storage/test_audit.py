@@ -9,10 +9,9 @@ import pytest
 
 from ivr.cli import main
 from ivr.config import Settings
-from storage.db import make_engine, session_factory
+from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor
 from storage.repositories.audit import AuditLog
-from tests.integration.storage.conftest import connect
 
 pytestmark = pytest.mark.integration
 

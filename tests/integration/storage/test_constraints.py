@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.config import Settings
+from storage.db import connect
 from storage.domain import Actor, TenantInfo, UserInfo
 from storage.errors import ConstraintViolation, Forbidden
 from storage.events import ListenKind
@@ -23,7 +24,7 @@ from storage.repositories.audit import AuditLog
 from storage.repositories.media import ListeningLog
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
-from tests.integration.storage.conftest import ADMIN, connect
+from tests.integration.storage.conftest import ADMIN
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,9 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ivr.config import Settings
-from storage.db import database_url
+from storage.db import connect, database_url
 from storage.migrate import downgrade, upgrade
 from storage.models import Base
-from tests.integration.storage.conftest import connect
 
 pytestmark = pytest.mark.integration
 

@@ -18,13 +18,13 @@ import pytest
 from ivr.config import Settings
 from ivr.stack.postgres import PgCluster
 from storage.casewriter import PgCaseWriter
-from storage.db import make_engine, session_factory
+from storage.db import connect, make_engine, session_factory
 from storage.events import CaseEnded, CaseOpened, CaseQueued, Channel, Outcome, ServiceStarted
 from storage.recorder import CaseRecorder
 from storage.repositories.tenants import TenantRepository
 from storage.scratch import create_database, drop_database
 from storage.spool import Spool
-from tests.integration.storage.conftest import ADMIN, connect
+from tests.integration.storage.conftest import ADMIN
 
 pytestmark = pytest.mark.integration
 
