@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
@@ -110,17 +110,8 @@ class Submission:
 
 def parse_json(body: bytes) -> dict[str, object]:
     """A JSON object from a request body (duplicate keys refused)."""
-
-    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for key, value in items:
-            if key in out:
-                raise InvalidSubmission({key: "given more than once"})
-            out[key] = value
-        return out
-
     try:
-        data = json.loads(body.decode("utf-8"), object_pairs_hook=pairs)
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_unique)
     except UnicodeDecodeError:
         raise InvalidSubmission({"body": "not UTF-8"}) from None
     except json.JSONDecodeError as exc:
@@ -143,6 +134,11 @@ def parse_form(body: bytes) -> dict[str, object]:
         raise InvalidSubmission({"body": "not UTF-8"}) from None
     except ValueError:
         raise InvalidSubmission({"body": f"more than {MAX_FORM_FIELDS} form fields"}) from None
+    return _unique(items)
+
+
+def _unique(items: Sequence[tuple[str, object]]) -> dict[str, object]:
+    """Fields by name; a name given more than once is refused (which one would count?)."""
     out: dict[str, object] = {}
     for key, value in items:
         if key in out:
