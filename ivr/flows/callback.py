@@ -119,7 +119,7 @@ class CallbackFlow:
             elif choice == "1":
                 self._store(ctx, queue, number, place)
                 log.info("[%s] callback request stored for queue %s", cid, queue.name)
-                await self._offer_message(call, ctx, queue, number)
+                await self._offer_message(call, ctx, queue)
                 await call.play(await self._text(lang, "done"))
                 await call.hangup()
                 return None
@@ -135,7 +135,7 @@ class CallbackFlow:
         if not await number_restricted(
             self._restrictions,
             ctx.tenant_id,
-            (number.e164,),
+            number.e164,
             cid=call.channel_id,
             when_unknown=False,
         ):
@@ -145,13 +145,12 @@ class CallbackFlow:
         )
         return True
 
-    async def _offer_message(
-        self, call: Call, ctx: CaseContext, queue: Queue, number: PhoneNumber
-    ) -> None:
-        """ "Press 1 to leave a message": an optional voice message for the agent."""
+    async def _offer_message(self, call: Call, ctx: CaseContext, queue: Queue) -> None:
+        """ "Press 1 to leave a message": an optional voice message for the agent. Not for
+        a restricted caller (the confirmed number was checked before the request)."""
         if not queue.callback.message or self._voicemail is None:
             return
-        if await self._voicemail.refused(call, ctx, number.e164):
+        if await self._voicemail.refused(call, ctx):
             return
         call.clear_digits()
         choice = await call.prompt_digits(

@@ -258,7 +258,7 @@ class QueueFlow:
             return False
         cid = call.channel_id
         if await number_restricted(
-            self._restrictions, ctx.tenant_id, (call.caller_number,), cid=cid, when_unknown=True
+            self._restrictions, ctx.tenant_id, call.caller_number, cid=cid, when_unknown=True
         ):
             log.info("[%s] caller's processing is restricted: not recording", cid)
             return False

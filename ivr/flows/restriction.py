@@ -25,24 +25,22 @@ class Restrictions(Protocol):
 async def number_restricted(
     restrictions: Restrictions | None,
     tenant_id: uuid.UUID,
-    numbers: tuple[str | None, ...],
+    number: str | None,
     *,
     cid: str,
     when_unknown: bool,
 ) -> bool:
-    """Whether any of ``numbers`` is restricted; ``when_unknown`` if that cannot be told."""
-    if restrictions is None:
+    """Whether ``number`` is restricted; ``when_unknown`` if that cannot be told. No number
+    (an anonymous caller) is never restricted."""
+    if restrictions is None or not number:
         return False
-    for number in dict.fromkeys(n for n in numbers if n):
-        try:
-            if await restrictions.is_restricted(tenant_id, number=number):
-                return True
-        except Exception as exc:
-            log.error(
-                "[%s] cannot check restrictions (%s); going on as if %s",
-                cid,
-                exc,
-                "restricted" if when_unknown else "not restricted",
-            )
-            return when_unknown
-    return False
+    try:
+        return await restrictions.is_restricted(tenant_id, number=number)
+    except Exception as exc:
+        log.error(
+            "[%s] cannot check restrictions (%s); going on as if %s",
+            cid,
+            exc,
+            "restricted" if when_unknown else "not restricted",
+        )
+        return when_unknown

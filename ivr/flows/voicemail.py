@@ -77,15 +77,15 @@ class VoicemailFlow:
             await call.play(await self._text(ctx, ctx.flows.voicemail.thanks, THANKS_TEXT))
         await call.hangup()
 
-    async def refused(self, call: Call, ctx: CaseContext, *numbers: str) -> bool:
-        """Whether no message may be taken: the caller's number (or one of ``numbers``, such
-        as a confirmed callback number) is under a processing restriction. When that cannot
-        be checked the message is taken (see ivr.flows.restriction)."""
+    async def refused(self, call: Call, ctx: CaseContext) -> bool:
+        """Whether no message may be taken: the caller's number is under a processing
+        restriction. When that cannot be checked the message is taken (see
+        ivr.flows.restriction)."""
         cid = call.channel_id
         if not await number_restricted(
             self._restrictions,
             ctx.tenant_id,
-            (call.caller_number, *numbers),
+            call.caller_number,
             cid=cid,
             when_unknown=False,
         ):
