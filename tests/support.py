@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,3 +342,20 @@ async def ensure_demo_admin(settings: Settings, login: str, password: str) -> No
                 actor=actor,
             )
         await users.set_password(user.id, password, actor)
+
+
+def write_tone(
+    path: Path, seconds: float, rate: int = 8000, *, hz: float = 440, amplitude: int = 8000
+) -> Path:
+    """A mono 16-bit wav holding a sine tone."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(
+            b"".join(
+                struct.pack("<h", int(amplitude * math.sin(2 * math.pi * hz * i / rate)))
+                for i in range(int(seconds * rate))
+            )
+        )
+    return path

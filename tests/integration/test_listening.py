@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import math
 import socket
-import struct
 import uuid
-import wave
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -56,27 +53,13 @@ from storage.repositories.media import ListeningLog, RecordingRepository, VoiceM
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from storage.spool import Spool
-from tests.support import basic_auth
+from tests.support import basic_auth, write_tone
 
 pytestmark = pytest.mark.integration
 
 SYSTEM = Actor.system("tests")
 PASSWORD = "kuuntelu-salasana"
 SECONDS = 2.0
-
-
-def tone_wav(path: Path, seconds: float = SECONDS, rate: int = 8000) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(
-            b"".join(
-                struct.pack("<h", int(9000 * math.sin(2 * math.pi * 350 * i / rate)))
-                for i in range(int(seconds * rate))
-            )
-        )
-    return path
 
 
 def dead_port() -> int:
@@ -114,10 +97,18 @@ async def seed_audio(
     case_id, rec_id, vm_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     now = datetime.now(UTC)
     rec = store.finalise(
-        tone_wav(tmp / f"{rec_id}.wav"), AudioKind.RECORDING, tenant_id, rec_id, now
+        write_tone(tmp / f"{rec_id}.wav", SECONDS, hz=350, amplitude=9000),
+        AudioKind.RECORDING,
+        tenant_id,
+        rec_id,
+        now,
     )
     vm = store.finalise(
-        tone_wav(tmp / f"{vm_id}.wav", 1.0), AudioKind.VOICE_MESSAGE, tenant_id, vm_id, now
+        write_tone(tmp / f"{vm_id}.wav", 1.0, hz=350, amplitude=9000),
+        AudioKind.VOICE_MESSAGE,
+        tenant_id,
+        vm_id,
+        now,
     )
     recorder = CaseRecorder(PgCaseWriter(engine), Spool(tmp / f"spool-{case_id}", 10**7))
     await recorder.start()

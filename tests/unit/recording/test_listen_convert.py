@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import os
-import struct
 import threading
-import wave
 from pathlib import Path
 
 import pytest
@@ -21,24 +18,9 @@ from recording.convert import (
     SourceTooLarge,
     convert_file,
 )
+from tests.support import write_tone
 
 KEY = "0b6f2d5e-8a59-4f0e-9d8e-2f43c0a5b111-" + "ab" * 32
-
-
-def write_tone(path: Path, seconds: float, rate: int = 8000) -> Path:
-    """A mono 16-bit wav with a 440 Hz tone."""
-    frames = int(seconds * rate)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(
-            b"".join(
-                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                for i in range(frames)
-            )
-        )
-    return path
 
 
 @pytest.mark.parametrize("fmt", [AudioFormat.OGG, AudioFormat.MP3])
