@@ -27,8 +27,7 @@ class ConsoleDeps:
     events_seen: Mapping[str, int]
 
 
-def build_app(deps: ConsoleDeps) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
 
     def snapshot() -> dict[str, object]:
         now = deps.clock()
@@ -94,4 +93,3 @@ def build_app(deps: ConsoleDeps) -> web.Application:
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/bulletins", bulletins)
     app.router.add_get("/api/stats", stats)
-    return app

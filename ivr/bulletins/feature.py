@@ -1,0 +1,51 @@
+"""Disruption bulletins (Häiriöinfo): the announcement flow, bulletin audio and fallback
+files, anonymous call counters, and the listener that picks up bulletin changes at once."""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.bulletins.counter import CallCounter
+from ivr.bulletins.listener import listen
+from ivr.bulletins.service import BulletinService, Paths
+from ivr.core import Core, Feature
+from ivr.flows.announcement import AnnouncementFlow
+from storage.repositories.bulletins import BulletinRepository, CounterRepository
+
+log = logging.getLogger(__name__)
+
+
+async def wire(core: Core) -> Feature:
+    s = core.settings
+    bulletins = BulletinService(
+        BulletinRepository(core.sessions),
+        Paths(
+            sounds_host=s.in_root(s.sounds_inner),
+            sounds_inner=s.sounds_inner,
+            fallback_host=s.in_root(s.fallback_inner),
+        ),
+        core.clock,
+    )
+    try:
+        await bulletins.refresh()
+    except Exception as exc:  # any database trouble: serve from the manifest instead
+        log.error("cannot load bulletins from the database (%s)", type(exc).__name__)
+        if not bulletins.load_manifest():
+            log.error("no bulletin manifest either: bulletin numbers play not-in-service")
+    counter = CallCounter(
+        CounterRepository(core.sessions),
+        s.state_dir / "spool" / "bulletin-counters.json",
+        core.clock,
+    )
+    announcement = AnnouncementFlow(bulletins, counter, core.clock)
+    core.services.offer(bulletins, announcement)
+    return Feature(
+        "bulletins",
+        flows=(announcement,),
+        tasks=(
+            ("bulletins", bulletins.run),
+            ("counter", counter.run),
+            ("listener", lambda: listen(s, bulletins.notify_changed)),
+        ),
+        closers=(counter.close,),
+    )

@@ -1,0 +1,51 @@
+"""Callbacks (soittopyynnöt): the capture flow a caller reaches from a queue or the menu, and
+the auto-dialer that rings a free agent, then the customer, with retries under a lease."""
+
+from __future__ import annotations
+
+import os
+
+from ivr.callbacks.dialer import CallbackDialer, DialerConfig
+from ivr.callcenter.coordinator import QueueCoordinator
+from ivr.core import Core, Feature
+from ivr.flows.callback import CallbackFlow
+from ivr.flows.notice import NoticeFlow
+from ivr.flows.voicemail import VoicemailFlow
+from ivr.recordings.feature import Bridgers
+from storage.repositories.callbacks import CallbackRepository
+
+
+async def wire(core: Core) -> Feature:
+    s = core.settings
+    dialer = CallbackDialer(
+        CallbackRepository(core.sessions),
+        core.services.need(QueueCoordinator),
+        core.definitions,
+        core.ari,
+        core.dispatcher.adopt,
+        core.dispatcher.release,
+        core.prompts,
+        core.directory,
+        core.services.need(Bridgers).attached,
+        core.clock,
+        DialerConfig(
+            controller_id=f"{os.uname().nodename}:{os.getpid()}",
+            app=s.ari_app,
+            trunk=s.callback_trunk,
+            poll_interval=s.callback_poll_interval,
+            lease=s.callback_lease,
+            retry_delay=s.callback_retry_delay,
+        ),
+        restrictions=core.restrictions,
+        notice=core.services.need(NoticeFlow),
+    )
+    capture = CallbackFlow(
+        core.prompts,
+        core.cases,
+        core.clock,
+        on_request=dialer.notify,
+        voicemail=core.services.need(VoicemailFlow),
+        restrictions=core.restrictions,
+    )
+    core.services.offer(capture)
+    return Feature("callbacks", tasks=(("callback-dialer", dialer.run),))

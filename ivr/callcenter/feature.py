@@ -1,0 +1,31 @@
+"""Agents and queue state: the queue engine and its coordinator (agent states kept across
+restarts), agent login/logout/pause by phone (`*50`) and over the API."""
+
+from __future__ import annotations
+
+from ivr.callcenter.agents import AgentBoard
+from ivr.callcenter.coordinator import QueueCoordinator
+from ivr.callcenter.engine import QueueEngine
+from ivr.callcenter.store import FileAgentStore
+from ivr.core import Core, Feature
+from ivr.flows.agent_login import AgentLoginFlow
+from ivr.http.agents import add_routes
+
+
+async def wire(core: Core) -> Feature:
+    store = FileAgentStore(core.settings.state_dir / "agents-state.json")
+    saved = store.load()
+    board = AgentBoard.restore(saved, core.clock()) if saved else None
+    engine = QueueEngine({}, board)
+    coordinator = QueueCoordinator(engine, core.clock, store=store)
+    definitions = core.definitions
+    definitions.on_change(lambda _flows: engine.set_queues(definitions.queues()))
+    engine.set_queues(definitions.queues())
+    core.services.offer(coordinator)
+    return Feature(
+        "callcenter",
+        flows=(AgentLoginFlow(coordinator, core.users, core.prompts, definitions.agents),),
+        routes=(lambda app: add_routes(app, coordinator, core.users, definitions.agents),),
+        tasks=(("queues", coordinator.run),),
+        closers=(coordinator.flush_agents,),
+    )

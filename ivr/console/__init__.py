@@ -1,0 +1,1 @@
+"""The ops console as a controller feature (wiring in feature.py)."""

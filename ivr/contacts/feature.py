@@ -1,0 +1,21 @@
+"""Contact requests by SMS, e-mail, chat and web form (the taxi call center): the intake
+webhooks with per-tenant bearer tokens, and the agents' claim/complete API."""
+
+from __future__ import annotations
+
+from ivr.core import Core, Feature
+from ivr.http.contacts import ContactDeps, add_routes, queues_from
+from storage.repositories.contact_requests import ContactRequestRepository
+
+
+async def wire(core: Core) -> Feature:
+    secret = core.settings.intake_secret
+    deps = ContactDeps(
+        requests=ContactRequestRepository(core.sessions),
+        tenants=core.directory,
+        users=core.users,
+        clock=core.clock,
+        intake_secret=secret.get_secret_value() if secret else None,
+        queues_of=queues_from(core.definitions),
+    )
+    return Feature("contacts", routes=(lambda app: add_routes(app, deps),))

@@ -1,0 +1,185 @@
+"""The controller's core and the feature seam.
+
+The :class:`Core` is built once per controller (:func:`build_core`): settings, clock,
+database sessions, the ARI client, event stream and dispatcher, prompts, the case sink, the
+audit log, flow definitions, the tenant and user directory, processing restrictions and the
+audio store. Everything in it lives as long as the controller.
+
+A feature is a module with one ``async def wire(core) -> Feature``: it builds its own
+services from the core and returns what the controller must run — call flows (by Stasis
+name), HTTP routes, background tasks and closers. A feature may offer services to the
+features wired after it through :attr:`Core.services` (typed by class), e.g. the menu uses the
+voicemail flow the recording feature made. ``ivr/app.py`` lists the features in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ivr.ari.client import AriClient
+from ivr.ari.dispatcher import Dispatcher
+from ivr.ari.events import EventStream
+from ivr.clock import Clock, utcnow
+from ivr.config import Settings, project_root
+from ivr.directory import Directory
+from ivr.flowdefs.live import LiveDefinitions
+from ivr.flows.router import Flow, FlowRouter
+from ivr.prompts import PromptRenderer
+from recording.store import AudioStore
+from storage.casewriter import build_recorder
+from storage.db import make_engine, session_factory
+from storage.recorder import CaseRecorder
+from storage.repositories.audit import AuditLog
+from storage.repositories.restrictions import RestrictionRepository
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RouteAdder = Callable[[web.Application], None]
+TaskFactory = Callable[[], Coroutine[Any, Any, None]]
+Closer = Callable[[], Awaitable[object]]
+
+
+class MissingService(LookupError):
+    """A feature asked for a service no earlier feature offered (the feature order is wrong)."""
+
+    def __init__(self, kind: type[object]) -> None:
+        super().__init__(
+            f"no feature offers {kind.__name__}: wire the feature that makes it earlier "
+            "in ivr/app.py FEATURES"
+        )
+
+
+class Services:
+    """What features offer each other, by class. One object per class."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[type[object], object] = {}
+
+    def offer(self, *services: object) -> None:
+        for service in services:
+            kind = type(service)
+            if kind in self._by_kind:
+                raise ValueError(f"{kind.__name__} is offered twice")
+            self._by_kind[kind] = service
+
+    def need(self, kind: type[T]) -> T:
+        try:
+            service = self._by_kind[kind]
+        except KeyError:
+            raise MissingService(kind) from None
+        assert isinstance(service, kind)
+        return service
+
+
+@dataclass
+class EventStats:
+    """ARI events seen by type since start (no channel or caller data)."""
+
+    seen: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Core:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    ari: AriClient
+    dispatcher: Dispatcher
+    router: FlowRouter
+    stream: EventStream
+    events: EventStats
+    prompts: PromptRenderer
+    cases: CaseRecorder
+    audit: AuditLog
+    definitions: LiveDefinitions
+    tenants: TenantRepository
+    users: UserRepository
+    directory: Directory
+    restrictions: RestrictionRepository
+    audio: AudioStore
+    services: Services
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What a feature's ``wire(core)`` returns for the controller to run."""
+
+    name: str
+    flows: tuple[Flow, ...] = ()
+    routes: tuple[RouteAdder, ...] = ()
+    tasks: tuple[tuple[str, TaskFactory], ...] = ()
+    closers: tuple[Closer, ...] = ()
+
+
+Wire = Callable[[Core], Awaitable[Feature]]
+
+
+async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock = utcnow) -> Core:
+    """The core of one controller; everything with a lifetime is closed by ``stack``."""
+    engine = make_engine(settings)
+    stack.push_async_callback(engine.dispose)
+    sessions = session_factory(engine)
+    recorder = build_recorder(settings, engine)
+    await recorder.start()
+    stack.push_async_callback(recorder.close)
+
+    client = AriClient(settings.ari_base_url, settings.ari_user, settings.require("ari_password"))
+    stack.push_async_callback(client.close)
+    router = FlowRouter({})
+    dispatcher = Dispatcher(client, router.handle, app=settings.ari_app)
+    events = EventStats()
+
+    def on_event(event: dict[str, Any]) -> None:
+        events.seen[str(event.get("type"))] += 1
+        dispatcher.on_event(event)
+
+    async def on_connected(reconnected: bool) -> None:
+        log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)
+        await dispatcher.resync()
+
+    stream = EventStream(
+        settings.ari_base_url,
+        settings.ari_user,
+        settings.require("ari_password"),
+        settings.ari_app,
+        on_event=on_event,
+        on_connected=on_connected,
+    )
+    definitions = LiveDefinitions(project_root() / "dialplan", settings.state_dir / "flows.json")
+    definitions.load()
+    tenants = TenantRepository(sessions)
+    users = UserRepository(sessions)
+    return Core(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        ari=client,
+        dispatcher=dispatcher,
+        router=router,
+        stream=stream,
+        events=events,
+        prompts=PromptRenderer(settings.in_root(settings.sounds_inner), settings.sounds_inner),
+        cases=recorder,
+        audit=AuditLog(sessions),
+        definitions=definitions,
+        tenants=tenants,
+        users=users,
+        directory=Directory(tenants, users),
+        restrictions=RestrictionRepository(sessions),
+        audio=AudioStore(settings.audio_store_dir),
+        services=Services(),
+    )

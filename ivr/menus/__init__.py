@@ -1,0 +1,1 @@
+"""The caller's side of the call center as a controller feature (wiring in feature.py)."""

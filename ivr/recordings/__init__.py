@@ -1,0 +1,1 @@
+"""Call recording and voice messages as a controller feature (wiring in feature.py)."""

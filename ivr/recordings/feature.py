@@ -1,0 +1,89 @@
+"""Call recording with a notice, voice messages, audited listening and live-recording control.
+
+Offers the voicemail flow, the notice flow and the two bridgers (cases opened by this
+controller record through the case recorder; callbacks record onto earlier cases directly).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from ivr.core import Core, Feature
+from ivr.flows.bridging import Bridger
+from ivr.flows.notice import NoticeFlow
+from ivr.flows.voicemail import VoicemailFlow
+from ivr.http.listening import add_routes as add_listening_routes
+from ivr.http.recordings_control import add_routes as add_control_routes
+from recording.attached import AttachedRecordings
+from recording.bridge import BridgeRecorder, LiveRecordings
+from recording.convert import Converter
+from recording.finalise import Finaliser
+from recording.listen import ListeningService
+from recording.recovery import OrphanRecovery
+from storage.repositories.cases import CaseRepository
+from storage.repositories.media import (
+    AudioRows,
+    ListeningLog,
+    RecordingRepository,
+    VoiceMessageRepository,
+)
+
+
+@dataclass(frozen=True)
+class Bridgers:
+    """``case``: conversations of cases this controller opened; ``attached``: callbacks,
+    whose case was opened earlier, maybe by another controller."""
+
+    case: Bridger
+    attached: Bridger
+
+
+async def wire(core: Core) -> Feature:
+    s = core.settings
+    finaliser = Finaliser(core.audio, s.in_root(s.recordings_inner))
+    live = LiveRecordings(core.clock)
+    attached = AttachedRecordings(AudioRows(core.sessions))
+    bridgers = Bridgers(
+        case=Bridger(BridgeRecorder(finaliser, core.cases, core.clock, live)),
+        attached=Bridger(BridgeRecorder(finaliser, attached, core.clock, live)),
+    )
+    cases = CaseRepository(core.sessions)
+
+    async def tenant_of(case_id: uuid.UUID) -> uuid.UUID:
+        return (await cases.get(case_id)).tenant_id
+
+    recovery = OrphanRecovery(
+        finaliser,
+        attached,
+        tenant_of,
+        core.clock,
+        live=lambda: [r.name for r in live.all()],
+        min_age=s.recording_orphan_age,
+    )
+    notice = NoticeFlow(core.prompts, core.clock)
+    voicemail = VoicemailFlow(
+        core.prompts, finaliser, core.cases, core.clock, restrictions=core.restrictions
+    )
+    listen_dir = s.state_dir / "listen-cache"
+    listening = ListeningService(
+        recordings=RecordingRepository(core.sessions),
+        voice_messages=VoiceMessageRepository(core.sessions),
+        cases=cases,
+        events=ListeningLog(core.sessions),
+        store=core.audio,
+        converter=Converter(listen_dir / "converted"),
+        workdir=listen_dir,
+        audit=core.audit,
+    )
+    core.services.offer(bridgers, notice, voicemail, live)
+    interval = min(60.0, max(1.0, s.recording_orphan_age / 2))
+    return Feature(
+        "recordings",
+        routes=(
+            lambda app: add_listening_routes(app, listening, core.users),
+            lambda app: add_control_routes(app, live, core.users),
+        ),
+        tasks=(("recording-recovery", lambda: recovery.run(interval=interval)),),
+        closers=(attached.close,),
+    )
