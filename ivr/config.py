@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         description="Seconds a recording file left by a dead controller sits unwritten before "
         "it is recovered into the store (as failed).",
     )
+    recording_end_grace: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="Seconds beyond a voice message's max length to wait for Asterisk's end "
+        "event before the message is finalised anyway.",
+    )
     sweep_interval: float = Field(default=3600.0, ge=0)
     sweep_batch: int = Field(default=500, ge=1, le=50_000)
     tts_voice_fi: str = "fi"

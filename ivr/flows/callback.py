@@ -81,8 +81,8 @@ class CallbackFlow:
         clock: Clock,
         *,
         on_request: Callable[[], None] = lambda: None,
-        voicemail: VoicemailFlow | None = None,
-        restrictions: Restrictions | None = None,
+        voicemail: VoicemailFlow,
+        restrictions: Restrictions,
     ) -> None:
         self._restrictions = restrictions
         self._prompts = prompts
@@ -148,7 +148,7 @@ class CallbackFlow:
     async def _offer_message(self, call: Call, ctx: CaseContext, queue: Queue) -> None:
         """ "Press 1 to leave a message": an optional voice message for the agent. Not for
         a restricted caller (the confirmed number was checked before the request)."""
-        if not queue.callback.message or self._voicemail is None:
+        if not queue.callback.message:
             return
         if await self._voicemail.refused(call, ctx):
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from ivr.ari.call import Call
 from ivr.clock import Clock
@@ -45,9 +45,9 @@ class MenuFlow:
         recorder: EventSink,
         clock: Clock,
         *,
-        notice: NoticeFlow | None = None,
-        voicemail: VoicemailFlow | None = None,
-        callback: CallbackCapture | None = None,
+        notice: NoticeFlow,
+        voicemail: VoicemailFlow,
+        callback: CallbackCapture,
     ) -> None:
         self._callback = callback
         self._notice = notice
@@ -88,7 +88,7 @@ class MenuFlow:
             if flows.hours is not None and not is_open(flows.hours, self._clock()):
                 target = flows.hours.closed_target
                 ctx.outcome = Outcome.CLOSED
-            elif call.dialed in flows.recording.numbers and self._notice is not None:
+            elif call.dialed in flows.recording.numbers:
                 await self._notice.play(call, ctx)  # this number records every conversation
                 ctx.record_call = True
             await self._follow(call, ctx, target)
@@ -114,10 +114,10 @@ class MenuFlow:
                 ctx.outcome = Outcome.ANSWERED
                 await self._bulletins.serve_number(call, target.name)
                 return
-            elif target.kind == "voicemail" and self._voicemail is not None:
+            elif target.kind == "voicemail":
                 await self._voicemail.run(call, ctx, target.name)
                 return
-            elif target.kind == "callback" and self._callback is not None:
+            elif target.kind == "callback":
                 queue = ctx.flows.queues[target.name]
                 target = await self._callback.run(call, ctx, queue)
             elif target.kind == "external":
@@ -127,10 +127,7 @@ class MenuFlow:
                 )
                 return
             else:
-                # callback and voicemail targets arrive with their own issues; the checker
-                # accepts them so definitions can be written ahead.
-                log.warning("[%s] target %s is not available yet; goodbye", call.channel_id, target)
-                target = Target("hangup", "goodbye")
+                assert_never(target.kind)
         log.error("[%s] more than %d menu moves; hanging up", call.channel_id, MAX_HOPS)
         await call.hangup()
 

@@ -108,15 +108,15 @@ class QueueFlow:
         release: Callable[[Call], None],
         clock: Clock,
         *,
-        bridger: Bridger | None = None,
-        notice: NoticeFlow | None = None,
-        restrictions: Restrictions | None = None,
-        callback: CallbackCapture | None = None,
-        app: str = "linja",
+        bridger: Bridger,
+        notice: NoticeFlow,
+        restrictions: Restrictions,
+        callback: CallbackCapture,
+        app: str,
     ) -> None:
         self._app = app  # the Stasis app agent legs are dialled into (LINJA_ARI_APP)
         self._callback = callback
-        self._bridger = bridger or Bridger()
+        self._bridger = bridger
         self._notice = notice
         self._restrictions = restrictions
         self._coord = coordinator
@@ -185,7 +185,7 @@ class QueueFlow:
     async def _hung_up_or_key(self, call: Call, queue: Queue) -> None:
         """Returns (by raising CallHungUp) when the caller is gone; raises CallbackChosen
         when they press the queue's callback key (if the queue offers callbacks)."""
-        if self._callback is None or not queue.callback.offer_in_queue:
+        if not queue.callback.offer_in_queue:
             await _hung_up(call)
             return
         call.clear_digits()
@@ -199,7 +199,6 @@ class QueueFlow:
     ) -> Target | None:
         """The caller leaves the line for callback capture; the request keeps their place
         (their arrival time in the queue)."""
-        assert self._callback is not None
         place = ticket.result.entry.enqueued_at
         log.info(
             "[%s] callback chosen in queue %s; place %s kept",
@@ -240,7 +239,7 @@ class QueueFlow:
         text = POSITION_TEXT.get(lang, POSITION_TEXT["en"]).format(
             pos=status.position, minutes=minutes
         )
-        if self._callback is not None and queue.callback.offer_in_queue:
+        if queue.callback.offer_in_queue:
             offer = CALLBACK_OFFER_TEXT.get(lang, CALLBACK_OFFER_TEXT["en"])
             text += " " + offer.format(key=queue.callback.key)
         media = await self._prompts.text(text, lang)
@@ -254,7 +253,7 @@ class QueueFlow:
     async def _will_record(self, call: Call, ctx: CaseContext, queue: Queue) -> bool:
         """Whether the conversation will be recorded; plays the notice first if so. Never
         records a caller under a processing restriction (or when that cannot be checked)."""
-        if not (queue.record or ctx.record_call) or self._notice is None:
+        if not (queue.record or ctx.record_call):
             return False
         cid = call.channel_id
         if await number_restricted(
@@ -269,7 +268,7 @@ class QueueFlow:
         if not record or ctx.notice_played_at is None:
             return NO_RECORDING
         agent_notice = None
-        if ctx.flows.recording.replay_on_transfer and self._notice is not None:
+        if ctx.flows.recording.replay_on_transfer:
             agent_notice = await self._notice.media(ctx)
         return RecordingPolicy(True, agent_notice, ctx.notice_played_at)
 

@@ -23,7 +23,7 @@ class Restrictions(Protocol):
 
 
 async def number_restricted(
-    restrictions: Restrictions | None,
+    restrictions: Restrictions,
     tenant_id: uuid.UUID,
     number: str | None,
     *,
@@ -32,7 +32,7 @@ async def number_restricted(
 ) -> bool:
     """Whether ``number`` is restricted; ``when_unknown`` if that cannot be told. No number
     (an anonymous caller) is never restricted."""
-    if restrictions is None or not number:
+    if not number:
         return False
     try:
         return await restrictions.is_restricted(tenant_id, number=number)

@@ -54,8 +54,8 @@ class VoicemailFlow:
         sink: EventSink,
         clock: Clock,
         *,
+        restrictions: Restrictions,
         end_grace: float = 10.0,
-        restrictions: Restrictions | None = None,
     ) -> None:
         self._restrictions = restrictions
         self._prompts = prompts

@@ -63,7 +63,12 @@ async def wire(core: Core) -> Feature:
     )
     notice = NoticeFlow(core.prompts, core.clock)
     voicemail = VoicemailFlow(
-        core.prompts, finaliser, core.cases, core.clock, restrictions=core.restrictions
+        core.prompts,
+        finaliser,
+        core.cases,
+        core.clock,
+        restrictions=core.restrictions,
+        end_grace=s.recording_end_grace,
     )
     listen_dir = s.state_dir / "listen-cache"
     listening = ListeningService(

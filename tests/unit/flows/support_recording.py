@@ -4,6 +4,7 @@ a prompt renderer that never runs espeak, and a MenuFlow wired with both flows."
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,6 @@ from typing import Any
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import pcm_to_wav
 from ivr.callbacks.numbers import InvalidNumber, parse_number
-from ivr.callcenter.coordinator import QueueCoordinator
-from ivr.callcenter.engine import QueueEngine
 from ivr.flowdefs.model import (
     Menu,
     Prompt,
@@ -22,17 +21,13 @@ from ivr.flowdefs.model import (
     TenantFlows,
     VoicemailConfig,
 )
-from ivr.flows.announcement import AnnouncementFlow
-from ivr.flows.menu import MenuFlow
 from ivr.flows.notice import NoticeFlow
-from ivr.flows.queue import QueueFlow
-from ivr.flows.router import FlowRouter
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
-from recording.finalise import Finaliser
 from recording.store import AudioStore
 from storage.events import CaseEvent
 from tests.unit.fake_ari import FakeAri
+from tests.unit.wiring import Definitions, Directory, unit_core, unit_settings, wire_all
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TENANT = uuid.UUID(int=1)
@@ -89,34 +84,6 @@ def tenant_flows(tmp_path: Path, **changes: Any) -> TenantFlows:
     return replace(flows, **changes)
 
 
-class Definitions:
-    def __init__(self, flows: TenantFlows) -> None:
-        self.flows = flows
-
-    def get(self, tenant: str) -> TenantFlows | None:
-        return self.flows if tenant == self.flows.tenant else None
-
-
-class Tenants:
-    async def tenant_id(self, slug: str) -> uuid.UUID | None:
-        return TENANT if slug == "acme" else None
-
-
-class NoAgents:
-    async def user_id(self, login: str) -> uuid.UUID | None:
-        return None
-
-
-class NoBulletins:
-    def state(self, number: str) -> None:
-        return None
-
-
-class NoCounting:
-    def count(self, number_id: uuid.UUID, bulletin_ids: object) -> None:
-        pass
-
-
 @dataclass
 class World:
     fake: FakeAri
@@ -156,44 +123,39 @@ class RestrictedNumbers:
             return False
 
 
-def world(
+async def world(
     tmp_path: Path,
     flows: TenantFlows,
     *,
     restrictions: RestrictedNumbers | None = None,
     **fake_kw: Any,
 ) -> World:
+    """Every feature wired as ``linja serve`` does, on a core of fakes for ``flows``."""
     fake = FakeAri(default_duration=0.001, **fake_kw)
     sink = Sink()
     clock = Clock()
     prompts = PromptRenderer(tmp_path / "sounds", SOUNDS, speak=fake_speak)
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    store = AudioStore(tmp_path / "store")
-    finaliser = Finaliser(store, spool)
-    notice = NoticeFlow(prompts, clock)
-    voicemail = VoicemailFlow(
-        prompts, finaliser, sink, clock, end_grace=0.5, restrictions=restrictions
+    settings = unit_settings(tmp_path)
+    core = unit_core(
+        settings,
+        ari=fake,
+        clock=clock,
+        cases=sink,
+        prompts=prompts,
+        definitions=Definitions(flows),
+        directory=Directory(flows.tenant, TENANT),
+        restrictions=restrictions or RestrictedNumbers(),
     )
-    router = FlowRouter({})
-    dispatcher = Dispatcher(fake, router.handle, app="linja")
-    coordinator = QueueCoordinator(QueueEngine({}), clock)
-    queue = QueueFlow(
-        coordinator, prompts, sink, NoAgents(), dispatcher.adopt, dispatcher.release, clock
+    await wire_all(core, AsyncExitStack())
+    fake.attach(core.dispatcher)
+    return World(
+        fake,
+        sink,
+        clock,
+        prompts,
+        core.services.need(NoticeFlow),
+        core.services.need(VoicemailFlow),
+        core.audio,
+        settings.in_root(settings.recordings_inner),
+        core.dispatcher,
     )
-    bulletins = AnnouncementFlow(NoBulletins(), NoCounting(), clock)
-    router.add(
-        MenuFlow(
-            Definitions(flows),
-            Tenants(),
-            prompts,
-            queue,
-            bulletins,
-            sink,
-            clock,
-            notice=notice,
-            voicemail=voicemail,
-        )
-    )
-    fake.attach(dispatcher)
-    return World(fake, sink, clock, prompts, notice, voicemail, store, spool, dispatcher)

@@ -62,7 +62,11 @@ class Harness:
         self.spool.mkdir()
         self.store = AudioStore(tmp_path / "store")
         voicemail = VoicemailFlow(
-            prompts, Finaliser(self.store, self.spool), self, lambda: T0, restrictions=restrictions
+            prompts,
+            Finaliser(self.store, self.spool),
+            self,
+            lambda: T0,
+            restrictions=restrictions or RestrictedNumbers(),
         )
         self.flow = CallbackFlow(
             prompts,
@@ -70,7 +74,7 @@ class Harness:
             lambda: T0,
             on_request=self._notify,
             voicemail=voicemail,
-            restrictions=restrictions,
+            restrictions=restrictions or RestrictedNumbers(),
         )
         harness = self
 

@@ -20,7 +20,7 @@ from tests.unit.flows.support_recording import T0, TENANT, World, tenant_flows, 
 
 
 async def test_recorded_number_hears_the_notice_before_the_menu(tmp_path: Path) -> None:
-    w = world(tmp_path, tenant_flows(tmp_path))
+    w = await world(tmp_path, tenant_flows(tmp_path))
     w.fake.start_call("c1", args=["menu", "acme"], exten="201")
     await w.fake.wait_until(lambda: "sound:welcome" in w.fake.media_played("c1"))
     w.fake.hangup("c1")
@@ -32,7 +32,7 @@ async def test_recorded_number_hears_the_notice_before_the_menu(tmp_path: Path) 
 
 
 async def test_other_numbers_hear_no_notice(tmp_path: Path) -> None:
-    w = world(tmp_path, tenant_flows(tmp_path))
+    w = await world(tmp_path, tenant_flows(tmp_path))
     w.fake.start_call("c1", args=["menu", "acme"], exten="200")
     await w.fake.wait_until(lambda: "sound:welcome" in w.fake.media_played("c1"))
     w.fake.hangup("c1")
@@ -42,7 +42,7 @@ async def test_other_numbers_hear_no_notice(tmp_path: Path) -> None:
 
 async def test_tenant_prompt_and_language(tmp_path: Path) -> None:
     own = tenant_flows(tmp_path, recording=RecordingConfig(notice="own_notice", numbers=("201",)))
-    w = world(tmp_path, own)
+    w = await world(tmp_path, own)
     assert await w.notice.media(CaseContext(TENANT, own)) == "sound:own-notice"
     swedish = tenant_flows(tmp_path, language="sv")
     assert await w.notice.media(CaseContext(TENANT, swedish)) == w.notice_media(
@@ -50,9 +50,9 @@ async def test_tenant_prompt_and_language(tmp_path: Path) -> None:
     )
 
 
-def notice_only(tmp_path: Path, ctx: CaseContext, outcome: list[str]) -> World:
+async def notice_only(tmp_path: Path, ctx: CaseContext, outcome: list[str]) -> World:
     """A call whose whole flow is the notice (twice), playbacks held until finished."""
-    w = world(tmp_path, ctx.flows, hold_playbacks=True)
+    w = await world(tmp_path, ctx.flows, hold_playbacks=True)
 
     async def handle(call: Call) -> None:
         try:
@@ -70,7 +70,7 @@ def notice_only(tmp_path: Path, ctx: CaseContext, outcome: list[str]) -> World:
 async def test_notice_time_is_taken_when_the_playback_finished(tmp_path: Path) -> None:
     ctx = CaseContext(TENANT, tenant_flows(tmp_path))
     outcome: list[str] = []
-    w = notice_only(tmp_path, ctx, outcome)
+    w = await notice_only(tmp_path, ctx, outcome)
     w.fake.start_call("c1", args=["x"])
     await w.fake.wait_until(lambda: w.fake.held_playbacks("c1"))
     w.clock.advance(4.2)
@@ -85,7 +85,7 @@ async def test_notice_time_is_taken_when_the_playback_finished(tmp_path: Path) -
 async def test_hang_up_during_the_notice(tmp_path: Path) -> None:
     ctx = CaseContext(TENANT, tenant_flows(tmp_path))
     outcome: list[str] = []
-    w = notice_only(tmp_path, ctx, outcome)
+    w = await notice_only(tmp_path, ctx, outcome)
     w.fake.start_call("c1", args=["x"])
     await w.fake.wait_until(lambda: w.fake.held_playbacks("c1"))
     w.fake.hangup("c1")
@@ -97,7 +97,7 @@ async def test_hang_up_during_the_notice(tmp_path: Path) -> None:
 async def test_menu_case_ends_abandoned_when_the_caller_leaves_during_the_notice(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, tenant_flows(tmp_path), hold_playbacks=True)
+    w = await world(tmp_path, tenant_flows(tmp_path), hold_playbacks=True)
     w.fake.start_call("c1", args=["menu", "acme"], exten="201")
     await w.fake.wait_until(lambda: w.fake.held_playbacks("c1"))
     w.fake.hangup("c1")

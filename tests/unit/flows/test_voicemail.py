@@ -40,7 +40,7 @@ async def recording_started(w: World) -> str:
 
 
 async def test_message_from_the_menu_lands_linked_to_the_case(tmp_path: Path) -> None:
-    w = world(tmp_path, tenant_flows(tmp_path))
+    w = await world(tmp_path, tenant_flows(tmp_path))
     w.fake.start_call("c1", args=["menu", "acme"], exten="200")
     await w.fake.wait_until(lambda: "sound:welcome" in w.fake.media_played("c1"))
     w.fake.dtmf("c1", "4")
@@ -80,7 +80,7 @@ async def test_message_from_the_menu_lands_linked_to_the_case(tmp_path: Path) ->
 
 
 async def test_hanging_up_ends_the_message_and_keeps_it(tmp_path: Path) -> None:
-    w = world(tmp_path, tenant_flows(tmp_path))
+    w = await world(tmp_path, tenant_flows(tmp_path))
     w.fake.start_call("c1", args=["menu", "acme"], exten="200")
     w.fake.dtmf("c1", "4")
     name = await recording_started(w)
@@ -93,10 +93,10 @@ async def test_hanging_up_ends_the_message_and_keeps_it(tmp_path: Path) -> None:
     assert w.sink.of(CaseEnded)[0].outcome == Outcome.VOICEMAIL
 
 
-def direct(tmp_path: Path, results: list[object], **fake_kw: object) -> tuple[World, CaseContext]:
+async def direct(tmp_path: Path, results: list[object], **fake_kw: object) -> tuple[World, CaseContext]:
     """A call whose flow is record_message alone (as the callback capture uses it)."""
     ctx = CaseContext(TENANT, tenant_flows(tmp_path))
-    w = world(tmp_path, ctx.flows, **fake_kw)
+    w = await world(tmp_path, ctx.flows, **fake_kw)
 
     async def handle(call: Call) -> None:
         try:
@@ -110,7 +110,7 @@ def direct(tmp_path: Path, results: list[object], **fake_kw: object) -> tuple[Wo
 
 async def test_hang_up_during_the_prompt_leaves_no_message(tmp_path: Path) -> None:
     results: list[object] = []
-    w, _ = direct(tmp_path, results, hold_playbacks=True)
+    w, _ = await direct(tmp_path, results, hold_playbacks=True)
     w.fake.start_call("c1", args=["x"])
     await w.fake.wait_until(lambda: w.fake.held_playbacks("c1"))
     w.fake.hangup("c1")
@@ -122,7 +122,7 @@ async def test_hang_up_during_the_prompt_leaves_no_message(tmp_path: Path) -> No
 
 async def test_asterisk_failure_is_a_failed_row(tmp_path: Path) -> None:
     results: list[object] = []
-    w, ctx = direct(tmp_path, results)
+    w, ctx = await direct(tmp_path, results)
     w.fake.start_call("c1", args=["x"])
     name = await recording_started(w)
     w.fake.finish_recording(name, failed=True)
@@ -139,7 +139,7 @@ async def test_asterisk_failure_is_a_failed_row(tmp_path: Path) -> None:
 
 async def test_refused_recording_is_a_failed_row(tmp_path: Path) -> None:
     results: list[object] = []
-    w, _ = direct(tmp_path, results)
+    w, _ = await direct(tmp_path, results)
     w.fake.set_response(
         "POST", "/channels/c1/record", AriHttpError(500, "POST", "/channels/c1/record")
     )
@@ -152,7 +152,7 @@ async def test_refused_recording_is_a_failed_row(tmp_path: Path) -> None:
 
 async def test_no_end_from_asterisk_stops_it_and_keeps_what_there_is(tmp_path: Path) -> None:
     results: list[object] = []
-    w, ctx = direct(tmp_path, results)
+    w, ctx = await direct(tmp_path, results)
     ctx.flows = replace(ctx.flows, voicemail=VoicemailConfig(max_length=1, max_silence=0))
     w.fake.start_call("c1", args=["x"])
     name = await recording_started(w)
@@ -168,7 +168,7 @@ async def test_no_end_from_asterisk_stops_it_and_keeps_what_there_is(tmp_path: P
 
 async def test_a_restricted_caller_is_told_and_nothing_is_recorded(tmp_path: Path) -> None:
     restrictions = RestrictedNumbers("+358401234567")
-    w = world(tmp_path, tenant_flows(tmp_path), restrictions=restrictions)
+    w = await world(tmp_path, tenant_flows(tmp_path), restrictions=restrictions)
     w.fake.start_call("c1", args=["menu", "acme"], exten="200", caller="0401234567")
     await w.fake.wait_until(lambda: "sound:welcome" in w.fake.media_played("c1"))
     w.fake.dtmf("c1", "4")
@@ -184,7 +184,7 @@ async def test_a_restricted_caller_is_told_and_nothing_is_recorded(tmp_path: Pat
 
 
 async def test_when_restrictions_cannot_be_checked_the_message_is_taken(tmp_path: Path) -> None:
-    w = world(tmp_path, tenant_flows(tmp_path), restrictions=RestrictedNumbers(broken=True))
+    w = await world(tmp_path, tenant_flows(tmp_path), restrictions=RestrictedNumbers(broken=True))
     w.fake.start_call("c1", args=["menu", "acme"], exten="200")
     w.fake.dtmf("c1", "4")
     name = await recording_started(w)

@@ -1,0 +1,139 @@
+"""The controller's features wired for unit tests: a :class:`~ivr.core.Core` made of fakes
+(fake ARI, an in-memory case sink, a stepping clock, given flow definitions and directory)
+and the real ``wire`` of every feature in ``FEATURES``, as ``linja serve`` does it.
+
+The core's database engine points at a port where nothing listens: the flows under test
+never reach Postgres, and a feature that tries at wiring time sees it down.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from ivr.app import FEATURES, load_feature, wire_features
+from ivr.ari.dispatcher import Dispatcher
+from ivr.ari.events import EventStream
+from ivr.config import Settings
+from ivr.core import Core, EventStats, Services
+from ivr.flowdefs.model import Queue, TenantFlows
+from ivr.flows.router import FlowRouter
+from ivr.prompts import PromptRenderer
+from recording.store import AudioStore
+from storage.db import make_engine, session_factory
+from storage.repositories.audit import AuditLog
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
+
+
+def closed_port() -> int:
+    """A TCP port on loopback where nothing listens (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unit_settings(tmp_path: Path, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "state_dir": tmp_path / "state",
+        "asterisk_root": tmp_path / "root",
+        "audio_dir": tmp_path / "store",
+        "pg_port": closed_port(),
+        "ari_port": closed_port(),
+        "ari_password": "unit",
+        "db_app_password": "unit",
+        "db_owner_password": "unit",
+        "intake_secret": "unit",
+        "recording_end_grace": 0.5,
+        **changes,
+    }
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    settings.in_root(settings.recordings_inner).mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+class Definitions:
+    """Live flow definitions holding one tenant's flows."""
+
+    def __init__(self, flows: TenantFlows) -> None:
+        self.flows = flows
+        self._listeners: list[Callable[[dict[str, TenantFlows]], None]] = []
+
+    def get(self, tenant: str) -> TenantFlows | None:
+        return self.flows if tenant == self.flows.tenant else None
+
+    def on_change(self, listener: Callable[[dict[str, TenantFlows]], None]) -> None:
+        self._listeners.append(listener)
+
+    def queues(self) -> dict[str, Queue]:
+        return {f"{self.flows.tenant}/{q}": queue for q, queue in self.flows.queues.items()}
+
+    def agents(self) -> set[str]:
+        return set()
+
+    async def watch(self) -> None:
+        return None
+
+
+class Directory:
+    """One tenant (``slug`` → ``tenant_id``) and no agent users."""
+
+    def __init__(self, slug: str, tenant_id: uuid.UUID) -> None:
+        self.slug, self.id = slug, tenant_id
+
+    async def tenant_id(self, slug: str) -> uuid.UUID | None:
+        return self.id if slug == self.slug else None
+
+    async def user_id(self, login: str) -> uuid.UUID | None:
+        return None
+
+
+def unit_core(
+    settings: Settings,
+    *,
+    ari: Any,
+    clock: Any,
+    cases: Any,
+    prompts: PromptRenderer,
+    definitions: Any,
+    directory: Any,
+    restrictions: Any,
+) -> Core:
+    engine = make_engine(settings)
+    sessions = session_factory(engine)
+    router = FlowRouter({})
+    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app)
+    stream = EventStream(
+        settings.ari_base_url, "unit", "unit", settings.ari_app, on_event=dispatcher.on_event
+    )
+    return Core(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        ari=ari,
+        dispatcher=dispatcher,
+        router=router,
+        stream=stream,
+        events=EventStats(),
+        prompts=prompts,
+        cases=cases,
+        audit=AuditLog(sessions),
+        definitions=definitions,
+        tenants=TenantRepository(sessions),
+        users=UserRepository(sessions),
+        directory=directory,
+        restrictions=restrictions,
+        audio=AudioStore(settings.audio_store_dir),
+        services=Services(),
+    )
+
+
+async def wire_all(core: Core, stack: AsyncExitStack) -> None:
+    """Every feature of ``linja serve``, wired onto ``core`` (its flows in ``core.router``)."""
+    stack.push_async_callback(core.engine.dispose)
+    await wire_features(core, stack, [load_feature(name) for name in FEATURES])
