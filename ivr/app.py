@@ -47,6 +47,7 @@ from ivr.http.agents import add_routes as add_agent_routes
 from ivr.http.console import ConsoleDeps, build_app
 from ivr.http.contacts import ContactDeps, queues_from
 from ivr.http.contacts import add_routes as add_contact_routes
+from ivr.http.guard import Guard
 from ivr.http.listening import add_routes as add_listening_routes
 from ivr.http.recordings_control import add_routes as add_recording_control_routes
 from ivr.http.subjects import add_routes as add_subject_routes
@@ -306,18 +307,18 @@ async def serve(
         http_app = build_app(
             ConsoleDeps(bulletins, dispatcher, clock, lambda: stream.connected, events_seen)
         )
-        add_agent_routes(http_app, coordinator, users, definitions.agents)
+        guard = Guard(users, directory)
+        add_agent_routes(http_app, coordinator, guard, definitions.agents)
         intake_secret = settings.intake_secret
         add_contact_routes(
             http_app,
             ContactDeps(
                 requests=ContactRequestRepository(sessions),
-                tenants=directory,
-                users=users,
                 clock=clock,
                 intake_secret=intake_secret.get_secret_value() if intake_secret else None,
                 queues_of=queues_from(definitions),
             ),
+            guard,
         )
         listen_dir = settings.state_dir / "listen-cache"
         listening = ListeningService(
@@ -330,12 +331,12 @@ async def serve(
             workdir=listen_dir,
             audit=AuditLog(sessions),
         )
-        add_listening_routes(http_app, listening, users)
-        add_recording_control_routes(http_app, live_recordings, users)
+        add_listening_routes(http_app, listening, guard)
+        add_recording_control_routes(http_app, live_recordings, guard)
         add_subject_routes(
             http_app,
             SubjectRights(sessions, AudioStore(settings.audio_store_dir), clock),
-            users,
+            guard,
             settings.state_dir / "exports",
         )
         runner = web.AppRunner(http_app, access_log=None)

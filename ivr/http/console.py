@@ -1,4 +1,7 @@
-"""Ops console: health, live calls and the bulletins in force. Read-only for now."""
+"""Ops console: health, live calls and the bulletins in force. Read-only for now.
+
+:func:`build_app` makes the HTTP application (behind the edge, :mod:`ivr.http.edge`) that
+every API module then adds its routes to."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from aiohttp import web
 
 from ivr.bulletins.service import BulletinService
 from ivr.clock import Clock
+from ivr.http.edge import new_app
 
 
 class CallStats(Protocol):
@@ -28,7 +32,7 @@ class ConsoleDeps:
 
 
 def build_app(deps: ConsoleDeps) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = new_app(client_max_size=1024 * 1024)
 
     def snapshot() -> dict[str, object]:
         now = deps.clock()
