@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 
 from ivr.config import Settings
 from ivr.contacts.tokens import intake_token
@@ -125,7 +126,11 @@ class Api:
 
     def routes(self) -> list[tuple[str, str]]:
         return sorted(
-            {(r.method, _sample_path(r.resource)) for r in self.app.router.routes()},
+            {
+                (r.method, _sample_path(r.resource))
+                for r in self.app.router.routes()
+                if r.resource is not None
+            },
             key=lambda mp: (mp[1], mp[0]),
         )
 
@@ -135,7 +140,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     settings = Settings(
         state_dir=tmp_path / "state",
         pg_port=_dead_port(),
-        db_app_password="nobody-listens",
+        db_app_password=SecretStr("nobody-listens"),
     )
     app, engine = build_whole_app(settings, tmp_path)
     server = TestServer(app, host="127.0.0.1")
