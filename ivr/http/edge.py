@@ -44,7 +44,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class Answer:
+    """How one domain error class answers."""
+
     status: int
     slug: str
     detail: str | None  # None: the exception's message is the detail
@@ -66,7 +68,7 @@ class ErrorMap:
     """Domain exception class -> the problem it answers; lookups follow the MRO."""
 
     def __init__(self) -> None:
-        self._by_type: dict[type[BaseException], Mapping_] = {}
+        self._by_type: dict[type[BaseException], Answer] = {}
 
     def add(
         self,
@@ -78,13 +80,13 @@ class ErrorMap:
         fields: Callable[[E], Mapping[str, str]] | None = None,
         retry: bool = False,
     ) -> None:
-        mapping = Mapping_(
+        mapping = Answer(
             status, slug or kind.__name__.lower(), detail, fields, retry or status == 503
         )
         if self._by_type.setdefault(kind, mapping) != mapping:
             raise ValueError(f"{kind.__name__} already answers {self._by_type[kind].status}")
 
-    def find(self, exc: BaseException) -> Mapping_ | None:
+    def find(self, exc: BaseException) -> Answer | None:
         for cls in type(exc).__mro__:
             found = self._by_type.get(cls)
             if found is not None:
