@@ -248,6 +248,10 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
     rights = SubjectRights(sessions, AudioStore(tmp_path / "store"), lambda: datetime.now(UTC))
     users = UserRepository(sessions, Hasher.fast_for_tests())
     guard = Guard(users, Directory(TenantRepository(sessions), users))
+    await users.create(
+        tenant_id=await new_tenant(conn, "3 months"), name="Other", login="other-admin", password=ADMIN_PW,
+        role=Role.ADMIN, actor=Actor.system("tests"),
+    )  # fmt: skip
     add_routes(app, rights, guard, tmp_path / "exp")
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -263,6 +267,14 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
             team = {"Authorization": aiohttp.encode_basic_auth("team-user", ADMIN_PW)}
             async with http.post(f"{base}/export", json=body, headers=team) as r:
                 assert r.status == 403
+            other = {"Authorization": aiohttp.encode_basic_auth("other-admin", ADMIN_PW)}
+            async with http.post(f"{base}/export", json=body, headers=other) as r:
+                assert r.status == 403  # an admin, but of another tenant
+                assert (await r.json())["type"] == "urn:linja:problem:other-tenant"
+            bad_fields = {"tenant": world.slug, "phone": "x1", "email": "nope", "extra": 1}
+            async with http.post(f"{base}/export", json=bad_fields, headers=admin) as r:
+                assert r.status == 400 and r.content_type == "application/problem+json"
+                assert set((await r.json())["errors"]) == {"phone", "email", "extra"}
             for bad in (b"not json", b"[1]", json.dumps({"tenant": world.slug}).encode(),
                         json.dumps({**body, "phone": "x1"}).encode(),
                         json.dumps({**body, "extra": 1}).encode()):  # fmt: skip
