@@ -249,8 +249,8 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
     users = UserRepository(sessions, Hasher.fast_for_tests())
     guard = Guard(users, Directory(TenantRepository(sessions), users))
     await users.create(
-        tenant_id=await new_tenant(conn, "3 months"), name="Other", login="other-admin", password=ADMIN_PW,
-        role=Role.ADMIN, actor=Actor.system("tests"),
+        tenant_id=await new_tenant(conn, "3 months"), name="Other", login="other-admin",
+        password=ADMIN_PW, role=Role.ADMIN, actor=Actor.system("tests"),
     )  # fmt: skip
     add_routes(app, rights, guard, tmp_path / "exp")
     runner = web.AppRunner(app, access_log=None)
