@@ -28,6 +28,7 @@ from aiohttp import web
 from ivr.clock import Clock, utcnow
 from ivr.config import Settings
 from ivr.core import Core, Feature, TaskFactory, Wire, build_core
+from ivr.http.edge import new_app
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ async def wire_features(
 
 def http_app(features: Sequence[Feature]) -> web.Application:
     """One aiohttp application with every feature's routes."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = new_app(client_max_size=1024 * 1024)
     for feature in features:
         for add in feature.routes:
             add(app)

@@ -32,6 +32,7 @@ from ivr.config import Settings, project_root
 from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.router import Flow, FlowRouter
+from ivr.http.guard import Guard
 from ivr.prompts import PromptRenderer
 from recording.store import AudioStore
 from storage.casewriter import build_recorder
@@ -108,6 +109,7 @@ class Core:
     tenants: TenantRepository
     users: UserRepository
     directory: Directory
+    guard: Guard
     restrictions: RestrictionRepository
     audio: AudioStore
     services: Services
@@ -162,6 +164,7 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
     definitions.load()
     tenants = TenantRepository(sessions)
     users = UserRepository(sessions)
+    directory = Directory(tenants, users)
     return Core(
         settings=settings,
         clock=clock,
@@ -178,7 +181,8 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
         definitions=definitions,
         tenants=tenants,
         users=users,
-        directory=Directory(tenants, users),
+        directory=directory,
+        guard=Guard(users, directory),
         restrictions=RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),

@@ -25,7 +25,7 @@ async def wire(core: Core) -> Feature:
     return Feature(
         "callcenter",
         flows=(AgentLoginFlow(coordinator, core.users, core.prompts, definitions.agents),),
-        routes=(lambda app: add_routes(app, coordinator, core.users, definitions.agents),),
+        routes=(lambda app: add_routes(app, coordinator, core.guard, definitions.agents),),
         tasks=(("queues", coordinator.run),),
         closers=(coordinator.flush_agents,),
     )

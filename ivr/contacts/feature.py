@@ -12,10 +12,8 @@ async def wire(core: Core) -> Feature:
     secret = core.settings.intake_secret
     deps = ContactDeps(
         requests=ContactRequestRepository(core.sessions),
-        tenants=core.directory,
-        users=core.users,
         clock=core.clock,
         intake_secret=secret.get_secret_value() if secret else None,
         queues_of=queues_from(core.definitions),
     )
-    return Feature("contacts", routes=(lambda app: add_routes(app, deps),))
+    return Feature("contacts", routes=(lambda app: add_routes(app, deps, core.guard),))

@@ -1,6 +1,7 @@
 """Agent state over HTTP: `POST /api/agents/{login}/{login|logout|pause|unpause}` and
-`GET /api/agents`. HTTP Basic auth against Linja users: an agent may change their own state,
-an `admin` user any agent's; `external` users never."""
+`GET /api/agents`. Behind the guard (HTTP Basic against Linja users): any user may list, an
+agent may change their own state, an `admin` user any agent's; `external` users never.
+Errors are problem+json bodies (:mod:`ivr.http.edge`): an illegal transition is 409."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from aiohttp import web
 
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.errors import IllegalTransition
-from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
-from storage.domain import UserInfo
+from ivr.http.edge import register
+from ivr.http.guard import Guard, Principal
+from ivr.http.problems import NotAllowed, NotThere
 from storage.events import Role
 
 log = logging.getLogger(__name__)
@@ -23,37 +25,30 @@ ACTIONS = ("login", "logout", "pause", "unpause")
 def add_routes(
     app: web.Application,
     coordinator: QueueCoordinator,
-    users: Authenticator,
+    guard: Guard,
     known_agents: Callable[[], set[str]],
 ) -> None:
-    async def require_user(request: web.Request) -> UserInfo:
-        user = await authenticated_user(request, users)
-        if user is None:
-            raise web.HTTPUnauthorized(headers=CHALLENGE)
-        return user
+    register(app, IllegalTransition, 409, slug="illegal-transition")
 
-    async def change(request: web.Request) -> web.Response:
+    @guard.requires(Role.ADMIN, Role.TEAM)
+    async def change(request: web.Request, who: Principal) -> web.StreamResponse:
         agent, action = request.match_info["agent"], request.match_info["action"]
         if action not in ACTIONS:
-            raise web.HTTPNotFound(text=f"unknown action {action!r}")
-        user = await require_user(request)
-        if user.role == Role.EXTERNAL or (user.role != Role.ADMIN and user.login != agent):
-            raise web.HTTPForbidden(text="not allowed to change this agent")
+            raise NotThere(f"unknown action {action[:20]!r}")
+        if who.role != Role.ADMIN and who.login != agent:
+            raise NotAllowed("not allowed to change this agent")
         if agent not in known_agents():
-            raise web.HTTPNotFound(text=f"unknown agent {agent!r}")
-        try:
-            if action == "pause":
-                state = coordinator.pause(agent, request.query.get("reason", ""))
-            else:
-                state = getattr(coordinator, action)(agent)
-        except IllegalTransition as exc:
-            raise web.HTTPConflict(text=str(exc)) from None
-        log.info("agent %s: %s by %s", agent, action, user.login)
+            raise NotThere(f"unknown agent {agent[:64]!r}")
+        if action == "pause":
+            state = coordinator.pause(agent, request.query.get("reason", ""))
+        else:
+            state = getattr(coordinator, action)(agent)
+        log.info("agent %s: %s by %s", agent, action, who.login)
         await coordinator.flush_agents()
         return web.json_response(state.to_dict())
 
-    async def listing(request: web.Request) -> web.Response:
-        await require_user(request)
+    @guard.requires()
+    async def listing(_request: web.Request, _who: Principal) -> web.StreamResponse:
         return web.json_response(coordinator.engine.board.snapshot())
 
     app.router.add_get("/api/agents", listing)

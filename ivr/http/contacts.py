@@ -7,11 +7,13 @@ Webhooks (SMS, e-mail, chat and web-form gateways), one per channel::
         Idempotency-Key: <the gateway's message id>         (optional; or "idempotency_key")
         Content-Type: application/json  (the web form may also post form-urlencoded)
     201 created {"id", "case_id", "channel", "queue", "status"}; 200 a repeat of the same
-    submission (same key); 400 {"errors": {"field": "message"}}; 401 bad token; 404 unknown
-    tenant; 409 the key was used for a different submission; 413 body over 64 KiB; 415 wrong
-    content type; 503 database down (nothing stored: the gateway retries, safely with a key).
+    submission (same key); 400 with {"errors": {"field": "message"}}; 401 bad token; 404
+    unknown tenant; 409 the key was used for a different submission; 413 body over 64 KiB;
+    415 wrong content type; 503 database down (nothing stored: the gateway retries, safely
+    with a key). Errors are problem+json bodies (:mod:`ivr.http.edge`).
 
-Agents (HTTP Basic as a Linja user; admin or team of the tenant; external users get 403)::
+Agents (the guard: HTTP Basic as a Linja user; admin or team of the tenant; external users
+get 403)::
 
     GET  /api/requests[?queue=Q&channel=C&tenant=T]      open and claimed requests
     POST /api/requests/claim[?queue=Q&channel=C&tenant=T] the oldest open written request
@@ -24,22 +26,21 @@ Claims, completions, releases and cancellations are written to the audit log.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 from ivr.clock import Clock
 from ivr.contacts.intake import WRITTEN, InvalidSubmission, parse_form, parse_json, validate
-from ivr.contacts.tokens import token_matches
 from ivr.flowdefs.live import LiveDefinitions
-from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
-from storage.domain import Actor, ContactRequestView, UserInfo
-from storage.errors import NotFound, StorageError, StorageUnavailable
+from ivr.http.edge import register
+from ivr.http.guard import Guard, IntakeCaller, Principal
+from ivr.http.problems import BadInput, NotThere, TooLarge, UnsupportedMedia
+from storage.domain import Actor, ContactRequestView
 from storage.events import Channel, Role
 from storage.repositories.contact_requests import (
     AgentAction,
@@ -55,11 +56,6 @@ MAX_BODY = 64 * 1024
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 _CHANNELS = "|".join(c.value for c in WRITTEN)
-T = TypeVar("T")
-
-
-class TenantLookup(Protocol):
-    async def tenant_id(self, slug: str) -> uuid.UUID | None: ...
 
 
 QueuesOf = Callable[[str], Sequence[str] | None]
@@ -68,8 +64,6 @@ QueuesOf = Callable[[str], Sequence[str] | None]
 @dataclass
 class ContactDeps:
     requests: ContactRequestRepository
-    tenants: TenantLookup
-    users: Authenticator
     clock: Clock
     intake_secret: str | None  # None: intake answers 503 until `linja stack up` makes one
     queues_of: QueuesOf  # a tenant's queue names in definition order; None: no definitions
@@ -83,24 +77,6 @@ def queues_from(definitions: LiveDefinitions) -> QueuesOf:
         return None if flows is None else list(flows.queues)
 
     return queues
-
-
-def _raise(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> NoReturn:
-    cls = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        409: web.HTTPConflict,
-        413: web.HTTPRequestEntityTooLarge,
-        415: web.HTTPUnsupportedMediaType,
-        503: web.HTTPServiceUnavailable,
-    }[status]
-    if cls is web.HTTPRequestEntityTooLarge:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_BODY, actual_size=0, text=json.dumps(body), content_type=JSON
-        )
-    raise cls(text=json.dumps(body), content_type=JSON, headers=headers)
 
 
 def request_json(r: ContactRequestView) -> dict[str, Any]:
@@ -129,25 +105,39 @@ def request_json(r: ContactRequestView) -> dict[str, Any]:
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    too_big = {"error": f"body larger than {limit} bytes"}
+    too_big = f"body larger than {limit} bytes"
     if request.content_length is not None and request.content_length > limit:
-        _raise(413, too_big)
+        raise TooLarge(too_big)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
         size += len(chunk)
         if size > limit:
-            _raise(413, too_big)
+            raise TooLarge(too_big)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def add_routes(app: web.Application, deps: ContactDeps) -> None:
+def add_routes(app: web.Application, deps: ContactDeps, guard: Guard) -> None:
+    register(
+        app,
+        IdempotencyMismatch,
+        409,
+        slug="idempotency-mismatch",
+        detail="the idempotency key was used for a different submission",
+        fields=lambda _: {"idempotency_key": "already used for a different submission"},
+    )
+    register(app, NotClaimant, 403, slug="not-claimant")
+    register(app, WrongState, 409, slug="wrong-state")
     handlers = _Handlers(deps)
-    app.router.add_post(f"/api/intake/{{tenant}}/{{channel:{_CHANNELS}}}", handlers.intake)
-    app.router.add_get("/api/requests", handlers.listing)
-    app.router.add_post("/api/requests/claim", handlers.claim)
-    app.router.add_post("/api/requests/{id}/{action:complete|release|cancel}", handlers.act)
+    agents = guard.requires(Role.ADMIN, Role.TEAM, tenant_param="tenant")
+    app.router.add_post(
+        f"/api/intake/{{tenant}}/{{channel:{_CHANNELS}}}",
+        guard.intake(deps.intake_secret)(handlers.intake),
+    )
+    app.router.add_get("/api/requests", agents(handlers.listing))
+    app.router.add_post("/api/requests/claim", agents(handlers.claim))
+    app.router.add_post("/api/requests/{id}/{action:complete|release|cancel}", agents(handlers.act))
 
 
 class _Handlers:
@@ -155,13 +145,12 @@ class _Handlers:
         self._d = deps
 
     # ----- webhooks ---------------------------------------------------------------------
-    async def intake(self, request: web.Request) -> web.Response:
-        slug, channel = request.match_info["tenant"], Channel(request.match_info["channel"])
-        self._check_token(request, slug)
+    async def intake(self, request: web.Request, caller: IntakeCaller) -> web.StreamResponse:
+        slug, channel = caller.slug, Channel(request.match_info["channel"])
         kind = request.content_type
         allowed = (JSON, FORM) if channel is Channel.WEB else (JSON,)
         if kind not in allowed or (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
-            _raise(415, {"error": f"content type must be {' or '.join(allowed)} (UTF-8)"})
+            raise UnsupportedMedia(f"content type must be {' or '.join(allowed)} (UTF-8)")
         body = await read_body(request)
         try:
             data = parse_json(body) if kind == JSON else parse_form(body)
@@ -170,39 +159,30 @@ class _Handlers:
             )
         except InvalidSubmission as exc:
             log.info("[%s] %s intake refused: fields %s", slug, channel, sorted(exc.errors))
-            _raise(400, {"errors": exc.errors})
-        tenant_id = await self._tenant(slug)
+            raise BadInput("the submission has invalid fields", errors=exc.errors) from None
         queue = submission.queue
         known = self._d.queues_of(slug)
         if queue is not None and known is not None and queue not in known:
-            _raise(400, {"errors": {"queue": f"unknown queue (known: {', '.join(known)})"}})
+            raise BadInput(
+                "the submission has invalid fields",
+                errors={"queue": f"unknown queue (known: {', '.join(known)})"},
+            )
         if queue is None and known:
             queue = known[0]
         key = submission.idempotency_key
-        try:
-            result = await self._d.requests.submit(
-                tenant_id=tenant_id,
-                channel=channel,
-                at=self._d.clock(),
-                service_number=submission.to,
-                name=submission.name,
-                email=submission.email,
-                number=submission.phone,
-                message=submission.message,
-                queue=queue,
-                idempotency_key=key,
-                request_hash=None if key is None else submission.fingerprint(),
-            )
-        except IdempotencyMismatch:
-            log.warning(
-                "[%s] %s intake: idempotency key reused for a different body", slug, channel
-            )
-            _raise(409, {"errors": {"idempotency_key": "already used for a different submission"}})
-        except StorageUnavailable:
-            log.error(
-                "[%s] %s intake: database unavailable, asked the gateway to retry", slug, channel
-            )
-            _raise(503, {"error": "temporarily unavailable, retry"}, {"Retry-After": "5"})
+        result = await self._d.requests.submit(
+            tenant_id=caller.tenant_id,
+            channel=channel,
+            at=self._d.clock(),
+            service_number=submission.to,
+            name=submission.name,
+            email=submission.email,
+            number=submission.phone,
+            message=submission.message,
+            queue=queue,
+            idempotency_key=key,
+            request_hash=None if key is None else submission.fingerprint(),
+        )
         r = result.request
         log.info(
             "[%s] contact request %s (case %s) via %s in queue %s: %s",
@@ -222,50 +202,7 @@ class _Handlers:
         }
         return web.json_response(reply, status=201 if result.created else 200)
 
-    def _check_token(self, request: web.Request, slug: str) -> None:
-        secret = self._d.intake_secret
-        if secret is None:
-            _raise(503, {"error": "intake is not configured: run `linja stack up`"})
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if (
-            scheme.lower() != "bearer"
-            or not token
-            or not token_matches(secret, slug, token.strip())
-        ):
-            log.warning("[%r] intake: missing or wrong bearer token", slug[:64])
-            _raise(
-                401,
-                {"error": "missing or wrong intake token"},
-                {"WWW-Authenticate": 'Bearer realm="linja-intake"'},
-            )
-
-    async def _tenant(self, slug: str) -> uuid.UUID:
-        try:
-            tenant_id = await self._d.tenants.tenant_id(slug)
-        except StorageUnavailable:
-            _raise(503, {"error": "temporarily unavailable, retry"}, {"Retry-After": "5"})
-        if tenant_id is None:
-            _raise(404, {"error": f"unknown tenant {slug!r}"})
-        return tenant_id
-
     # ----- agents -----------------------------------------------------------------------
-    async def _agent(self, request: web.Request) -> tuple[UserInfo, uuid.UUID]:
-        """The authenticated admin/team user and the tenant they act in."""
-        user = await authenticated_user(request, self._d.users)
-        if user is None:
-            _raise(401, {"error": "log in (HTTP Basic)"}, CHALLENGE)
-        if user.role not in (Role.ADMIN, Role.TEAM):
-            _raise(403, {"error": "external users may not handle contact requests"})
-        asked = request.query.get("tenant")
-        if user.tenant_id is None:
-            if user.role is not Role.ADMIN or not asked:
-                _raise(400, {"errors": {"tenant": "required for a user of no tenant"}})
-            return user, await self._tenant(asked)
-        if asked and await self._d.tenants.tenant_id(asked) != user.tenant_id:
-            _raise(403, {"error": "not a user of this tenant"})
-        return user, user.tenant_id
-
     @staticmethod
     def _filters(request: web.Request) -> tuple[str | None, list[Channel] | None]:
         queue = request.query.get("queue") or None
@@ -276,68 +213,44 @@ class _Handlers:
             return queue, [Channel(raw)]
         except ValueError:
             known = ", ".join(c.value for c in Channel)
-            _raise(400, {"errors": {"channel": f"unknown channel (known: {known})"}})
+            raise BadInput(
+                "unknown channel", errors={"channel": f"unknown channel (known: {known})"}
+            ) from None
 
-    async def listing(self, request: web.Request) -> web.Response:
-        _user, tenant_id = await self._agent(request)
+    async def listing(self, request: web.Request, who: Principal) -> web.StreamResponse:
         queue, channels = self._filters(request)
-        rows = await self._storage(
-            self._d.requests.list_open(tenant_id, queue=queue, channels=channels)
-        )
+        rows = await self._d.requests.list_open(who.tenant(), queue=queue, channels=channels)
         return web.json_response({"requests": [request_json(r) for r in rows]})
 
-    async def claim(self, request: web.Request) -> web.Response:
-        user, tenant_id = await self._agent(request)
+    async def claim(self, request: web.Request, who: Principal) -> web.StreamResponse:
         queue, channels = self._filters(request)
-        got = await self._storage(
-            self._d.requests.claim_next(
-                tenant_id,
-                user.id,
-                self._d.clock(),
-                queue=queue,
-                channels=channels or WRITTEN,
-                actor=Actor.user(user),
-            )
+        got = await self._d.requests.claim_next(
+            who.tenant(),
+            who.user.id,
+            self._d.clock(),
+            queue=queue,
+            channels=channels or WRITTEN,
+            actor=Actor.user(who.user),
         )
         if got is None:
             return web.Response(status=204)
-        log.info("[%s] contact request claimed by %s", got.id, user.login)
+        log.info("[%s] contact request claimed by %s", got.id, who.login)
         return web.json_response(request_json(got))
 
-    async def act(self, request: web.Request) -> web.Response:
-        user, tenant_id = await self._agent(request)
+    async def act(self, request: web.Request, who: Principal) -> web.StreamResponse:
         action = AgentAction(request.match_info["action"])
         try:
             request_id = uuid.UUID(request.match_info["id"])
         except ValueError:
-            _raise(404, {"error": "no such contact request"})
-        try:
-            done = await self._d.requests.act(
-                request_id,
-                action,
-                tenant_id=tenant_id,
-                agent_id=user.id,
-                now=self._d.clock(),
-                actor=Actor.user(user),
-                admin=user.role is Role.ADMIN,
-            )
-        except NotFound:
-            _raise(404, {"error": "no such contact request"})
-        except NotClaimant as exc:
-            _raise(403, {"error": str(exc)})
-        except WrongState as exc:
-            _raise(409, {"error": str(exc)})
-        except StorageUnavailable:
-            _raise(503, {"error": "temporarily unavailable, retry"}, {"Retry-After": "5"})
-        log.info("[%s] contact request %s by %s", request_id, action.value, user.login)
+            raise NotThere("no such contact request") from None
+        done = await self._d.requests.act(
+            request_id,
+            action,
+            tenant_id=who.tenant(),
+            agent_id=who.user.id,
+            now=self._d.clock(),
+            actor=Actor.user(who.user),
+            admin=who.role is Role.ADMIN,
+        )
+        log.info("[%s] contact request %s by %s", request_id, action.value, who.login)
         return web.json_response(request_json(done))
-
-    @staticmethod
-    async def _storage(work: Awaitable[T]) -> T:
-        try:
-            return await work
-        except StorageUnavailable:
-            _raise(503, {"error": "temporarily unavailable, retry"}, {"Retry-After": "5"})
-        except StorageError as exc:
-            log.error("contact requests: storage refused (%s)", type(exc).__name__)
-            _raise(503, {"error": "temporarily unavailable, retry"}, {"Retry-After": "5"})

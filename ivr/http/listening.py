@@ -1,8 +1,9 @@
 """The listening API over HTTP: metadata, play/download (with conversion) and case export.
 
-HTTP Basic auth against Linja users; only ``admin`` and ``team`` users of the owning tenant
-may listen (:mod:`recording.listen` decides and logs). Every audio response is sent only after
-its listening event is committed; if it cannot be, the answer is 503 and no audio.
+Behind the guard (HTTP Basic against Linja users, any role); only ``admin`` and ``team`` users
+of the owning tenant may listen (:mod:`recording.listen` decides, and audits a refusal).
+Every audio response is sent only after its listening event is committed; if it cannot be,
+the answer is 503 and no audio.
 
     GET  /api/recordings/{id}                      metadata (JSON)
     GET  /api/recordings/{id}/audio?format=wav|ogg|mp3&mode=play|download
@@ -17,20 +18,21 @@ its listening event is committed; if it cannot be, the answer is 503 and no audi
 Status codes: 400 malformed id, name or parameter; 401 no or bad credentials; 403 not allowed
 (no listening event); 404 unknown; 410 deleted by retention/erasure; 416 bad Range;
 422 cannot convert; 503 database (listening log) or converter unavailable. Bodies are files
-streamed in chunks; ``play`` supports one HTTP byte range (``Range: bytes=a-b``).
+streamed in chunks; ``play`` supports one HTTP byte range (``Range: bytes=a-b``). Errors are
+problem+json bodies (:mod:`ivr.http.edge`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
+from ivr.http.edge import Handler, register
+from ivr.http.guard import Guard, Principal
+from ivr.http.problems import Problem
 from recording.convert import AudioFormat
 from recording.listen import (
     AccessDenied,
@@ -46,8 +48,6 @@ from recording.listen import (
     audio_json,
     parse_id,
 )
-from storage.domain import UserInfo
-from storage.errors import StorageError
 from storage.events import ListenKind
 
 log = logging.getLogger(__name__)
@@ -96,25 +96,6 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-_HTTP_ERRORS: dict[int, type[web.HTTPError]] = {
-    400: web.HTTPBadRequest,
-    401: web.HTTPUnauthorized,
-    403: web.HTTPForbidden,
-    404: web.HTTPNotFound,
-    410: web.HTTPGone,
-    416: web.HTTPRequestRangeNotSatisfiable,
-    422: web.HTTPUnprocessableEntity,
-    503: web.HTTPServiceUnavailable,
-}
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.HTTPError:
-    """An HTTP error with a JSON body ``{"error": message}``."""
-    return _HTTP_ERRORS[status](
-        text=json.dumps({"error": message}), content_type="application/json", headers=headers
-    )
-
-
 def _query(request: web.Request, allowed: frozenset[str]) -> dict[str, str]:
     """The query parameters, each at most once and all of them known; BadRequest otherwise."""
     out: dict[str, str] = {}
@@ -153,8 +134,11 @@ async def send_payload(
         try:
             span = parse_range(request.headers.get("Range"), payload.size)
         except RangeNotSatisfiable:
-            raise _error(
-                416, "range not satisfiable", {"Content-Range": f"bytes */{payload.size}"}
+            raise Problem(
+                "range not satisfiable",
+                status=416,
+                slug="range-not-satisfiable",
+                headers={"Content-Range": f"bytes */{payload.size}"},
             ) from None
         first, last = span if span is not None else (0, payload.size - 1)
         disposition = "attachment" if attachment else "inline"
@@ -186,64 +170,43 @@ async def send_payload(
         payload.close()
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def add_routes(app: web.Application, service: ListeningService, users: Authenticator) -> None:
-    async def require_user(request: web.Request) -> UserInfo:
-        try:
-            user = await authenticated_user(request, users)
-        except StorageError as exc:
-            log.error("cannot check credentials: %s", type(exc).__name__)
-            raise ListenUnavailable("the user directory is unavailable; try again later") from exc
-        if user is None:
-            raise _error(401, "credentials required", CHALLENGE)
-        return user
-
-    def guarded(
-        handler: Callable[[web.Request, UserInfo], Awaitable[web.StreamResponse]],
-    ) -> Handler:
-        async def wrapper(request: web.Request) -> web.StreamResponse:
-            try:
-                user = await require_user(request)
-                return await handler(request, user)
-            except ListenError as exc:
-                status = next(code for cls, code in _STATUS.items() if isinstance(exc, cls))
-                raise _error(status, str(exc)) from None
-
-        return wrapper
+def add_routes(app: web.Application, service: ListeningService, guard: Guard) -> None:
+    for error, status in _STATUS.items():
+        register(app, error, status, slug=f"listen-{error.__name__.lower()}")
+    # Any role may ask: the service decides, and audits a refusal (external users included).
+    guarded = guard.requires()
 
     def metadata(kind: AudioType) -> Handler:
-        async def handler(request: web.Request, user: UserInfo) -> web.StreamResponse:
+        async def handler(request: web.Request, who: Principal) -> web.StreamResponse:
             audio_id = parse_id(request.match_info["id"], f"{kind.value} id")
             _query(request, frozenset())
-            audio = await service.describe(kind, audio_id, user)
+            audio = await service.describe(kind, audio_id, who.user)
             return web.json_response({**audio_json(audio), "links": _links(kind, audio.id)})
 
         return guarded(handler)
 
     def audio(kind: AudioType) -> Handler:
-        async def handler(request: web.Request, user: UserInfo) -> web.StreamResponse:
+        async def handler(request: web.Request, who: Principal) -> web.StreamResponse:
             audio_id = parse_id(request.match_info["id"], f"{kind.value} id")
             fmt, mode = _audio_params(request)
             payload = await service.open(
-                kind, audio_id, user, mode=mode, fmt=fmt, link=request.rel_url.path
+                kind, audio_id, who.user, mode=mode, fmt=fmt, link=request.rel_url.path
             )
             return await send_payload(request, payload, attachment=mode is ListenKind.DOWNLOAD)
 
         return guarded(handler)
 
-    async def by_name(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    async def by_name(request: web.Request, who: Principal) -> web.StreamResponse:
         fmt, mode = _audio_params(request)
         payload = await service.open_by_location(
-            request.match_info["name"], user, mode=mode, fmt=fmt, link=request.rel_url.path
+            request.match_info["name"], who.user, mode=mode, fmt=fmt, link=request.rel_url.path
         )
         return await send_payload(request, payload, attachment=mode is ListenKind.DOWNLOAD)
 
-    async def case_audio(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    async def case_audio(request: web.Request, who: Principal) -> web.StreamResponse:
         case_id = parse_id(request.match_info["case_id"], "case id")
         _query(request, frozenset())
-        found = await service.case_audio(case_id, user)
+        found = await service.case_audio(case_id, who.user)
         return web.json_response(
             {
                 "case_id": str(case_id),
@@ -253,10 +216,10 @@ def add_routes(app: web.Application, service: ListeningService, users: Authentic
             }
         )
 
-    async def listening_log(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    async def listening_log(request: web.Request, who: Principal) -> web.StreamResponse:
         case_id = parse_id(request.match_info["case_id"], "case id")
         _query(request, frozenset())
-        events = await service.listening_events(case_id, user)
+        events = await service.listening_events(case_id, who.user)
         return web.json_response(
             {
                 "case_id": str(case_id),
@@ -277,10 +240,10 @@ def add_routes(app: web.Application, service: ListeningService, users: Authentic
             }
         )
 
-    async def export(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    async def export(request: web.Request, who: Principal) -> web.StreamResponse:
         case_id = parse_id(request.match_info["case_id"], "case id")
         _query(request, frozenset())
-        payload = await service.export_case(case_id, user, link=request.rel_url.path)
+        payload = await service.export_case(case_id, who.user, link=request.rel_url.path)
         return await send_payload(request, payload, attachment=True)
 
     for kind, path in _PATHS.items():

@@ -1,4 +1,4 @@
-"""Data-subject rights over HTTP, for admins only (HTTP Basic against Linja users):
+"""Data-subject rights over HTTP, for admins only (the guard: HTTP Basic against Linja users):
 
     POST /api/subjects/export      {"tenant": slug, "phone": N | "email": E}
     POST /api/subjects/erase       {"tenant": ..., "phone" | "email", "ref": ticket?}
@@ -7,8 +7,9 @@
 
 The export answers with the bundle's ``subject.json`` document and where the bundle (with
 the audio files) was written on the server. Personal data goes in the request body, never
-in the URL. 400 bad input, 401 no or wrong credentials, 403 not an admin, 404 unknown
-tenant or no active restriction to lift, 503 the database is down.
+in the URL. 400 bad input (``errors`` names every bad field), 401 no or wrong credentials,
+403 not an admin, or an admin of another tenant; 404 unknown tenant or no active restriction
+to lift, 503 the database is down. Errors are problem+json bodies (:mod:`ivr.http.edge`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.http.auth import CHALLENGE, Authenticator, authenticated_user
+from ivr.http.guard import Guard, Principal
+from ivr.http.problems import BadInput, NotThere
 from retention.errors import BadSubject
 from retention.rights import SubjectRights, subject_of
 from storage.contacts import Subject
 from storage.domain import TenantInfo, UserInfo
-from storage.errors import NotFound, StorageError, StorageUnavailable
 from storage.events import Role
 
 log = logging.getLogger(__name__)
@@ -37,76 +38,75 @@ _FIELDS = {
     "restrict": {"tenant", "phone", "email", "reason"},
     "unrestrict": {"tenant", "phone", "email"},
 }
+_LIMITS = {"tenant": 64, "phone": 40, "email": 320, "ref": 200, "reason": 500}
 
 
-def _bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+def _texts(body: dict[str, Any], allowed: set[str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """The body's text fields (stripped, None when absent or blank) and every bad field."""
+    errors = {k[:40]: "unknown field" for k in sorted(set(body) - allowed)}
+    values: dict[str, str | None] = {}
+    for key in sorted(allowed):
+        value = body.get(key)
+        limit = _LIMITS[key]
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            errors[key] = f"must be a string of at most {limit} characters"
+            value = None
+        values[key] = (value.strip() or None) if isinstance(value, str) else None
+    return values, errors
 
 
-def _text(body: dict[str, Any], key: str, limit: int) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise _bad(f"{key} must be a string of at most {limit} characters")
-    return value.strip() or None
+def _subject(phone: str | None, email: str | None, errors: dict[str, str]) -> Subject | None:
+    for key, one in (("phone", (phone, None)), ("email", (None, email))):
+        if one[0] or one[1]:
+            try:
+                subject_of(*one)
+            except BadSubject as exc:
+                errors[key] = str(exc)
+    if phone is None and email is None and "phone" not in errors and "email" not in errors:
+        errors["phone"] = errors["email"] = "give a phone number or an e-mail address"
+    return None if errors else subject_of(phone, email)
 
 
-def add_routes(
-    app: web.Application, rights: SubjectRights, users: Authenticator, export_dir: Path
-) -> None:
-    async def admin(request: web.Request) -> UserInfo:
-        user = await authenticated_user(request, users)
-        if user is None:
-            raise web.HTTPUnauthorized(headers=CHALLENGE)
-        if user.role != Role.ADMIN:
-            raise web.HTTPForbidden(text="admins only")
-        return user
-
+def add_routes(app: web.Application, rights: SubjectRights, guard: Guard, export_dir: Path) -> None:
     async def parse(
-        request: web.Request, action: str
-    ) -> tuple[TenantInfo, Subject, dict[str, Any]]:
+        request: web.Request, action: str, who: Principal
+    ) -> tuple[TenantInfo, Subject, dict[str, str | None]]:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _bad("the body must be a JSON object") from None
+            raise BadInput("the body must be a JSON object", errors={"body": "not JSON"}) from None
         if not isinstance(body, dict):
-            raise _bad("the body must be a JSON object")
-        unknown = set(body) - _FIELDS[action]
-        if unknown:
-            raise _bad(f"unknown fields: {', '.join(sorted(unknown))}")
-        slug = _text(body, "tenant", 64)
-        if slug is None:
-            raise _bad("tenant is required")
+            raise BadInput("the body must be a JSON object", errors={"body": "not an object"})
+        values, errors = _texts(body, _FIELDS[action])
+        slug = values["tenant"]
+        if slug is None and "tenant" not in errors:
+            errors["tenant"] = "required"
+        subject = _subject(values["phone"], values["email"], errors)
+        if errors or subject is None or slug is None:
+            raise BadInput("the request has invalid fields", errors=errors)
         try:
-            subject = subject_of(_text(body, "phone", 40), _text(body, "email", 320))
             tenant = await rights.tenant(slug)
-        except BadSubject as exc:
-            if "no tenant" in str(exc):
-                raise web.HTTPNotFound(text=str(exc)) from None
-            raise _bad(str(exc)) from None
-        return tenant, subject, body
+        except BadSubject:
+            raise NotThere(f"no tenant {slug!r}") from None
+        who.scope(tenant.id)
+        return tenant, subject, values
 
     def handler(action: str) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            user = await admin(request)
-            tenant, subject, body = await parse(request, action)
-            try:
-                result = await run(action, user, tenant, subject, body)
-            except NotFound as exc:
-                raise web.HTTPNotFound(text=str(exc)) from None
-            except StorageUnavailable:
-                raise web.HTTPServiceUnavailable(text="database unavailable") from None
-            except StorageError as exc:
-                log.error("[subject %s] %s failed: %s", tenant.slug, action, exc)
-                raise web.HTTPInternalServerError(text=f"{action} failed") from None
-            log.info("[subject %s] %s by %s", tenant.slug, action, user.login)
+        @guard.requires(Role.ADMIN)
+        async def handle(request: web.Request, who: Principal) -> web.StreamResponse:
+            tenant, subject, values = await parse(request, action, who)
+            result = await run(action, who.user, tenant, subject, values)
+            log.info("[subject %s] %s by %s", tenant.slug, action, who.login)
             return web.json_response(result)
 
         return handle
 
     async def run(
-        action: str, user: UserInfo, tenant: TenantInfo, subject: Subject, body: dict[str, Any]
+        action: str,
+        user: UserInfo,
+        tenant: TenantInfo,
+        subject: Subject,
+        values: dict[str, str | None],
     ) -> dict[str, Any]:
         if action == "export":
             res = await rights.export(tenant, subject, export_dir, user)
@@ -114,14 +114,14 @@ def add_routes(
             document = json.loads(raw)
             return {"bundle": str(res.bundle), "audio_files": res.audio_files, "subject": document}
         if action == "erase":
-            er = await rights.erase(tenant, subject, user, request_ref=_text(body, "ref", 200))
+            er = await rights.erase(tenant, subject, user, request_ref=values.get("ref"))
             return {
                 "ledger_id": str(er.ledger.id),
                 "counts": er.ledger.counts,
                 "files_deleted": er.files_deleted,
             }
         if action == "restrict":
-            rr = await rights.restrict(tenant, subject, user, reason=_text(body, "reason", 500))
+            rr = await rights.restrict(tenant, subject, user, reason=values.get("reason"))
             return {"restriction_id": str(rr.restriction.id), "cases_marked": rr.cases_marked}
         return {"lifted": await rights.lift(tenant, subject, user)}
 

@@ -86,8 +86,8 @@ async def wire(core: Core) -> Feature:
     return Feature(
         "recordings",
         routes=(
-            lambda app: add_listening_routes(app, listening, core.users),
-            lambda app: add_control_routes(app, live, core.users),
+            lambda app: add_listening_routes(app, listening, core.guard),
+            lambda app: add_control_routes(app, live, core.guard),
         ),
         tasks=(("recording-recovery", lambda: recovery.run(interval=interval)),),
         closers=(attached.close,),

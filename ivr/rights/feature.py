@@ -26,6 +26,6 @@ async def wire(core: Core) -> Feature:
     rights = SubjectRights(core.sessions, core.audio, core.clock)
     return Feature(
         "rights",
-        routes=(lambda app: add_routes(app, rights, core.users, s.state_dir / "exports"),),
+        routes=(lambda app: add_routes(app, rights, core.guard, s.state_dir / "exports"),),
         tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),),
     )

@@ -22,6 +22,8 @@ from ivr.config import Settings
 from ivr.contacts.tokens import intake_token
 from ivr.directory import Directory
 from ivr.http.contacts import MAX_BODY, ContactDeps, add_routes
+from ivr.http.edge import new_app
+from ivr.http.guard import Guard
 from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor, TenantInfo, UserInfo
 from storage.events import Role
@@ -82,17 +84,16 @@ class Api:
 def _app(engine: AsyncEngine, clock: Clock, secret: str | None = SECRET) -> web.Application:
     sessions = session_factory(engine)
     users = UserRepository(sessions, Hasher.fast_for_tests())
-    app = web.Application()
+    app = new_app()
     add_routes(
         app,
         ContactDeps(
             requests=ContactRequestRepository(sessions),
-            tenants=Directory(TenantRepository(sessions), users),
-            users=users,
             clock=clock,
             intake_secret=secret,
             queues_of=QUEUES.get,
         ),
+        Guard(users, Directory(TenantRepository(sessions), users)),
     )
     return app
 
@@ -516,7 +517,7 @@ async def test_intake_without_a_secret_is_unavailable_not_open(
     engine = make_engine(scratch_db, pool_size=1)
     async with TestClient(TestServer(_app(engine, api.clock, None), host="127.0.0.1")) as client:
         resp = await client.post("/api/intake/taksi/sms", json=SMS, headers=api.bearer())
-        assert resp.status == 503 and "linja stack up" in (await resp.json())["error"]
+        assert resp.status == 503 and "linja stack up" in (await resp.json())["detail"]
     await engine.dispose()
     assert await api.db("SELECT id FROM contact_requests") == []
 

@@ -28,6 +28,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.config import Settings
+from ivr.directory import Directory
+from ivr.http.edge import new_app
+from ivr.http.guard import Guard
 from ivr.http.listening import add_routes
 from recording.convert import Converter
 from recording.listen import ListeningService
@@ -166,8 +169,8 @@ async def world(scratch_db: Settings, tmp_path: Path) -> AsyncIterator[World]:
         workdir=tmp_path / "listen",
         audit=AuditLog(sessions),
     )
-    app = web.Application()
-    add_routes(app, service, repo)
+    app = new_app()
+    add_routes(app, service, Guard(repo, Directory(TenantRepository(sessions), repo)))
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
@@ -322,9 +325,9 @@ async def test_names_and_parameters_are_validated(world: World) -> None:
     for path, status in bad.items():
         r = await c.get(path, headers=auth)
         assert r.status == status, (path, r.status, await r.text())
-        assert r.content_type == "application/json"
+        assert r.content_type == "application/problem+json"
     r = await c.get(f"/api/recordings/{world.recording_id}/audio?format=flac", headers=auth)
-    assert "wav, ogg, mp3" in (await r.json())["error"]
+    assert "wav, ogg, mp3" in (await r.json())["detail"]
     assert await world.events() == [ListenKind.PLAY]  # the one valid by-name request
 
 
@@ -349,7 +352,7 @@ async def test_range_requests_and_swept_audio(world: World) -> None:
     )
     for p in [path, f"{path}?format=mp3", f"/api/audio/{world.recording_location}"]:
         r = await c.get(p, headers=world.auth("team"))
-        assert r.status == 410 and "retention" in (await r.json())["error"]
+        assert r.status == 410 and "retention" in (await r.json())["detail"]
     assert len(await world.events()) == before
     r = await c.get(f"/api/recordings/{world.recording_id}", headers=world.auth("team"))
     assert (await r.json())["deletion_reason"] == "retention"  # metadata stays visible
@@ -375,7 +378,7 @@ async def test_metadata_shows_status_and_hold_and_audio_being_deleted_is_not_ser
             .values(deleting_since=datetime.now(UTC), deleting_reason="retention")
         )
     r = await c.get(f"{path}/audio", headers=world.auth("team"))
-    assert r.status == 410 and "being deleted" in (await r.json())["error"]
+    assert r.status == 410 and "being deleted" in (await r.json())["detail"]
     assert len(await world.events()) == before  # nothing served, nothing logged
 
 
@@ -415,8 +418,9 @@ async def test_listening_log_down_means_503_and_no_audio(
         converter=Converter(tmp_path / "down" / "converted"),
         workdir=tmp_path / "down",
     )
-    app = web.Application()
-    add_routes(app, service, repo)
+    app = new_app()
+    tenants = Directory(TenantRepository(world.sessions), repo)
+    add_routes(app, service, Guard(repo, tenants))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         for path in [
             f"/api/recordings/{world.recording_id}/audio",
@@ -424,10 +428,10 @@ async def test_listening_log_down_means_503_and_no_audio(
         ]:
             r = await client.get(path, headers=world.auth("team"))
             assert r.status == 503
-            assert r.content_type == "application/json"
+            assert r.content_type == "application/problem+json"
             assert b"RIFF" not in await r.read()
         r = await client.post(f"/api/cases/{world.case_id}/export", headers=world.auth("team"))
-        assert r.status == 503 and r.content_type == "application/json"
+        assert r.status == 503 and r.content_type == "application/problem+json"
     await down.dispose()
     assert await world.events() == []
 

@@ -17,6 +17,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.config import Settings
+from ivr.directory import Directory
+from ivr.http.edge import new_app
+from ivr.http.guard import Guard
 from ivr.http.subjects import add_routes
 from recording.store import AudioKind, AudioStore
 from retention.rights import SubjectRights
@@ -26,6 +29,7 @@ from storage.domain import Actor
 from storage.events import Role
 from storage.passwords import Hasher
 from storage.repositories.restrictions import RestrictionRepository
+from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from tests.integration.test_retention import cli_env, linja, new_tenant
 
@@ -240,9 +244,15 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
     engine: AsyncEngine, conn: asyncpg.Connection, world: World, tmp_path: Path
 ) -> None:
     sessions = session_factory(engine)
-    app = web.Application()
+    app = new_app()
     rights = SubjectRights(sessions, AudioStore(tmp_path / "store"), lambda: datetime.now(UTC))
-    add_routes(app, rights, UserRepository(sessions, Hasher.fast_for_tests()), tmp_path / "exp")
+    users = UserRepository(sessions, Hasher.fast_for_tests())
+    guard = Guard(users, Directory(TenantRepository(sessions), users))
+    await users.create(
+        tenant_id=await new_tenant(conn, "3 months"), name="Other", login="other-admin",
+        password=ADMIN_PW, role=Role.ADMIN, actor=Actor.system("tests"),
+    )  # fmt: skip
+    add_routes(app, rights, guard, tmp_path / "exp")
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -257,6 +267,14 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
             team = {"Authorization": aiohttp.encode_basic_auth("team-user", ADMIN_PW)}
             async with http.post(f"{base}/export", json=body, headers=team) as r:
                 assert r.status == 403
+            other = {"Authorization": aiohttp.encode_basic_auth("other-admin", ADMIN_PW)}
+            async with http.post(f"{base}/export", json=body, headers=other) as r:
+                assert r.status == 403  # an admin, but of another tenant
+                assert (await r.json())["type"] == "urn:linja:problem:other-tenant"
+            bad_fields = {"tenant": world.slug, "phone": "x1", "email": "nope", "extra": 1}
+            async with http.post(f"{base}/export", json=bad_fields, headers=admin) as r:
+                assert r.status == 400 and r.content_type == "application/problem+json"
+                assert set((await r.json())["errors"]) == {"phone", "email", "extra"}
             for bad in (b"not json", b"[1]", json.dumps({"tenant": world.slug}).encode(),
                         json.dumps({**body, "phone": "x1"}).encode(),
                         json.dumps({**body, "extra": 1}).encode()):  # fmt: skip

@@ -19,13 +19,17 @@ from ivr.app import FEATURES, load_feature, wire_features
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.events import EventStream
 from ivr.config import Settings
-from ivr.core import Core, EventStats, Services
+from ivr.core import Core, EventStats, Feature, Services
+from ivr.directory import Directory as RealDirectory
 from ivr.flowdefs.model import Queue, TenantFlows
 from ivr.flows.router import FlowRouter
+from ivr.http.guard import Guard
 from ivr.prompts import PromptRenderer
 from recording.store import AudioStore
 from storage.db import make_engine, session_factory
+from storage.passwords import Hasher
 from storage.repositories.audit import AuditLog
+from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 
@@ -100,11 +104,16 @@ def unit_core(
     cases: Any,
     prompts: PromptRenderer,
     definitions: Any,
-    directory: Any,
-    restrictions: Any,
+    directory: Any = None,
+    restrictions: Any = None,
 ) -> Core:
-    engine = make_engine(settings)
+    """A core of the given fakes; the directory and restrictions default to the real
+    repositories (on the engine for ``settings``)."""
+    engine = make_engine(settings, pool_size=2)
     sessions = session_factory(engine)
+    tenants = TenantRepository(sessions)
+    users = UserRepository(sessions, Hasher.fast_for_tests())
+    directory = directory or RealDirectory(tenants, users)
     router = FlowRouter({})
     dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app)
     stream = EventStream(
@@ -124,16 +133,17 @@ def unit_core(
         cases=cases,
         audit=AuditLog(sessions),
         definitions=definitions,
-        tenants=TenantRepository(sessions),
-        users=UserRepository(sessions),
+        tenants=tenants,
+        users=users,
         directory=directory,
-        restrictions=restrictions,
+        guard=Guard(users, directory),
+        restrictions=restrictions or RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),
     )
 
 
-async def wire_all(core: Core, stack: AsyncExitStack) -> None:
+async def wire_all(core: Core, stack: AsyncExitStack) -> list[Feature]:
     """Every feature of ``linja serve``, wired onto ``core`` (its flows in ``core.router``)."""
     stack.push_async_callback(core.engine.dispose)
-    await wire_features(core, stack, [load_feature(name) for name in FEATURES])
+    return await wire_features(core, stack, [load_feature(name) for name in FEATURES])

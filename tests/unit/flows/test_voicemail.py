@@ -93,7 +93,9 @@ async def test_hanging_up_ends_the_message_and_keeps_it(tmp_path: Path) -> None:
     assert w.sink.of(CaseEnded)[0].outcome == Outcome.VOICEMAIL
 
 
-async def direct(tmp_path: Path, results: list[object], **fake_kw: object) -> tuple[World, CaseContext]:
+async def direct(
+    tmp_path: Path, results: list[object], **fake_kw: object
+) -> tuple[World, CaseContext]:
     """A call whose flow is record_message alone (as the callback capture uses it)."""
     ctx = CaseContext(TENANT, tenant_flows(tmp_path))
     w = await world(tmp_path, ctx.flows, **fake_kw)

@@ -17,6 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ivr.http.edge import new_app
+from ivr.http.guard import Guard
 from ivr.http.listening import RangeNotSatisfiable, add_routes, parse_range
 from recording.convert import AudioFormat, ConversionFailed, ConverterBusy
 from recording.listen import (
@@ -451,6 +453,11 @@ def test_unsatisfiable_ranges(header: str) -> None:
         parse_range(header, 100)
 
 
+class NoTenants:
+    async def tenant_id(self, slug: str) -> uuid.UUID | None:
+        return None
+
+
 async def test_routes_leave_the_live_recordings_listing_alone(w: World) -> None:
     class NoUsers:
         async def authenticate(self, login: str, password: str) -> UserInfo | None:
@@ -459,8 +466,8 @@ async def test_routes_leave_the_live_recordings_listing_alone(w: World) -> None:
     async def live(_: web.Request) -> web.Response:
         return web.Response(text="live")
 
-    app = web.Application()
-    add_routes(app, w.service, NoUsers())
+    app = new_app()
+    add_routes(app, w.service, Guard(NoUsers(), NoTenants()))
     app.router.add_get("/api/recordings/live", live)  # registered after ours, still reached
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         assert await (await client.get("/api/recordings/live")).text() == "live"
@@ -473,10 +480,10 @@ async def test_user_directory_down_is_503_not_401(w: World) -> None:
         async def authenticate(self, login: str, password: str) -> UserInfo | None:
             raise StorageUnavailable("database unreachable")
 
-    app = web.Application()
-    add_routes(app, w.service, DownUsers())
+    app = new_app()
+    add_routes(app, w.service, Guard(DownUsers(), NoTenants()))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         r = await client.get(
             f"/api/recordings/{uuid.uuid4()}/audio", headers={"Authorization": "Basic dTpw"}
         )
-        assert r.status == 503 and "unavailable" in (await r.json())["error"]
+        assert r.status == 503 and "unavailable" in (await r.json())["detail"]

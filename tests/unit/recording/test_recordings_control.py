@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, ChannelGone, http_error
+from ivr.http.edge import new_app
+from ivr.http.guard import Guard
 from ivr.http.recordings_control import add_routes
 from recording.bridge import BridgeRecording, LiveRecordings
 from storage.domain import UserInfo
@@ -75,6 +77,11 @@ class Users:
         return USERS.get(login) if password == "pw" else None
 
 
+class NoTenants:
+    async def tenant_id(self, slug: str) -> uuid.UUID | None:
+        return None
+
+
 def auth(login: str, password: str = "pw") -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()}
 
@@ -102,8 +109,8 @@ def setup() -> tuple[web.Application, LiveRecordings, Rest, Clock]:
             notice_played_at=T0 - timedelta(seconds=4),
         )
     )
-    app = web.Application()
-    add_routes(app, live, Users())
+    app = new_app()
+    add_routes(app, live, Guard(Users(), NoTenants()))
     return app, live, rest, clock
 
 
@@ -138,7 +145,7 @@ async def test_who_may_and_what_refusals_look_like() -> None:
         assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Basic realm="linja"'
         assert (await client.post(pause, headers=auth("team", "wrong"))).status == 401
         assert (await client.post(pause, headers=auth("ext"))).status == 403
-        assert (await client.post(pause, headers=auth("other"))).status == 404  # not theirs
+        assert (await client.post(pause, headers=auth("other"))).status == 403  # not theirs
         bad = "/api/calls/not-a-uuid/recording/pause"
         assert (await client.post(bad, headers=auth("team"))).status == 400
         none = f"/api/calls/{uuid.uuid4()}/recording/pause"
@@ -170,8 +177,8 @@ async def test_user_directory_down_is_503() -> None:
             raise StorageUnavailable("down")
 
     _app, live, _rest, _clock = setup()
-    app = web.Application()
-    add_routes(app, live, Down())
+    app = new_app()
+    add_routes(app, live, Guard(Down(), NoTenants()))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         r = await client.post(f"/api/calls/{CASE}/recording/pause", headers=auth("team"))
         assert r.status == 503

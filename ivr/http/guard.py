@@ -1,0 +1,174 @@
+"""The one guard of every authenticated route: who is calling, in which role, for which tenant.
+
+``guard.requires(Role.ADMIN, Role.TEAM)(handler)`` authenticates the request (HTTP Basic,
+checked by the users repository with argon2), refuses other roles with 403 and calls
+``handler(request, principal)``. The :class:`Principal` carries the user and the tenant the
+request acts in: the user's own, or, for an admin who belongs to no tenant, any (None) or the
+one named by the route's tenant parameter. A handler that finds a resource calls
+:meth:`Principal.scope` with the resource's tenant: another tenant's resource is refused with
+403 (:class:`~ivr.http.problems.TenantRefused`).
+
+``guard.intake(secret)(handler)`` is the same door for the gateways' webhooks: the tenant's
+intake bearer token (HMAC of the tenant slug) instead of a user, then the tenant must exist.
+
+Missing, wrong or malformed credentials answer 401 with the challenge; a database that cannot
+be asked raises a storage error that the edge middleware answers with 503. Logs name the login
+or tenant slug, never a password or token.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from ivr.contacts.tokens import token_matches
+from ivr.http.auth import BASIC_CHALLENGE, BEARER_CHALLENGE, basic_credentials, bearer_token
+from ivr.http.problems import (
+    BadInput,
+    NotAllowed,
+    NotThere,
+    TenantRefused,
+    Unauthenticated,
+    Unavailable,
+)
+from storage.domain import UserInfo
+from storage.events import Role
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, login: str, password: str) -> UserInfo | None: ...
+
+
+class TenantLookup(Protocol):
+    async def tenant_id(self, slug: str) -> uuid.UUID | None: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user and the tenant the request acts in (None: every tenant)."""
+
+    user: UserInfo
+    tenant_id: uuid.UUID | None
+
+    @property
+    def login(self) -> str:
+        return self.user.login
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    def sees(self, tenant_id: uuid.UUID | None) -> bool:
+        return self.tenant_id is None or self.tenant_id == tenant_id
+
+    def scope(self, tenant_id: uuid.UUID | None) -> None:
+        """Refuse (403) a resource that belongs to another tenant."""
+        if not self.sees(tenant_id):
+            log.info("user %s refused a resource of another tenant", self.login)
+            raise TenantRefused("not a user of this tenant")
+
+    def tenant(self) -> uuid.UUID:
+        """The one tenant the request acts in (routes guarded with ``tenant_param``)."""
+        if self.tenant_id is None:
+            raise BadInput("a tenant is required", errors={"tenant": "required"})
+        return self.tenant_id
+
+
+@dataclass(frozen=True)
+class IntakeCaller:
+    """A gateway that presented the intake token of tenant ``slug``."""
+
+    slug: str
+    tenant_id: uuid.UUID
+
+
+PrincipalHandler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
+IntakeHandler = Callable[[web.Request, IntakeCaller], Awaitable[web.StreamResponse]]
+
+
+class Guard:
+    def __init__(self, users: Authenticator, tenants: TenantLookup) -> None:
+        self._users = users
+        self._tenants = tenants
+
+    async def principal(
+        self, request: web.Request, roles: frozenset[Role], tenant_param: str | None = None
+    ) -> Principal:
+        creds = basic_credentials(request.headers.get("Authorization"))
+        user = await self._users.authenticate(*creds) if creds else None
+        if user is None:
+            raise Unauthenticated("log in with HTTP Basic", challenge=BASIC_CHALLENGE)
+        if user.role not in roles:
+            names = " or ".join(sorted(r.value for r in roles))
+            raise NotAllowed(f"this needs the role {names}")
+        if tenant_param is None:
+            return Principal(user, user.tenant_id)
+        asked = request.query.get(tenant_param) or None
+        if user.tenant_id is None:
+            if user.role is not Role.ADMIN or asked is None:
+                raise BadInput(
+                    "a tenant is required",
+                    errors={tenant_param: "required for a user of no tenant"},
+                )
+            return Principal(user, await self._tenant(asked))
+        if asked is not None and await self._tenants.tenant_id(asked[:64]) != user.tenant_id:
+            raise TenantRefused("not a user of this tenant")
+        return Principal(user, user.tenant_id)
+
+    async def _tenant(self, slug: str) -> uuid.UUID:
+        tenant_id = await self._tenants.tenant_id(slug[:64])
+        if tenant_id is None:
+            raise NotThere(f"unknown tenant {slug[:64]!r}")
+        return tenant_id
+
+    def requires(
+        self, *roles: Role, tenant_param: str | None = None
+    ) -> Callable[[PrincipalHandler], Handler]:
+        """Guard a handler: one of ``roles`` (none given: any role); with ``tenant_param``
+        the principal's tenant is set (a tenantless admin names it in that query parameter,
+        anyone else may only name their own)."""
+        allowed = frozenset(roles or Role)
+
+        def wrap(handler: PrincipalHandler) -> Handler:
+            async def guarded(request: web.Request) -> web.StreamResponse:
+                who = await self.principal(request, allowed, tenant_param)
+                return await handler(request, who)
+
+            return guarded
+
+        return wrap
+
+    def intake(
+        self, secret: str | None, *, slug_param: str = "tenant"
+    ) -> Callable[[IntakeHandler], Handler]:
+        """Guard a webhook: the bearer token of the tenant in ``match_info[slug_param]``."""
+
+        def wrap(handler: IntakeHandler) -> Handler:
+            async def guarded(request: web.Request) -> web.StreamResponse:
+                slug = request.match_info[slug_param]
+                if secret is None:
+                    raise Unavailable("intake is not configured: run `linja stack up`", retry=False)
+                token = bearer_token(request.headers.get("Authorization"))
+                if (
+                    token is None
+                    or not slug.isprintable()
+                    or not token_matches(secret, slug, token)
+                ):
+                    log.warning("[%r] intake: missing or wrong bearer token", slug[:64])
+                    raise Unauthenticated(
+                        "missing or wrong intake token", challenge=BEARER_CHALLENGE
+                    )
+                return await handler(request, IntakeCaller(slug, await self._tenant(slug)))
+
+            return guarded
+
+        return wrap

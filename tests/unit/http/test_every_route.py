@@ -1,0 +1,193 @@
+"""Every route of the whole HTTP app, looped over from its router (not a hand-kept list).
+
+With Postgres down (an engine on a port where nothing listens), valid-looking credentials get
+503 with a problem+json body; malformed ``Authorization`` headers get 400/401 problem bodies.
+Requests go over a raw socket so that bytes aiohttp's client would never send (``\\xff``)
+reach the server as a gateway could send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import re
+import string
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ivr.contacts.tokens import intake_token
+from tests.unit.http.whole_app import INTAKE_SECRET, SAMPLE_VALUES, build_whole_app
+from tests.unit.wiring import unit_settings
+
+# Routes that never touch Postgres; each must still answer without a 500.
+EXEMPT = {
+    "/": "console page: in-memory bulletins and call counts only",
+    "/api/health": "health: ARI connection and call count, no database",
+    "/api/bulletins": "bulletins in force from the in-memory cache",
+    "/api/stats": "ARI event counters kept in memory",
+}
+
+
+def _b64(raw: bytes) -> bytes:
+    return base64.b64encode(raw)
+
+
+MALFORMED: dict[str, bytes] = {
+    "basic raw 0xff": b"Basic \xff",
+    "basic latin-1 text": "Basic jörg:pw".encode("latin-1"),
+    "basic not base64": b"Basic !!!not-base64!!!",
+    "basic no colon": b"Basic " + _b64(b"nocolon"),
+    "basic empty login": b"Basic " + _b64(b":password"),
+    "basic not utf-8": b"Basic " + _b64(b"\xff\xfe:pw"),
+    "basic control chars": b"Basic " + _b64(b"a\x00b:pw"),
+    "basic scheme only": b"Basic",
+    "basic huge": b"Basic " + b"QUFB" * 2000,  # 8006 bytes: under aiohttp's 8190 limit
+    "bearer non-ascii": "Bearer tökén".encode(),
+    "bearer raw 0xff": b"Bearer \xff\xfe",
+    "bearer empty": b"Bearer ",
+    "empty": b"",
+    "unknown scheme": b"Digest username=x",
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def problem(self) -> dict[str, object]:
+        assert self.headers.get("content-type", "").startswith("application/problem+json"), (
+            self.status,
+            self.headers,
+            self.body[:200],
+        )
+        doc = json.loads(self.body)
+        assert isinstance(doc, dict)
+        assert doc["status"] == self.status and doc["title"] and doc["type"], doc
+        return doc
+
+
+async def raw_request(port: int, method: str, path: str, auth: bytes | None) -> Reply:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".encode()
+        if auth is not None:
+            head += b"Authorization: " + auth + b"\r\n"
+        if method not in ("GET", "HEAD"):
+            head += b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        else:
+            head += b"\r\n"
+        writer.write(head)
+        raw = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+    top, _, body = raw.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Reply(int(lines[0].split()[1]), headers, body)
+
+
+def _sample_path(resource: web.AbstractResource) -> str:
+    info = resource.get_info()
+    if "path" in info:
+        return str(info["path"])
+    formatter, pattern = str(info["formatter"]), info["pattern"]
+    names = [f for _, f, _, _ in string.Formatter().parse(formatter) if f]
+    for values in itertools.product(*(SAMPLE_VALUES[n] for n in names)):
+        path = formatter.format(**dict(zip(names, values, strict=True)))
+        if re.fullmatch(pattern, path):
+            return path
+    raise AssertionError(f"no plausible match_info for {formatter} (add to SAMPLE_VALUES)")
+
+
+@dataclass
+class Api:
+    app: web.Application
+    port: int
+
+    def routes(self) -> list[tuple[str, str]]:
+        return sorted(
+            {
+                (r.method, _sample_path(r.resource))
+                for r in self.app.router.routes()
+                if r.resource is not None
+            },
+            key=lambda mp: (mp[1], mp[0]),
+        )
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    settings = unit_settings(tmp_path, intake_secret=INTAKE_SECRET)
+    async with AsyncExitStack() as stack:
+        app = await build_whole_app(settings, stack)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        stack.push_async_callback(server.close)
+        assert server.port is not None
+        yield Api(app, server.port)
+
+
+def _credentials(challenge: str, path: str) -> bytes:
+    scheme = challenge.split()[0].lower()
+    if scheme == "bearer":
+        tenant = path.split("/")[3]  # /api/intake/{tenant}/{channel}
+        return f"Bearer {intake_token(INTAKE_SECRET, tenant)}".encode()
+    assert scheme == "basic", challenge
+    return b"Basic " + _b64(b"agent1:a-plausible-password")
+
+
+async def test_the_router_has_every_module_and_the_exemptions_are_real(api: Api) -> None:
+    paths = {p for _, p in api.routes()}
+    assert set(EXEMPT) <= paths  # no stale exemption
+    for prefix in ("/api/agents", "/api/intake/", "/api/requests", "/api/recordings/",
+                   "/api/calls/", "/api/subjects/", "/api/cases/", "/api/audio/"):  # fmt: skip
+        assert any(p.startswith(prefix) for p in paths), prefix
+    assert len(api.routes()) > 20
+
+
+async def test_postgres_down_is_503_problem_on_every_route(api: Api) -> None:
+    checked = 0
+    for method, path in api.routes():
+        if path in EXEMPT:
+            reply = await raw_request(api.port, method, path, None)
+            assert reply.status != 500, (method, path, reply.body[:200])
+            continue
+        anonymous = await raw_request(api.port, method, path, None)
+        assert anonymous.status == 401, (method, path, anonymous.status, anonymous.body[:200])
+        challenge = anonymous.headers["www-authenticate"]
+        reply = await raw_request(api.port, method, path, _credentials(challenge, path))
+        assert reply.status == 503, (method, path, reply.status, reply.body[:300])
+        assert reply.headers.get("retry-after") == "5", (method, path)
+        if method == "HEAD":
+            assert reply.headers["content-type"].startswith("application/problem+json")
+        else:
+            doc = reply.problem()
+            assert "database" in str(doc["detail"]), (path, doc)
+        checked += 1
+    assert checked > 15
+
+
+async def test_malformed_authorization_is_400_or_401_problem_on_every_route(api: Api) -> None:
+    for (method, path), (what, header) in itertools.product(api.routes(), MALFORMED.items()):
+        reply = await raw_request(api.port, method, path, header)
+        if path in EXEMPT:
+            assert reply.status != 500, (method, path, what)
+            continue
+        assert reply.status in (400, 401), (method, path, what, reply.status, reply.body[:200])
+        if reply.status == 401:
+            assert reply.headers["www-authenticate"].split()[0] in ("Basic", "Bearer")
+        if method != "HEAD":
+            reply.problem()

@@ -1,0 +1,52 @@
+"""The whole HTTP API as ``linja serve`` builds it: every feature wired by its own
+``wire(core)`` (on a core of fakes for the telephony side, real repositories for the rest),
+and the application made by :func:`ivr.app.http_app`. The tests point the core's engine at a
+Postgres port where nothing listens.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from ivr.app import http_app
+from ivr.config import Settings
+from ivr.prompts import PromptRenderer
+from tests.unit.fake_ari import FakeAri
+from tests.unit.flows.support_recording import Sink, fake_speak, tenant_flows
+from tests.unit.wiring import Definitions, unit_core, wire_all
+
+INTAKE_SECRET = "edge-tests-intake-secret"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def build_whole_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
+    """The HTTP application with every feature's routes, as :func:`ivr.app.serve` makes it."""
+    state = settings.state_dir
+    core = unit_core(
+        settings,
+        ari=FakeAri(),
+        clock=_now,
+        cases=Sink(),
+        prompts=PromptRenderer(state / "sounds", "/sounds", speak=fake_speak),
+        definitions=Definitions(tenant_flows(state)),
+    )
+    return http_app(await wire_all(core, stack))
+
+
+# Plausible values for the routes' match_info, tried in order until the route matches.
+SAMPLE_VALUES: dict[str, tuple[str, ...]] = {
+    "agent": ("agent1",),
+    "action": ("login", "pause", "complete"),
+    "id": (str(uuid.UUID(int=7)),),
+    "case_id": (str(uuid.UUID(int=8)),),
+    "tenant": ("demo",),
+    "channel": ("sms",),
+    "name": (f"demo/recordings/2026/11/{uuid.UUID(int=9)}.wav",),
+}
