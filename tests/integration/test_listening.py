@@ -16,6 +16,7 @@ import socket
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,9 @@ from pydub import AudioSegment
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ivr.app import http_app, load_feature
 from ivr.config import Settings
+from ivr.core import build_core
 from ivr.directory import Directory
 from ivr.http.edge import new_app
 from ivr.http.guard import Guard
@@ -137,47 +140,38 @@ async def seed_audio(
 
 @pytest.fixture
 async def world(scratch_db: Settings, tmp_path: Path) -> AsyncIterator[World]:
-    engine = make_engine(scratch_db, pool_size=4)
-    sessions = session_factory(engine)
-    tenants = TenantRepository(sessions)
-    home = await tenants.create(f"a-{uuid.uuid4().hex[:8]}", "Koti Oy", SYSTEM)
-    other = await tenants.create(f"b-{uuid.uuid4().hex[:8]}", "Muu Oy", SYSTEM)
-    repo = UserRepository(sessions, Hasher.fast_for_tests())
-    users = {}
-    for key, tenant, role in [
-        ("admin", home.id, Role.ADMIN),
-        ("team", home.id, Role.TEAM),
-        ("external", home.id, Role.EXTERNAL),
-        ("other_team", other.id, Role.TEAM),
-        ("other_admin", other.id, Role.ADMIN),
-    ]:
-        users[key] = await repo.create(
-            tenant_id=tenant, name=key, login=f"{key}-{uuid.uuid4().hex[:6]}",
-            password=PASSWORD, role=role, actor=SYSTEM,
-        )  # fmt: skip
-    store = AudioStore(tmp_path / "audio")
-    case_id, rec_id, location, vm_id = await seed_audio(engine, store, tmp_path, home.id)
-    other_case, _r, _l, _v = await seed_audio(engine, store, tmp_path, other.id)
-
-    service = ListeningService(
-        recordings=RecordingRepository(sessions),
-        voice_messages=VoiceMessageRepository(sessions),
-        cases=CaseRepository(sessions),
-        events=ListeningLog(sessions),
-        store=store,
-        converter=Converter(tmp_path / "listen" / "converted"),
-        workdir=tmp_path / "listen",
-        audit=AuditLog(sessions),
+    """The recordings feature as ``linja serve`` wires it, on its own state and audio dirs."""
+    settings = scratch_db.model_copy(
+        update={"state_dir": tmp_path / "state", "audio_dir": tmp_path / "audio"}
     )
-    app = new_app()
-    add_routes(app, service, Guard(repo, Directory(TenantRepository(sessions), repo)))
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield World(sessions, store, client, users, case_id, rec_id, location, vm_id, other_case)
-    finally:
-        await client.close()
-        await engine.dispose()
+    async with AsyncExitStack() as stack:
+        core = await build_core(settings, stack)
+        tenants = TenantRepository(core.sessions)
+        home = await tenants.create(f"a-{uuid.uuid4().hex[:8]}", "Koti Oy", SYSTEM)
+        other = await tenants.create(f"b-{uuid.uuid4().hex[:8]}", "Muu Oy", SYSTEM)
+        repo = UserRepository(core.sessions, Hasher.fast_for_tests())
+        users = {}
+        for key, tenant, role in [
+            ("admin", home.id, Role.ADMIN),
+            ("team", home.id, Role.TEAM),
+            ("external", home.id, Role.EXTERNAL),
+            ("other_team", other.id, Role.TEAM),
+            ("other_admin", other.id, Role.ADMIN),
+        ]:
+            users[key] = await repo.create(
+                tenant_id=tenant, name=key, login=f"{key}-{uuid.uuid4().hex[:6]}",
+                password=PASSWORD, role=role, actor=SYSTEM,
+            )  # fmt: skip
+        store = core.audio
+        case_id, rec_id, location, vm_id = await seed_audio(core.engine, store, tmp_path, home.id)
+        other_case, _r, _l, _v = await seed_audio(core.engine, store, tmp_path, other.id)
+        app = http_app([await load_feature("recordings")(core)])
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        stack.push_async_callback(client.close)
+        yield World(
+            core.sessions, store, client, users, case_id, rec_id, location, vm_id, other_case
+        )
 
 
 async def test_team_user_listens_and_the_event_is_logged(world: World) -> None:

@@ -1,0 +1,85 @@
+"""The feature seam: every feature is a folder with a ``feature.py`` whose ``wire(core)``
+``linja serve`` runs; features offer each other services by class; ``serve`` stays small."""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+import ivr
+from ivr.app import FEATURES, load_feature, serve
+from ivr.clock import utcnow
+from ivr.core import MissingService, Services
+from ivr.prompts import PromptRenderer
+from tests.unit.fake_ari import FakeAri
+from tests.unit.flows.support_recording import Sink, fake_speak, tenant_flows
+from tests.unit.wiring import Definitions, unit_core, unit_settings, wire_all
+
+IVR = Path(ivr.__file__).parent
+
+
+def test_every_feature_is_a_folder_with_an_async_wire() -> None:
+    assert len(FEATURES) == len(set(FEATURES)) >= 8
+    for name in FEATURES:
+        assert (IVR / name / "feature.py").is_file(), name
+        assert (IVR / name / "__init__.py").is_file(), name
+        assert inspect.iscoroutinefunction(load_feature(name)), name
+
+
+def test_an_unknown_feature_is_refused() -> None:
+    with pytest.raises(ModuleNotFoundError):
+        load_feature("no_such_feature")
+
+
+def test_serve_only_builds_the_core_and_runs_the_features() -> None:
+    lines = inspect.getsource(serve).splitlines()
+    assert len(lines) < 60, len(lines)
+
+
+def test_services_by_class() -> None:
+    services = Services()
+    services.offer(Sink(), "a text")
+    assert isinstance(services.need(Sink), Sink)
+    assert services.need(str) == "a text"
+    with pytest.raises(MissingService, match="FakeAri"):
+        services.need(FakeAri)
+    with pytest.raises(ValueError, match="offered twice"):
+        services.offer("another text")
+
+
+async def test_every_feature_wires_onto_one_core(tmp_path: Path) -> None:
+    settings = unit_settings(tmp_path)
+    core = unit_core(
+        settings,
+        ari=FakeAri(),
+        clock=utcnow,
+        cases=Sink(),
+        prompts=PromptRenderer(tmp_path / "sounds", "/sounds", speak=fake_speak),
+        definitions=Definitions(tenant_flows(tmp_path)),
+    )
+    async with AsyncExitStack() as stack:
+        wired = await wire_all(core, stack)
+    assert [f.name for f in wired] == list(FEATURES)
+    flows = {f.name for feature in wired for f in feature.flows}
+    assert flows == {"announcement", "menu", "agent-login"}
+    tasks = [name for feature in wired for name, _ in feature.tasks]
+    assert len(tasks) == len(set(tasks))
+    assert {"callback-dialer", "retention-sweep", "queues", "recording-recovery"} <= set(tasks)
+
+
+async def test_features_out_of_order_name_the_missing_service(tmp_path: Path) -> None:
+    settings = unit_settings(tmp_path)
+    core = unit_core(
+        settings,
+        ari=FakeAri(),
+        clock=utcnow,
+        cases=Sink(),
+        prompts=PromptRenderer(tmp_path / "sounds", "/sounds", speak=fake_speak),
+        definitions=Definitions(tenant_flows(tmp_path)),
+    )
+    with pytest.raises(MissingService, match="NoticeFlow"):
+        await load_feature("menus")(core)
+    await core.engine.dispose()
