@@ -41,7 +41,8 @@ FEATURES = (
     "callbacks",
     "menus",
     "contacts",
-    "rights",
+    "sweep",
+    "subjects",
     "console",
 )
 

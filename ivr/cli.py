@@ -1,5 +1,7 @@
-"""The `linja` command. Each sub-command group lives in `ivr/commands/<name>.py` with
-`register(subparsers)`; a command function returns the process exit code.
+"""The `linja` command. Each sub-command group lives in `ivr/commands/<name>.py` (the
+platform's own: stack, serve, demo, audit, dialplan) or in a feature's `ivr/<feature>/cli.py`
+(every feature in `ivr.app.FEATURES` that has one), with `register(subparsers)`; a command
+function returns the process exit code.
 
 Exit codes: 0 ok, 1 failure at run time, 2 bad input (nothing was changed).
 """
@@ -12,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ivr.app import FEATURES
 from ivr.commands import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -23,9 +26,6 @@ COMMAND_MODULES = (
     "ivr.commands.demo",
     "ivr.commands.audit",
     "ivr.commands.dialplan",
-    "ivr.commands.sweep",
-    "ivr.commands.subject",
-    "ivr.commands.intake",
 )
 
 
@@ -33,12 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linja", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    for name in (*COMMAND_MODULES, *(f"ivr.{feature}.cli" for feature in FEATURES)):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name == name:
-                continue  # a command group not built yet
+                continue  # a feature without commands
             raise
         module.register(sub)
     return parser

@@ -1,13 +1,10 @@
-"""Retention and data-subject rights: the periodic sweeper that deletes audio and blanks case
-personal data past each tenant's retention, and the admin API for export, erasure and
-restriction."""
+"""Retention: the periodic sweeper that deletes audio and blanks case personal data past each
+tenant's retention (crash-safe, one sweep at a time)."""
 
 from __future__ import annotations
 
 from ivr.core import Core, Feature
-from ivr.http.subjects import add_routes
 from retention.periodic import run_periodic
-from retention.rights import SubjectRights
 from retention.sweeper import SweepConfig, Sweeper
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import SweepLock, SweepRepository
@@ -23,9 +20,6 @@ async def wire(core: Core) -> Feature:
         core.clock,
         SweepConfig(batch=s.sweep_batch),
     )
-    rights = SubjectRights(core.sessions, core.audio, core.clock)
     return Feature(
-        "rights",
-        routes=(lambda app: add_routes(app, rights, core.guard, s.state_dir / "exports"),),
-        tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),),
+        "sweep", tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),)
     )

@@ -1,1 +1,0 @@
-"""Retention and data-subject rights as a controller feature (wiring in feature.py)."""
