@@ -33,6 +33,7 @@ from ivr.flowdefs.model import (
     TargetKind,
     TenantFlows,
     VoicemailConfig,
+    file_keys,
 )
 from ivr.flowdefs.tomlindex import Duplicate, KeyIndex, KeyPath, index_keys
 
@@ -48,42 +49,16 @@ _EXTERNAL = re.compile(r"^\+?[0-9]+$")
 _SOUND = re.compile(r"^[A-Za-z0-9_/.-]+$")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
-TOP_KEYS = (
-    "tenant", "language", "entry", "prompts", "menus", "queues", "hours", "recording",
-    "voicemail",
-)  # fmt: skip
-RECORDING_KEYS = ("notice", "replay_on_transfer", "numbers")
-VOICEMAIL_KEYS = ("max_length", "max_silence", "prompt", "thanks")
-PROMPT_KEYS = ("text", "sound", "file", "language")
-MENU_KEYS = (
-    "prompt",
-    "options",
-    "max_digits",
-    "first_digit_timeout",
-    "inter_digit_timeout",
-    "retries",
-    "invalid_prompt",
-    "no_input_prompt",
-    "failure",
-)
-QUEUE_KEYS = (
-    "agents",
-    "strategy",
-    "ring_timeout",
-    "wrap_up",
-    "max_wait",
-    "max_length",
-    "overflow",
-    "announce_interval",
-    "moh_class",
-    "position_prompt",
-    "record",
-    "callback",
-)
-CALLBACK_KEYS = (
-    "offer_in_queue", "key", "max_attempts", "retry_delay", "ring_timeout", "message", "hours",
-)  # fmt: skip
-HOURS_FIXED_KEYS = ("timezone", "closed")
+# The keys each table may hold, from the model's fields (``model.file_keys``).
+TOP_KEYS = file_keys(TenantFlows)
+RECORDING_KEYS = file_keys(RecordingConfig)
+VOICEMAIL_KEYS = file_keys(VoicemailConfig)
+PROMPT_KEYS = file_keys(Prompt)
+MENU_KEYS = file_keys(Menu)
+QUEUE_KEYS = file_keys(Queue)
+CALLBACK_KEYS = file_keys(CallbackConfig)
+HOURS_FIXED_KEYS = file_keys(OpeningHours)  # besides these, day keys (the week)
+CALLBACK_HOURS_KEYS = file_keys(CallbackHours)  # the same, without 'closed'
 
 T = TypeVar("T")
 
@@ -574,7 +549,7 @@ class _Parser:
             (*callback.path, "hours"),
             f"{callback.where} hours",
             callback.data["hours"],
-            ("timezone",),
+            CALLBACK_HOURS_KEYS,
         )
         if t is None:
             return None
@@ -587,7 +562,7 @@ class _Parser:
                 timezone = None
         week: dict[int, tuple[tuple[time, time], ...]] = {}
         for key, value in t.data.items():
-            if key == "timezone":
+            if key in CALLBACK_HOURS_KEYS:
                 continue
             try:
                 days = parse_days(key)
