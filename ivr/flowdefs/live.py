@@ -45,12 +45,14 @@ class LiveDefinitions:
         if self._snapshot.is_file():
             self._mtime = self._snapshot.stat().st_mtime
             try:
-                self._set(read_snapshot(self._snapshot), f"snapshot {self._snapshot}")
-                return
+                flows = read_snapshot(self._snapshot)
             except (OSError, ValueError) as exc:  # e.g. an older version's snapshot
                 log.error(
                     "flow snapshot %s unreadable (%s); loading the files", self._snapshot, exc
                 )
+            else:
+                self._set(flows, f"snapshot {self._snapshot}")
+                return
         try:
             self._set(load_definitions(self._dir), f"files in {self._dir}")
         except DefinitionErrors as exc:
