@@ -4,7 +4,8 @@ Produced by the loader from `dialplan/flows/<tenant>.toml`; consumed by call flo
 queue engine. Pure data: no I/O here.
 
 These dataclasses are the one description of the schema: the parser's allowed keys
-(``file_keys``) and the JSON snapshot (``snapshot``) are derived from them. A field is the
+(``file_keys``) and defaults (``file_default``) and the JSON snapshot (``snapshot``) are
+derived from them. A field is the
 key of its own name in its table of the flow file unless its metadata says otherwise
 (``file_key("failure")``: another name; ``NOT_A_KEY``: the file gives it some other way).
 
@@ -23,22 +24,15 @@ caller:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import time
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, get_args
 
 TargetKind = Literal["menu", "queue", "callback", "voicemail", "bulletin", "external", "hangup"]
-TARGET_KINDS: tuple[TargetKind, ...] = (
-    "menu",
-    "queue",
-    "callback",
-    "voicemail",
-    "bulletin",
-    "external",
-    "hangup",
-)
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 Strategy = Literal["longest-idle", "ring-all"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
 FILE_KEY = "flow_file_key"  # field metadata: the field's key in the flow file, None for none
 NOT_A_KEY: Mapping[str, str | None] = MappingProxyType({FILE_KEY: None})
@@ -53,6 +47,18 @@ def file_keys(cls: type) -> tuple[str, ...]:
     """The keys a flow-file table of ``cls`` (a dataclass above) may hold, in field order."""
     keys = (f.metadata.get(FILE_KEY, f.name) for f in fields(cls))
     return tuple(k for k in keys if k is not None)
+
+
+def file_default(cls: type, key: str) -> object:
+    """The default of the field of ``cls`` that the flow file names ``key``."""
+    for f in fields(cls):
+        if f.metadata.get(FILE_KEY, f.name) != key:
+            continue
+        if f.default is not MISSING:
+            return f.default
+        if f.default_factory is not MISSING:
+            return f.default_factory()
+    raise KeyError(f"{cls.__name__} has no default for the key '{key}'")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Callable
 from dataclasses import MISSING, Field, fields, is_dataclass
 from datetime import time
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import pytest
 
-from ivr.flowdefs import check_definitions, flowfile, read_snapshot, write_snapshot
+from ivr.flowdefs import check_definitions, read_snapshot, write_snapshot
+from ivr.flowdefs.flowfile import DEFAULT_GOODBYE
 from ivr.flowdefs.model import (
     CallbackConfig,
     CallbackHours,
@@ -27,6 +29,7 @@ from ivr.flowdefs.model import (
     Target,
     TenantFlows,
     VoicemailConfig,
+    file_keys,
 )
 from ivr.flowdefs.snapshot import flows_from_json, flows_to_json
 from tests.unit.flowdefs.conftest import MakeDir
@@ -136,18 +139,6 @@ def test_a_snapshot_that_does_not_fit_the_model_is_refused() -> None:
         flows_from_json({**data, "version": 1})
 
 
-# The table of the flow file each dataclass is read from, with the keys the parser takes.
-TABLE_KEYS: dict[type, tuple[str, ...]] = {
-    TenantFlows: flowfile.TOP_KEYS,
-    Prompt: flowfile.PROMPT_KEYS,
-    Menu: flowfile.MENU_KEYS,
-    Queue: flowfile.QUEUE_KEYS,
-    CallbackConfig: flowfile.CALLBACK_KEYS,
-    CallbackHours: flowfile.CALLBACK_HOURS_KEYS,
-    OpeningHours: flowfile.HOURS_FIXED_KEYS,
-    RecordingConfig: flowfile.RECORDING_KEYS,
-    VoicemailConfig: flowfile.VOICEMAIL_KEYS,
-}
 # Fields the file gives other than by a key of their own, and fields it names otherwise.
 NOT_KEYS = {
     (TenantFlows, "source"),  # the file itself
@@ -158,21 +149,59 @@ NOT_KEYS = {
     (CallbackHours, "week"),
 }
 RENAMED = {(Menu, "failure_target"): "failure", (OpeningHours, "closed_target"): "closed"}
+TABLES = _dataclasses(TenantFlows) - {Target}  # a target is a "kind:name" string
 
 
-def test_every_field_of_the_model_is_a_key_the_parser_takes() -> None:
-    tables = _dataclasses(TenantFlows) - {Target}  # a target is a "kind:name" string
-    assert set(TABLE_KEYS) == tables  # a new dataclass needs its table here
-    for cls in tables:
-        allowed = TABLE_KEYS[cls]
-        for f in fields(cls):
-            key = RENAMED.get((cls, f.name), f.name)
-            if (cls, f.name) in NOT_KEYS:
-                assert key not in allowed, (cls.__name__, f.name)
-            else:
-                assert key in allowed, (cls.__name__, f.name, allowed)
-        named = {RENAMED.get((cls, f.name), f.name) for f in fields(cls)}
-        assert set(allowed) <= named, (cls.__name__, allowed)  # nothing the model lacks
+def test_every_field_of_the_model_is_a_key_of_its_table_or_said_not_to_be() -> None:
+    for cls in TABLES:
+        expected = tuple(
+            RENAMED.get((cls, f.name), f.name) for f in fields(cls) if (cls, f.name) not in NOT_KEYS
+        )
+        assert file_keys(cls) == expected, cls.__name__
+
+
+Place = Callable[[str, str], str]
+
+
+def _top(text: str, line: str) -> str:
+    return f"{line}\n{text}"
+
+
+def _after(header: str) -> Place:
+    return lambda text, line: text.replace(header, f"{header}{line}\n", 1)
+
+
+def _new(header: str) -> Place:
+    return lambda text, line: f"{text}\n{header}\n{line}\n"
+
+
+# How to put a line into the table of each dataclass, in BASE_FLOWS.
+PLACES: dict[type, Place] = {
+    TenantFlows: _top,
+    Prompt: _after("[prompts.welcome]\n"),
+    Menu: _after("[menus.main]\n"),
+    Queue: _after("[queues.sales]\n"),
+    CallbackConfig: _new("[queues.sales.callback]"),
+    RecordingConfig: _new("[recording]"),
+    VoicemailConfig: _new("[voicemail]"),
+}
+DAY_TABLES = {OpeningHours, CallbackHours}  # their other keys are days: no "did you mean"
+
+
+def test_every_table_of_the_model_is_placed_here() -> None:
+    assert set(PLACES) | DAY_TABLES == TABLES  # a new dataclass needs its place
+
+
+@pytest.mark.parametrize(
+    ("cls", "key"),
+    [(cls, key) for cls in PLACES for key in file_keys(cls)],
+    ids=lambda v: v.__name__ if isinstance(v, type) else str(v),
+)
+def test_the_parser_takes_the_key_of_every_field(make_dir: MakeDir, cls: type, key: str) -> None:
+    """A misspelt key is pointed at the field's key: the parser's table has it."""
+    text = PLACES[cls](BASE_FLOWS, f"{key}x = 1")
+    errors = [e.message for e in check_definitions(make_dir(flows={"acme": text}))[1]]
+    assert any(m.endswith(f"unknown key '{key}x' (did you mean '{key}'?)") for m in errors), errors
 
 
 def test_keys_left_out_give_the_models_defaults(make_dir: MakeDir) -> None:
@@ -186,3 +215,4 @@ def test_keys_left_out_give_the_models_defaults(make_dir: MakeDir) -> None:
     assert acme.queues["sales"].callback == CallbackConfig()
     assert (acme.recording, acme.voicemail) == (RecordingConfig(), VoicemailConfig())
     assert acme.hours is None
+    assert Menu("m", "p", {}).failure_target == Target("hangup", DEFAULT_GOODBYE)
