@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ivr.flowdefs.errors import DefinitionError
 from ivr.flowdefs.hours import DAYS, HoursError, parse_days, parse_intervals
 from ivr.flowdefs.model import (
+    STRATEGIES,
     TARGET_KINDS,
     CallbackConfig,
     CallbackHours,
@@ -33,11 +34,12 @@ from ivr.flowdefs.model import (
     TargetKind,
     TenantFlows,
     VoicemailConfig,
+    file_default,
+    file_keys,
 )
 from ivr.flowdefs.tomlindex import Duplicate, KeyIndex, KeyPath, index_keys
 
 LANGUAGES = ("fi", "sv", "en")
-STRATEGIES: tuple[Strategy, ...] = ("longest-idle", "ring-all")
 DEFAULT_GOODBYE = "goodbye"  # the prompt the model's defaults hang up with
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -48,42 +50,6 @@ _EXTERNAL = re.compile(r"^\+?[0-9]+$")
 _SOUND = re.compile(r"^[A-Za-z0-9_/.-]+$")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
-TOP_KEYS = (
-    "tenant", "language", "entry", "prompts", "menus", "queues", "hours", "recording",
-    "voicemail",
-)  # fmt: skip
-RECORDING_KEYS = ("notice", "replay_on_transfer", "numbers")
-VOICEMAIL_KEYS = ("max_length", "max_silence", "prompt", "thanks")
-PROMPT_KEYS = ("text", "sound", "file", "language")
-MENU_KEYS = (
-    "prompt",
-    "options",
-    "max_digits",
-    "first_digit_timeout",
-    "inter_digit_timeout",
-    "retries",
-    "invalid_prompt",
-    "no_input_prompt",
-    "failure",
-)
-QUEUE_KEYS = (
-    "agents",
-    "strategy",
-    "ring_timeout",
-    "wrap_up",
-    "max_wait",
-    "max_length",
-    "overflow",
-    "announce_interval",
-    "moh_class",
-    "position_prompt",
-    "record",
-    "callback",
-)
-CALLBACK_KEYS = (
-    "offer_in_queue", "key", "max_attempts", "retry_delay", "ring_timeout", "message", "hours",
-)  # fmt: skip
-HOURS_FIXED_KEYS = ("timezone", "closed")
 
 T = TypeVar("T")
 
@@ -136,16 +102,26 @@ class _File:
 
 
 class _Table:
-    """Typed reads from one TOML table, reporting problems as ``<where>: <problem>``."""
+    """Typed reads from one TOML table, reporting problems as ``<where>: <problem>``. The
+    table gives a ``model`` dataclass: its fields are the keys allowed (``file_keys``) and
+    their defaults are what a key left out (or given wrong) reads as."""
 
     def __init__(
-        self, f: _File, path: KeyPath, where: str, data: dict[str, Any], allowed: Iterable[str]
+        self, f: _File, path: KeyPath, where: str, data: dict[str, Any], model: type | None
     ) -> None:
         self.f = f
         self.path = path
         self.where = where
         self.data = data
-        self.allowed = tuple(allowed)
+        self.model = model
+        self.allowed = () if model is None else file_keys(model)
+
+    def default(self, key: str, kind: type[T]) -> T:
+        """The model's default for ``key``."""
+        value = None if self.model is None else file_default(self.model, key)
+        if not isinstance(value, kind):
+            raise TypeError(f"{self.model}: the default of '{key}' is not {kind.__name__}")
+        return value
 
     def err(self, key: str | None, message: str) -> None:
         path = self.path if key is None else (*self.path, key)
@@ -188,7 +164,8 @@ class _Table:
             self.err(key, f"{key}: unknown {what} '{value}'")
         return value
 
-    def integer(self, key: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    def integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int:
+        default = self.default(key, int)
         value = self._typed(key, int, "an integer", False)
         if value is None:
             return default
@@ -200,11 +177,13 @@ class _Table:
             return default
         return value
 
-    def boolean(self, key: str, default: bool) -> bool:
+    def boolean(self, key: str) -> bool:
+        default = self.default(key, bool)
         value = self._typed(key, bool, "true or false", False)
         return default if value is None else value
 
-    def seconds(self, key: str, default: float, *, zero_ok: bool = False) -> float:
+    def seconds(self, key: str, *, zero_ok: bool = False) -> float:
+        default = self.default(key, float)
         if key not in self.data:
             return default
         value = self.data[key]
@@ -290,7 +269,7 @@ class _Parser:
 
     # ----- the file ---------------------------------------------------------------------------
     def parse(self) -> TenantFlows:
-        top = _Table(self.f, (), "", self.data, TOP_KEYS)
+        top = _Table(self.f, (), "", self.data, TenantFlows)
         top.unknown_keys()
         tenant = top.string("tenant", required=True)
         if tenant is not None and tenant != self.tenant:
@@ -339,7 +318,7 @@ class _Parser:
         """``[recording]``: the notice prompt, its replay to agents, recorded numbers."""
         if "recording" not in self.data:
             return RecordingConfig()
-        t = self.table(("recording",), "recording", self.data["recording"], RECORDING_KEYS)
+        t = self.table(("recording",), "recording", self.data["recording"], RecordingConfig)
         if t is None:
             return RecordingConfig()
         t.unknown_keys()
@@ -364,7 +343,7 @@ class _Parser:
                     numbers.append(number)
         return RecordingConfig(
             notice=notice,
-            replay_on_transfer=t.boolean("replay_on_transfer", False),
+            replay_on_transfer=t.boolean("replay_on_transfer"),
             numbers=tuple(numbers),
         )
 
@@ -372,17 +351,17 @@ class _Parser:
         """``[voicemail]``: how long a message may be, what silence ends it, its prompts."""
         if "voicemail" not in self.data:
             return VoicemailConfig()
-        t = self.table(("voicemail",), "voicemail", self.data["voicemail"], VOICEMAIL_KEYS)
+        t = self.table(("voicemail",), "voicemail", self.data["voicemail"], VoicemailConfig)
         if t is None:
             return VoicemailConfig()
         t.unknown_keys()
-        max_length = t.seconds("max_length", 120.0)
+        max_length = t.seconds("max_length")
         if max_length > 600:
             t.err("max_length", f"'max_length' must be at most 600 seconds, not {max_length:g}")
-            max_length = 120.0
+            max_length = t.default("max_length", float)
         return VoicemailConfig(
             max_length=max_length,
-            max_silence=t.seconds("max_silence", 5.0, zero_ok=True),
+            max_silence=t.seconds("max_silence", zero_ok=True),
             prompt=t.name("prompt", "prompt", self.prompt_names) or None,
             thanks=t.name("thanks", "prompt", self.prompt_names) or None,
         )
@@ -392,7 +371,7 @@ class _Parser:
         for name, body in self.section("prompts").items():
             if name not in self.prompt_names:
                 continue  # reported by names()
-            t = self.table(("prompts", name), f"prompt '{name}'", body, PROMPT_KEYS)
+            t = self.table(("prompts", name), f"prompt '{name}'", body, Prompt)
             if t is None:
                 continue
             t.unknown_keys()
@@ -412,30 +391,28 @@ class _Parser:
             out[name] = Prompt(name, text=text, sound=sound, file=file, language=lang)
         return out
 
-    def table(
-        self, path: KeyPath, where: str, body: object, allowed: Iterable[str]
-    ) -> _Table | None:
+    def table(self, path: KeyPath, where: str, body: object, model: type) -> _Table | None:
         if not isinstance(body, dict):
             self.f.error(path, f"{where} must be a table, not {toml_type(body)}")
             return None
-        return _Table(self.f, path, where, body, allowed)
+        return _Table(self.f, path, where, body, model)
 
     def menus(self) -> dict[str, Menu]:
         out: dict[str, Menu] = {}
         for name, body in self.section("menus").items():
             if name not in self.menu_names:
                 continue  # reported by names()
-            t = self.table(("menus", name), f"menu '{name}'", body, MENU_KEYS)
+            t = self.table(("menus", name), f"menu '{name}'", body, Menu)
             if t is None:
                 continue
             t.unknown_keys()
             prompt = t.name("prompt", "prompt", self.prompt_names, required=True)
             invalid = t.name("invalid_prompt", "prompt", self.prompt_names) or None
             no_input = t.name("no_input_prompt", "prompt", self.prompt_names) or None
-            max_digits = t.integer("max_digits", 1, minimum=1, maximum=20)
-            first = t.seconds("first_digit_timeout", 5.0)
-            inter = t.seconds("inter_digit_timeout", 2.0)
-            retries = t.integer("retries", 3, minimum=1)
+            max_digits = t.integer("max_digits", minimum=1, maximum=20)
+            first = t.seconds("first_digit_timeout")
+            inter = t.seconds("inter_digit_timeout")
+            retries = t.integer("retries", minimum=1)
             failure = self.target_key(t, "failure")
             if "failure" not in body:
                 self.uses_default_goodbye.append(
@@ -456,7 +433,7 @@ class _Parser:
                 retries=retries,
                 invalid_prompt=invalid,
                 no_input_prompt=no_input,
-                failure_target=failure or Target("hangup", DEFAULT_GOODBYE),
+                failure_target=failure or t.default("failure", Target),
             )
         return out
 
@@ -471,7 +448,7 @@ class _Parser:
         if not raw:
             menu.err("options", "no options")
             return {}
-        t = _Table(self.f, (*menu.path, "options"), menu.where, raw, ())
+        t = _Table(self.f, (*menu.path, "options"), menu.where, raw, None)
         out: dict[str, Target] = {}
         for code, value in raw.items():
             label = f"option '{code}'"
@@ -499,18 +476,18 @@ class _Parser:
         for name, body in self.section("queues").items():
             if name not in self.queue_names:
                 continue  # reported by names()
-            t = self.table(("queues", name), f"queue '{name}'", body, QUEUE_KEYS)
+            t = self.table(("queues", name), f"queue '{name}'", body, Queue)
             if t is None:
                 continue
             t.unknown_keys()
             agents = self.agents(t)
-            strategy = t.string("strategy") or "longest-idle"
+            strategy = t.string("strategy") or t.default("strategy", str)
             if strategy not in STRATEGIES:
                 t.err(
                     "strategy",
                     f"strategy '{strategy}' is not one of {', '.join(STRATEGIES)}",
                 )
-                strategy = "longest-idle"
+                strategy = t.default("strategy", str)
             overflow = self.target_key(t, "overflow")
             if "overflow" not in body:
                 self.uses_default_goodbye.append(
@@ -525,15 +502,15 @@ class _Parser:
                 name=name,
                 agents=agents,
                 strategy=cast(Strategy, strategy),
-                ring_timeout=t.seconds("ring_timeout", 15.0),
-                wrap_up=t.seconds("wrap_up", 5.0, zero_ok=True),
-                max_wait=t.seconds("max_wait", 600.0),
-                max_length=t.integer("max_length", 20, minimum=1),
+                ring_timeout=t.seconds("ring_timeout"),
+                wrap_up=t.seconds("wrap_up", zero_ok=True),
+                max_wait=t.seconds("max_wait"),
+                max_length=t.integer("max_length", minimum=1),
                 overflow=overflow,
-                announce_interval=t.seconds("announce_interval", 30.0),
-                moh_class=t.string("moh_class") or "default",
+                announce_interval=t.seconds("announce_interval"),
+                moh_class=t.string("moh_class") or t.default("moh_class", str),
                 position_prompt=position,
-                record=t.boolean("record", False),
+                record=t.boolean("record"),
                 callback=self.callback(t),
             )
         return out
@@ -546,25 +523,25 @@ class _Parser:
             (*queue.path, "callback"),
             f"{queue.where} callback",
             queue.data["callback"],
-            CALLBACK_KEYS,
+            CallbackConfig,
         )
         if t is None:
             return CallbackConfig()
         t.unknown_keys()
-        key = t.string("key") or "1"
+        key = t.string("key") or t.default("key", str)
         if len(key) != 1 or not _CODE.match(key):
             t.err("key", f"key '{key}' must be one of 0-9, * or #")
-            key = "1"
+            key = t.default("key", str)
         hours: CallbackHours | None = None
         if "hours" in t.data:
             hours = self.callback_hours(t)
         return CallbackConfig(
-            offer_in_queue=t.boolean("offer_in_queue", False),
+            offer_in_queue=t.boolean("offer_in_queue"),
             key=key,
-            max_attempts=t.integer("max_attempts", 3, minimum=1, maximum=20),
-            retry_delay=t.seconds("retry_delay", 300.0),
-            ring_timeout=t.seconds("ring_timeout", 30.0),
-            message=t.boolean("message", False),
+            max_attempts=t.integer("max_attempts", minimum=1, maximum=20),
+            retry_delay=t.seconds("retry_delay"),
+            ring_timeout=t.seconds("ring_timeout"),
+            message=t.boolean("message"),
             hours=hours,
         )
 
@@ -574,7 +551,7 @@ class _Parser:
             (*callback.path, "hours"),
             f"{callback.where} hours",
             callback.data["hours"],
-            ("timezone",),
+            CallbackHours,
         )
         if t is None:
             return None
@@ -587,7 +564,7 @@ class _Parser:
                 timezone = None
         week: dict[int, tuple[tuple[time, time], ...]] = {}
         for key, value in t.data.items():
-            if key == "timezone":
+            if key in t.allowed:  # the rest are days
                 continue
             try:
                 days = parse_days(key)
@@ -635,7 +612,7 @@ class _Parser:
 
     def hours(self) -> OpeningHours | None:
         body = self.data["hours"]
-        t = self.table(("hours",), "hours", body, HOURS_FIXED_KEYS)
+        t = self.table(("hours",), "hours", body, OpeningHours)
         if t is None:
             return None
         timezone = t.string("timezone", required=True)
@@ -651,7 +628,7 @@ class _Parser:
         week: dict[int, tuple[tuple[time, time], ...]] = {}
         given: dict[int, str] = {}
         for key, value in t.data.items():
-            if key in HOURS_FIXED_KEYS:
+            if key in t.allowed:  # the rest are days
                 continue
             try:
                 days = parse_days(key)

@@ -40,11 +40,19 @@ class LiveDefinitions:
         return {a for q in self.queues().values() for a in q.agents}
 
     def load(self) -> None:
-        """The published snapshot if there is one, else the files (if they validate)."""
+        """The published snapshot if there is one (and it reads), else the files (if they
+        validate)."""
         if self._snapshot.is_file():
             self._mtime = self._snapshot.stat().st_mtime
-            self._set(read_snapshot(self._snapshot), f"snapshot {self._snapshot}")
-            return
+            try:
+                flows = read_snapshot(self._snapshot)
+            except (OSError, ValueError) as exc:  # e.g. an older version's snapshot
+                log.error(
+                    "flow snapshot %s unreadable (%s); loading the files", self._snapshot, exc
+                )
+            else:
+                self._set(flows, f"snapshot {self._snapshot}")
+                return
         try:
             self._set(load_definitions(self._dir), f"files in {self._dir}")
         except DefinitionErrors as exc:

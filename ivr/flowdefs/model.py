@@ -3,6 +3,12 @@
 Produced by the loader from `dialplan/flows/<tenant>.toml`; consumed by call flows and the
 queue engine. Pure data: no I/O here.
 
+These dataclasses are the one description of the schema: the parser's allowed keys
+(``file_keys``) and defaults (``file_default``) and the JSON snapshot (``snapshot``) are
+derived from them. A field is the
+key of its own name in its table of the flow file unless its metadata says otherwise
+(``file_key("failure")``: another name; ``NOT_A_KEY``: the file gives it some other way).
+
 Targets are strings ``kind:name`` — where a menu option, a timeout or an overflow sends the
 caller:
 
@@ -17,21 +23,42 @@ caller:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import time
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, get_args
 
 TargetKind = Literal["menu", "queue", "callback", "voicemail", "bulletin", "external", "hangup"]
-TARGET_KINDS: tuple[TargetKind, ...] = (
-    "menu",
-    "queue",
-    "callback",
-    "voicemail",
-    "bulletin",
-    "external",
-    "hangup",
-)
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 Strategy = Literal["longest-idle", "ring-all"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+
+FILE_KEY = "flow_file_key"  # field metadata: the field's key in the flow file, None for none
+NOT_A_KEY: Mapping[str, str | None] = MappingProxyType({FILE_KEY: None})
+
+
+def file_key(key: str) -> Mapping[str, str | None]:
+    """Field metadata: the flow file names this field ``key``."""
+    return MappingProxyType({FILE_KEY: key})
+
+
+def file_keys(cls: type) -> tuple[str, ...]:
+    """The keys a flow-file table of ``cls`` (a dataclass above) may hold, in field order."""
+    keys = (f.metadata.get(FILE_KEY, f.name) for f in fields(cls))
+    return tuple(k for k in keys if k is not None)
+
+
+def file_default(cls: type, key: str) -> object:
+    """The default of the field of ``cls`` that the flow file names ``key``."""
+    for f in fields(cls):
+        if f.metadata.get(FILE_KEY, f.name) != key:
+            continue
+        if f.default is not MISSING:
+            return f.default
+        if f.default_factory is not MISSING:
+            return f.default_factory()
+    raise KeyError(f"{cls.__name__} has no default for the key '{key}'")
 
 
 @dataclass(frozen=True)
@@ -48,7 +75,7 @@ class Prompt:
     """Exactly one of text (spoken by TTS in the tenant's language), sound (an Asterisk
     sound name such as ``beep``) or file (a path relative to the flow file)."""
 
-    name: str
+    name: str = field(metadata=NOT_A_KEY)  # the table's own name: [prompts.<name>]
     text: str | None = None
     sound: str | None = None
     file: str | None = None
@@ -57,7 +84,7 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Menu:
-    name: str
+    name: str = field(metadata=NOT_A_KEY)  # [menus.<name>]
     prompt: str
     options: dict[str, Target]  # digit ("0"-"9", "*", "#") or multi-digit code -> target
     max_digits: int = 1
@@ -66,7 +93,9 @@ class Menu:
     retries: int = 3  # attempts in total before failure_target
     invalid_prompt: str | None = None
     no_input_prompt: str | None = None
-    failure_target: Target = field(default_factory=lambda: Target("hangup", "goodbye"))
+    failure_target: Target = field(
+        default_factory=lambda: Target("hangup", "goodbye"), metadata=file_key("failure")
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +103,8 @@ class CallbackHours:
     """Weekly hours in a time zone when callback customers may be dialled."""
 
     timezone: str
-    week: dict[int, tuple[tuple[time, time], ...]]  # weekday 0=Mon..6=Sun -> intervals
+    # weekday 0=Mon..6=Sun -> intervals; in the file, keys of their own (mon, tue-fri, ...)
+    week: dict[int, tuple[tuple[time, time], ...]] = field(metadata=NOT_A_KEY)
 
 
 @dataclass(frozen=True)
@@ -93,7 +123,7 @@ class CallbackConfig:
 
 @dataclass(frozen=True)
 class Queue:
-    name: str
+    name: str = field(metadata=NOT_A_KEY)  # [queues.<name>]
     agents: tuple[str, ...]  # agent logins (PJSIP endpoint names)
     strategy: Strategy = "longest-idle"
     ring_timeout: float = 15.0  # per agent, then the next one
@@ -113,9 +143,9 @@ class OpeningHours:
     """Weekly opening hours in a time zone; closed_target when outside them."""
 
     timezone: str
-    # weekday 0=Mon..6=Sun -> list of (open, close) intervals
-    week: dict[int, tuple[tuple[time, time], ...]]
-    closed_target: Target
+    # weekday 0=Mon..6=Sun -> list of (open, close) intervals; in the file, keys of their own
+    week: dict[int, tuple[tuple[time, time], ...]] = field(metadata=NOT_A_KEY)
+    closed_target: Target = field(metadata=file_key("closed"))
 
 
 @dataclass(frozen=True)
@@ -149,6 +179,6 @@ class TenantFlows:
     menus: dict[str, Menu]
     queues: dict[str, Queue]
     hours: OpeningHours | None
-    source: str  # file the definitions came from
+    source: str = field(metadata=NOT_A_KEY)  # file the definitions came from
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)

@@ -170,6 +170,14 @@ def _attempts(settings: Settings, request_id: uuid.UUID) -> list[asyncpg.Record]
     )
 
 
+def _agent_answered(settings: Settings, request_id: uuid.UUID, agent: str) -> bool:
+    """``agent`` answered the request's agent leg: the dialler has started its attempt (it
+    does once the agent answers, before the customer is rung) and not ended it."""
+    return any(
+        a["agent_login"] == agent and a["ended_at"] is None for a in _attempts(settings, request_id)
+    )
+
+
 def _closed(settings: Settings, request_id: uuid.UUID, timeout: float = 60) -> asyncpg.Record:
     return wait_for(
         f"request {request_id} to be closed",
@@ -535,7 +543,12 @@ def test_a_controller_killed_mid_dial_leaves_the_request_to_the_next_one(
             agent_action(a, agent, "logout")
         agent_action(a, "agent1", "login")
         request_id = _new_request(stack, number)
-        wait_for("A's agent to answer", lambda: "agent agent1 answered" in a.log(), timeout=30)
+        wait_for(
+            "A's agent to answer",
+            lambda: _agent_answered(stack, request_id, "agent1"),
+            timeout=30,
+            step=0.2,
+        )
         assert a.proc is not None
         a.proc.kill()  # SIGKILL: no clean shutdown, the lease and the attempt stay behind
         a.proc.wait()
@@ -591,8 +604,9 @@ def test_a_postgres_outage_mid_dial_neither_holds_the_call_nor_loses_a_request(
         second = _new_request(stack, numbers[1])
         wait_for(
             "the agent to answer the first callback",
-            lambda: f"[cb {first}] agent agent1 answered" in dialer.log(),
+            lambda: _agent_answered(stack, first, "agent1"),
             timeout=30,
+            step=0.2,
         )
         try:
             cluster.stop()

@@ -124,6 +124,21 @@ def _audio_rows(settings: Settings, table: str, case_id: uuid.UUID) -> list[asyn
     return asyncio.run(_fetch(settings, f"SELECT * FROM {table} WHERE case_id = $1", case_id))
 
 
+def _recordings_started(ctl: Controller) -> int:
+    """How many recordings Asterisk has started for this controller (ARI RecordingStarted
+    events, voice messages and bridge recordings alike)."""
+    return int(ctl.get("/api/stats")["events"].get("RecordingStarted", 0))
+
+
+def _ari_knows_app(settings: Settings) -> bool:
+    """Asterisk has the controller's Stasis application: a fresh Asterisk has it only once
+    the controller's event websocket has connected to it."""
+    try:
+        return bool(ari_get(settings, f"/applications/{settings.ari_app}"))
+    except (urllib.error.URLError, OSError):  # 404 (not connected yet) or Asterisk not up
+        return False
+
+
 def _rms(path: Path) -> float:
     """Root mean square of a 16-bit wav, as a fraction of full scale."""
     with wave.open(str(path), "rb") as w:
@@ -202,6 +217,7 @@ def test_recorded_call_has_notice_first_real_audio_and_complete_metadata(
     stack: Settings, desk: Controller, tmp_path: Path
 ) -> None:
     assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    started = _recordings_started(desk)
     phone, since = _call_desk(stack, tmp_path, "agent2", talk_ms=4000)
     bridged = read_stamp(phone.workdir, "bye") - read_stamp(phone.workdir, "answered")
 
@@ -209,6 +225,7 @@ def test_recorded_call_has_notice_first_real_audio_and_complete_metadata(
     (rec,) = wait_for(
         "the recording row", lambda: _audio_rows(stack, "recordings", case["id"]) or None, 10
     )
+    assert _recordings_started(desk) == started + 1  # what the unrecorded tests count on
     assert rec["status"] == "completed" and rec["failure_reason"] is None
     assert rec["tenant_id"] == case["tenant_id"] and rec["case_id"] == case["id"]
     assert rec["name"].startswith("rec-")
@@ -307,9 +324,11 @@ def _message_from_menu(
 def test_voice_message_from_the_menu_lands_with_metadata_and_plays(
     stack: Settings, desk: Controller, tmp_path: Path
 ) -> None:
+    started = _recordings_started(desk)
     case, msg = _message_from_menu(
         stack, tmp_path, "caller-leaves-voice-message.xml", timeout=60, pause_ms=2000
     )
+    assert _recordings_started(desk) == started + 1  # what the unrecorded tests count on
     assert msg["status"] == "completed" and msg["failure_reason"] is None
     assert msg["box"] == "support"
     assert msg["tenant_id"] == case["tenant_id"]
@@ -339,6 +358,7 @@ def test_a_caller_under_processing_restriction_leaves_no_voice_message(
     """Issue 7: a restriction means no new recordings linked to the person; the caller who
     picks the voice message option is told so and hung up, and nothing is recorded."""
     since = time.time() - 1
+    started = _recordings_started(desk)
     asyncio.run(_restrict_caller(stack, True))
     try:
         result = run_sipp(
@@ -355,8 +375,11 @@ def test_a_caller_under_processing_restriction_leaves_no_voice_message(
     case = wait_for("the case row", lambda: _latest_case(stack, since), timeout=15, step=0.3)
     assert case["outcome"] == "closed"
     assert "processing restricted: no voice message" in desk.log()
-    time.sleep(0.5)  # a message row would have been emitted before the case ended
+    # The case row is closed: the flow emits a voice message before it ends the case, and
+    # the recorder writes a case with its audio rows in one transaction; and Asterisk never
+    # started recording the caller.
     assert _audio_rows(stack, "voice_messages", case["id"]) == []
+    assert _recordings_started(desk) == started
     wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=10)
 
 
@@ -426,6 +449,7 @@ def test_a_caller_under_processing_restriction_is_not_recorded(
     stack: Settings, desk: Controller, tmp_path: Path
 ) -> None:
     assert api(desk, "POST", "/api/agents/agent2/login")[0] == 200
+    started = _recordings_started(desk)
     asyncio.run(_restrict_caller(stack, True))
     try:
         _phone, since = _call_desk(stack, tmp_path, "agent2", talk_ms=4000)
@@ -436,8 +460,11 @@ def test_a_caller_under_processing_restriction_is_not_recorded(
     log = desk.log()
     assert "caller's processing is restricted: not recording" in log
     assert "playing the recording notice" not in log
-    time.sleep(0.5)  # a recording row would have been emitted before the case ended
+    # The case row is closed: the flow emits a recording before it ends the case, and the
+    # recorder writes a case with its audio rows in one transaction; and Asterisk never
+    # started recording the bridge.
     assert _audio_rows(stack, "recordings", case["id"]) == []
+    assert _recordings_started(desk) == started
 
 
 def test_a_recorded_number_gives_the_notice_first_and_records_any_queue(
@@ -536,7 +563,12 @@ def test_asterisk_crashing_mid_recording_leaves_a_failed_row_and_the_next_call_i
     assert rec["status"] == "failed" and rec["failure_reason"], dict(rec)
     assert rec["duration"].total_seconds() >= 1.5  # the audio up to the crash is kept
     assert _rms(_check_audio(stack, rec)) > RMS_FLOOR
-    wait_for("the controller to reconnect", lambda: "reconnect=True" in desk.log(), timeout=30)
+    wait_for(
+        "the controller to reconnect",
+        lambda: _ari_knows_app(stack) and desk.healthy(),
+        timeout=30,
+        step=0.2,
+    )
 
     # A new call after the restart: answered, bridged and recorded as usual.
     assert api(desk, "POST", "/api/agents/agent3/login")[0] == 200
