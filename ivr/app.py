@@ -36,7 +36,6 @@ from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.agent_login import AgentLoginFlow
 from ivr.flows.announcement import AnnouncementFlow
-from ivr.flows.bridging import Bridger
 from ivr.flows.callback import CallbackFlow
 from ivr.flows.menu import MenuFlow
 from ivr.flows.notice import NoticeFlow
@@ -51,8 +50,10 @@ from ivr.http.listening import add_routes as add_listening_routes
 from ivr.http.recordings_control import add_routes as add_recording_control_routes
 from ivr.http.subjects import add_routes as add_subject_routes
 from ivr.prompts import PromptRenderer
+from ivr.telephony.bridging import Bridger
+from ivr.telephony.recorder import BridgeRecorder
 from recording.attached import AttachedRecordings
-from recording.bridge import BridgeRecorder, LiveRecordings
+from recording.bridge import LiveRecordings
 from recording.convert import Converter
 from recording.finalise import Finaliser
 from recording.listen import ListeningService

@@ -11,7 +11,6 @@ from typing import Any
 
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import pcm_to_wav
-from ivr.callbacks.numbers import InvalidNumber, parse_number
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.engine import QueueEngine
 from ivr.flowdefs.model import (
@@ -29,6 +28,7 @@ from ivr.flows.queue import QueueFlow
 from ivr.flows.router import FlowRouter
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
+from ivr.telephony.numbers import InvalidNumber, parse_number
 from recording.finalise import Finaliser
 from recording.store import AudioStore
 from storage.events import CaseEvent
