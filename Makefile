@@ -43,7 +43,7 @@ status: $(STAMP)
 
 ## Benchmarks print figures and ratios against a baseline measured in the same run.
 bench-storage: $(STAMP) stack
-	$(PY) -m storage.bench
+	$(PY) -m ivr.storage_bench
 
 .PHONY: bench-retention
 bench-retention: $(STAMP) stack

@@ -1,12 +1,8 @@
-"""The injectable clock: every component that needs 'now' takes one."""
+"""The injectable clock: every component that needs 'now' takes one (see :mod:`storage.clock`,
+where it is defined so the lower layers can use it without importing ``ivr``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from storage.clock import Clock, utcnow
 
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Clock", "utcnow"]

@@ -1,18 +1,20 @@
-"""Recording a bridged conversation (both parties, one file) with pause and resume.
+"""Bridge recordings as the domain sees them: live state with pauses, and their rows.
 
-One :class:`BridgeRecording` per recorded bridge, made by :meth:`BridgeRecorder.start` and
-ended by :meth:`BridgeRecorder.finish`::
+One :class:`BridgeRecording` per recorded bridge. Telephony (:mod:`ivr.telephony.recorder`)
+starts and stops it on ARI and hands its end here; this module keeps the rest::
 
-    start ──POST /bridges/{id}/record──> live ──pause/resume (API)──> stop ──> RecordingFinished
-      │ (refused)                                                         │  or RecordingFailed
+    start ──(telephony: bridge record)──> live ──pause/resume (API)──> stop ──> end event
+      │ (refused)                                                         │  or failure
       v                                                                   v     or no event
     row: failed, "could not start"           finalise into the AudioStore ──> row: completed
                                                    (missing/unreadable) ──> row: failed + reason
 
 Every recording that was asked for ends as exactly one row (``RecordingCompleted`` with
-status completed or failed): never a silent gap. Paused audio is cut by Asterisk (the file is
-shorter by the pauses); the pauses are kept in the row as offsets from the recording's start
-on the wall clock. :class:`LiveRecordings` finds a case's live recording for the HTTP API.
+status completed or failed, made by :class:`RecordingRows`): never a silent gap. Paused audio
+is cut by Asterisk (the file is shorter by the pauses); the pauses are kept in the row as
+offsets from the recording's start on the wall clock. :class:`LiveRecordings` finds a case's
+live recording for the HTTP API and pauses/resumes it through its :class:`LiveControl`.
+Nothing here imports ``ivr``: the telephony side passes its handle in.
 """
 
 from __future__ import annotations
@@ -22,24 +24,34 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from ivr.ari.call import Call
-from ivr.ari.errors import AriError, ChannelGone
-from ivr.clock import Clock
 from recording.errors import NotRecording, PauseConflict, RecordingLost
-from recording.finalise import Finaliser, recording_name
+from recording.finalise import Finaliser
 from recording.store import AudioKind
+from storage.clock import Clock
 from storage.events import AudioStatus, EventSink, RecordingCompleted, RecordingPause
 
 log = logging.getLogger(__name__)
+
+
+class LiveControl(Protocol):
+    """Pausing a live recording on the telephony side.
+
+    Both raise :class:`~recording.errors.NotRecording` when the recording no longer exists
+    there; any other failure propagates as the telephony side raised it (the HTTP API
+    answers it with 502)."""
+
+    async def pause(self) -> None: ...
+
+    async def unpause(self) -> None: ...
 
 
 @dataclass
 class BridgeRecording:
     """A live (or just ended) bridge recording and its pause history."""
 
-    call: Call  # the call whose event queue gets the Recording* events
+    control: LiveControl
     bridge_id: str
     name: str
     case_id: uuid.UUID
@@ -106,7 +118,7 @@ class LiveRecordings:
                 raise NotRecording(case_id)
             if rec.paused:
                 raise PauseConflict(f"the recording of case {case_id} is already paused")
-            await _live(rec, "POST", "pause")
+            await rec.control.pause()
             rec.paused_since = self._offset(rec)
             log.info("[%s] recording %s paused at %.2fs", case_id, rec.name, _secs(rec))
         return rec
@@ -118,7 +130,7 @@ class LiveRecordings:
                 raise NotRecording(case_id)
             if rec.paused_since is None:
                 raise PauseConflict(f"the recording of case {case_id} is not paused")
-            await _live(rec, "DELETE", "pause")
+            await rec.control.unpause()
             self.close_pause(rec)
             log.info("[%s] recording %s resumed", case_id, rec.name)
         return rec
@@ -133,126 +145,17 @@ def _secs(rec: BridgeRecording) -> float:
     return 0.0 if rec.paused_since is None else rec.paused_since.total_seconds()
 
 
-async def _live(rec: BridgeRecording, method: str, action: str) -> None:
-    try:
-        await rec.call.rest.request(method, f"/recordings/live/{rec.name}/{action}")
-    except ChannelGone:
-        raise NotRecording(rec.case_id) from None
+class RecordingRows:
+    """Turns a bridge recording's end into its one row (emitted to the sink)."""
 
-
-class BridgeRecorder:
-    """Starts bridge recordings and turns each one's end into exactly one row."""
-
-    def __init__(
-        self,
-        finaliser: Finaliser,
-        sink: EventSink,
-        clock: Clock,
-        live: LiveRecordings,
-        *,
-        finish_timeout: float = 10.0,
-    ) -> None:
+    def __init__(self, finaliser: Finaliser, sink: EventSink, clock: Clock) -> None:
         self._finaliser = finaliser
         self._sink = sink
         self._clock = clock
-        self.live = live
-        self._finish_timeout = finish_timeout
 
-    async def start(
-        self,
-        call: Call,
-        bridge_id: str,
-        *,
-        case_id: uuid.UUID,
-        tenant_id: uuid.UUID,
-        notice_played_at: datetime | None = None,
-    ) -> BridgeRecording | None:
-        """Start recording the bridge; None (and a failed row) when Asterisk refuses."""
-        recording_id = uuid.uuid4()
-        name = recording_name("rec", recording_id, case_id)
-        call.register_recording(name)
-        try:
-            await call.rest.request(
-                "POST",
-                f"/bridges/{bridge_id}/record",
-                params={
-                    "name": name,
-                    "format": "wav",
-                    "ifExists": "fail",
-                    "terminateOn": "none",
-                    "maxDurationSeconds": 0,
-                    "maxSilenceSeconds": 0,
-                    "beep": False,
-                },
-            )
-        except AriError as exc:
-            call.unregister_recording(name)
-            log.error("[%s] cannot start recording bridge %s: %s", case_id, bridge_id, exc)
-            self._failed_without_audio(
-                case_id, tenant_id, recording_id, name, f"could not start: {exc}", notice_played_at
-            )
-            return None
-        rec = BridgeRecording(
-            call=call,
-            bridge_id=bridge_id,
-            name=name,
-            case_id=case_id,
-            tenant_id=tenant_id,
-            recording_id=recording_id,
-            started_at=self._clock(),
-            notice_played_at=notice_played_at,
-        )
-        self.live.add(rec)
-        log.info("[%s] recording bridge %s as %s", case_id, bridge_id, name)
-        return rec
-
-    async def stop(self, rec: BridgeRecording) -> None:
-        """Ask Asterisk to stop (at once, before the parties are hung up); idempotent."""
-        async with rec.lock:
-            if rec.stopped:
-                return
-            rec.stopped = True
-            self.live.close_pause(rec)
-            try:
-                await rec.call.rest.request("POST", f"/recordings/live/{rec.name}/stop")
-            except ChannelGone:
-                log.info("[%s] recording %s had already ended", rec.case_id, rec.name)
-            except AriError as exc:
-                log.warning("[%s] stopping recording %s: %s", rec.case_id, rec.name, exc)
-
-    async def finish(self, rec: BridgeRecording) -> RecordingCompleted:
-        """Stop (if not yet), wait for Asterisk's end event, finalise, emit the row."""
-        try:
-            await self.stop(rec)
-            failure: str | None = None
-            try:
-                event = await rec.call.wait_recording(rec.name, timeout=self._finish_timeout)
-            except TimeoutError:
-                failure = f"no end of recording from Asterisk within {self._finish_timeout:g}s"
-            except asyncio.CancelledError:
-                self.abandon(rec, "the controller stopped during the recording")
-                raise
-            else:
-                if event.get("type") == "RecordingFailed":
-                    cause = (event.get("recording") or {}).get("cause") or "unknown cause"
-                    failure = f"Asterisk: recording failed ({cause})"
-            return await self._row(rec, failure)
-        finally:
-            rec.call.unregister_recording(rec.name)
-            self.live.remove(rec)
-
-    def abandon(self, rec: BridgeRecording, reason: str) -> RecordingCompleted:
-        """The flow is being torn down (controller shutdown): a failed row, no waiting."""
-        rec.stopped = True
-        self.live.close_pause(rec)
-        self.live.remove(rec)
-        rec.call.unregister_recording(rec.name)
-        return self._failed_without_audio(
-            rec.case_id, rec.tenant_id, rec.recording_id, rec.name, reason, rec.notice_played_at,
-            started_at=rec.started_at, pauses=tuple(rec.pauses),
-        )  # fmt: skip
-
-    async def _row(self, rec: BridgeRecording, failure: str | None) -> RecordingCompleted:
+    async def completed(self, rec: BridgeRecording, failure: str | None) -> RecordingCompleted:
+        """Finalise the file Asterisk left; completed, or failed with ``failure`` and/or why
+        the audio could not be kept."""
         at = self._clock()
         try:
             done = await self._finaliser.finalise(
@@ -261,10 +164,7 @@ class BridgeRecorder:
         except RecordingLost as exc:
             reason = exc.reason if failure is None else f"{failure}; {exc.reason}"
             log.error("[%s] recording %s failed: %s", rec.case_id, rec.name, reason)
-            return self._failed_without_audio(
-                rec.case_id, rec.tenant_id, rec.recording_id, rec.name, reason,
-                rec.notice_played_at, started_at=rec.started_at, pauses=tuple(rec.pauses), at=at,
-            )  # fmt: skip
+            return self.failed(rec, reason, at=at)
         failure = done.failure(failure)
         event = RecordingCompleted(
             case_id=rec.case_id,
@@ -293,7 +193,16 @@ class BridgeRecorder:
         )
         return event
 
-    def _failed_without_audio(
+    def failed(
+        self, rec: BridgeRecording, reason: str, *, at: datetime | None = None
+    ) -> RecordingCompleted:
+        """A failed row without audio for a recording that did start."""
+        return self.failed_without_audio(
+            rec.case_id, rec.tenant_id, rec.recording_id, rec.name, reason, rec.notice_played_at,
+            started_at=rec.started_at, pauses=tuple(rec.pauses), at=at,
+        )  # fmt: skip
+
+    def failed_without_audio(
         self,
         case_id: uuid.UUID,
         tenant_id: uuid.UUID,

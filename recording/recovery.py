@@ -19,10 +19,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
-from ivr.clock import Clock
 from recording.errors import NoAudio, RecordingLost
 from recording.finalise import Finalised, Finaliser, parse_recording_name
 from recording.store import AudioKind
+from storage.clock import Clock
 from storage.errors import NotFound, StorageError
 from storage.events import AudioStatus, EventSink, RecordingCompleted, VoiceMessageSaved
 

@@ -2,9 +2,11 @@
 ``copy_records_to_table`` of the same rows measured in the same run (the ratio is the figure
 to compare between machines).
 
-Runs in a scratch database it creates and drops; bounded by ``--cases`` (default 20,000).
-The recorder figure is end to end: from the first event emitted to ``close()`` returning
-with every case upserted (case row + queue entry), as the controller would drive it.
+Started by ``python -m ivr.storage_bench`` (it passes the service's settings in: storage
+never imports ``ivr``). Runs in a scratch database it creates and drops; bounded by
+``--cases`` (default 20,000). The recorder figure is end to end: from the first event
+emitted to ``close()`` returning with every case upserted (case row + queue entry), as the
+controller would drive it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import logging
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
-from ivr.config import Settings
 from storage.casewriter import PgCaseWriter, rows
 from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor
@@ -28,10 +31,15 @@ from storage.recorder import CaseRecorder
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from storage.scratch import scratch_database
+from storage.settings import DatabaseSettings, ScratchSettings, SpoolSettings
 from storage.spool import Spool
 from storage.timing import CaseState, apply
 
 log = logging.getLogger(__name__)
+
+
+class BenchSettings(ScratchSettings, SpoolSettings, Protocol):
+    """A scratch database and the spool's size limit."""
 
 
 def _events(
@@ -58,7 +66,7 @@ def _events(
     return out
 
 
-async def _count(settings: Settings) -> tuple[int, int]:
+async def _count(settings: DatabaseSettings) -> tuple[int, int]:
     conn = await connect(settings)
     try:
         cases = await conn.fetchval("SELECT count(*) FROM cases")
@@ -68,7 +76,7 @@ async def _count(settings: Settings) -> tuple[int, int]:
         await conn.close()
 
 
-async def run(settings: Settings, cases: int, batch_size: int) -> None:
+async def run(settings: BenchSettings, cases: int, batch_size: int) -> None:
     async with scratch_database(settings, prefix="linja_b") as db:
         engine = make_engine(db, pool_size=2)
         try:
@@ -162,16 +170,13 @@ async def run(settings: Settings, cases: int, batch_size: int) -> None:
     print(f"  ratio recorder / copy: {rec_rate / copy_rate:.2f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m storage.bench", description=__doc__)
+def main(settings: Callable[[], BenchSettings]) -> None:
+    """The command line; ``settings`` builds the settings once the arguments are valid."""
+    parser = argparse.ArgumentParser(prog="python -m ivr.storage_bench", description=__doc__)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
     if not 1 <= args.cases <= 1_000_000:
         parser.error("--cases must be 1..1000000")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(Settings(), args.cases, args.batch_size))
-
-
-if __name__ == "__main__":
-    main()
+    asyncio.run(run(settings(), args.cases, args.batch_size))

@@ -23,13 +23,13 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ivr.config import Settings
 from storage.errors import ConstraintViolation
 from storage.events import RecordingCompleted, VoiceMessageSaved
 from storage.models import Case, ContactRequest, QueueEntry, Recording, VoiceMessage
 from storage.models.cases import PERSONAL_CASE_FIELDS
 from storage.recorder import CaseRecorder, Rejected
 from storage.repositories._uow import translate
+from storage.settings import SpoolSettings
 from storage.spool import Spool
 from storage.timing import CaseState
 
@@ -266,7 +266,7 @@ class PgCaseWriter:
         return rejected
 
 
-def build_recorder(settings: Settings, engine: AsyncEngine, **options: Any) -> CaseRecorder:
+def build_recorder(settings: SpoolSettings, engine: AsyncEngine, **options: Any) -> CaseRecorder:
     """The production recorder: writes through ``engine``, spools under the state dir."""
     spool = Spool(settings.state_dir / "spool" / "cases", settings.spool_max_bytes)
     return CaseRecorder(PgCaseWriter(engine), spool, **options)

@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from ivr.config import Settings
+from storage.settings import DatabaseSettings
 
 Role = Literal["app", "owner", "super"]
 
 
-def _login(settings: Settings, who: Role) -> tuple[str, str]:
+def _login(settings: DatabaseSettings, who: Role) -> tuple[str, str]:
     user, secret = {
         "app": (settings.db_app_user, "db_app_password"),
         "owner": (settings.db_owner, "db_owner_password"),
@@ -31,7 +31,7 @@ def _login(settings: Settings, who: Role) -> tuple[str, str]:
 
 
 async def connect(
-    settings: Settings,
+    settings: DatabaseSettings,
     who: Role = "app",
     *,
     database: str | None = None,
@@ -51,7 +51,7 @@ async def connect(
     return conn
 
 
-def database_url(settings: Settings, *, owner: bool = False) -> URL:
+def database_url(settings: DatabaseSettings, *, owner: bool = False) -> URL:
     """URL for the application role, or the owner role (migrations) with ``owner=True``."""
     user, password = _login(settings, "owner" if owner else "app")
     return URL.create(
@@ -64,7 +64,9 @@ def database_url(settings: Settings, *, owner: bool = False) -> URL:
     )
 
 
-def make_engine(settings: Settings, *, owner: bool = False, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    settings: DatabaseSettings, *, owner: bool = False, pool_size: int = 10
+) -> AsyncEngine:
     return create_async_engine(
         database_url(settings, owner=owner),
         pool_size=pool_size,
@@ -81,7 +83,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def short_lived_sessions(
-    settings: Settings, *, owner: bool = False
+    settings: DatabaseSettings, *, owner: bool = False
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a one-connection engine for a command-line run, disposed on exit."""
     engine = make_engine(settings, owner=owner, pool_size=1)

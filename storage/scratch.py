@@ -10,10 +10,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
-from ivr.config import Settings
 from storage.db import connect, database_url
 from storage.migrate import upgrade
+from storage.settings import DatabaseSettings, ScratchSettings
+
+S = TypeVar("S", bound=ScratchSettings)
 
 
 def _ident(name: str) -> str:
@@ -22,7 +25,7 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-async def _admin(settings: Settings, *statements: str) -> None:
+async def _admin(settings: DatabaseSettings, *statements: str) -> None:
     conn = await connect(settings, "super", database="postgres", connect_timeout=10)
     try:
         for sql in statements:
@@ -31,10 +34,8 @@ async def _admin(settings: Settings, *statements: str) -> None:
         await conn.close()
 
 
-async def create_database(
-    settings: Settings, *, prefix: str = "linja_s", migrate: bool = True
-) -> Settings:
-    """A new database (migrated to head unless told not to); Settings pointing at it."""
+async def create_database(settings: S, *, prefix: str = "linja_s", migrate: bool = True) -> S:
+    """A new database (migrated to head unless told not to); settings pointing at it."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     await _admin(
         settings,
@@ -48,14 +49,12 @@ async def create_database(
     return scratch
 
 
-async def drop_database(settings: Settings) -> None:
+async def drop_database(settings: DatabaseSettings) -> None:
     await _admin(settings, f"DROP DATABASE IF EXISTS {_ident(settings.db_name)} WITH (FORCE)")
 
 
 @asynccontextmanager
-async def scratch_database(
-    settings: Settings, *, prefix: str = "linja_s"
-) -> AsyncIterator[Settings]:
+async def scratch_database(settings: S, *, prefix: str = "linja_s") -> AsyncIterator[S]:
     scratch = await create_database(settings, prefix=prefix)
     try:
         yield scratch

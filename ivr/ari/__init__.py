@@ -1,29 +1,14 @@
-"""Linja's own thin ARI layer: REST client, event stream, dispatcher and per-call handle."""
+"""Linja's own thin ARI layer; the only package that builds ARI paths.
 
-from ivr.ari.call import Call
-from ivr.ari.client import AriClient
-from ivr.ari.dispatcher import Dispatcher
-from ivr.ari.errors import (
-    AriError,
-    AriHttpError,
-    AriUnavailable,
-    CallHungUp,
-    ChannelGone,
-    NotInStasis,
-)
-from ivr.ari.events import EventStream
-from ivr.ari.protocol import AriRest
+- :mod:`ivr.ari.client`: ``AriClient``, REST over aiohttp (:class:`ivr.ari.protocol.AriRest`);
+- :mod:`ivr.ari.events`: ``EventStream``, the ``/ari/events`` websocket with reconnect;
+- :mod:`ivr.ari.dispatcher`: ``Dispatcher``, one task and one :class:`~ivr.ari.call.Call` per
+  channel;
+- handles: :mod:`ivr.ari.call` (``Call``: playback, DTMF, recording, music on hold),
+  :mod:`ivr.ari.bridge` (``Bridge``), :mod:`ivr.ari.recordings` (``LiveRecording``),
+  :mod:`ivr.ari.originate` (``Originate``: a new leg);
+- :mod:`ivr.ari.errors`: the exception tree.
 
-__all__ = [
-    "AriClient",
-    "AriError",
-    "AriHttpError",
-    "AriRest",
-    "AriUnavailable",
-    "Call",
-    "CallHungUp",
-    "ChannelGone",
-    "Dispatcher",
-    "EventStream",
-    "NotInStasis",
-]
+Nothing is re-exported here: importing a handle must not import aiohttp (the call flows
+use the handles and never import aiohttp, see ``tests/unit/test_architecture.py``).
+"""

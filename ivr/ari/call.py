@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ivr.ari.errors import CallHungUp, ChannelGone, NotInStasis
 from ivr.ari.protocol import AriRest
+from ivr.ari.recordings import LiveRecording
 
 __all__ = ["HANGUP_EVENTS", "Call", "CallRegistry"]
 
@@ -254,6 +255,22 @@ class Call:
         self._released = True
         log.info("channel=%s continues in dialplan %s", self.channel_id, params or "")
 
+    # -- music on hold -------------------------------------------------------------------
+
+    async def start_moh(self, moh_class: str | None = None) -> None:
+        """Start music on hold (``moh_class`` or the channel's default class).
+
+        Raises the :mod:`ivr.ari.errors` types as they are (not CallHungUp): a failed music
+        on hold is for the flow to judge, e.g. against :attr:`hung_up`."""
+        params: dict[str, str | int | bool] = {}
+        if moh_class is not None:
+            params["mohClass"] = moh_class
+        await self.rest.request("POST", f"/channels/{self.channel_id}/moh", params=params)
+
+    async def stop_moh(self) -> None:
+        """Stop music on hold; raises the :mod:`ivr.ari.errors` types as they are."""
+        await self.rest.request("DELETE", f"/channels/{self.channel_id}/moh")
+
     # -- playback ------------------------------------------------------------------------
 
     async def start_playback(self, media: str | Sequence[str], *, lang: str | None = None) -> str:
@@ -464,7 +481,7 @@ class Call:
         beep: bool = False,
         terminate_on: str = "none",
         if_exists: str = "fail",
-    ) -> None:
+    ) -> LiveRecording:
         """Start a live recording ``name`` of this channel (events routed to this call)."""
         self._check_alive()
         self.register_recording(name)
@@ -483,6 +500,11 @@ class Call:
             self.unregister_recording(name)
             raise
         log.info("channel=%s recording %s started", self.channel_id, name)
+        return self.live_recording(name)
+
+    def live_recording(self, name: str) -> LiveRecording:
+        """The handle of live recording ``name`` (started on this call or its bridge)."""
+        return LiveRecording(self.rest, name)
 
     async def wait_recording(
         self,

@@ -19,13 +19,14 @@ import contextlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from ivr import audio
 from ivr.bulletins.prompts import NO_DISRUPTIONS
+from ivr.bulletins.state import NumberState, Prepared
 from ivr.clock import Clock
 from ivr.prompts import PromptRenderer, Speaker
 from storage.repositories.bulletins import BulletinNumber, BulletinView
@@ -39,31 +40,6 @@ class BulletinStore(Protocol):
         self, number: str | None = None, *, include_ended: bool = False, now: datetime
     ) -> list[BulletinView]: ...
     async def audio(self, bulletin_id: uuid.UUID) -> bytes | None: ...
-
-
-@dataclass(frozen=True)
-class Prepared:
-    bulletin_id: uuid.UUID
-    media: str
-    duration: float
-    starts_at: datetime
-    ends_at: datetime | None
-
-    def active_at(self, now: datetime) -> bool:
-        return self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
-
-
-@dataclass(frozen=True)
-class NumberState:
-    number_id: uuid.UUID
-    number: str
-    tenant: str
-    language: str
-    no_disruptions: Prepared
-    bulletins: tuple[Prepared, ...] = field(default=())
-
-    def active(self, now: datetime) -> list[Prepared]:
-        return [b for b in self.bulletins if b.active_at(now)]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
 from ivr.ari.protocol import AriRest
-from ivr.callbacks.numbers import InvalidNumber, parse_number
 from ivr.callbacks.policy import dial_hours, next_attempt_at
 from ivr.callcenter.coordinator import (
     Answered,
@@ -51,12 +50,13 @@ from ivr.callcenter.errors import OfferGone, QueueError, TicketClosed
 from ivr.clock import Clock
 from ivr.flowdefs import is_open
 from ivr.flowdefs.model import Queue, TenantFlows
-from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import AgentDirectory
 from ivr.flows.restriction import Restrictions
-from ivr.flows.ringing import Originator, first_answer
 from ivr.prompts import PromptRenderer
+from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
+from ivr.telephony.numbers import InvalidNumber, parse_number
+from ivr.telephony.ringing import Originator, first_answer
 from storage.events import CallbackOutcome, CallbackResult
 
 if TYPE_CHECKING:

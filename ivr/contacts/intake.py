@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
 
-from ivr.callbacks.numbers import InvalidNumber, parse_number
+from ivr.telephony.numbers import InvalidNumber, parse_number
 from storage.events import Channel
 
 WRITTEN: Final = (Channel.SMS, Channel.EMAIL, Channel.CHAT, Channel.WEB)
@@ -182,7 +182,7 @@ def _text(value: str, limit: int, *, multiline: bool = False) -> str:
 
 def normalise_phone(raw: str) -> str:
     """E.164 (``+358401234567``) from E.164, ``00``-international or a Finnish number: the
-    same rules as a number keyed in for a callback (:func:`ivr.callbacks.numbers.parse_number`),
+    same rules as a number keyed in for a callback (:func:`ivr.telephony.numbers.parse_number`),
     plus the written habits "+358 (0)40 ..." and "+358 040 ..." (the trunk 0 kept)."""
     compact = re.sub(r"[\s\-.()]", "", raw.replace("(0)", ""))
     if compact.startswith("+3580"):

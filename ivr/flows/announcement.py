@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from ivr.ari.call import Call
-from ivr.bulletins.service import NumberState
+from ivr.bulletins.state import NumberState
 from ivr.clock import Clock
 
 log = logging.getLogger(__name__)

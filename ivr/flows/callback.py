@@ -4,7 +4,7 @@ Reached from a menu (``callback:<queue>``) or from a queue, where a waiting call
 queue's callback key ("press 1 to be called back; you keep your place"). The caller confirms
 the number they call from ("press 1 to confirm 0 4 0, 1 2 3, 4 5 6 7, 2 to key another") or
 keys in another one, ended with #; a number must parse as a Finnish or E.164 number
-(:mod:`ivr.callbacks.numbers`). Three failed tries end the call with the goodbye prompt and no
+(:mod:`ivr.telephony.numbers`). Three failed tries end the call with the goodbye prompt and no
 request. Once confirmed, the request is emitted to the case recorder (``ContactRequested``,
 with the caller's original arrival in the queue as its place). When the queue's callback
 config says ``message = true`` the caller may then press 1 to leave a voice message for the
@@ -24,13 +24,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ivr.ari.call import Call
-from ivr.callbacks.numbers import InvalidNumber, PhoneNumber, parse_number
 from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
 from ivr.flows.context import CaseContext
 from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
+from ivr.telephony.numbers import InvalidNumber, PhoneNumber, parse_number
 from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
 
 log = logging.getLogger(__name__)

@@ -28,12 +28,12 @@ from ivr.callcenter.engine import Offer
 from ivr.callcenter.engine import Outcome as QueueOutcome
 from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
-from ivr.flows.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.restriction import Restrictions, number_restricted
-from ivr.flows.ringing import Originator, first_answer
 from ivr.prompts import PromptRenderer
+from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
+from ivr.telephony.ringing import Originator, first_answer
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
 log = logging.getLogger(__name__)
@@ -221,12 +221,11 @@ class QueueFlow:
         return target or Target("hangup", "goodbye")
 
     async def _moh(self, call: Call, queue: Queue, *, on: bool) -> None:
-        path = f"/channels/{call.channel_id}/moh"
         try:
             if on:
-                await call.rest.request("POST", path, params={"mohClass": queue.moh_class})
+                await call.start_moh(queue.moh_class)
             else:
-                await call.rest.request("DELETE", path)
+                await call.stop_moh()
         except AriError as exc:
             if call.hung_up:
                 raise CallHungUp(call.channel_id) from None

@@ -147,7 +147,7 @@ class VoicemailFlow:
 
     async def _stop(self, call: Call, name: str) -> None:
         try:
-            await call.rest.request("POST", f"/recordings/live/{name}/stop")
+            await call.live_recording(name).stop()
         except AriError as exc:
             log.warning("[%s] stopping message %s: %s", call.channel_id, name, exc)
 

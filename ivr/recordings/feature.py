@@ -10,13 +10,14 @@ import uuid
 from dataclasses import dataclass
 
 from ivr.core import Core, Feature
-from ivr.flows.bridging import Bridger
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.http.listening import add_routes as add_listening_routes
 from ivr.http.recordings_control import add_routes as add_control_routes
+from ivr.telephony.bridging import Bridger
+from ivr.telephony.recorder import BridgeRecorder
 from recording.attached import AttachedRecordings
-from recording.bridge import BridgeRecorder, LiveRecordings
+from recording.bridge import LiveRecordings
 from recording.convert import Converter
 from recording.finalise import Finaliser
 from recording.listen import ListeningService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.callbacks.numbers import InvalidNumber, PhoneNumber, parse_number
+from ivr.telephony.numbers import InvalidNumber, PhoneNumber, parse_number
 
 
 @pytest.mark.parametrize(

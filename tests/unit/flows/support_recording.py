@@ -12,7 +12,6 @@ from typing import Any
 
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import pcm_to_wav
-from ivr.callbacks.numbers import InvalidNumber, parse_number
 from ivr.flowdefs.model import (
     Menu,
     Prompt,
@@ -24,6 +23,7 @@ from ivr.flowdefs.model import (
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
+from ivr.telephony.numbers import InvalidNumber, parse_number
 from recording.store import AudioStore
 from storage.events import CaseEvent
 from tests.unit.fake_ari import FakeAri

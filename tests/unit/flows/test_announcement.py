@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from ivr.ari.dispatcher import Dispatcher
-from ivr.bulletins.service import NumberState, Prepared
+from ivr.bulletins.state import NumberState, Prepared
 from ivr.flows.announcement import NOT_IN_SERVICE, AnnouncementFlow
 from ivr.flows.router import FlowRouter
 from tests.unit.fake_ari import FakeAri

@@ -19,8 +19,9 @@ import pytest
 from ivr.ari.call import Call
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.errors import AriHttpError
-from ivr.flows.bridging import Bridger, RecordingPolicy
-from recording.bridge import BridgeRecorder, LiveRecordings
+from ivr.telephony.bridging import Bridger, RecordingPolicy
+from ivr.telephony.recorder import BridgeRecorder
+from recording.bridge import LiveRecordings
 from recording.errors import NotRecording, PauseConflict
 from recording.finalise import EMPTY_SHA256, Finaliser
 from recording.store import AudioStore

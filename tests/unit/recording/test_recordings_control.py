@@ -12,11 +12,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.ari.call import Call
 from ivr.ari.errors import AriError, ChannelGone, http_error
+from ivr.ari.recordings import LiveRecording
 from ivr.http.edge import new_app
 from ivr.http.guard import Guard
 from ivr.http.recordings_control import add_routes
+from ivr.telephony.recorder import AriLiveControl
 from recording.bridge import BridgeRecording, LiveRecordings
 from storage.domain import UserInfo
 from storage.errors import StorageUnavailable
@@ -99,7 +100,7 @@ def setup() -> tuple[web.Application, LiveRecordings, Rest, Clock]:
     live = LiveRecordings(clock)
     live.add(
         BridgeRecording(
-            call=Call(rest, "c1"),
+            control=AriLiveControl(LiveRecording(rest, "rec-1"), CASE),
             bridge_id="b-c1",
             name="rec-1",
             case_id=CASE,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
+from ivr.ari.originate import Originate, originate
 from ivr.ari.protocol import AriRest
 
 log = logging.getLogger(__name__)
@@ -48,18 +49,17 @@ class Originator:
     ) -> Call:
         """The new leg, ringing for at most ``ring_seconds`` (Asterisk's originate timeout);
         raises AriError (leg released) when Asterisk refuses."""
+        request = Originate(
+            endpoint=endpoint,
+            app=self._app,
+            app_args=app_args,
+            channel_id=channel_id,
+            timeout=ring_seconds,
+            caller_id=caller_id,
+        )
         leg = self._adopt(channel_id)
-        params: dict[str, str | int] = {
-            "endpoint": endpoint,
-            "app": self._app,
-            "appArgs": app_args,
-            "channelId": channel_id,
-            "timeout": ring_seconds,
-        }
-        if caller_id is not None:
-            params["callerId"] = caller_id
         try:
-            await self._rest.request("POST", "/channels", params=params)
+            await originate(self._rest, request)
         except AriError:
             self._release(leg)
             raise

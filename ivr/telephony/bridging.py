@@ -17,9 +17,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from ivr.ari.bridge import Bridge
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
-from recording.bridge import BridgeRecorder, BridgeRecording
+from ivr.telephony.recorder import ActiveRecording, BridgeRecorder
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,15 @@ class Bridger:
         policy: RecordingPolicy = NO_RECORDING,
     ) -> None:
         """Bridge ``first`` and ``second`` until either hangs up, then hang both up."""
-        bridge = f"b-{first.channel_id}"
-        rest = first.rest
-        rec: BridgeRecording | None = None
-        await rest.request("POST", f"/bridges/{bridge}", params={"type": "mixing"})
+        rec: ActiveRecording | None = None
+        bridge = await Bridge.create(first.rest, f"b-{first.channel_id}")
         try:
             with contextlib.suppress(AriError):
-                await rest.request("DELETE", f"/channels/{first.channel_id}/moh")
+                await first.stop_moh()
             if policy.record and policy.agent_notice:
                 await self._notice_to(second, policy.agent_notice, case_id)
             try:
-                await rest.request(
-                    "POST",
-                    f"/bridges/{bridge}/addChannel",
-                    params={"channel": f"{first.channel_id},{second.channel_id}"},
-                )
+                await bridge.add(first.channel_id, second.channel_id)
             except AriError:
                 for call in (first, second):
                     if call.hung_up:  # left while being put through: a hang-up, not a fault
@@ -112,7 +107,7 @@ class Bridger:
             if rec is not None and self._recorder is not None:
                 await self._recorder.finish(rec)
             with contextlib.suppress(AriError):
-                await rest.request("DELETE", f"/bridges/{bridge}")
+                await bridge.destroy()
 
     async def _notice_to(self, second: Call, media: str, case_id: uuid.UUID) -> None:
         try:
