@@ -6,8 +6,9 @@ background tasks. Everything with a lifetime is registered on one AsyncExitStack
 runs in reverse: the HTTP site, the event stream, the calls, the background tasks, then the
 features' closers and the core.
 
-Adding a feature is one folder with a ``feature.py`` whose ``async def wire(core)`` returns a
-:class:`~ivr.core.Feature`, plus one line in :data:`FEATURES`.
+Adding a feature is one folder ``ivr/features/<name>/`` with a ``feature.py`` whose
+``async def wire(core)`` returns a :class:`~ivr.core.Feature`, plus one line in
+:data:`FEATURES`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ivr.http.edge import new_app
 
 log = logging.getLogger(__name__)
 
-# The features, in wiring order: ``ivr/<name>/feature.py`` each. A feature may use what an
+# The features, in wiring order: ``ivr/features/<name>/feature.py`` each. A feature may use what an
 # earlier one offers (core.services).
 FEATURES = (
     "bulletins",
@@ -48,10 +49,10 @@ FEATURES = (
 
 
 def load_feature(name: str) -> Wire:
-    """The ``wire`` of feature ``name`` (module ``ivr.<name>.feature``)."""
-    wire = importlib.import_module(f"ivr.{name}.feature").wire
+    """The ``wire`` of feature ``name`` (module ``ivr.features.<name>.feature``)."""
+    wire = importlib.import_module(f"ivr.features.{name}.feature").wire
     if not inspect.iscoroutinefunction(wire):
-        raise TypeError(f"ivr.{name}.feature.wire must be an async function")
+        raise TypeError(f"ivr.features.{name}.feature.wire must be an async function")
     return cast(Wire, wire)
 
 

@@ -1,7 +1,7 @@
 """The `linja` command. Each sub-command group lives in `ivr/commands/<name>.py` (the
-platform's own: stack, serve, demo, audit, dialplan) or in a feature's `ivr/<feature>/cli.py`
-(every feature in `ivr.app.FEATURES` that has one), with `register(subparsers)`; a command
-function returns the process exit code.
+platform's own: stack, serve, demo, audit, dialplan) or in a feature's
+`ivr/features/<feature>/cli.py` (every feature in `ivr.app.FEATURES` that has one), with
+`register(subparsers)`; a command function returns the process exit code.
 
 Exit codes: 0 ok, 1 failure at run time, 2 bad input (nothing was changed).
 """
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linja", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in (*COMMAND_MODULES, *(f"ivr.{feature}.cli" for feature in FEATURES)):
+    for name in (*COMMAND_MODULES, *(f"ivr.features.{feature}.cli" for feature in FEATURES)):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

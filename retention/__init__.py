@@ -8,6 +8,6 @@
 - :mod:`retention.periodic`: the sweep as a background task of the service.
 - :mod:`retention.bench`: ``make bench-retention``.
 
-No aiohttp here; the CLI (:mod:`ivr.sweep.cli`, :mod:`ivr.subjects.cli`) and the
+No aiohttp here; the CLI (:mod:`ivr.features.sweep.cli`, :mod:`ivr.features.subjects.cli`) and the
 API (:mod:`ivr.http.subjects`) are thin shells over these.
 """

@@ -18,7 +18,7 @@ from tests.unit.fake_ari import FakeAri
 from tests.unit.flows.support_recording import Sink, fake_speak, tenant_flows
 from tests.unit.wiring import Definitions, unit_core, unit_settings, wire_all
 
-IVR = Path(ivr.__file__).parent
+IVR = Path(ivr.__file__).parent / "features"
 
 
 def test_every_feature_is_a_folder_with_an_async_wire() -> None:

@@ -8,10 +8,10 @@ import os
 from ivr.callbacks.dialer import CallbackDialer, DialerConfig
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.core import Core, Feature
+from ivr.features.recordings.feature import Bridgers
 from ivr.flows.callback import CallbackFlow
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.voicemail import VoicemailFlow
-from ivr.recordings.feature import Bridgers
 from storage.repositories.callbacks import CallbackRepository
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.core import Core, Feature
+from ivr.features.recordings.feature import Bridgers
 from ivr.flows.announcement import AnnouncementFlow
 from ivr.flows.callback import CallbackFlow
 from ivr.flows.menu import MenuFlow
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import QueueFlow
 from ivr.flows.voicemail import VoicemailFlow
-from ivr.recordings.feature import Bridgers
 
 
 async def wire(core: Core) -> Feature:

@@ -1,0 +1,1 @@
+"""The bulletins feature (wiring in feature.py)."""

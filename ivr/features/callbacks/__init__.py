@@ -1,0 +1,1 @@
+"""The callbacks feature (wiring in feature.py)."""

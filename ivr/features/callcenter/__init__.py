@@ -1,0 +1,1 @@
+"""The callcenter feature (wiring in feature.py)."""

@@ -1,0 +1,1 @@
+"""The contacts feature (wiring in feature.py)."""
