@@ -133,15 +133,42 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
     """The core of one controller; everything with a lifetime is closed by ``stack``."""
     engine = make_engine(settings)
     stack.push_async_callback(engine.dispose)
-    sessions = session_factory(engine)
     recorder = build_recorder(settings, engine)
     await recorder.start()
     stack.push_async_callback(recorder.close)
-
     client = AriClient(settings.ari_base_url, settings.ari_user, settings.require("ari_password"))
     stack.push_async_callback(client.close)
+    definitions = LiveDefinitions(project_root() / "dialplan", settings.state_dir / "flows.json")
+    definitions.load()
+    return assemble_core(
+        settings,
+        clock=clock,
+        engine=engine,
+        ari=client,
+        cases=recorder,
+        prompts=PromptRenderer(settings.in_root(settings.sounds_inner), settings.sounds_inner),
+        definitions=definitions,
+    )
+
+
+def assemble_core(
+    settings: Settings,
+    *,
+    clock: Clock,
+    engine: AsyncEngine,
+    ari: AriClient,
+    cases: CaseRecorder,
+    prompts: PromptRenderer,
+    definitions: LiveDefinitions,
+    users: UserRepository | None = None,
+    directory: Directory | None = None,
+    restrictions: RestrictionRepository | None = None,
+) -> Core:
+    """The core around parts already made (:func:`build_core` makes the real ones; unit tests
+    give fakes). The rest is built here, on ``engine``'s sessions."""
+    sessions = session_factory(engine)
     router = FlowRouter({})
-    dispatcher = Dispatcher(client, router.handle, app=settings.ari_app)
+    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app)
     events = EventStats()
 
     def on_event(event: dict[str, Any]) -> None:
@@ -160,30 +187,28 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
         on_event=on_event,
         on_connected=on_connected,
     )
-    definitions = LiveDefinitions(project_root() / "dialplan", settings.state_dir / "flows.json")
-    definitions.load()
     tenants = TenantRepository(sessions)
-    users = UserRepository(sessions)
-    directory = Directory(tenants, users)
+    users = users or UserRepository(sessions)
+    directory = directory or Directory(tenants, users)
     return Core(
         settings=settings,
         clock=clock,
         engine=engine,
         sessions=sessions,
-        ari=client,
+        ari=ari,
         dispatcher=dispatcher,
         router=router,
         stream=stream,
         events=events,
-        prompts=PromptRenderer(settings.in_root(settings.sounds_inner), settings.sounds_inner),
-        cases=recorder,
+        prompts=prompts,
+        cases=cases,
         audit=AuditLog(sessions),
         definitions=definitions,
         tenants=tenants,
         users=users,
         directory=directory,
         guard=Guard(users, directory),
-        restrictions=RestrictionRepository(sessions),
+        restrictions=restrictions or RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),
     )

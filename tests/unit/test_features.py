@@ -11,12 +11,11 @@ import pytest
 
 import ivr
 from ivr.app import FEATURES, load_feature, serve
-from ivr.clock import utcnow
 from ivr.core import MissingService, Services
-from ivr.prompts import PromptRenderer
 from tests.unit.fake_ari import FakeAri
-from tests.unit.flows.support_recording import Sink, fake_speak, tenant_flows
-from tests.unit.wiring import Definitions, unit_core, unit_settings, wire_all
+from tests.unit.fake_core import fake_core
+from tests.unit.flows.support_recording import Sink
+from tests.unit.wiring import wire_all
 
 IVR = Path(ivr.__file__).parent / "features"
 
@@ -51,15 +50,7 @@ def test_services_by_class() -> None:
 
 
 async def test_every_feature_wires_onto_one_core(tmp_path: Path) -> None:
-    settings = unit_settings(tmp_path)
-    core = unit_core(
-        settings,
-        ari=FakeAri(),
-        clock=utcnow,
-        cases=Sink(),
-        prompts=PromptRenderer(tmp_path / "sounds", "/sounds", speak=fake_speak),
-        definitions=Definitions(tenant_flows(tmp_path)),
-    )
+    core = fake_core(tmp_path)
     async with AsyncExitStack() as stack:
         wired = await wire_all(core, stack)
     assert [f.name for f in wired] == list(FEATURES)
@@ -71,15 +62,7 @@ async def test_every_feature_wires_onto_one_core(tmp_path: Path) -> None:
 
 
 async def test_features_out_of_order_name_the_missing_service(tmp_path: Path) -> None:
-    settings = unit_settings(tmp_path)
-    core = unit_core(
-        settings,
-        ari=FakeAri(),
-        clock=utcnow,
-        cases=Sink(),
-        prompts=PromptRenderer(tmp_path / "sounds", "/sounds", speak=fake_speak),
-        definitions=Definitions(tenant_flows(tmp_path)),
-    )
+    core = fake_core(tmp_path)
     with pytest.raises(MissingService, match="NoticeFlow"):
         await load_feature("menus")(core)
     await core.engine.dispose()

@@ -16,21 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ivr.app import FEATURES, load_feature, wire_features
-from ivr.ari.dispatcher import Dispatcher
-from ivr.ari.events import EventStream
 from ivr.config import Settings
-from ivr.core import Core, EventStats, Feature, Services
-from ivr.directory import Directory as RealDirectory
+from ivr.core import Core, Feature, assemble_core
 from ivr.flowdefs.model import Queue, TenantFlows
-from ivr.flows.router import FlowRouter
-from ivr.http.guard import Guard
 from ivr.prompts import PromptRenderer
-from recording.store import AudioStore
 from storage.db import make_engine, session_factory
 from storage.passwords import Hasher
-from storage.repositories.audit import AuditLog
-from storage.repositories.restrictions import RestrictionRepository
-from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 
 
@@ -107,39 +98,20 @@ def unit_core(
     directory: Any = None,
     restrictions: Any = None,
 ) -> Core:
-    """A core of the given fakes; the directory and restrictions default to the real
-    repositories (on the engine for ``settings``)."""
+    """A core of the given fakes (untyped: fakes stand in for the real classes); the
+    directory and restrictions default to the real repositories on the unit engine."""
     engine = make_engine(settings, pool_size=2)
-    sessions = session_factory(engine)
-    tenants = TenantRepository(sessions)
-    users = UserRepository(sessions, Hasher.fast_for_tests())
-    directory = directory or RealDirectory(tenants, users)
-    router = FlowRouter({})
-    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app)
-    stream = EventStream(
-        settings.ari_base_url, "unit", "unit", settings.ari_app, on_event=dispatcher.on_event
-    )
-    return Core(
-        settings=settings,
+    return assemble_core(
+        settings,
         clock=clock,
         engine=engine,
-        sessions=sessions,
         ari=ari,
-        dispatcher=dispatcher,
-        router=router,
-        stream=stream,
-        events=EventStats(),
-        prompts=prompts,
         cases=cases,
-        audit=AuditLog(sessions),
+        prompts=prompts,
         definitions=definitions,
-        tenants=tenants,
-        users=users,
+        users=UserRepository(session_factory(engine), Hasher.fast_for_tests()),
         directory=directory,
-        guard=Guard(users, directory),
-        restrictions=restrictions or RestrictionRepository(sessions),
-        audio=AudioStore(settings.audio_store_dir),
-        services=Services(),
+        restrictions=restrictions,
     )
 
 

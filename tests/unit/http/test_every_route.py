@@ -25,7 +25,6 @@ from aiohttp.test_utils import TestServer
 
 from ivr.contacts.tokens import intake_token
 from tests.unit.http.whole_app import INTAKE_SECRET, SAMPLE_VALUES, build_whole_app
-from tests.unit.wiring import unit_settings
 
 # Routes that never touch Postgres; each must still answer without a 500.
 EXEMPT = {
@@ -130,9 +129,8 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    settings = unit_settings(tmp_path, intake_secret=INTAKE_SECRET)
     async with AsyncExitStack() as stack:
-        app = await build_whole_app(settings, stack)
+        app = await build_whole_app(tmp_path, stack)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         stack.push_async_callback(server.close)

@@ -8,35 +8,21 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
 from ivr.app import http_app
-from ivr.config import Settings
-from ivr.prompts import PromptRenderer
-from tests.unit.fake_ari import FakeAri
-from tests.unit.flows.support_recording import Sink, fake_speak, tenant_flows
-from tests.unit.wiring import Definitions, unit_core, wire_all
+from tests.unit.fake_core import fake_core
+from tests.unit.wiring import wire_all
 
 INTAKE_SECRET = "edge-tests-intake-secret"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def build_whole_app(settings: Settings, stack: AsyncExitStack) -> web.Application:
-    """The HTTP application with every feature's routes, as :func:`ivr.app.serve` makes it."""
-    state = settings.state_dir
-    core = unit_core(
-        settings,
-        ari=FakeAri(),
-        clock=_now,
-        cases=Sink(),
-        prompts=PromptRenderer(state / "sounds", "/sounds", speak=fake_speak),
-        definitions=Definitions(tenant_flows(state)),
-    )
+async def build_whole_app(tmp_path: Path, stack: AsyncExitStack) -> web.Application:
+    """The HTTP application with every feature's routes, as :func:`ivr.app.serve` makes it,
+    on a core whose Postgres is down."""
+    core = fake_core(tmp_path, intake_secret=INTAKE_SECRET)
     return http_app(await wire_all(core, stack))
 
 
