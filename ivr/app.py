@@ -246,7 +246,7 @@ async def serve(
                 callback=callback_flow,
             )
         )
-        router.add(AgentLoginFlow(coordinator, users, prompts, definitions.agents))
+        router.add(AgentLoginFlow(coordinator, users, prompts, definitions))
 
         async def on_connected(reconnected: bool) -> None:
             log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)

@@ -57,6 +57,7 @@ from ivr.flows.queue import AgentDirectory
 from ivr.flows.restriction import Restrictions
 from ivr.flows.ringing import Originator, first_answer
 from ivr.prompts import PromptRenderer
+from ivr.texts import Text, text
 from storage.events import CallbackOutcome, CallbackResult
 
 if TYPE_CHECKING:
@@ -66,28 +67,11 @@ __all__ = ["CallbackDialer", "CallbackStore", "DialerConfig", "result_for_cause"
 
 log = logging.getLogger(__name__)
 
-AGENT_TEXT = {
-    "fi": "Takaisinsoitto. Soitetaan numeroon {digits}.",
-    "sv": "Återuppringning. Vi ringer {digits}.",
-    "en": "Callback. Calling {digits}.",
-}
 RESULT_TEXT = {
-    "fi": {
-        CallbackResult.BUSY: "Numero oli varattu.",
-        CallbackResult.NO_ANSWER: "Asiakas ei vastannut.",
-        CallbackResult.FAILED: "Puhelu ei onnistunut.",
-    },
-    "sv": {
-        CallbackResult.BUSY: "Numret var upptaget.",
-        CallbackResult.NO_ANSWER: "Kunden svarade inte.",
-        CallbackResult.FAILED: "Samtalet misslyckades.",
-    },
-    "en": {
-        CallbackResult.BUSY: "The number was busy.",
-        CallbackResult.NO_ANSWER: "The customer did not answer.",
-        CallbackResult.FAILED: "The call failed.",
-    },
-}
+    CallbackResult.BUSY: Text.DIALER_BUSY,
+    CallbackResult.NO_ANSWER: Text.DIALER_NO_ANSWER,
+    CallbackResult.FAILED: Text.DIALER_FAILED,
+}  # what the agent hears when the customer was not reached
 BUSY_CAUSES = frozenset({17})  # USER_BUSY (SIP 486, 600)
 NO_ANSWER_CAUSES = frozenset({18, 19})  # NO_USER_RESPONSE, NO_ANSWER (SIP 408, 480)
 
@@ -473,9 +457,9 @@ class CallbackDialer:
             spoken = parse_number(request.number).spoken_digits()
         except InvalidNumber:
             spoken = " ".join(request.number)
-        texts = AGENT_TEXT.get(lang, AGENT_TEXT["en"])
+        calling = text(Text.DIALER_CALLING, lang, digits=spoken)
         try:
-            await agent_leg.play(await self._prompts.text(texts.format(digits=spoken), lang))
+            await agent_leg.play(await self._prompts.text(calling, lang))
         except CallHungUp:
             log.info("[cb %s] agent hung up before the customer was dialled", rid)
             return CallbackResult.AGENT_NO_ANSWER, None
@@ -595,9 +579,9 @@ class CallbackDialer:
                     await task
 
     async def _tell_agent(self, agent_leg: Call, lang: str, result: CallbackResult) -> None:
-        texts = RESULT_TEXT.get(lang, RESULT_TEXT["en"])
+        told = text(RESULT_TEXT.get(result, Text.DIALER_FAILED), lang)
         with contextlib.suppress(CallHungUp, AriError):
-            await agent_leg.play(await self._prompts.text(texts[result], lang))
+            await agent_leg.play(await self._prompts.text(told, lang))
         await agent_leg.hangup()
 
     async def _conclude(
