@@ -17,9 +17,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import assert_never
 
 from storage.events import (
     CallerDetails,
+    CaseEnded,
     CaseEvent,
     CaseOpened,
     CaseQueued,
@@ -215,12 +217,13 @@ def apply(state: CaseState | None, event: CaseEvent) -> CaseState:
             agent_id=event.agent_id or state.agent_id,
             last_at=at,
         )
-    # CaseEnded
-    exit_ = _EXIT_FOR_OUTCOME.get(event.outcome, QueueExit.ABANDONED)
-    return replace(
-        state,
-        queue_stays=_close_stay(state, at, exit_),
-        ended_at=at,
-        outcome=event.outcome,
-        last_at=at,
-    )
+    if isinstance(event, CaseEnded):
+        exit_ = _EXIT_FOR_OUTCOME.get(event.outcome, QueueExit.ABANDONED)
+        return replace(
+            state,
+            queue_stays=_close_stay(state, at, exit_),
+            ended_at=at,
+            outcome=event.outcome,
+            last_at=at,
+        )
+    assert_never(event)

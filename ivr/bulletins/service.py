@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr import audio
-from ivr.bulletins.prompts import NO_DISRUPTIONS
 from ivr.bulletins.state import NumberState, Prepared
 from ivr.clock import Clock
 from ivr.prompts import PromptRenderer, Speaker
+from ivr.texts import Text, text
 from storage.repositories.bulletins import BulletinNumber, BulletinView
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class BulletinService:
         states: dict[str, NumberState] = {}
         for n in numbers:
             no_dis = await self._prepare_text(
-                NO_DISRUPTIONS.get(n.language, NO_DISRUPTIONS["en"]), n.language, _NIL, now
+                text(Text.NO_DISRUPTIONS, n.language), n.language, _NIL, now
             )
             prepared = []
             for v in by_number.get(n.number, []):

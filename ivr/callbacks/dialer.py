@@ -20,6 +20,12 @@ callers in arrival order; a retried request comes back at the same place once du
 controllers may hold the same request in their engines: only the claim decides who dials it,
 and the loser drops its entry. A lease is renewed while the call lasts; if this controller dies
 mid-dial, the lease expires and the request is dialled again by whoever polls next.
+
+Errors it expects: the database unavailable or refusing (:mod:`storage.errors`: a poll is
+retried at the next interval, a write with backoff, a claim or restriction check that cannot
+be made leaves the request for later), ARI failing and legs hanging up (:mod:`ivr.ari.errors`:
+told to the agent, or the dial is broken off and left to the lease). Anything else is a bug:
+logged with its traceback (and the request id, for a request's task), and the dialer polls on.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr.ari.call import Call
@@ -57,6 +64,8 @@ from ivr.prompts import PromptRenderer
 from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.telephony.numbers import InvalidNumber, parse_number
 from ivr.telephony.ringing import Originator, first_answer
+from ivr.texts import Text, text
+from storage.errors import StorageError, StorageUnavailable
 from storage.events import CallbackOutcome, CallbackResult
 
 if TYPE_CHECKING:
@@ -66,28 +75,11 @@ __all__ = ["CallbackDialer", "CallbackStore", "DialerConfig", "result_for_cause"
 
 log = logging.getLogger(__name__)
 
-AGENT_TEXT = {
-    "fi": "Takaisinsoitto. Soitetaan numeroon {digits}.",
-    "sv": "Återuppringning. Vi ringer {digits}.",
-    "en": "Callback. Calling {digits}.",
-}
 RESULT_TEXT = {
-    "fi": {
-        CallbackResult.BUSY: "Numero oli varattu.",
-        CallbackResult.NO_ANSWER: "Asiakas ei vastannut.",
-        CallbackResult.FAILED: "Puhelu ei onnistunut.",
-    },
-    "sv": {
-        CallbackResult.BUSY: "Numret var upptaget.",
-        CallbackResult.NO_ANSWER: "Kunden svarade inte.",
-        CallbackResult.FAILED: "Samtalet misslyckades.",
-    },
-    "en": {
-        CallbackResult.BUSY: "The number was busy.",
-        CallbackResult.NO_ANSWER: "The customer did not answer.",
-        CallbackResult.FAILED: "The call failed.",
-    },
-}
+    CallbackResult.BUSY: Text.DIALER_BUSY,
+    CallbackResult.NO_ANSWER: Text.DIALER_NO_ANSWER,
+    CallbackResult.FAILED: Text.DIALER_FAILED,
+}  # what the agent hears when the customer was not reached
 BUSY_CAUSES = frozenset({17})  # USER_BUSY (SIP 486, 600)
 NO_ANSWER_CAUSES = frozenset({18, 19})  # NO_USER_RESPONSE, NO_ANSWER (SIP 408, 480)
 
@@ -175,7 +167,8 @@ class DialerConfig:
     trunk: str  # host:port customers are dialled through (PJSIP endpoint `customers`)
     poll_interval: float = 2.0  # seconds between looks at the table
     lease: float = 60.0  # seconds a claim lasts unless renewed (renewed every lease / 3)
-    db_retries: int = 6  # tries to store an attempt's result (backoff 0.5 s, doubling)
+    db_retries: int = 6  # tries to store an attempt's result (backoff db_backoff, doubling)
+    db_backoff: float = 0.5  # seconds before the second try
     retry_delay: float | None = None  # replaces the queues' retry_delay when set
 
 
@@ -202,8 +195,8 @@ class CallbackDialer:
         clock: Clock,
         config: DialerConfig,
         *,
-        restrictions: Restrictions | None = None,
-        notice: NoticeFlow | None = None,
+        restrictions: Restrictions,
+        notice: NoticeFlow,
     ) -> None:
         self._store = store
         self._coord = coordinator
@@ -234,11 +227,18 @@ class CallbackDialer:
             while True:
                 try:
                     await self.sync()
-                except Exception as exc:
+                except StorageError as exc:
                     log.warning("callback dialer: cannot read requests (%s); retrying", exc)
+                except Exception:
+                    # A bug, not a condition: said with its traceback, and polling goes on
+                    # (a dead dialer would silently stop every callback).
+                    log.exception("callback dialer: poll failed unexpectedly; polling on")
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that meets a notify(), and the dialer would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._cfg.poll_interval)
+                    async with asyncio.timeout(self._cfg.poll_interval):
+                        await self._wake.wait()
         finally:
             jobs = [j.task for j in self._jobs.values() if j.task is not None]
             for task in jobs:
@@ -278,6 +278,7 @@ class CallbackDialer:
             job = _Job(request, ticket)
             self._jobs[request.id] = job
             job.task = asyncio.create_task(self._serve(job, flows, queue), name=f"cb-{request.id}")
+            job.task.add_done_callback(partial(_report_failure, request.id))
             log.info(
                 "[cb %s] queued in %s/%s at its place %s (position %s)",
                 request.id,
@@ -321,10 +322,10 @@ class CallbackDialer:
                     return
         except TicketClosed:
             pass
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("[cb %s] dialer failed; the lease will expire and it is retried", rid)
+        except (AriError, CallHungUp) as exc:  # ARI went away, or a leg at an unexpected point
+            log.warning(
+                "[cb %s] dial broken off (%s); the lease expires and it is retried", rid, exc
+            )
         finally:
             if not job.ticket.done:
                 job.ticket.leave(QueueOutcome.CANCELLED)
@@ -336,7 +337,7 @@ class CallbackDialer:
         rid = job.request.id
         try:
             claimed = await self._store.claim(rid, self.me, self._clock(), lease=self._cfg.lease)
-        except Exception as exc:
+        except StorageError as exc:
             log.warning("[cb %s] cannot claim (%s); leaving it for now", rid, exc)
             claimed = None
         if claimed is None:
@@ -344,32 +345,31 @@ class CallbackDialer:
             job.ticket.leave(QueueOutcome.CANCELLED)
             return True
         log.info("[cb %s] claimed by %s for %s", rid, self.me, ", ".join(offer.agents))
-        if self._restrictions is not None:
-            try:
-                restricted = await self._restrictions.is_restricted(
-                    claimed.tenant_id, number=claimed.number
-                )
-            except Exception as exc:
-                log.warning("[cb %s] cannot check restrictions (%s); not dialling now", rid, exc)
-                await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
-                job.ticket.leave(QueueOutcome.CANCELLED)
-                return True
-            if restricted:
-                log.info("[cb %s] processing restricted: never dialled", rid)
-                await self._persist(
+        try:
+            restricted = await self._restrictions.is_restricted(
+                claimed.tenant_id, number=claimed.number
+            )
+        except StorageError as exc:
+            log.warning("[cb %s] cannot check restrictions (%s); not dialling now", rid, exc)
+            await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+            job.ticket.leave(QueueOutcome.CANCELLED)
+            return True
+        if restricted:
+            log.info("[cb %s] processing restricted: never dialled", rid)
+            await self._persist(
+                rid,
+                "finish",
+                lambda: self._store.finish(
                     rid,
-                    "finish",
-                    lambda: self._store.finish(
-                        rid,
-                        self.me,
-                        CallbackOutcome.RESTRICTED,
-                        self._clock(),
-                        agent_id=None,
-                        counts_attempt=False,
-                    ),
-                )
-                job.ticket.leave(QueueOutcome.CANCELLED)
-                return True
+                    self.me,
+                    CallbackOutcome.RESTRICTED,
+                    self._clock(),
+                    agent_id=None,
+                    counts_attempt=False,
+                ),
+            )
+            job.ticket.leave(QueueOutcome.CANCELLED)
+            return True
         renewing = asyncio.create_task(self._renew(rid))
         try:
             return await self._dial(job, claimed, flows, queue, offer)
@@ -384,7 +384,7 @@ class CallbackDialer:
             try:
                 if not await self._store.renew(rid, self.me, self._clock()):
                     log.warning("[cb %s] lease lost while dialling", rid)
-            except Exception as exc:
+            except StorageError as exc:
                 log.warning("[cb %s] cannot renew the lease (%s)", rid, exc)
 
     async def _dial(
@@ -418,7 +418,7 @@ class CallbackDialer:
             await agent_leg.hangup()
             await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
             return True
-        agent_id = await self._agent_id(answered)
+        agent_id = await self._agent_id(rid, answered)
         started = self._clock()
         attempt_no = await self._persist(
             rid,
@@ -473,9 +473,9 @@ class CallbackDialer:
             spoken = parse_number(request.number).spoken_digits()
         except InvalidNumber:
             spoken = " ".join(request.number)
-        texts = AGENT_TEXT.get(lang, AGENT_TEXT["en"])
+        calling = text(Text.DIALER_CALLING, lang, digits=spoken)
         try:
-            await agent_leg.play(await self._prompts.text(texts.format(digits=spoken), lang))
+            await agent_leg.play(await self._prompts.text(calling, lang))
         except CallHungUp:
             log.info("[cb %s] agent hung up before the customer was dialled", rid)
             return CallbackResult.AGENT_NO_ANSWER, None
@@ -554,7 +554,7 @@ class CallbackDialer:
     ) -> RecordingPolicy:
         """A recorded queue records its callbacks too: the customer first hears the notice
         (raises CallHungUp if they hang up during it; then nothing is recorded)."""
-        if not queue.record or self._notice is None:
+        if not queue.record:
             return NO_RECORDING
         await customer.play(await self._notice.media_for(flows))
         played = self._clock()
@@ -595,9 +595,9 @@ class CallbackDialer:
                     await task
 
     async def _tell_agent(self, agent_leg: Call, lang: str, result: CallbackResult) -> None:
-        texts = RESULT_TEXT.get(lang, RESULT_TEXT["en"])
+        told = text(RESULT_TEXT.get(result, Text.DIALER_FAILED), lang)
         with contextlib.suppress(CallHungUp, AriError):
-            await agent_leg.play(await self._prompts.text(texts[result], lang))
+            await agent_leg.play(await self._prompts.text(told, lang))
         await agent_leg.hangup()
 
     async def _conclude(
@@ -656,7 +656,7 @@ class CallbackDialer:
     async def _agent_missed(self, rid: uuid.UUID, offer: Offer) -> None:
         now = self._clock()
         agent = offer.agents[0] if len(offer.agents) == 1 else None
-        agent_id = await self._agent_id(agent) if agent is not None else None
+        agent_id = await self._agent_id(rid, agent) if agent is not None else None
 
         async def record() -> None:
             n = await self._store.start_attempt(
@@ -667,25 +667,38 @@ class CallbackDialer:
 
         await self._persist(rid, "agent no answer", record)
 
-    async def _agent_id(self, login: str) -> uuid.UUID | None:
+    async def _agent_id(self, rid: uuid.UUID, login: str) -> uuid.UUID | None:
         try:
             return await self._agents.user_id(login)
-        except Exception as exc:
-            log.warning("agent %s: cannot look up the user (%s)", login, exc)
+        except StorageError as exc:
+            log.warning("[cb %s] agent %s: cannot look up the user (%s)", rid, login, exc)
             return None
 
     async def _persist(self, rid: uuid.UUID, what: str, op: Callable[[], Awaitable[Any]]) -> Any:
         """Runs a store operation, retrying while the database is unavailable; None if it
-        never succeeded (the lease then expires and the request is dialled again)."""
-        delay = 0.5
+        never succeeded or the database refused it (the lease then expires and the request
+        is dialled again)."""
+        delay = self._cfg.db_backoff
         for attempt in range(1, self._cfg.db_retries + 1):
             try:
                 return await op()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except StorageUnavailable as exc:
                 log.warning("[cb %s] %s failed (%s), try %d", rid, what, exc, attempt)
                 await asyncio.sleep(delay)
                 delay *= 2
+            except StorageError as exc:  # refused: trying again cannot help
+                log.error("[cb %s] %s refused by the database: %s", rid, what, exc)
+                return None
         log.error("[cb %s] %s could not be stored; the request will be retried", rid, what)
         return None
+
+
+def _report_failure(rid: uuid.UUID, task: asyncio.Task[None]) -> None:
+    """A request's task ended with an error nobody expected: say so with the request id
+    (its lease expires and it is dialled again)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error(
+            "[cb %s] dialer failed unexpectedly; the lease expires and it is retried",
+            rid,
+            exc_info=exc,
+        )

@@ -31,44 +31,13 @@ from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from ivr.telephony.numbers import InvalidNumber, PhoneNumber, parse_number
+from ivr.texts import Text, text
 from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3
 MAX_NUMBER_DIGITS = 16
-
-TEXTS: dict[str, dict[str, str]] = {
-    "fi": {
-        "confirm": "Soitamme sinulle takaisin numeroon {digits}. Vahvista painamalla 1. "
-        "Jos haluat antaa toisen numeron, paina 2.",
-        "key": "Näppäile puhelinnumero ja lopuksi risuaita.",
-        "invalid": "Numero ei kelpaa.",
-        "restricted": "Tähän numeroon ei voida soittaa takaisin.",
-        "offer_message": "Jos haluat jättää viestin, paina 1.",
-        "done": "Kiitos. Soitamme sinulle takaisin, kun on vuorosi. Paikkasi jonossa säilyy. "
-        "Näkemiin.",
-    },
-    "sv": {
-        "confirm": "Vi ringer tillbaka till nummer {digits}. Bekräfta med 1. "
-        "Tryck 2 för att ange ett annat nummer.",
-        "key": "Slå telefonnumret och avsluta med fyrkant.",
-        "invalid": "Numret är inte giltigt.",
-        "restricted": "Vi kan inte ringa tillbaka till det numret.",
-        "offer_message": "Tryck 1 om du vill lämna ett meddelande.",
-        "done": "Tack. Vi ringer tillbaka när det är din tur. Du behåller din plats i kön. Hej då.",
-    },
-    "en": {
-        "confirm": "We will call you back on {digits}. Press 1 to confirm, "
-        "or 2 to key in another number.",
-        "key": "Key in the phone number, then press hash.",
-        "invalid": "That number is not valid.",
-        "restricted": "We cannot call you back on that number.",
-        "offer_message": "To leave a message, press 1.",
-        "done": "Thank you. We will call you back when it is your turn; you keep your place "
-        "in the queue. Goodbye.",
-    },
-}
 
 
 class CallbackFlow:
@@ -106,21 +75,21 @@ class CallbackFlow:
                 number = await self._key_number(call, lang)
                 if number is None:
                     log.info("[%s] callback: no valid number (try %d/%d)", cid, attempt, MAX_TRIES)
-                    await call.play(await self._text(lang, "invalid"))
+                    await call.play(await self._text(lang, Text.CALLBACK_INVALID))
                     continue
             choice = await call.prompt_digits(
-                await self._text(lang, "confirm", digits=number.spoken_digits()),
+                await self._text(lang, Text.CALLBACK_CONFIRM, digits=number.spoken_digits()),
                 1,
                 first_timeout=6.0,
                 inter_timeout=2.0,
             )
             if choice == "1" and await self._restricted(call, ctx, number):
-                await call.play(await self._text(lang, "restricted"))
+                await call.play(await self._text(lang, Text.CALLBACK_RESTRICTED))
             elif choice == "1":
                 self._store(ctx, queue, number, place)
                 log.info("[%s] callback request stored for queue %s", cid, queue.name)
                 await self._offer_message(call, ctx, queue)
-                await call.play(await self._text(lang, "done"))
+                await call.play(await self._text(lang, Text.CALLBACK_DONE))
                 await call.hangup()
                 return None
             log.info("[%s] callback: confirmation %r (try %d/%d)", cid, choice, attempt, MAX_TRIES)
@@ -154,7 +123,7 @@ class CallbackFlow:
             return
         call.clear_digits()
         choice = await call.prompt_digits(
-            await self._text(ctx.flows.language, "offer_message"),
+            await self._text(ctx.flows.language, Text.CALLBACK_OFFER_MESSAGE),
             1,
             first_timeout=4.0,
             inter_timeout=1.0,
@@ -176,7 +145,7 @@ class CallbackFlow:
     async def _key_number(self, call: Call, lang: str) -> PhoneNumber | None:
         call.clear_digits()
         keyed = await call.prompt_digits(
-            await self._text(lang, "key"),
+            await self._text(lang, Text.CALLBACK_KEY),
             MAX_NUMBER_DIGITS,
             first_timeout=10.0,
             inter_timeout=5.0,
@@ -188,9 +157,8 @@ class CallbackFlow:
             log.info("[%s] keyed number refused: %s", call.channel_id, exc.reason)
             return None
 
-    async def _text(self, lang: str, key: str, **values: str) -> str:
-        texts = TEXTS.get(lang, TEXTS["en"])
-        return await self._prompts.text(texts[key].format(**values), lang)
+    async def _text(self, lang: str, key: Text, **values: str) -> str:
+        return await self._prompts.text(text(key, lang, **values), lang)
 
     def _store(
         self, ctx: CaseContext, queue: Queue, number: PhoneNumber, place: datetime | None

@@ -17,14 +17,9 @@ from ivr.clock import Clock
 from ivr.flowdefs.model import TenantFlows
 from ivr.flows.context import CaseContext
 from ivr.prompts import PromptRenderer
+from ivr.texts import Text, text
 
 log = logging.getLogger(__name__)
-
-NOTICE_TEXT = {
-    "fi": "Tämä puhelu nauhoitetaan palvelun laadun varmistamiseksi.",
-    "sv": "Det här samtalet spelas in för att säkerställa kvaliteten på tjänsten.",
-    "en": "This call is recorded to ensure the quality of our service.",
-}
 
 
 class NoticeFlow:
@@ -42,8 +37,8 @@ class NoticeFlow:
         if name is not None and name in flows.prompts:
             base_dir = Path(flows.source).parent
             return await self._prompts.prompt(flows.prompts[name], flows.language, base_dir)
-        text = NOTICE_TEXT.get(flows.language, NOTICE_TEXT["en"])
-        return await self._prompts.text(text, flows.language)
+        spoken = text(Text.RECORDING_NOTICE, flows.language)
+        return await self._prompts.text(spoken, flows.language)
 
     async def play(self, call: Call, ctx: CaseContext) -> None:
         """Play the notice unless this case has heard it; raises CallHungUp if the caller

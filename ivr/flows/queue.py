@@ -34,6 +34,7 @@ from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.prompts import PromptRenderer
 from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.telephony.ringing import Originator, first_answer
+from ivr.texts import Text, text
 from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
 
 log = logging.getLogger(__name__)
@@ -74,20 +75,6 @@ class CallbackCapture(Protocol):
     async def run(
         self, call: Call, ctx: CaseContext, queue: Queue, *, place: datetime | None = None
     ) -> Target | None: ...
-
-
-CALLBACK_OFFER_TEXT = {
-    "fi": "Jos haluat, että soitamme sinulle takaisin, paina {key}. Paikkasi jonossa säilyy.",
-    "sv": "Tryck {key} om du vill att vi ringer upp dig. Du behåller din plats i kön.",
-    "en": "To be called back, press {key}. You keep your place in the queue.",
-}
-
-
-POSITION_TEXT = {
-    "fi": "Olet jonossa sijalla {pos}. Arvioitu odotusaika on noin {minutes} minuuttia.",
-    "sv": "Du är nummer {pos} i kön. Beräknad väntetid är cirka {minutes} minuter.",
-    "en": "You are number {pos} in the queue. The estimated wait is about {minutes} minutes.",
-}
 
 
 class AgentDirectory(Protocol):
@@ -235,13 +222,10 @@ class QueueFlow:
         """Position and estimated wait, spoken over a pause in the music on hold."""
         lang = ctx.flows.language
         minutes = max(1, round((status.estimated_wait or 0) / 60))
-        text = POSITION_TEXT.get(lang, POSITION_TEXT["en"]).format(
-            pos=status.position, minutes=minutes
-        )
+        spoken = text(Text.QUEUE_POSITION, lang, pos=status.position, minutes=minutes)
         if queue.callback.offer_in_queue:
-            offer = CALLBACK_OFFER_TEXT.get(lang, CALLBACK_OFFER_TEXT["en"])
-            text += " " + offer.format(key=queue.callback.key)
-        media = await self._prompts.text(text, lang)
+            spoken += " " + text(Text.QUEUE_CALLBACK_OFFER, lang, key=queue.callback.key)
+        media = await self._prompts.text(spoken, lang)
         log.info(
             "[%s] announcing position %d, about %d min", call.channel_id, status.position, minutes
         )

@@ -22,28 +22,13 @@ from ivr.clock import Clock
 from ivr.flows.context import CaseContext
 from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.prompts import PromptRenderer
+from ivr.texts import Text, text
 from recording.errors import RecordingLost
 from recording.finalise import Finaliser, recording_name
 from recording.store import AudioKind
 from storage.events import AudioStatus, EventSink, Outcome, VoiceMessageSaved
 
 log = logging.getLogger(__name__)
-
-PROMPT_TEXT = {
-    "fi": "Jätä viesti äänimerkin jälkeen. Lopeta painamalla risuaitaa.",
-    "sv": "Lämna ett meddelande efter tonen. Avsluta med fyrkant.",
-    "en": "Please leave a message after the tone. Press hash when you are done.",
-}
-THANKS_TEXT = {
-    "fi": "Kiitos, viestisi on tallennettu. Näkemiin.",
-    "sv": "Tack, ditt meddelande har sparats. Hej då.",
-    "en": "Thank you, your message has been saved. Goodbye.",
-}
-REFUSED_TEXT = {
-    "fi": "Valitettavasti tästä numerosta ei voi jättää viestiä. Näkemiin.",
-    "sv": "Tyvärr kan man inte lämna ett meddelande från det här numret. Hej då.",
-    "en": "Sorry, a message cannot be left from this number. Goodbye.",
-}
 
 
 class VoicemailFlow:
@@ -68,13 +53,15 @@ class VoicemailFlow:
         """The ``voicemail:<box>`` target: take the message, thank the caller, hang up."""
         if await self.refused(call, ctx):
             ctx.outcome = Outcome.CLOSED  # the box is closed to this caller
-            await call.play(await self._text(ctx, None, REFUSED_TEXT))
+            await call.play(await self._text(ctx, None, Text.VOICEMAIL_REFUSED))
             await call.hangup()
             return
         ctx.outcome = Outcome.VOICEMAIL
         saved = await self.record_message(call, ctx, box)
         if saved is not None and saved.status == AudioStatus.COMPLETED and not call.hung_up:
-            await call.play(await self._text(ctx, ctx.flows.voicemail.thanks, THANKS_TEXT))
+            await call.play(
+                await self._text(ctx, ctx.flows.voicemail.thanks, Text.VOICEMAIL_THANKS)
+            )
         await call.hangup()
 
     async def refused(self, call: Call, ctx: CaseContext) -> bool:
@@ -93,11 +80,12 @@ class VoicemailFlow:
         log.info("[%s] case %s: processing restricted: no voice message", cid, ctx.case_id)
         return True
 
-    async def _text(self, ctx: CaseContext, prompt: str | None, texts: dict[str, str]) -> str:
+    async def _text(self, ctx: CaseContext, prompt: str | None, key: Text) -> str:
+        """The tenant's own prompt if it names one, else the system text ``key``."""
         flows = ctx.flows
         if prompt is not None and prompt in flows.prompts:
             return await self._prompts.prompt(flows.prompts[prompt], flows.language, ctx.base_dir)
-        return await self._prompts.text(texts.get(flows.language, texts["en"]), flows.language)
+        return await self._prompts.text(text(key, flows.language), flows.language)
 
     async def record_message(
         self, call: Call, ctx: CaseContext, box: str
@@ -107,7 +95,7 @@ class VoicemailFlow:
         CallHungUp only in that case too."""
         cid = call.channel_id
         cfg = ctx.flows.voicemail
-        await call.play(await self._text(ctx, cfg.prompt, PROMPT_TEXT))
+        await call.play(await self._text(ctx, cfg.prompt, Text.VOICEMAIL_PROMPT))
         call.clear_digits()
         message_id = uuid.uuid4()
         name = recording_name("vm", message_id, ctx.case_id)

@@ -411,6 +411,10 @@ class FakeAri:
         self, method: str, path: str, bridge_id: str, rest: str, p: dict[str, str | int | bool]
     ) -> Any:
         bridge = self.bridges.get(bridge_id)
+        if bridge is None and method == "POST" and rest == "":  # create with our own id
+            bridge = {"id": bridge_id, "bridge_type": str(p.get("type", "mixing")), "channels": []}
+            self.bridges[bridge_id] = bridge
+            return dict(bridge)
         if bridge is None:
             raise ChannelGone(404, method, path, "Bridge not found")
         if rest == "" and method == "DELETE":

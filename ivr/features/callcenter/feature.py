@@ -24,7 +24,7 @@ async def wire(core: Core) -> Feature:
     core.services.offer(coordinator)
     return Feature(
         "callcenter",
-        flows=(AgentLoginFlow(coordinator, core.users, core.prompts, definitions.agents),),
+        flows=(AgentLoginFlow(coordinator, core.users, core.prompts, definitions),),
         routes=(lambda app: add_routes(app, coordinator, core.guard, definitions.agents),),
         tasks=(("queues", coordinator.run),),
         closers=(coordinator.flush_agents,),

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from ivr.audio import wav_duration
-from ivr.bulletins.prompts import NO_DISRUPTIONS
 from ivr.bulletins.service import BulletinService, Paths
+from ivr.texts import Text, text
 from tests.unit.bulletins.fakes import FakeSpeaker, FakeStore, tone
+
+NO_DISRUPTIONS = text(Text.NO_DISRUPTIONS, "fi")
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -38,9 +40,9 @@ async def test_no_bulletin_means_the_no_disruptions_prompt(paths: Paths) -> None
     await service.refresh()
     state = service.state("100")
     assert state is not None and state.active(clock()) == []
-    assert speaker.spoken == [(NO_DISRUPTIONS["fi"], "fi")]
+    assert speaker.spoken == [(NO_DISRUPTIONS, "fi")]
     fallback = (paths.fallback_host / "100.wav").read_bytes()
-    assert wav_duration(fallback) == pytest.approx(0.1 * len(NO_DISRUPTIONS["fi"]))
+    assert wav_duration(fallback) == pytest.approx(0.1 * len(NO_DISRUPTIONS))
 
 
 async def test_active_bulletins_in_order_and_text_rendered_once(paths: Paths) -> None:
@@ -58,7 +60,7 @@ async def test_active_bulletins_in_order_and_text_rendered_once(paths: Paths) ->
     assert active[1].duration == pytest.approx(2.0)  # uploaded audio wins over text
     assert all(p.media.startswith("sound:/var/lib/linja/sounds/") for p in active)
     # text-to-speech is cached by content: one rendering per distinct text
-    assert sorted(t for t, _ in speaker.spoken) == sorted(["abcde", "future", NO_DISRUPTIONS["fi"]])
+    assert sorted(t for t, _ in speaker.spoken) == sorted(["abcde", "future", NO_DISRUPTIONS])
     fallback = wav_duration((paths.fallback_host / "100.wav").read_bytes())
     assert fallback == pytest.approx(0.5 + 0.5 + 2.0)  # both, with a 0.5 s gap
 

@@ -13,11 +13,12 @@ from ivr.ari.call import Call
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import tts_key
 from ivr.flowdefs.model import CallbackConfig, Queue, Target, TenantFlows
-from ivr.flows.callback import TEXTS, CallbackFlow
+from ivr.flows.callback import CallbackFlow
 from ivr.flows.context import CaseContext
 from ivr.flows.router import FlowRouter
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
+from ivr.texts import CATALOGUE, Text, text
 from recording.finalise import Finaliser
 from recording.store import AudioStore
 from storage.events import (
@@ -96,9 +97,9 @@ class Harness:
     def _notify(self) -> None:
         self.notified += 1
 
-    async def said(self, key: str, times: int = 1) -> None:
+    async def said(self, key: Text, times: int = 1) -> None:
         """Waits until the prompt ``key`` has been played ``times`` times to the call."""
-        prefix = TEXTS["fi"][key].split("{")[0]
+        prefix = CATALOGUE[key]["fi"].split("{")[0]
 
         def count() -> int:
             media = {
@@ -116,7 +117,7 @@ class Harness:
 async def test_caller_confirms_their_own_number(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.fake.start_call("c1", args=["cb", "demo"], caller="040 123 4567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     assert "0 4 0, 1 2 3, 4 5 6 7" in h.spoken[-1]
     h.fake.dtmf("c1", "1")
     await h.fake.wait_calls_done()
@@ -127,18 +128,18 @@ async def test_caller_confirms_their_own_number(tmp_path: Path) -> None:
     assert h.ctx.outcome == "callback_requested" and h.notified == 1
     assert h.results == [None]
     assert any(t.startswith("Kiitos") for t in h.spoken)
-    assert TEXTS["fi"]["offer_message"] not in h.spoken  # the queue offers no message
+    assert text(Text.CALLBACK_OFFER_MESSAGE, "fi") not in h.spoken  # the queue offers no message
     assert h.fake.requests_to("DELETE", "/channels/c1")  # hung up after the confirmation
 
 
 async def test_anonymous_caller_keys_a_number_after_garbage(tmp_path: Path) -> None:
     h = Harness(tmp_path, from_queue=False)
     h.fake.start_call("c2", args=["cb", "demo"], caller="anonymous")
-    await h.said("key")
+    await h.said(Text.CALLBACK_KEY)
     h.fake.dtmf("c2", "12345#")  # not a Finnish number
-    await h.said("key", times=2)
+    await h.said(Text.CALLBACK_KEY, times=2)
     h.fake.dtmf("c2", "0501234567#")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     assert "0 5 0, 1 2 3, 4 5 6 7" in h.spoken[-1]
     h.fake.dtmf("c2", "1")
     await h.fake.wait_calls_done()
@@ -151,11 +152,11 @@ async def test_anonymous_caller_keys_a_number_after_garbage(tmp_path: Path) -> N
 async def test_caller_may_key_another_number_with_2(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.fake.start_call("c3", args=["cb", "demo"], caller="0401234567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     h.fake.dtmf("c3", "2")
-    await h.said("key")
+    await h.said(Text.CALLBACK_KEY)
     h.fake.dtmf("c3", "091234567#")
-    await h.said("confirm", times=2)
+    await h.said(Text.CALLBACK_CONFIRM, times=2)
     h.fake.dtmf("c3", "1")
     await h.fake.wait_calls_done()
     (req,) = h.requests()
@@ -166,7 +167,7 @@ async def test_three_failures_leave_no_request(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.fake.start_call("c4", args=["cb", "demo"], caller="112")
     for n in range(1, 4):
-        await h.said("key", times=n)
+        await h.said(Text.CALLBACK_KEY, times=n)
         h.fake.dtmf("c4", "0600123#")  # premium rate: refused
     await h.fake.wait_calls_done()
     assert h.requests() == [] and h.ctx.outcome is None and h.notified == 0
@@ -176,7 +177,7 @@ async def test_three_failures_leave_no_request(tmp_path: Path) -> None:
 async def test_hang_up_before_confirming_stores_nothing(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.fake.start_call("c5", args=["cb", "demo"], caller="0401234567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     h.fake.hangup("c5")
     await h.fake.wait_calls_done()
     assert h.requests() == [] and h.ctx.outcome is None
@@ -185,9 +186,9 @@ async def test_hang_up_before_confirming_stores_nothing(tmp_path: Path) -> None:
 async def test_caller_leaves_a_message_after_the_request_is_stored(tmp_path: Path) -> None:
     h = Harness(tmp_path, queue=WITH_MESSAGE)
     h.fake.start_call("c6", args=["cb", "demo"], caller="0401234567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     h.fake.dtmf("c6", "1")
-    await h.said("offer_message")
+    await h.said(Text.CALLBACK_OFFER_MESSAGE)
     assert len(h.requests()) == 1  # already stored: a hang-up now loses nothing
     h.fake.dtmf("c6", "1")
     await h.fake.wait_until(lambda: h.fake.recordings)
@@ -206,9 +207,9 @@ async def test_caller_leaves_a_message_after_the_request_is_stored(tmp_path: Pat
 async def test_a_caller_who_wants_no_message_just_hears_the_confirmation(tmp_path: Path) -> None:
     h = Harness(tmp_path, queue=WITH_MESSAGE)
     h.fake.start_call("c7", args=["cb", "demo"], caller="0401234567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     h.fake.dtmf("c7", "1")
-    await h.said("offer_message")
+    await h.said(Text.CALLBACK_OFFER_MESSAGE)
     await h.fake.wait_calls_done()  # no key within the timeout
     assert len(h.requests()) == 1 and not h.fake.requests_to("POST", "/channels/c7/record")
     assert not [e for e in h.events if isinstance(e, VoiceMessageSaved)]
@@ -223,18 +224,18 @@ async def test_a_restricted_number_gets_no_request_and_another_may_be_keyed(
     restrictions = RestrictedNumbers("+358401234567")
     h = Harness(tmp_path, queue=WITH_MESSAGE, restrictions=restrictions)
     h.fake.start_call("c8", args=["cb", "demo"], caller="0401234567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     h.fake.dtmf("c8", "1")
-    await h.said("restricted")
+    await h.said(Text.CALLBACK_RESTRICTED)
     assert h.requests() == []
-    await h.said("key")
+    await h.said(Text.CALLBACK_KEY)
     h.fake.dtmf("c8", "0509876543#")
-    await h.said("confirm", times=2)
+    await h.said(Text.CALLBACK_CONFIRM, times=2)
     h.fake.dtmf("c8", "1")
     await h.fake.wait_calls_done()
     (req,) = h.requests()
     assert req.callback_number == "+358509876543"
-    assert not any(t.startswith(TEXTS["fi"]["offer_message"]) for t in h.spoken)
+    assert not any(t.startswith(text(Text.CALLBACK_OFFER_MESSAGE, "fi")) for t in h.spoken)
     assert not h.fake.requests_to("POST", "/channels/c8/record")
     assert "0401234567" in restrictions.asked  # the caller, checked before any message
     assert any(t.startswith("Kiitos") for t in h.spoken)
@@ -243,7 +244,7 @@ async def test_a_restricted_number_gets_no_request_and_another_may_be_keyed(
 async def test_when_restrictions_cannot_be_checked_the_request_is_taken(tmp_path: Path) -> None:
     h = Harness(tmp_path, restrictions=RestrictedNumbers(broken=True))
     h.fake.start_call("c9", args=["cb", "demo"], caller="0401234567")
-    await h.said("confirm")
+    await h.said(Text.CALLBACK_CONFIRM)
     h.fake.dtmf("c9", "1")
     await h.fake.wait_calls_done()
     (req,) = h.requests()

@@ -13,7 +13,7 @@ from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.errors import AriHttpError, CallHungUp
 from ivr.flowdefs.model import VoicemailConfig
 from ivr.flows.context import CaseContext
-from ivr.flows.voicemail import PROMPT_TEXT, REFUSED_TEXT, THANKS_TEXT
+from ivr.texts import Text, text
 from recording.finalise import EMPTY_SHA256
 from storage.events import (
     AudioStatus,
@@ -72,8 +72,8 @@ async def test_message_from_the_menu_lands_linked_to_the_case(tmp_path: Path) ->
         "ifExists": "fail",
     }
     played = w.fake.media_played("c1")
-    assert played[1] == w.notice_media(PROMPT_TEXT["fi"])
-    assert played[-1] == w.notice_media(THANKS_TEXT["fi"])
+    assert played[1] == w.notice_media(text(Text.VOICEMAIL_PROMPT, "fi"))
+    assert played[-1] == w.notice_media(text(Text.VOICEMAIL_THANKS, "fi"))
     (ended,) = w.sink.of(CaseEnded)
     assert ended.outcome == Outcome.VOICEMAIL
     assert w.fake.requests[-1][:2] == ("DELETE", "/channels/c1")
@@ -89,7 +89,9 @@ async def test_hanging_up_ends_the_message_and_keeps_it(tmp_path: Path) -> None:
     await w.fake.wait_calls_done()
     (msg,) = w.sink.of(VoiceMessageSaved)
     assert msg.status == AudioStatus.COMPLETED and msg.duration == timedelta(seconds=2)
-    assert w.fake.media_played("c1")[-1] == w.notice_media(PROMPT_TEXT["fi"])  # no thanks
+    assert w.fake.media_played("c1")[-1] == w.notice_media(
+        text(Text.VOICEMAIL_PROMPT, "fi")
+    )  # no thanks
     assert w.sink.of(CaseEnded)[0].outcome == Outcome.VOICEMAIL
 
 
@@ -179,8 +181,8 @@ async def test_a_restricted_caller_is_told_and_nothing_is_recorded(tmp_path: Pat
     assert not w.fake.requests_to("POST", "/channels/c1/record")
     assert w.sink.of(VoiceMessageSaved) == []
     played = w.fake.media_played("c1")
-    assert played[-1] == w.notice_media(REFUSED_TEXT["fi"])
-    assert w.notice_media(PROMPT_TEXT["fi"]) not in played  # no "leave a message"
+    assert played[-1] == w.notice_media(text(Text.VOICEMAIL_REFUSED, "fi"))
+    assert w.notice_media(text(Text.VOICEMAIL_PROMPT, "fi")) not in played  # no "leave a message"
     (ended,) = w.sink.of(CaseEnded)
     assert ended.outcome == Outcome.CLOSED
 

@@ -1,0 +1,218 @@
+"""The catalogue of system texts: everything Linja itself says (when a tenant defines no prompt
+of its own), in every language it speaks. Flows never hold texts: they ask
+``texts.text(Text.KEY, language, **values)`` and hand the result to the prompt renderer, which
+speaks it with espeak-ng and caches it by content (so a text changed here is rendered anew).
+
+Each key has a text in every language of :data:`LANGUAGES`, with the same ``{placeholders}``
+in each (tests/unit/test_texts.py checks both). A language Linja does not speak gets the
+English text, as the flows always did; a tenant's language is validated at load, so that is
+the exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final, Literal, TypeGuard, get_args
+
+__all__ = ["DEFAULT_LANGUAGE", "FALLBACK", "LANGUAGES", "Language", "Text", "speaks", "text"]
+
+log = logging.getLogger(__name__)
+
+Language = Literal["fi", "sv", "en"]
+LANGUAGES: Final[tuple[Language, ...]] = get_args(Language)
+FALLBACK: Final[Language] = "en"  # for a language with no texts here
+DEFAULT_LANGUAGE: Final[Language] = "fi"  # when no tenant (hence no language) is known
+
+
+class Text(StrEnum):
+    """One system text; the value names it in logs (``<feature>.<what>``)."""
+
+    # bulletins: a number with no bulletin in force
+    NO_DISRUPTIONS = "bulletin.no_disruptions"
+    # recording: the notice before a conversation is recorded
+    RECORDING_NOTICE = "recording.notice"
+    # voice messages
+    VOICEMAIL_PROMPT = "voicemail.prompt"
+    VOICEMAIL_THANKS = "voicemail.thanks"
+    VOICEMAIL_REFUSED = "voicemail.refused"  # a restricted caller
+    # queue announcements: position and wait, then (optionally) the callback offer
+    QUEUE_POSITION = "queue.position"  # {pos} {minutes}
+    QUEUE_CALLBACK_OFFER = "queue.callback_offer"  # {key}
+    # callback capture
+    CALLBACK_CONFIRM = "callback.confirm"  # {digits}
+    CALLBACK_KEY = "callback.key"
+    CALLBACK_INVALID = "callback.invalid"
+    CALLBACK_RESTRICTED = "callback.restricted"
+    CALLBACK_OFFER_MESSAGE = "callback.offer_message"
+    CALLBACK_DONE = "callback.done"
+    # callback dialer, to the agent: who is called, and how the call went
+    DIALER_CALLING = "dialer.calling"  # {digits}
+    DIALER_BUSY = "dialer.busy"
+    DIALER_NO_ANSWER = "dialer.no_answer"
+    DIALER_FAILED = "dialer.failed"
+    # agent login by phone
+    AGENT_LOGIN = "agent.login"
+    AGENT_PIN = "agent.pin"
+    AGENT_WRONG = "agent.wrong"
+    AGENT_CHOOSE = "agent.choose"
+    AGENT_AVAILABLE = "agent.available"
+    AGENT_LOGGED_OUT = "agent.logged_out"
+    AGENT_PAUSED = "agent.paused"
+    AGENT_GOODBYE = "agent.goodbye"
+
+
+_T = Text
+CATALOGUE: Final[Mapping[Text, Mapping[Language, str]]] = MappingProxyType(
+    {
+        _T.NO_DISRUPTIONS: {
+            "fi": "Tällä hetkellä ei ole tiedossa häiriöitä.",
+            "sv": "För närvarande känner vi inte till några störningar.",
+            "en": "There are currently no known disruptions.",
+        },
+        _T.RECORDING_NOTICE: {
+            "fi": "Tämä puhelu nauhoitetaan palvelun laadun varmistamiseksi.",
+            "sv": "Det här samtalet spelas in för att säkerställa kvaliteten på tjänsten.",
+            "en": "This call is recorded to ensure the quality of our service.",
+        },
+        _T.VOICEMAIL_PROMPT: {
+            "fi": "Jätä viesti äänimerkin jälkeen. Lopeta painamalla risuaitaa.",
+            "sv": "Lämna ett meddelande efter tonen. Avsluta med fyrkant.",
+            "en": "Please leave a message after the tone. Press hash when you are done.",
+        },
+        _T.VOICEMAIL_THANKS: {
+            "fi": "Kiitos, viestisi on tallennettu. Näkemiin.",
+            "sv": "Tack, ditt meddelande har sparats. Hej då.",
+            "en": "Thank you, your message has been saved. Goodbye.",
+        },
+        _T.VOICEMAIL_REFUSED: {
+            "fi": "Valitettavasti tästä numerosta ei voi jättää viestiä. Näkemiin.",
+            "sv": "Tyvärr kan man inte lämna ett meddelande från det här numret. Hej då.",
+            "en": "Sorry, a message cannot be left from this number. Goodbye.",
+        },
+        _T.QUEUE_POSITION: {
+            "fi": "Olet jonossa sijalla {pos}. Arvioitu odotusaika on noin {minutes} minuuttia.",
+            "sv": "Du är nummer {pos} i kön. Beräknad väntetid är cirka {minutes} minuter.",
+            "en": "You are number {pos} in the queue. "
+            "The estimated wait is about {minutes} minutes.",
+        },
+        _T.QUEUE_CALLBACK_OFFER: {
+            "fi": "Jos haluat, että soitamme sinulle takaisin, paina {key}. "
+            "Paikkasi jonossa säilyy.",
+            "sv": "Tryck {key} om du vill att vi ringer upp dig. Du behåller din plats i kön.",
+            "en": "To be called back, press {key}. You keep your place in the queue.",
+        },
+        _T.CALLBACK_CONFIRM: {
+            "fi": "Soitamme sinulle takaisin numeroon {digits}. Vahvista painamalla 1. "
+            "Jos haluat antaa toisen numeron, paina 2.",
+            "sv": "Vi ringer tillbaka till nummer {digits}. Bekräfta med 1. "
+            "Tryck 2 för att ange ett annat nummer.",
+            "en": "We will call you back on {digits}. Press 1 to confirm, "
+            "or 2 to key in another number.",
+        },
+        _T.CALLBACK_KEY: {
+            "fi": "Näppäile puhelinnumero ja lopuksi risuaita.",
+            "sv": "Slå telefonnumret och avsluta med fyrkant.",
+            "en": "Key in the phone number, then press hash.",
+        },
+        _T.CALLBACK_INVALID: {
+            "fi": "Numero ei kelpaa.",
+            "sv": "Numret är inte giltigt.",
+            "en": "That number is not valid.",
+        },
+        _T.CALLBACK_RESTRICTED: {
+            "fi": "Tähän numeroon ei voida soittaa takaisin.",
+            "sv": "Vi kan inte ringa tillbaka till det numret.",
+            "en": "We cannot call you back on that number.",
+        },
+        _T.CALLBACK_OFFER_MESSAGE: {
+            "fi": "Jos haluat jättää viestin, paina 1.",
+            "sv": "Tryck 1 om du vill lämna ett meddelande.",
+            "en": "To leave a message, press 1.",
+        },
+        _T.CALLBACK_DONE: {
+            "fi": "Kiitos. Soitamme sinulle takaisin, kun on vuorosi. Paikkasi jonossa säilyy. "
+            "Näkemiin.",
+            "sv": "Tack. Vi ringer tillbaka när det är din tur. Du behåller din plats i kön. "
+            "Hej då.",
+            "en": "Thank you. We will call you back when it is your turn; you keep your place "
+            "in the queue. Goodbye.",
+        },
+        _T.DIALER_CALLING: {
+            "fi": "Takaisinsoitto. Soitetaan numeroon {digits}.",
+            "sv": "Återuppringning. Vi ringer {digits}.",
+            "en": "Callback. Calling {digits}.",
+        },
+        _T.DIALER_BUSY: {
+            "fi": "Numero oli varattu.",
+            "sv": "Numret var upptaget.",
+            "en": "The number was busy.",
+        },
+        _T.DIALER_NO_ANSWER: {
+            "fi": "Asiakas ei vastannut.",
+            "sv": "Kunden svarade inte.",
+            "en": "The customer did not answer.",
+        },
+        _T.DIALER_FAILED: {
+            "fi": "Puhelu ei onnistunut.",
+            "sv": "Samtalet misslyckades.",
+            "en": "The call failed.",
+        },
+        _T.AGENT_LOGIN: {
+            "fi": "Anna puhelintunnuksesi ja risuaita.",
+            "sv": "Ange ditt telefon-ID och fyrkant.",
+            "en": "Enter your phone login, then press hash.",
+        },
+        _T.AGENT_PIN: {
+            "fi": "Anna PIN-koodisi ja risuaita.",
+            "sv": "Ange din PIN-kod och fyrkant.",
+            "en": "Enter your PIN, then press hash.",
+        },
+        _T.AGENT_WRONG: {
+            "fi": "Tunnus tai PIN-koodi ei kelpaa.",
+            "sv": "ID eller PIN-kod är inte giltig.",
+            "en": "The login or PIN is not valid.",
+        },
+        _T.AGENT_CHOOSE: {
+            "fi": "Kirjaudu ulos 1, tauko 2, jatka 3.",
+            "sv": "Logga ut 1, paus 2, fortsätt 3.",
+            "en": "Log out 1, pause 2, resume 3.",
+        },
+        _T.AGENT_AVAILABLE: {
+            "fi": "Olet kirjautunut sisään.",
+            "sv": "Du är inloggad.",
+            "en": "You are logged in.",
+        },
+        _T.AGENT_LOGGED_OUT: {
+            "fi": "Olet kirjautunut ulos.",
+            "sv": "Du är utloggad.",
+            "en": "You are logged out.",
+        },
+        _T.AGENT_PAUSED: {
+            "fi": "Olet tauolla.",
+            "sv": "Du har paus.",
+            "en": "You are paused.",
+        },
+        _T.AGENT_GOODBYE: {
+            "fi": "Näkemiin.",
+            "sv": "Hej då.",
+            "en": "Goodbye.",
+        },
+    }
+)
+
+
+def speaks(language: str) -> TypeGuard[Language]:
+    """Whether the catalogue has texts in ``language``."""
+    return language in LANGUAGES
+
+
+def text(key: Text, language: str, /, **values: object) -> str:
+    """``key`` in ``language`` (English when Linja does not speak it), with its placeholders
+    filled from ``values`` (KeyError if one is missing)."""
+    if not speaks(language):
+        log.warning("no %r texts: %s taken in %s", language, key.value, FALLBACK)
+        language = FALLBACK
+    return CATALOGUE[key][language].format(**values)
