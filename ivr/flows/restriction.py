@@ -13,6 +13,8 @@ import logging
 import uuid
 from typing import Protocol
 
+from storage.errors import StorageError
+
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +38,7 @@ async def number_restricted(
         return False
     try:
         return await restrictions.is_restricted(tenant_id, number=number)
-    except Exception as exc:
+    except StorageError as exc:
         log.error(
             "[%s] cannot check restrictions (%s); going on as if %s",
             cid,

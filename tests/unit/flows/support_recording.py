@@ -25,6 +25,7 @@ from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from ivr.telephony.numbers import InvalidNumber, parse_number
 from recording.store import AudioStore
+from storage.errors import StorageUnavailable
 from storage.events import CaseEvent
 from tests.unit.fake_ari import FakeAri
 from tests.unit.wiring import Definitions, Directory, unit_core, unit_settings, wire_all
@@ -116,7 +117,7 @@ class RestrictedNumbers:
     ) -> bool:
         self.asked.append(number)
         if self.broken:
-            raise ConnectionRefusedError("postgres is down")
+            raise StorageUnavailable("postgres is down")
         try:
             return number is not None and parse_number(number).e164 in self.numbers
         except InvalidNumber:
