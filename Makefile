@@ -5,6 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LINJA := $(VENV)/bin/linja
 STAMP := $(VENV)/.installed
+# Parallel test workers (pytest-xdist), each with its own stack (ivr/stack/workers.py); the
+# tests mostly wait on SIP calls, so more workers than cores pay off. 0 runs serially.
+TEST_WORKERS ?= 4
+PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 .PHONY: run test unit integration lint stack stack-down status bench-storage clean
 
@@ -19,13 +23,13 @@ run: $(STAMP)
 
 ## Set up whatever is missing and run every test (unit, integration, lint).
 test: $(STAMP) stack lint
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra $(PYTEST_WORKERS) tests
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q $(PYTEST_WORKERS) tests/unit
 
 integration: $(STAMP) stack
-	$(PY) -m pytest -q -ra tests/integration
+	$(PY) -m pytest -q -ra $(PYTEST_WORKERS) tests/integration
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     asterisk_root: Path | None = Field(
         default=None, description="Root directory Asterisk runs in (default: the cached root)."
     )
+    # Where this Asterisk instance's etc/var directories live inside the root, as Asterisk
+    # sees them: "" (the root's own /etc/asterisk, /var/...) by default in the chroot root,
+    # <state_dir>/asterisk for a system Asterisk. Several instances share one root, each
+    # under its own prefix (the parallel test workers do).
+    asterisk_prefix: str = Field(default="", pattern=r"^(/[A-Za-z0-9._-]+)*$")
     pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
     pg_dir: Path | None = Field(
         default=None, description="Where the private Postgres cluster lives (default: derived)."
@@ -106,6 +111,14 @@ class Settings(BaseSettings):
     callback_retry_delay: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
+    def _default_prefix(self) -> Settings:
+        if self.asterisk_bin is not None and "asterisk_prefix" not in self.model_fields_set:
+            self.asterisk_prefix = str(self.state_dir / "asterisk")
+        if "/../" in self.asterisk_prefix + "/" or "/./" in self.asterisk_prefix + "/":
+            raise ValueError(f"asterisk_prefix {self.asterisk_prefix!r}: no . or .. parts")
+        return self
+
+    @model_validator(mode="after")
     def _fill_secrets(self) -> Settings:
         stored = read_secrets(self.state_dir)
         for name in (
@@ -133,12 +146,6 @@ class Settings(BaseSettings):
     def in_root(self, inner: str) -> Path:
         """Host path of a path as Asterisk sees it."""
         return self.root / inner.lstrip("/")
-
-    @property
-    def asterisk_prefix(self) -> str:
-        """Where Asterisk's own directories live as it sees them: "" in the chroot root, a
-        directory under the state dir for a system Asterisk."""
-        return str(self.state_dir / "asterisk") if self.asterisk_bin is not None else ""
 
     @property
     def sounds_inner(self) -> str:

@@ -1,19 +1,84 @@
-"""Shared fixtures. Integration fixtures need the stack (`linja stack up`, done by `make test`)."""
+"""Shared fixtures. Integration fixtures need the stack (`linja stack up`, done by `make test`).
+
+Under pytest-xdist (`make test` runs `pytest -n N`) every worker runs its own stack: its
+ports, state dir, Postgres cluster and Asterisk instance come from ivr/stack/workers.py and
+are put into the environment in pytest_configure, before any Settings() of the worker (and
+of the controllers its tests start, which inherit the environment). A worker brings its stack
+up when a test first needs it and stops it when its session ends.
+
+`make test` distributes with `--dist loadgroup --no-loadscope-reorder`: a test file goes to
+one worker as a whole, except the files in SPREAD, whose tests share nothing but the worker's
+stack and are handed out one by one. The slowest files come first (SLOW_FIRST), so that no
+worker is left with a long file at the end.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from ivr.config import Settings
+from ivr.stack import control, workers
 from storage.scratch import create_database, drop_database
+from tests.support import xdist_worker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    index = xdist_worker()
+    if index is not None:
+        count = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+        os.environ.update(workers.worker_env(Settings(), index, count))
+
+
+# Files whose tests use only function-scoped fixtures and the worker's session stack.
+SPREAD = frozenset(
+    {
+        "tests/integration/test_callbacks.py",
+        "tests/integration/test_recording.py",
+        "tests/integration/test_call_center.py",
+    }
+)
+# Slowest first (serial run of 2026-12-01: 380, 207, 144, 52, 47, 36, 36 s); the rest follow
+# in collection order.
+SLOW_FIRST = (
+    "tests/integration/test_callbacks.py",
+    "tests/integration/test_recording.py",
+    "tests/integration/test_call_center.py",
+    "tests/integration/test_retention.py",
+    "tests/integration/test_bulletin_calls.py",
+    "tests/integration/test_subject_rights.py",
+    "tests/integration/test_bulletin_cli.py",
+)
+
+
+# First: xdist's own hook reads the xdist_group marks added here.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if xdist_worker() is None:
+        return
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(path))
+    rank = {path: n for n, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings()
+def settings() -> Iterator[Settings]:
+    """The settings of this run's stack. A parallel worker's own stack is brought up here
+    and stopped at the end of the session; the base stack is left as it was."""
+    if xdist_worker() is None:
+        yield Settings()
+        return
+    own = control.up(Settings())
+    try:
+        yield own
+    finally:
+        control.down(own)
 
 
 @pytest.fixture

@@ -38,6 +38,12 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
+def xdist_worker() -> int | None:
+    """This process's pytest-xdist worker number (gw<n>), or None outside a parallel run."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.startswith("gw") else None
+
+
 def free_udp_port() -> int:
     """A fresh local port per SIPp run (Asterisk keeps retransmitting to abandoned ones)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -105,15 +105,13 @@ class AsteriskServer:
         return self.host(self.prefix + "/etc/asterisk")
 
     def _cmd(self, *args: str) -> list[str]:
+        # An instance under a prefix names its asterisk.conf: its control socket, pid file
+        # and every directory follow from there (asterisk-conf/asterisk.conf).
+        conf = ["-C", f"{self.prefix}/etc/asterisk/asterisk.conf"] if self.prefix else []
         if self.system:
             assert self._s.asterisk_bin is not None
-            return [
-                str(self._s.asterisk_bin),
-                "-C",
-                f"{self.prefix}/etc/asterisk/asterisk.conf",
-                *args,
-            ]
-        return ["chroot", str(self.root), "/usr/sbin/asterisk", *args]
+            return [str(self._s.asterisk_bin), *conf, *args]
+        return ["chroot", str(self.root), "/usr/sbin/asterisk", *conf, *args]
 
     def asterisk_uid(self) -> int | None:
         passwd = self.host("/etc/passwd") if not self.system else Path("/etc/passwd")
@@ -134,9 +132,10 @@ class AsteriskServer:
                 raise StackError(f"LINJA_ASTERISK_BIN={self._s.asterisk_bin} is not executable")
         else:
             build_root(self.root)
-            # The host's name mappings, and no resolver (see module docstring).
-            shutil.copyfile("/etc/hosts", self.host("/etc/hosts"))
-            self.host("/etc/resolv.conf").write_text("")
+            # The host's name mappings, and no resolver (see module docstring). Other
+            # instances in the same root may be running: replace only what differs, atomically.
+            _write_if_changed(self.host("/etc/hosts"), Path("/etc/hosts").read_bytes())
+            _write_if_changed(self.host("/etc/resolv.conf"), b"")
         self.render(agent_conf=agent_conf)
 
     def render(self, *, agent_conf: str = "") -> None:
@@ -169,6 +168,7 @@ class AsteriskServer:
         uid = self.asterisk_uid()
         gid = uid
         for inner in (
+            "/var/spool/asterisk",
             "/var/spool/asterisk/recording",
             "/var/lib/asterisk",
             "/var/log/asterisk",
@@ -217,7 +217,7 @@ class AsteriskServer:
                 True,
                 pid,
                 f"sip {self._s.bind}:{self._s.sip_port}/udp, "
-                f"ari {self._s.ari_base_url}, root {self.root}",
+                f"ari {self._s.ari_base_url}, root {self.root}{self.prefix}",
             )
         return AsteriskStatus(False, None, "stopped")
 
@@ -250,8 +250,9 @@ class AsteriskServer:
         if ctl.exists():
             probe = run(self._cmd("-rx", "core show version"), check=False, timeout=10)
             if probe.returncode == 0 and "Asterisk" in probe.stdout:
+                where = f"{self.root} (prefix {self.prefix})" if self.prefix else str(self.root)
                 raise StackError(
-                    f"an Asterisk not started by this checkout already runs in {self.root}; "
+                    f"an Asterisk not started by this checkout already runs in {where}; "
                     "stop it first"
                 )
             ctl.unlink(missing_ok=True)
@@ -321,4 +322,16 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+    os.replace(tmp, path)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o644)
     os.replace(tmp, path)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
 
 from ivr.config import Settings, project_root
 from ivr.flowdefs import check_definitions, write_snapshot
 from ivr.flowdefs.model import TenantFlows
 from ivr.stack import agentphones, packages, secrets
-from ivr.stack.asterisk import AsteriskServer
+from ivr.stack.asterisk import AsteriskServer, build_root
 from ivr.stack.postgres import PgCluster
 from ivr.stack.proc import StackError, pid_alive, read_pid
 from storage.db import database_url
@@ -21,19 +24,24 @@ log = logging.getLogger(__name__)
 def up(settings: Settings) -> Settings:
     """Install, build, render, start and migrate whatever is missing. Idempotent."""
     started = time.monotonic()
-    packages.ensure(str(settings.pg_bin_dir / "initdb"))
+    asterisk = AsteriskServer(settings)
+    pg = PgCluster(settings)
+    # What stacks share (Debian packages, the Asterisk root, the Postgres OS user) is set up
+    # by one at a time: parallel test workers bring their stacks up at the same moment.
+    with shared_setup_lock(settings):
+        packages.ensure(str(settings.pg_bin_dir / "initdb"))
+        if not asterisk.system:
+            build_root(asterisk.root)
+        ast_uid = asterisk.asterisk_uid()
+        pg.ensure_user({ast_uid} if ast_uid is not None else set())
     settings = secrets.ensure(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.state_dir.chmod(0o700)
     flows = _validated_flows(settings)
-    asterisk = AsteriskServer(settings)
     logins = {a for f in flows.values() for q in f.queues.values() for a in q.agents}
     asterisk.prepare(
         agent_conf=agentphones.render(logins, agentphones.passwords(settings.state_dir, logins))
     )
-    pg = PgCluster(settings)
-    ast_uid = asterisk.asterisk_uid()
-    pg.ensure_user({ast_uid} if ast_uid is not None else set())
     pg.init(settings.db_superuser, settings.require("db_superuser_password"))
     pg.start()
     pg.bootstrap()
@@ -41,6 +49,18 @@ def up(settings: Settings) -> Settings:
     asterisk.start()
     log.info("stack up in %.1fs", time.monotonic() - started)
     return settings
+
+
+@contextlib.contextmanager
+def shared_setup_lock(settings: Settings) -> Iterator[None]:
+    """An exclusive lock (flock) on ``<cache_dir>/setup.lock`` while it is held."""
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.cache_dir / "setup.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _validated_flows(settings: Settings) -> dict[str, TenantFlows]:

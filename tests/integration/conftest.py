@@ -15,17 +15,18 @@ from ivr.config import Settings
 from ivr.demo import seed_demo
 from ivr.stack import control
 from storage.db import connect, make_engine
-from tests.support import Controller, ari_get, wait_for
+from tests.support import Controller, ari_get, wait_for, xdist_worker
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
-def stack() -> Settings:
-    """Bring the stack up (fast when it already runs) and seed the demo tenant."""
-    settings = control.up(Settings())
-    asyncio.run(seed_demo(settings))
-    return settings
+def stack(settings: Settings) -> Settings:
+    """Bring the stack up (fast when it already runs) and seed the demo tenant. A parallel
+    worker's `settings` fixture has brought its own stack up already."""
+    up = settings if xdist_worker() is not None else control.up(Settings())
+    asyncio.run(seed_demo(up))
+    return up
 
 
 @pytest.fixture(scope="session")

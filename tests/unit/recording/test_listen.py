@@ -352,6 +352,18 @@ async def test_conversion_problems_map_to_errors_without_events(w: World) -> Non
         f"/{TENANT}/recordings/2026/11/{uuid.uuid4()}.wav",
         "",
     ],
+    # Fixed ids: the names hold random uuids, and parallel workers must collect the same ids.
+    ids=[
+        "dotdot",
+        "absolute",
+        "encoded",
+        "dotdot-in-layout",
+        "dotdot-after-file",
+        "other-kind",
+        "mp3",
+        "leading-slash",
+        "empty",
+    ],
 )
 async def test_names_outside_the_store_layout_are_bad_requests(w: World, name: str) -> None:
     with pytest.raises(BadRequest):
