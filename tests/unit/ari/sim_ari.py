@@ -38,6 +38,8 @@ class SimAri:
         self.channels: dict[str, dict[str, Any]] = {}
         self.playbacks: dict[str, dict[str, Any]] = {}
         self.delays: dict[str, float] = {}  # channel/playback id -> seconds before answering
+        self.in_flight = 0  # requests being delayed right now
+        self.most_in_flight = 0  # the most at any one time
         self.status_override: dict[str, tuple[int, dict[str, Any]]] = {}  # path -> answer
         self.ws_accepting = True
         self.ws_attempts: list[float] = []  # monotonic time of every websocket handshake
@@ -118,7 +120,12 @@ class SimAri:
             return web.json_response({"message": "Authentication required"}, status=401)
         match = _DELAY_KEY.match(request.path)
         if match and match["id"] in self.delays:
-            await asyncio.sleep(self.delays[match["id"]])
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delays[match["id"]])
+            finally:
+                self.in_flight -= 1
         if request.path in self.status_override:
             status, body = self.status_override[request.path]
             return web.json_response(body, status=status)

@@ -147,12 +147,11 @@ async def test_hundreds_of_concurrent_requests(sim: SimAri, client: AriClient) -
     for i in range(300):
         sim.add_channel(f"c{i}")
         sim.delays[f"c{i}"] = 0.2
-    started = time.monotonic()
     await asyncio.gather(*(client.request("POST", f"/channels/c{i}/answer") for i in range(300)))
-    elapsed = time.monotonic() - started
-    # 300 requests that each take 0.2 s on the server, over up to 256 connections: two
-    # rounds at most, far less than running them one after another (60 s).
-    assert elapsed < 2.0
+    # 300 requests that each take 0.2 s on the server run side by side over the pool of up to
+    # 256 connections, not one after another (the server sees them in flight together; how
+    # fast that is depends on the machine, so it is not asserted here).
+    assert 50 <= sim.most_in_flight <= 256
     assert all(sim.channels[f"c{i}"]["state"] == "Up" for i in range(300))
 
 
