@@ -133,12 +133,10 @@ async def test_slow_channel_does_not_delay_another_call(sim: SimAri, client: Ari
 
     slow = asyncio.create_task(client.request("POST", "/channels/slow/answer"))
     await asyncio.sleep(0.05)  # the slow request is in flight on its connection
-    started = time.monotonic()
     for _ in range(5):
         await client.request("POST", "/channels/fast/answer")
-    elapsed = time.monotonic() - started
-
-    assert elapsed < 0.3, f"fast call's requests took {elapsed:.2f}s behind a slow one"
+    # All five answered while the slow one (1 s on the server) is still in flight: they did
+    # not queue behind it.
     assert not slow.done()
     await slow
 
