@@ -30,6 +30,7 @@ from storage.events import Role
 from storage.passwords import Hasher
 from storage.repositories.cases import CaseRepository
 from storage.repositories.contact_requests import ContactRequestRepository
+from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 
@@ -536,3 +537,128 @@ async def test_a_restricted_case_is_not_handed_out(api: Api) -> None:
     assert (await got.json())["id"] == (await second.json())["id"]
     none = await api.client.post("/api/requests/claim", headers=api.basic("agent1"))
     assert none.status == 204
+
+
+# ----- issue 17 item 3: a restricted person's later requests --------------------------------
+
+DPO = Actor.system("dpo-tests")
+
+
+async def _restrictions(api: Api) -> tuple[RestrictionRepository, AsyncEngine]:
+    engine = make_engine(api.settings, pool_size=1)
+    return RestrictionRepository(session_factory(engine)), engine
+
+
+async def _restricted_at(api: Api, request_id: str) -> datetime | None:
+    (row,) = await api.db(
+        "SELECT c.restricted_at FROM contact_requests r JOIN cases c ON c.id = r.case_id "
+        "WHERE r.id = $1",
+        uuid.UUID(request_id),
+    )
+    restricted: datetime | None = row["restricted_at"]
+    return restricted
+
+
+async def _claim_all(api: Api, login: str = "agent1") -> list[str]:
+    """Every request the agent can claim, in order, until the API answers 204."""
+    got: list[str] = []
+    for _ in range(10):
+        resp = await api.client.post("/api/requests/claim", headers=api.basic(login))
+        if resp.status == 204:
+            return got
+        assert resp.status == 200, await resp.text()
+        got.append((await resp.json())["id"])
+    raise AssertionError(f"more claims than requests: {got}")
+
+
+async def test_i17_restricted_persons_later_sms_is_stored_but_never_claimed(api: Api) -> None:
+    repo, engine = await _restrictions(api)
+    try:
+        # Restricted in another spelling than the SMS gateway will send it, and by e-mail
+        # in another case than the e-mail will arrive in.
+        await repo.restrict(api.taksi.id, DPO, number="+358401234567", now=T0)
+        await repo.restrict(api.taksi.id, DPO, email="asiakas@esimerkki.fi", now=T0)
+    finally:
+        await engine.dispose()
+    sms = await _submit(api, "sms", SMS, minute=1)  # phone "040 123 4567"
+    email = await _submit(api, "email", EMAIL, minute=2)  # "Asiakas@Esimerkki.FI"
+    web = await _submit(api, "web", {"phone": "0401234567", "message": "Hei"}, minute=3)
+    other = await _submit(api, "sms", {"phone": "+358 50 111 2222", "message": "Hei"}, minute=4)
+
+    # Nothing is lost: every request and its case is stored; the restricted ones are marked.
+    stored = {str(r["id"]) for r in await api.db("SELECT id FROM contact_requests")}
+    assert stored == {sms, email, web, other}
+    for restricted in (sms, email, web):
+        assert await _restricted_at(api, restricted) is not None, restricted
+    assert await _restricted_at(api, other) is None
+
+    # Neither an agent nor an admin is ever handed a restricted request.
+    assert await _claim_all(api, "agent1") == [other]
+    assert await _claim_all(api, "admin") == []
+
+    # The listing shows that they exist, but none of their content.
+    listing = await api.client.get("/api/requests", headers=api.basic("agent1"))
+    rows = {r["id"]: r for r in (await listing.json())["requests"]}
+    assert set(rows) == {sms, email, web, other}
+    for restricted in (sms, email, web):
+        row = rows[restricted]
+        assert row["restricted"] is True and row["status"] == "open"
+        assert (row["name"], row["phone"], row["email"], row["message"]) == (None,) * 4
+    assert rows[other]["restricted"] is False and rows[other]["message"] == "Hei"
+
+
+async def test_i17_restricted_request_is_not_claimed_even_if_its_case_was_not_marked(
+    api: Api,
+) -> None:
+    """A restriction committed while a request was being stored (its case left unmarked)
+    still keeps the request from agents: the claim checks the active restrictions too."""
+    sms = await _submit(api, "sms", SMS, minute=1)
+    repo, engine = await _restrictions(api)
+    try:
+        await repo.restrict(api.taksi.id, DPO, number="0401234567", now=T0)
+    finally:
+        await engine.dispose()
+    await api.db("UPDATE cases SET restricted_at = NULL")  # as if the race was lost
+    assert await _claim_all(api) == []
+    assert await _restricted_at(api, sms) is None
+
+
+async def test_i17_lifting_the_phone_restriction_keeps_what_the_email_one_covers(
+    api: Api,
+) -> None:
+    phone_only = await _submit(api, "sms", SMS, minute=1)
+    email_only = await _submit(api, "email", EMAIL, minute=2)
+    both = await _submit(
+        api, "web", {"phone": "+358401234567", "email": "asiakas@esimerkki.fi", "message": "Hei"},
+        minute=3,
+    )  # fmt: skip
+    repo, engine = await _restrictions(api)
+    try:
+        _, by_phone = await repo.restrict(api.taksi.id, DPO, number="0401234567", now=T0)
+        _, by_email = await repo.restrict(api.taksi.id, DPO, email="ASIAKAS@esimerkki.fi", now=T0)
+        assert (by_phone, by_email) == (2, 1)  # the web case was marked by the phone one
+        assert await repo.lift(api.taksi.id, DPO, number="+358 40 123 4567", now=T0) == 1
+
+        # The e-mail restriction still covers the e-mail and the web request (it names the
+        # address); only the SMS is re-opened.
+        assert await _restricted_at(api, phone_only) is None
+        assert await _restricted_at(api, email_only) is not None
+        assert await _restricted_at(api, both) is not None
+
+        # Later requests follow the restrictions that are still active.
+        later_sms = await _submit(api, "sms", SMS, minute=4)
+        later_web = await _submit(
+            api, "web", {"phone": "0401234567", "email": "Asiakas@Esimerkki.fi", "message": "?"},
+            minute=5,
+        )  # fmt: skip
+        assert await _restricted_at(api, later_sms) is None
+        assert await _restricted_at(api, later_web) is not None
+        assert await _claim_all(api) == [phone_only, later_sms]
+
+        # Lifting the e-mail restriction too re-opens the rest.
+        assert await repo.lift(api.taksi.id, DPO, email="asiakas@esimerkki.fi", now=T0) == 1
+    finally:
+        await engine.dispose()
+    for request in (email_only, both, later_web):
+        assert await _restricted_at(api, request) is None
+    assert await _claim_all(api) == [email_only, both, later_web]
