@@ -120,6 +120,8 @@ class ContactRequestView:
     last_agent_id: uuid.UUID | None
     last_handled_at: datetime | None
     closed_at: datetime | None
+    # Under a processing restriction (GDPR art. 18): stored only; never claimed or dialled.
+    restricted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ Webhooks (SMS, e-mail, chat and web-form gateways), one per channel::
 Agents (the guard: HTTP Basic as a Linja user; admin or team of the tenant; external users
 get 403)::
 
-    GET  /api/requests[?queue=Q&channel=C&tenant=T]      open and claimed requests
+    GET  /api/requests[?queue=Q&channel=C&tenant=T]      open and claimed requests; one of a
+         person under a processing restriction has "restricted": true and no name, phone,
+         e-mail or message (it is stored only; nobody claims it)
     POST /api/requests/claim[?queue=Q&channel=C&tenant=T] the oldest open written request
          (FOR UPDATE SKIP LOCKED), 200 with it or 204 when there is none
     POST /api/requests/{id}/complete|release|cancel
@@ -100,6 +102,7 @@ def request_json(r: ContactRequestView) -> dict[str, Any]:
         "last_agent_id": None if r.last_agent_id is None else str(r.last_agent_id),
         "last_handled_at": ts(r.last_handled_at),
         "closed_at": ts(r.closed_at),
+        "restricted": r.restricted,
     }
 
 
@@ -185,13 +188,14 @@ class _Handlers:
         )
         r = result.request
         log.info(
-            "[%s] contact request %s (case %s) via %s in queue %s: %s",
+            "[%s] contact request %s (case %s) via %s in queue %s: %s%s",
             slug,
             r.id,
             r.case_id,
             channel,
             r.queue,
             "created" if result.created else "repeat",
+            ", processing restricted: stored only" if r.restricted else "",
         )
         reply = {
             "id": str(r.id),

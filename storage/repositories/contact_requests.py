@@ -7,6 +7,11 @@ idempotently: a gateway's retry with the same idempotency key lands on the origi
 make even two racing submissions create one case and one request), and a different submission
 reusing a key is refused with :class:`IdempotencyMismatch`.
 
+A request of a person under a processing restriction (GDPR art. 18, :mod:`.restrictions`)
+is still stored, so nothing the person sends is lost, but its case is marked restricted: it is
+never claimed, and :meth:`ContactRequestRepository.list_open` shows only that it exists
+(``restricted``, no name, number, address or text).
+
 Agents claim the oldest open request with ``FOR UPDATE SKIP LOCKED``, so several consoles or
 controllers never hand the same request to two agents. ``last_agent_id`` is whoever handled it
 last. :meth:`ContactRequestRepository.act` is the agents' API: complete, release or cancel,
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +44,7 @@ from storage.events import Channel, ContactStatus, Outcome
 from storage.models import Case, ContactRequest
 from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
+from storage.repositories.restrictions import covers_request, restricted_in
 
 _CLOSED = (ContactStatus.DONE.value, ContactStatus.CANCELLED.value)
 
@@ -73,7 +79,29 @@ class _Repeat(Exception):
     """Raised inside the intake transaction to roll back the case of a duplicate."""
 
 
-def request_view(r: ContactRequest) -> ContactRequestView:
+def request_view(r: ContactRequest, *, restricted: bool = False) -> ContactRequestView:
+    """The request as agents see it; a ``restricted`` one without its personal data."""
+    if restricted:
+        return ContactRequestView(
+            id=r.id,
+            tenant_id=r.tenant_id,
+            case_id=r.case_id,
+            channel=Channel(r.channel),
+            queue=r.queue,
+            requested_at=r.requested_at,
+            callback_number=None,
+            name=None,
+            email=None,
+            message=None,
+            status=ContactStatus(r.status),
+            claimed_by=r.claimed_by,
+            claimed_at=r.claimed_at,
+            attempts=r.attempts,
+            last_agent_id=r.last_agent_id,
+            last_handled_at=r.last_handled_at,
+            closed_at=r.closed_at,
+            restricted=True,
+        )
     return ContactRequestView(
         id=r.id,
         tenant_id=r.tenant_id,
@@ -116,7 +144,8 @@ class ContactRequestRepository:
     ) -> Intake:
         """Open a case and its request, once per ``idempotency_key`` (with the submission's
         ``request_hash``): a repeat returns the original (``created`` False) and a different
-        submission under the same key raises :class:`IdempotencyMismatch`."""
+        submission under the same key raises :class:`IdempotencyMismatch`. A person under an
+        active processing restriction gets a restricted case (stored, never handed out)."""
         if (idempotency_key is None) != (request_hash is None):
             raise ValueError("idempotency_key and request_hash go together")
         if idempotency_key is not None and request_hash is not None:
@@ -142,6 +171,7 @@ class ContactRequestRepository:
         )
         try:
             async with transaction(self._sessions) as s:
+                restricted = await restricted_in(s, tenant_id, number=number, email=email)
                 s.add(
                     Case(
                         id=case_id,
@@ -152,6 +182,7 @@ class ContactRequestRepository:
                         caller_email=email,
                         caller_number=number,
                         started_at=at,
+                        restricted_at=at if restricted else None,
                     )
                 )
                 await s.flush()
@@ -165,7 +196,7 @@ class ContactRequestRepository:
                     raise _Repeat
                 row = await s.get(ContactRequest, new_id)
                 assert row is not None
-                return Intake(request_view(row), created=True)
+                return Intake(request_view(row, restricted=restricted), created=True)
         except _Repeat:
             assert idempotency_key is not None and request_hash is not None
             earlier = await self._by_key(tenant_id, idempotency_key)
@@ -200,10 +231,16 @@ class ContactRequestRepository:
         channels: Collection[Channel] | None = None,
         limit: int = 100,
     ) -> list[ContactRequestView]:
-        """Open and claimed requests, oldest first."""
-        stmt = select(ContactRequest).where(
-            ContactRequest.tenant_id == tenant_id,
-            ContactRequest.status.in_([ContactStatus.OPEN.value, ContactStatus.CLAIMED.value]),
+        """Open and claimed requests, oldest first. A restricted one (its case is marked, or
+        an active restriction covers it) shows only that it exists: no personal data."""
+        restricted = or_(Case.restricted_at.is_not(None), covers_request()).label("restricted")
+        stmt = (
+            select(ContactRequest, restricted)
+            .join(Case, Case.id == ContactRequest.case_id)
+            .where(
+                ContactRequest.tenant_id == tenant_id,
+                ContactRequest.status.in_([ContactStatus.OPEN.value, ContactStatus.CLAIMED.value]),
+            )
         )
         if queue is not None:
             stmt = stmt.where(ContactRequest.queue == queue)
@@ -211,7 +248,8 @@ class ContactRequestRepository:
             stmt = stmt.where(ContactRequest.channel.in_([c.value for c in channels]))
         stmt = stmt.order_by(ContactRequest.requested_at, ContactRequest.id).limit(limit)
         async with transaction(self._sessions) as s:
-            return [request_view(r) for r in await s.scalars(stmt)]
+            rows = (await s.execute(stmt)).all()
+            return [request_view(r, restricted=bool(hidden)) for r, hidden in rows]
 
     async def claim_next(
         self,
@@ -225,8 +263,12 @@ class ContactRequestRepository:
     ) -> ContactRequestView | None:
         """The oldest open request (of ``queue`` and ``channels`` if given), now claimed by
         ``agent_id`` (None if there is none). A request the callback dialer is dialling right
-        now, or whose case is restricted (data-subject restriction of processing), is never handed
-        out. With ``actor`` the claim is audited in the same transaction."""
+        now, or whose person is under a processing restriction (the case is marked, or an active
+        restriction names its number or e-mail), is never handed out. With ``actor`` the claim
+        is audited in the same transaction."""
+        unrestricted_case = exists().where(
+            Case.id == ContactRequest.case_id, Case.restricted_at.is_(None), ~covers_request()
+        )
         stmt = (
             select(ContactRequest)
             .where(
@@ -234,7 +276,7 @@ class ContactRequestRepository:
                 ContactRequest.status == ContactStatus.OPEN.value,
                 ContactRequest.personal_data_erased_at.is_(None),
                 ContactRequest.dialing_by.is_(None),
-                ~exists().where(Case.id == ContactRequest.case_id, Case.restricted_at.is_not(None)),
+                unrestricted_case,
             )
             .order_by(ContactRequest.requested_at, ContactRequest.id)
             .limit(1)

@@ -5,6 +5,12 @@ callback dialer asks it before dialling a request. Numbers are compared in canon
 form (:mod:`storage.contacts`), so ``0401234567`` and ``+358401234567`` are the same person;
 e-mail addresses case-insensitively. Restricting also stamps ``restricted_at`` on the
 subject's existing cases; every change is audited in the same transaction.
+
+Requests that arrive later are covered too: written intake marks a new case restricted when an
+active restriction matches it (:func:`restricted_in`), and agents' claims also skip requests an
+active restriction covers (:func:`covers_request`), so a restriction committed while a request
+was being stored still holds. Lifting one restriction re-opens only the cases no other active
+restriction (by the other identifier) still covers.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.contacts import BadContact, Subject, normalise_email, normalise_number
 from storage.domain import Actor
 from storage.errors import NotFound
-from storage.models import Case, SubjectRestriction
+from storage.models import Case, ContactRequest, SubjectRestriction
 from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
 
@@ -70,6 +76,47 @@ def case_matches(subject: Subject) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
+def covers_request() -> ColumnElement[bool]:
+    """True where an active restriction of the request's tenant names the number or e-mail of
+    a contact request or of its case (``Case`` must be in the query). Stored values are
+    compared as written intake stores them: E.164 numbers, e-mail in any case."""
+    r = SubjectRestriction
+    return (
+        exists()
+        .where(
+            r.tenant_id == ContactRequest.tenant_id,
+            r.lifted_at.is_(None),
+            or_(
+                r.number == Case.caller_number,
+                r.number == ContactRequest.callback_number,
+                r.email == func.lower(Case.caller_email),
+                r.email == func.lower(ContactRequest.email),
+            ),
+        )
+        .correlate(Case, ContactRequest)
+    )
+
+
+async def restricted_in(
+    s: AsyncSession, tenant_id: uuid.UUID, *, number: str | None, email: str | None
+) -> bool:
+    """Whether an active restriction covers this number or e-mail, in the caller's
+    transaction. Unparsable or missing identifiers are never restricted."""
+    subject = _parse_lenient(number, email)
+    if subject is None:
+        return False
+    stmt = (
+        select(SubjectRestriction.id)
+        .where(
+            SubjectRestriction.tenant_id == tenant_id,
+            SubjectRestriction.lifted_at.is_(None),
+            _matches(subject),
+        )
+        .limit(1)
+    )
+    return (await s.scalar(stmt)) is not None
+
+
 class RestrictionRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -83,20 +130,8 @@ class RestrictionRepository:
         restricted; giving neither is a programming error (ValueError)."""
         if number is None and email is None:
             raise ValueError("give a number or an e-mail address")
-        subject = _parse_lenient(number, email)
-        if subject is None:
-            return False
-        stmt = (
-            select(SubjectRestriction.id)
-            .where(
-                SubjectRestriction.tenant_id == tenant_id,
-                SubjectRestriction.lifted_at.is_(None),
-                _matches(subject),
-            )
-            .limit(1)
-        )
         async with transaction(self._sessions) as s:
-            return (await s.scalar(stmt)) is not None
+            return await restricted_in(s, tenant_id, number=number, email=email)
 
     async def restrict(
         self,
@@ -167,8 +202,9 @@ class RestrictionRepository:
         email: str | None = None,
         now: datetime | None = None,
     ) -> int:
-        """Lift every active restriction matching the subject; returns how many. Cases keep
-        their ``restricted_at`` history only while restricted: it is cleared too."""
+        """Lift every active restriction matching the subject; returns how many. The
+        subject's cases are re-opened (``restricted_at`` cleared) unless another restriction
+        that stays active still covers them (the same person restricted by e-mail too)."""
         subject = Subject.of(number=number, email=email)
         at = now or datetime.now(UTC)
         async with transaction(self._sessions) as s:
@@ -189,18 +225,9 @@ class RestrictionRepository:
             ]
             if not ids:
                 raise NotFound("active restriction for", subject.describe())
-            cases = (
-                await s.execute(
-                    update(Case)
-                    .where(
-                        Case.tenant_id == tenant_id,
-                        Case.restricted_at.is_not(None),
-                        case_matches(subject),
-                    )
-                    .values(restricted_at=None)
-                    .returning(Case.id)
-                )
-            ).all()
+            reopen, kept = await _reopenable(s, tenant_id, subject)
+            if reopen:
+                await s.execute(update(Case).where(Case.id.in_(reopen)).values(restricted_at=None))
             await AuditLog.append_in(
                 s,
                 "subject.unrestrict",
@@ -208,7 +235,11 @@ class RestrictionRepository:
                 tenant_id=tenant_id,
                 target_type="subject_restriction",
                 target_id=ids[0],
-                details={"restrictions": [str(i) for i in ids], "cases": len(cases)},
+                details={
+                    "restrictions": [str(i) for i in ids],
+                    "cases": len(reopen),
+                    "still_restricted": kept,
+                },
             )
             return len(ids)
 
@@ -220,6 +251,44 @@ class RestrictionRepository:
         )
         async with transaction(self._sessions) as s:
             return [_view(r) for r in await s.scalars(stmt)]
+
+
+async def _reopenable(
+    s: AsyncSession, tenant_id: uuid.UUID, subject: Subject
+) -> tuple[list[uuid.UUID], int]:
+    """The subject's restricted cases that no still-active restriction covers (to clear), and
+    how many stay restricted. Run after the lifted restrictions were marked lifted."""
+    cases = (
+        await s.execute(
+            select(Case.id, Case.caller_number, Case.caller_email)
+            .where(
+                Case.tenant_id == tenant_id,
+                Case.restricted_at.is_not(None),
+                case_matches(subject),
+            )
+            .with_for_update()
+        )
+    ).all()
+    parsed = [(case_id, _parse_lenient(number, email)) for case_id, number, email in cases]
+    numbers = {p.number for _, p in parsed if p is not None and p.number is not None}
+    emails = {p.email for _, p in parsed if p is not None and p.email is not None}
+    active = (
+        await s.execute(
+            select(SubjectRestriction.number, SubjectRestriction.email).where(
+                SubjectRestriction.tenant_id == tenant_id,
+                SubjectRestriction.lifted_at.is_(None),
+                or_(SubjectRestriction.number.in_(numbers), SubjectRestriction.email.in_(emails)),
+            )
+        )
+    ).all()
+    held_numbers = {n for n, _ in active if n is not None}
+    held_emails = {e for _, e in active if e is not None}
+
+    def covered(p: Subject | None) -> bool:
+        return p is not None and (p.number in held_numbers or p.email in held_emails)
+
+    reopen = [case_id for case_id, p in parsed if not covered(p)]
+    return reopen, len(parsed) - len(reopen)
 
 
 def _parse_lenient(number: str | None, email: str | None) -> Subject | None:

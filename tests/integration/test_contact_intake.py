@@ -662,3 +662,31 @@ async def test_i17_lifting_the_phone_restriction_keeps_what_the_email_one_covers
     for request in (email_only, both, later_web):
         assert await _restricted_at(api, request) is None
     assert await _claim_all(api) == [email_only, both, later_web]
+
+
+async def test_i17_lifting_the_email_restriction_keeps_a_case_the_number_covers_in_any_spelling(
+    api: Api,
+) -> None:
+    web = await _submit(
+        api, "web", {"phone": "0401234567", "email": "asiakas@esimerkki.fi", "message": "Hei"},
+        minute=1,
+    )  # fmt: skip
+    # As a call's case stores the number: as the network presented it.
+    await api.db("UPDATE cases SET caller_number = '00358401234567'")
+    repo, engine = await _restrictions(api)
+    try:
+        await repo.restrict(api.taksi.id, DPO, email="asiakas@esimerkki.fi", now=T0)
+        await repo.restrict(api.taksi.id, DPO, number="+358401234567", now=T0)
+        assert await repo.lift(api.taksi.id, DPO, email="Asiakas@Esimerkki.fi", now=T0) == 1
+        assert await _restricted_at(api, web) is not None
+        assert await _claim_all(api) == []
+        assert await repo.lift(api.taksi.id, DPO, number="0401234567", now=T0) == 1
+    finally:
+        await engine.dispose()
+    assert await _restricted_at(api, web) is None
+    assert await _claim_all(api) == [web]
+    audits = await api.db(
+        "SELECT (details->>'cases')::int AS cases, (details->>'still_restricted')::int AS kept "
+        "FROM audit_log WHERE action = 'subject.unrestrict' ORDER BY id"
+    )
+    assert [(a["cases"], a["kept"]) for a in audits] == [(0, 1), (1, 0)]
