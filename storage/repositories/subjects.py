@@ -117,8 +117,6 @@ class SubjectRepository:
 
     async def collect(self, tenant_id: uuid.UUID, subject: Subject) -> SubjectData:
         data = SubjectData()
-        # The person's ledger keys: slow (PBKDF2), once per request, off the event loop.
-        keys = await asyncio.to_thread(subject_keys, tenant_id, subject)
         async with transaction(self._sessions) as s:
             cases = list(
                 await s.scalars(
@@ -187,13 +185,23 @@ class SubjectRepository:
                     .order_by(SubjectRestriction.restricted_at)
                 )
             ]
-            ledger = await _ledger_entries(s, tenant_id, keys, subject)
-        for e in ledger:
-            row = _row(e)
-            row.pop("subject_digests", None)
-            row.pop("subject_keys", None)
-            data.erasures.append(row)
+        data.erasures = await self.erasures(tenant_id, subject)
         return data
+
+    async def erasures(self, tenant_id: uuid.UUID, subject: Subject) -> list[Row]:
+        """The subject's erasure ledger entries, oldest first, without their digests."""
+        # The person's lookup keys: slow (PBKDF2), once per request, off the event loop.
+        keys = await asyncio.to_thread(subject_keys, tenant_id, subject)
+        async with transaction(self._sessions) as s:
+            ledger = await _ledger_entries(s, tenant_id, keys, subject)
+        return [ledger_row(e) for e in ledger]
+
+
+def ledger_row(e: Erasure) -> Row:
+    row = _row(e)
+    row.pop("subject_digests", None)
+    row.pop("subject_keys", None)
+    return row
 
 
 async def _ledger_entries(
