@@ -53,5 +53,9 @@ bench-storage: $(STAMP) stack
 bench-retention: $(STAMP) stack
 	$(PY) -m retention.bench
 
+.PHONY: bench-export
+bench-export: $(STAMP) stack
+	$(PY) -m retention.bench_export
+
 clean:
 	rm -rf $(VENV) .run

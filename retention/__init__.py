@@ -7,6 +7,7 @@
 - :mod:`retention.restrictor`: restrict (and lift) processing of one person's data.
 - :mod:`retention.periodic`: the sweep as a background task of the service.
 - :mod:`retention.bench`: ``make bench-retention``.
+- :mod:`retention.bench_export`: ``make bench-export``.
 
 No aiohttp here; the CLI (:mod:`ivr.features.sweep.cli`, :mod:`ivr.features.subjects.cli`) and the
 API (:mod:`ivr.http.subjects`) are thin shells over these.

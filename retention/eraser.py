@@ -5,8 +5,8 @@
 1. :meth:`storage.repositories.erasures.ErasureRepository.erase_subject` — one transaction:
    blank the person's cases and contact requests, set the deletion intent on their audio
    (not on audio under legal hold), write the ledger entry (who, when, counts, salted
-   digests of the identifiers so a later access request finds it; no personal data) and the
-   audit entry;
+   digests and indexed lookup keys of the identifiers so a later access request finds it;
+   no personal data) and the audit entry;
 2. unlink the audio files;
 3. mark the audio rows deleted with reason ``erasure`` (audited).
 
@@ -26,6 +26,7 @@ from recording.store import AudioStore, BadLocation
 from storage.contacts import Subject, subject_digests
 from storage.domain import Actor, AudioView, ErasureView
 from storage.events import DeletionReason
+from storage.ledger_keys import subject_keys
 from storage.repositories.erasures import ErasureRepository
 from storage.repositories.sweep import AudioTable, Claimed, SweepRepository
 
@@ -62,6 +63,9 @@ class Eraser:
     ) -> EraseResult:
         now = self._clock()
         forms = subject.number_forms()
+        # Slow one-way digests (PBKDF2): computed in a worker thread, not on the event loop.
+        digests = await asyncio.to_thread(subject_digests, subject)
+        keys = await asyncio.to_thread(subject_keys, tenant_id, subject)
         result = await self._erasures.erase_subject(
             tenant_id,
             actor,
@@ -70,7 +74,8 @@ class Eraser:
             numbers=forms[1:],
             email=subject.email,
             request_ref=request_ref,
-            subject_digests=subject_digests(subject),
+            subject_digests=digests,
+            subject_keys=keys,
         )
         deleted = missing = 0
         table: AudioTable

@@ -61,6 +61,7 @@ class Erasure(Base):
         ),
         CheckConstraint("jsonb_typeof(counts) = 'object'", name="counts_object"),
         Index(None, "tenant_id", "performed_at"),
+        Index(None, "subject_keys", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -82,3 +83,7 @@ class Erasure(Base):
     subject_digests: Mapped[list[str]] = mapped_column(
         ARRAY(String(200)), server_default=text("'{}'::varchar[]")
     )
+    # Per-tenant salted one-way keys of the same identifiers (storage.ledger_keys, issue 17):
+    # found through a GIN index, so an access request does not recompute every digest.
+    # NULL on entries written before they existed (matched through subject_digests).
+    subject_keys: Mapped[list[str] | None] = mapped_column(ARRAY(String(64)))

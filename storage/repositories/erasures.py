@@ -58,9 +58,11 @@ class ErasureRepository:
         request_ref: str | None = None,
         numbers: Sequence[str] = (),
         subject_digests: Sequence[str] = (),
+        subject_keys: Sequence[str] = (),
     ) -> ErasureResult:
         """``numbers``: more spellings of the same number (:func:`storage.contacts.number_forms`);
-        ``subject_digests``: kept in the ledger entry to find it again later."""
+        ``subject_digests`` (per-entry salt) and ``subject_keys`` (per-tenant salt, indexed:
+        :mod:`storage.ledger_keys`): kept in the ledger entry to find it again later."""
         all_numbers = [n for n in (number, *numbers) if n is not None]
         if all_numbers:
             number = all_numbers[0]
@@ -153,6 +155,7 @@ class ErasureRepository:
                 counts=counts,
                 case_ids=case_ids,
                 subject_digests=list(subject_digests),
+                subject_keys=list(subject_keys) or None,
             )
             s.add(entry)
             await s.flush()

@@ -5,7 +5,9 @@ number_forms`) or by e-mail, case-insensitively: their cases (with queue stays),
 requests (of those cases, or by callback number / e-mail), callback attempts of those
 requests (when the table exists), recordings and voice messages of those cases (deleted ones
 as metadata), listening events about those cases, restrictions, and the erasure ledger
-entries whose digests match them (so an export after erasure shows that it happened).
+entries that name them (so an export after erasure shows that it happened): found by the
+person's lookup keys (:mod:`storage.ledger_keys`, computed once, off the event loop) through
+an index, and older entries without keys by their per-entry digests, in a worker thread.
 
 Rows come out as JSON-ready dictionaries (every column; times ISO 8601, durations in
 seconds, ids as strings): the export is machine-readable and complete by construction.
@@ -13,6 +15,7 @@ seconds, ids as strings): the export is machine-readable and complete by constru
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +25,7 @@ from sqlalchemy import ColumnElement, func, inspect, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.contacts import Subject, digest_matches
+from storage.ledger_keys import subject_keys
 from storage.models import (
     Base,
     Case,
@@ -181,22 +185,58 @@ class SubjectRepository:
                     .order_by(SubjectRestriction.restricted_at)
                 )
             ]
-            ledger = list(
-                await s.scalars(
-                    select(Erasure)
-                    .where(
-                        Erasure.tenant_id == tenant_id,
-                        func.cardinality(Erasure.subject_digests) > 0,
-                    )
-                    .order_by(Erasure.performed_at)
-                )
-            )
-        for e in ledger:
-            if any(digest_matches(d, subject) for d in e.subject_digests):
-                row = _row(e)
-                row.pop("subject_digests", None)
-                data.erasures.append(row)
+        data.erasures = await self.erasures(tenant_id, subject)
         return data
+
+    async def erasures(self, tenant_id: uuid.UUID, subject: Subject) -> list[Row]:
+        """The subject's erasure ledger entries, oldest first, without their digests."""
+        # The person's lookup keys: slow (PBKDF2), once per request, off the event loop.
+        keys = await asyncio.to_thread(subject_keys, tenant_id, subject)
+        async with transaction(self._sessions) as s:
+            ledger = await _ledger_entries(s, tenant_id, keys, subject)
+        return [ledger_row(e) for e in ledger]
+
+
+def ledger_row(e: Erasure) -> Row:
+    row = _row(e)
+    row.pop("subject_digests", None)
+    row.pop("subject_keys", None)
+    return row
+
+
+async def _ledger_entries(
+    s: AsyncSession, tenant_id: uuid.UUID, keys: list[str], subject: Subject
+) -> list[Erasure]:
+    """The subject's erasure ledger entries, oldest first: keyed entries by the GIN index on
+    ``subject_keys``; entries from before the keys (``subject_keys`` NULL) by their per-entry
+    digests, checked in a worker thread."""
+    keyed = list(
+        await s.scalars(
+            select(Erasure).where(
+                Erasure.tenant_id == tenant_id, Erasure.subject_keys.overlap(keys)
+            )
+        )
+    )
+    legacy = list(
+        await s.scalars(
+            select(Erasure).where(
+                Erasure.tenant_id == tenant_id,
+                Erasure.subject_keys.is_(None),
+                func.cardinality(Erasure.subject_digests) > 0,
+            )
+        )
+    )
+    found = keyed
+    if legacy:
+        digests = [list(e.subject_digests) for e in legacy]
+        hits = await asyncio.to_thread(_matching, digests, subject)
+        found += [legacy[i] for i in hits]
+    return sorted(found, key=lambda e: e.performed_at)
+
+
+def _matching(digests: list[list[str]], subject: Subject) -> list[int]:
+    """Indexes of the digest lists with a digest of one of the subject's identifiers."""
+    return [i for i, ds in enumerate(digests) if any(digest_matches(d, subject) for d in ds)]
 
 
 async def _callback_attempts(s: AsyncSession, request_ids: list[uuid.UUID]) -> list[Row]:
