@@ -7,9 +7,14 @@ One run (``linja sweep``, or periodically inside the service), holding the sweep
 2. remove stale ``.tmp`` files of interrupted store writes;
 3. recordings, then voice messages, in batches: claim (intent committed), unlink, mark
    deleted with time and reason ``retention``, one audit entry per batch and tenant;
-4. blank the caller's personal data of cases past ``case_retention`` (timings stay);
+4. blank the caller's personal data of cases past ``case_retention`` (timings stay),
+   tenant by tenant in batches of ``batch`` cases, one transaction and audit entry each;
 5. remove files with no live row: at once if their row is deleted, after a grace period if
    there is no row at all (the recorder writes the file first, then the row).
+
+A step that fails (database error, disk error, a bug) does not stop the others: it is
+logged with what it had done, named in :attr:`SweepReport.failed` and in the summary, and
+the next steps run; the next sweep tries it again.
 
 The invariant after a completed run, whatever was killed before it: every file in the store
 has a live row, every live row has its file. Legal-hold rows are never claimed; users, audit
@@ -23,17 +28,21 @@ the wall clock (``wall``), because file mtimes are real time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from recording.store import AudioStore, BadLocation
 from storage.domain import Actor
+from storage.errors import StorageError
+from storage.repositories.cases import BlankedBatch
 from storage.repositories.sweep import (
     AUDIO_TABLES,
     KIND,
@@ -50,7 +59,27 @@ Printer = Callable[[str], None]
 
 
 class CaseBlanker(Protocol):
-    async def blank_expired(self, now: datetime, actor: Actor) -> int: ...
+    async def blank_expired_batch(
+        self,
+        tenant_id: uuid.UUID,
+        now: datetime,
+        actor: Actor,
+        *,
+        after: datetime | None,
+        limit: int,
+    ) -> BlankedBatch: ...
+
+
+# The steps of a run, in order (see the module docstring); a failed one is named by these.
+Step = Literal["recover", "temps", "recordings", "voice_messages", "cases", "strays"]
+STEP_TEXT: dict[Step, str] = {
+    "recover": "finishing half-done deletions",
+    "temps": "removing temp files",
+    "recordings": "deleting recordings",
+    "voice_messages": "deleting voice messages",
+    "cases": "anonymising cases",
+    "strays": "removing stray files",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +110,21 @@ class SweepReport:
     tombstoned_removed: int = 0  # files whose row was already marked deleted
     orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
     cases_blanked: int = 0
+    failed: dict[Step, str] = field(default_factory=dict)  # step -> error; the rest still ran
     seconds: float = 0.0
+
+    def progress(self, step: Step) -> str:
+        """What ``step`` had done (for the log line of a step that failed part way)."""
+        if step == "recover":
+            return f"{self.recovered} half-done deletions finished"
+        if step == "temps":
+            return f"{self.temps_removed} temp files removed"
+        if step in ("recordings", "voice_messages"):
+            kind = KIND[step]
+            return f"{self.deleted.get(kind, 0)} {kind.replace('_', ' ')}s deleted"
+        if step == "cases":
+            return f"{self.cases_blanked} cases anonymised"
+        return f"{self.orphans_removed + self.tombstoned_removed} stray files removed"
 
     def summary(self) -> str:
         if self.busy:
@@ -98,6 +141,8 @@ class SweepReport:
         parts.append(f"{self.temps_removed} temp files {gone}")
         if self.orphans_young:
             parts.append(f"{self.orphans_young} new files without a row yet kept")
+        for step, error in self.failed.items():
+            parts.append(f"FAILED {STEP_TEXT[step]}: {error}")
         return f"sweep at {self.now.isoformat()}: " + "; ".join(parts) + f" ({self.seconds:.2f}s)"
 
 
@@ -145,42 +190,89 @@ class Sweeper:
     # ----- the real thing ---------------------------------------------------------------
 
     async def _sweep(self, report: SweepReport) -> None:
-        cfg = self._config
+        """The steps in order. A step that fails is logged with what it had done and named
+        in the report; the steps after it still run (each is safe on its own: a row whose
+        deletion did not finish is still live, so its file is not a stray)."""
+        await self._step(report, "recover", self._recover_all)
+        await self._step(report, "temps", self._temps)
         for table in AUDIO_TABLES:
-            report.recovered += await self._recover(table, report)
-        report.temps_removed = await asyncio.to_thread(self._remove_temps, False)
-        tenants = await self._repo.tenants()
-        for table in AUDIO_TABLES:
-            total = 0
-            for tenant_id in tenants:
-                while True:
-                    claimed = await self._repo.claim_expired(
-                        table, tenant_id, report.now, datetime.now(UTC), limit=cfg.batch
-                    )
-                    if not claimed:
-                        break
-                    report.missing_files += await asyncio.to_thread(self._unlink, claimed)
-                    total += await self._repo.finish(table, claimed, report.now, self._actor)
-                    log.debug("[sweep %s] %s: %d deleted so far", tenant_id, table, total)
-            report.deleted[KIND[table]] = total
-        report.cases_blanked = await self._cases.blank_expired(report.now, self._actor)
-        await self._strays(report, dry_run=False)
+            await self._step(report, table, functools.partial(self._delete_expired, table))
+        await self._step(report, "cases", self._blank_cases)
+        await self._step(report, "strays", lambda r: self._strays(r, dry_run=False))
 
-    async def _recover(self, table: AudioTable, report: SweepReport) -> int:
+    async def _step(
+        self, report: SweepReport, step: Step, run: Callable[[SweepReport], Awaitable[None]]
+    ) -> None:
+        try:
+            await run(report)
+        except Exception as exc:
+            report.failed[step] = f"{type(exc).__name__}: {exc}"
+            expected = isinstance(exc, StorageError | OSError)
+            log.warning(
+                "[sweep] step %r failed (%s) after %s; the other steps go on",
+                step,
+                report.failed[step],
+                report.progress(step),
+                exc_info=not expected,
+            )
+
+    async def _recover_all(self, report: SweepReport) -> None:
+        for table in AUDIO_TABLES:
+            await self._recover(table, report)
+
+    async def _temps(self, report: SweepReport) -> None:
+        report.temps_removed = await asyncio.to_thread(self._remove_temps, False)
+
+    async def _delete_expired(self, table: AudioTable, report: SweepReport) -> None:
+        kind = KIND[table]
+        report.deleted[kind] = 0
+        for tenant_id in await self._repo.tenants():
+            while True:
+                claimed = await self._repo.claim_expired(
+                    table, tenant_id, report.now, datetime.now(UTC), limit=self._config.batch
+                )
+                if not claimed:
+                    break
+                report.missing_files += await asyncio.to_thread(self._unlink, claimed)
+                report.deleted[kind] += await self._repo.finish(
+                    table, claimed, report.now, self._actor
+                )
+                log.debug(
+                    "[sweep %s] %s: %d deleted so far", tenant_id, table, report.deleted[kind]
+                )
+
+    async def _blank_cases(self, report: SweepReport) -> None:
+        """Case retention, tenant by tenant, ``batch`` cases per transaction."""
+        limit = self._config.batch
+        for tenant_id in await self._repo.tenants():
+            after: datetime | None = None
+            while True:
+                done = await self._cases.blank_expired_batch(
+                    tenant_id, report.now, self._actor, after=after, limit=limit
+                )
+                report.cases_blanked += done.cases
+                if done.cases:
+                    log.debug(
+                        "[sweep %s] cases: %d anonymised so far", tenant_id, report.cases_blanked
+                    )
+                if done.last is None or done.cases < limit:
+                    break
+                after = done.last
+
+    async def _recover(self, table: AudioTable, report: SweepReport) -> None:
         cutoff = datetime.now(UTC) - self._config.erasure_grace
         after = None
-        done = 0
         while True:
             stuck = await self._repo.stuck(
                 table, erasure_before=cutoff, after=after, limit=self._config.batch
             )
             if not stuck:
-                return done
+                return
             after = stuck[-1].id
             report.missing_files += await asyncio.to_thread(self._unlink, stuck)
             marked = await self._repo.finish(table, stuck, report.now, self._actor)
             log.info("[sweep] %s: finished %d half-done deletions", table, marked)
-            done += marked
+            report.recovered += marked
 
     def _unlink(self, claimed: list[Claimed]) -> int:
         """Remove the files (in a worker thread); returns how many were already gone."""

@@ -2,16 +2,27 @@
 
 Cases are written by the recorder (:mod:`storage.recorder`), not here. Erasure is in
 :mod:`storage.repositories.erasures`; retention of case personal data is
-:meth:`CaseRepository.blank_expired`.
+:meth:`CaseRepository.blank_expired_batch` (the sweeper calls it batch by batch).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Interval, and_, cast, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    Interval,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor, CaseView, QueueEntryView
@@ -26,6 +37,17 @@ from storage.repositories.audit import AuditLog
 BLANK_REQUEST: dict[str, None] = dict.fromkeys(
     (*PERSONAL_REQUEST_FIELDS, "idempotency_key", "request_hash")
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BlankedBatch:
+    """One retention transaction: cases and contact requests blanked, and the start time of
+    the newest case blanked (None when there was nothing to do): the next batch starts
+    there."""
+
+    cases: int
+    contact_requests: int
+    last: datetime | None
 
 
 def case_view(c: Case, entries: Sequence[QueueEntry] = ()) -> CaseView:
@@ -159,46 +181,95 @@ class CaseRepository:
             )
             return case_view(case)
 
-    async def blank_expired(self, now: datetime, actor: Actor) -> int:
-        """Retention: blank the caller's personal data of cases older than their tenant's
-        ``case_retention`` (timings stay). Returns how many cases were blanked."""
-        expired = and_(
-            Case.tenant_id == Tenant.id,
-            Case.personal_data_erased_at.is_(None),
-            Case.started_at < timestamptz(now) - cast(Tenant.case_retention, Interval),
+    async def blank_expired(self, now: datetime, actor: Actor, *, batch: int = 500) -> int:
+        """Retention for every tenant, ``batch`` cases per transaction: see
+        :meth:`blank_expired_batch`. Returns how many cases were blanked."""
+        async with transaction(self._sessions) as s:
+            tenants = list(await s.scalars(select(Tenant.id).order_by(Tenant.id)))
+        total = 0
+        for tenant_id in tenants:
+            after: datetime | None = None
+            while True:
+                done = await self.blank_expired_batch(
+                    tenant_id, now, actor, after=after, limit=batch
+                )
+                total += done.cases
+                if done.last is None or done.cases < batch:
+                    break
+                after = done.last
+        return total
+
+    async def blank_expired_batch(
+        self,
+        tenant_id: uuid.UUID,
+        now: datetime,
+        actor: Actor,
+        *,
+        after: datetime | None,
+        limit: int,
+    ) -> BlankedBatch:
+        """Retention, one transaction: blank the caller's personal data (and that of the
+        case's contact requests) of up to ``limit`` of the tenant's cases older than its
+        ``case_retention``, oldest first, started at ``after`` or later; timings stay. One
+        audit entry with the counts.
+
+        The cases are picked in the order of the (tenant, started_at) index, from ``after``
+        on (cases blanked already are filtered out, so ties at ``after`` are safe), and the
+        contact requests are matched with one array: however many cases have expired, no
+        statement has more than a handful of parameters. Cases locked by someone else are
+        skipped (the next sweep takes them)."""
+        retention = (
+            select(cast(Tenant.case_retention, Interval))
+            .where(Tenant.id == tenant_id)
+            .scalar_subquery()
         )
-        stmt = (
+        pick = select(Case.id).where(
+            Case.tenant_id == tenant_id,
+            Case.personal_data_erased_at.is_(None),
+            Case.started_at < timestamptz(now) - retention,
+        )
+        if after is not None:
+            pick = pick.where(Case.started_at >= timestamptz(after))
+        picked = (
+            pick.order_by(Case.started_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("picked")
+        )
+        blank = (
             update(Case)
-            .where(expired)
+            .where(Case.id == picked.c.id)
             .values(
                 caller_name=None,
                 caller_email=None,
                 caller_number=None,
                 personal_data_erased_at=now,
             )
-            .returning(Case.id)
+            .returning(Case.id, Case.started_at)
         )
         async with transaction(self._sessions) as s:
-            ids = [r[0] for r in (await s.execute(stmt)).all()]
-            requests = 0
-            if ids:
-                requests = len(
-                    (
-                        await s.execute(
-                            update(ContactRequest)
-                            .where(
-                                ContactRequest.case_id.in_(ids),
-                                ContactRequest.personal_data_erased_at.is_(None),
-                            )
-                            .values(**BLANK_REQUEST, personal_data_erased_at=now)
-                            .returning(ContactRequest.id)
+            rows = (await s.execute(blank)).all()
+            if not rows:
+                return BlankedBatch(0, 0, None)
+            ids = bindparam("ids", [r[0] for r in rows], type_=ARRAY(Uuid()))
+            requests = len(
+                (
+                    await s.execute(
+                        update(ContactRequest)
+                        .where(
+                            ContactRequest.case_id == any_(ids),
+                            ContactRequest.personal_data_erased_at.is_(None),
                         )
-                    ).all()
-                )
-                await AuditLog.append_in(
-                    s,
-                    "retention.cases",
-                    actor,
-                    details={"cases": len(ids), "contact_requests": requests},
-                )
-            return len(ids)
+                        .values(**BLANK_REQUEST, personal_data_erased_at=now)
+                        .returning(ContactRequest.id)
+                    )
+                ).all()
+            )
+            await AuditLog.append_in(
+                s,
+                "retention.cases",
+                actor,
+                tenant_id=tenant_id,
+                details={"cases": len(rows), "contact_requests": requests},
+            )
+        return BlankedBatch(len(rows), requests, max(r[1] for r in rows))

@@ -16,20 +16,23 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.config import Settings, project_root
+from ivr.features.sweep.cli import run_sweep
 from recording.store import AudioKind, AudioStore
 from retention.seed import Seeded, seed_audio, seed_case, store_files
 from retention.sweeper import SweepConfig, Sweeper
 from storage.db import session_factory
 from storage.domain import Actor
+from storage.errors import StorageUnavailable
 from storage.repositories.audit import AuditLog
-from storage.repositories.cases import CaseRepository
-from storage.repositories.sweep import SweepLock, SweepRepository
+from storage.repositories.cases import BlankedBatch, CaseRepository
+from storage.repositories.sweep import Claimed, SweepLock, SweepRepository
 
 pytestmark = pytest.mark.integration
 
@@ -349,3 +352,165 @@ async def test_dry_run_prints_and_changes_nothing_and_bad_arguments_exit_2(
         bad = linja(env, "sweep", *args)
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
     assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'audio.%'") == 0
+
+
+# ----- issue 17, item 4: anonymising more cases than one statement can bind ----------------
+
+MANY_CASES = 100_000  # asyncpg refuses more than 32,767 bind parameters in one statement
+
+
+async def seed_many_cases(
+    conn: asyncpg.Connection, tid: uuid.UUID, n: int, start: datetime
+) -> None:
+    """``n`` cases with a caller, one second apart going back from ``start``, in one
+    statement; every 100th has a contact request with personal data."""
+    await conn.execute(
+        "INSERT INTO cases (id, tenant_id, channel, caller_number, caller_email, caller_name, "
+        "started_at, ended_at, outcome, total_time) "
+        "SELECT gen_random_uuid(), $1, 'phone', '+35840' || lpad(i::text, 7, '0'), "
+        "'c' || i || '@example.fi', 'Soittaja ' || i, $2::timestamptz - i * interval '1 second', "
+        "$2::timestamptz - i * interval '1 second' + interval '2 minutes', 'answered', "
+        "interval '2 minutes' FROM generate_series(1, $3) AS i",
+        tid,
+        start,
+        n,
+    )
+    await conn.execute(
+        "INSERT INTO contact_requests (id, tenant_id, case_id, channel, requested_at, "
+        "callback_number, name, message) "
+        "SELECT gen_random_uuid(), tenant_id, id, 'sms', started_at, caller_number, caller_name, "
+        "'soittakaa takaisin' FROM (SELECT *, row_number() OVER (ORDER BY started_at) AS k "
+        "FROM cases WHERE tenant_id = $1) c WHERE k % 100 = 0",
+        tid,
+    )
+
+
+async def test_case_anonymisation_goes_on_past_32767_expired_cases(
+    scratch_db: Settings, engine: AsyncEngine, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    tid = await new_tenant(conn, recordings="30 days", cases="1 day")
+    await seed_many_cases(conn, tid, MANY_CASES, NOW - timedelta(days=2))
+    fresh = await seed_case(conn, tid, NOW - timedelta(hours=1), number="0409999999")
+    (expired_rec,) = await seed_audio(conn, tmp_path, tid, fresh, [NOW - timedelta(days=40)])
+    stray = AudioStore(tmp_path).path(f"{tid}/recordings/2026/01/{uuid.uuid4()}.wav")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"x")
+    old = time.time() - 2 * 86400
+    os.utime(stray, (old, old))
+    timings_before = await conn.fetch(
+        "SELECT id, started_at, ended_at, total_time FROM cases ORDER BY id"
+    )
+    settings = scratch_db.model_copy(update={"audio_dir": tmp_path})
+
+    t0 = time.perf_counter()
+    report = await run_sweep(settings, SweepConfig(), NOW, dry_run=False)  # as `linja sweep`
+    print(f"\nanonymised {report.cases_blanked} cases in {time.perf_counter() - t0:.2f}s")
+
+    assert report.cases_blanked == MANY_CASES
+    left = await conn.fetchval(
+        "SELECT count(*) FROM cases WHERE id <> $1 AND (caller_number IS NOT NULL "
+        "OR caller_email IS NOT NULL OR caller_name IS NOT NULL "
+        "OR personal_data_erased_at IS DISTINCT FROM $2)",
+        fresh,
+        NOW,
+    )
+    assert left == 0
+    assert await conn.fetchval("SELECT caller_number FROM cases WHERE id = $1", fresh) == (
+        "0409999999"
+    )
+    requests = await conn.fetchrow(
+        "SELECT count(*) AS n, count(callback_number) + count(name) + count(message) AS kept, "
+        "count(personal_data_erased_at) AS erased FROM contact_requests"
+    )
+    assert (requests["n"], requests["kept"], requests["erased"]) == (MANY_CASES // 100, 0, 1000)
+    timings_after = await conn.fetch(
+        "SELECT id, started_at, ended_at, total_time FROM cases ORDER BY id"
+    )
+    assert timings_after == timings_before
+    # The other steps of the same run were done too: audio deleted, stray file removed.
+    assert report.deleted["recording"] == 1 and not (tmp_path / expired_rec.location).exists()
+    assert report.orphans_removed == 1 and not stray.exists()
+    audited = await conn.fetchval(
+        "SELECT coalesce(sum((details->>'cases')::int), 0) FROM audit_log "
+        "WHERE action = 'retention.cases'"
+    )
+    assert audited == MANY_CASES
+
+    again = await run_sweep(settings, SweepConfig(), NOW, dry_run=False)
+    assert again.cases_blanked == 0 and again.deleted == {"recording": 0, "voice_message": 0}
+    assert (await AuditLog(session_factory(engine)).verify()).ok
+
+
+class CasesDown(CaseRepository):
+    """Anonymisation fails as it did past 32,767 cases: the database refuses the batch."""
+
+    async def blank_expired_batch(self, *args: Any, **kwargs: Any) -> BlankedBatch:
+        raise StorageUnavailable("database unreachable: the number of query arguments")
+
+
+class ClaimsDown(SweepRepository):
+    """Audio deletion fails at its first claim."""
+
+    async def claim_expired(self, *args: Any, **kwargs: Any) -> list[Claimed]:
+        raise StorageUnavailable("database unreachable: connection reset")
+
+
+async def seed_each_step(conn: asyncpg.Connection, store: Path) -> tuple[uuid.UUID, Seeded, Path]:
+    """An expired case, an expired recording and an old stray file: work for every step."""
+    tid = await new_tenant(conn, recordings="30 days", cases="1 day")
+    case = await seed_case(conn, tid, NOW - timedelta(days=2), number="0401234567")
+    (rec,) = await seed_audio(conn, store, tid, case, [NOW - timedelta(days=40)])
+    stray = AudioStore(store).path(f"{tid}/recordings/2026/01/{uuid.uuid4()}.wav")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"x")
+    old = time.time() - 2 * 86400
+    os.utime(stray, (old, old))
+    return case, rec, stray
+
+
+async def test_failed_anonymisation_does_not_stop_audio_deletion_or_stray_clean_up(
+    engine: AsyncEngine, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    case, rec, stray = await seed_each_step(conn, tmp_path)
+    sessions = session_factory(engine)
+    report = await Sweeper(
+        SweepRepository(sessions),
+        SweepLock(engine),
+        CasesDown(sessions),
+        AudioStore(tmp_path),
+        lambda: NOW,
+        actor=Actor.system("test-sweeper"),
+    ).run()
+
+    assert list(report.failed) == ["cases"] and "query arguments" in report.failed["cases"]
+    assert "FAILED anonymising cases: StorageUnavailable" in report.summary()
+    assert report.deleted == {"recording": 1, "voice_message": 0}
+    assert not (tmp_path / rec.location).exists() and not stray.exists()
+    assert report.orphans_removed == 1
+    assert await conn.fetchval("SELECT caller_number FROM cases WHERE id = $1", case) is not None
+    await check_invariant(conn, tmp_path)
+    # The next (working) sweep anonymises what this one could not.
+    assert (await sweeper(engine, tmp_path, NOW).run()).cases_blanked == 1
+
+
+async def test_failed_audio_deletion_does_not_stop_anonymisation_or_stray_clean_up(
+    engine: AsyncEngine, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    case, rec, stray = await seed_each_step(conn, tmp_path)
+    sessions = session_factory(engine)
+    report = await Sweeper(
+        ClaimsDown(sessions),
+        SweepLock(engine),
+        CaseRepository(sessions),
+        AudioStore(tmp_path),
+        lambda: NOW,
+        actor=Actor.system("test-sweeper"),
+    ).run()
+
+    assert list(report.failed) == ["recordings", "voice_messages"]
+    assert "FAILED deleting recordings: StorageUnavailable" in report.summary()
+    assert report.cases_blanked == 1
+    assert await conn.fetchval("SELECT caller_number FROM cases WHERE id = $1", case) is None
+    assert report.orphans_removed == 1 and not stray.exists()
+    assert (tmp_path / rec.location).exists()  # its row is live: not a stray, kept
+    await check_invariant(conn, tmp_path)

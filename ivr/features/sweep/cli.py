@@ -5,7 +5,8 @@
         [--by LOGIN]
 
 Exit codes: 0 done (also: skipped because another sweep is running, said on stdout), 1 the
-database or the store failed, 2 bad arguments (nothing changed).
+database or the store failed (also when one step failed and the others ran: the summary
+names the step), 2 bad arguments (nothing changed).
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"linja: sweep failed: {exc}", file=sys.stderr)
         return 1
     print(report.summary())
-    return 0
+    for step, error in report.failed.items():
+        print(f"linja: sweep step {step!r} failed: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def _uuid(value: str, what: str) -> uuid.UUID:

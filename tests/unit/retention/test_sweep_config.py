@@ -24,3 +24,16 @@ def test_summary_lines() -> None:
     text = real.summary()
     assert "deleted 1 recordings" in text and "2 half-done" in text and "4 cases" in text
     assert "1 new files without a row yet kept" in text
+
+
+def test_summary_names_the_failed_step_and_what_the_others_did() -> None:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    report = SweepReport(now, deleted={"recording": 2, "voice_message": 0}, orphans_removed=3)
+    report.cases_blanked = 40_000
+    report.failed["cases"] = "StorageUnavailable: database unreachable"
+    text = report.summary()
+    assert "FAILED anonymising cases: StorageUnavailable: database unreachable" in text
+    assert "deleted 2 recordings" in text and "3 stray files removed" in text
+    assert report.progress("cases") == "40000 cases anonymised"
+    assert report.progress("recordings") == "2 recordings deleted"
+    assert "FAILED" not in SweepReport(now).summary()
