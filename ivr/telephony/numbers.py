@@ -33,6 +33,7 @@ from typing import Protocol
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from phonenumbers.phonenumberutil import ValidationResult
 
 __all__ = [
     "NUMBER_TYPE_NAMES",
@@ -171,12 +172,18 @@ def parse_number(text: str) -> PhoneNumber:
         if not raw.startswith("0"):
             raise InvalidNumber(text, "a Finnish number starts with 0 (or write +358...)")
     try:
-        parsed = phonenumbers.parse(raw, REGION)
+        # E.164 is parsed with no default region: with one, libphonenumber may read digits
+        # after the + as that region's international prefix (+999... became +1...).
+        parsed = phonenumbers.parse(raw, None if raw.startswith("+") else REGION)
     except NumberParseException as exc:
         raise InvalidNumber(text, _parse_error(exc)) from None
-    if not phonenumbers.is_possible_number(parsed):
-        where = "a Finnish" if parsed.country_code == int(FINLAND) else "an"
-        raise InvalidNumber(text, f"wrong length for {where} number")
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible == ValidationResult.INVALID_COUNTRY_CODE:
+        raise InvalidNumber(text, "no such country code")
+    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        cc = parsed.country_code
+        where = "a Finnish number" if cc == int(FINLAND) else f"a number of +{cc}"
+        raise InvalidNumber(text, f"wrong length for {where}")
     return PhoneNumber(phonenumbers.format_number(parsed, PhoneNumberFormat.E164))
 
 
