@@ -4,8 +4,9 @@ Callers' numbers arrive as dialled or as the network presented them (``040123456
 ``+358 40 123 4567``, ``00358401234567``, ``358401234567``); they are the same person. A
 number is canonicalised to E.164 (``+358401234567``, formatted by libphonenumber) with a
 default country code for national forms, and :func:`number_forms` lists every stored
-spelling that means it, so a query can match raw stored values with ``IN (...)`` and still use the index. E-mail
-addresses compare case-insensitively (whole address lowercased, trimmed).
+spelling that means it, so a query can match raw stored values with ``IN (...)`` and still
+use the index. E-mail addresses compare case-insensitively (whole address lowercased,
+trimmed).
 
 Pure functions, no I/O. Bad input raises :class:`BadContact` (a ``ValueError``).
 """
