@@ -2,10 +2,11 @@
 
 Callers' numbers arrive as dialled or as the network presented them (``0401234567``,
 ``+358 40 123 4567``, ``00358401234567``, ``358401234567``); they are the same person. A
-number is canonicalised to E.164 (``+358401234567``) with a default country code for
-national forms, and :func:`number_forms` lists every stored spelling that means it, so a
-query can match raw stored values with ``IN (...)`` and still use the index. E-mail
-addresses compare case-insensitively (whole address lowercased, trimmed).
+number is canonicalised to E.164 (``+358401234567``, formatted by libphonenumber) with a
+default country code for national forms, and :func:`number_forms` lists every stored
+spelling that means it, so a query can match raw stored values with ``IN (...)`` and still
+use the index. E-mail addresses compare case-insensitively (whole address lowercased,
+trimmed).
 
 Pure functions, no I/O. Bad input raises :class:`BadContact` (a ``ValueError``).
 """
@@ -17,6 +18,8 @@ import hmac
 import os
 import re
 from dataclasses import dataclass
+
+import phonenumbers
 
 DEFAULT_COUNTRY = "358"  # Finland
 
@@ -47,7 +50,21 @@ def normalise_number(raw: str, *, country: str = DEFAULT_COUNTRY) -> str:
         result = text
     if not _DIGITS.match(result):
         raise BadContact(f"not a phone number: {raw[:40]!r}")
-    return result
+    return _e164(result)
+
+
+def _e164(number: str) -> str:
+    """libphonenumber's E.164 form of a ``+`` number it can read (``+358 (0)40...``, the
+    trunk 0 kept, is ``+35840...``); anything else as it is, so it still matches as stored."""
+    if not number.startswith("+"):
+        return number
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_possible_number(parsed):
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def number_forms(raw: str, *, country: str = DEFAULT_COUNTRY) -> tuple[str, ...]:

@@ -62,7 +62,7 @@ from ivr.flows.queue import AgentDirectory
 from ivr.flows.restriction import Restrictions
 from ivr.prompts import PromptRenderer
 from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
-from ivr.telephony.numbers import InvalidNumber, parse_number
+from ivr.telephony.numbers import InvalidNumber, callable_number, parse_number
 from ivr.telephony.ringing import Originator, first_answer
 from ivr.texts import Text, text
 from storage.errors import StorageError, StorageUnavailable
@@ -370,6 +370,23 @@ class CallbackDialer:
             )
             job.ticket.leave(QueueOutcome.CANCELLED)
             return True
+        refused = self._number_refused(claimed, flows)
+        if refused is not None:
+            log.warning("[cb %s] number not callable (%s): never dialled", rid, refused)
+            await self._persist(
+                rid,
+                "finish",
+                lambda: self._store.finish(
+                    rid,
+                    self.me,
+                    CallbackOutcome.CANCELLED,
+                    self._clock(),
+                    agent_id=None,
+                    counts_attempt=False,
+                ),
+            )
+            job.ticket.leave(QueueOutcome.CANCELLED)
+            return True
         renewing = asyncio.create_task(self._renew(rid))
         try:
             return await self._dial(job, claimed, flows, queue, offer)
@@ -377,6 +394,16 @@ class CallbackDialer:
             renewing.cancel()
             with contextlib.suppress(BaseException):
                 await renewing
+
+    def _number_refused(self, request: CallbackRequest, flows: TenantFlows) -> str | None:
+        """Why the tenant's allow-list (``[callbacks]``, as defined now: the definitions may
+        have changed since the request was taken) refuses the request's number; None: ok."""
+        current = self._defs.get(request.tenant) or flows
+        try:
+            callable_number(request.number, current.callbacks)
+        except InvalidNumber as exc:
+            return exc.reason
+        return None
 
     async def _renew(self, rid: uuid.UUID) -> None:
         while True:

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl
 
-from ivr.telephony.numbers import InvalidNumber, parse_number
+from ivr.flowdefs.model import CallbackNumbers
+from ivr.telephony.numbers import InvalidNumber, NumberPolicy, check_callable, parse_number
 from storage.events import Channel
 
 WRITTEN: Final = (Channel.SMS, Channel.EMAIL, Channel.CHAT, Channel.WEB)
@@ -65,6 +66,7 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")  # MAX_KEY
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TO = re.compile(r"^[A-Za-z0-9+@._-]{1,64}$")  # MAX_TO
+DEFAULT_NUMBERS: Final = CallbackNumbers()  # a tenant without [callbacks]: FI mobile + fixed line
 PHONE_HINT = "not a phone number: use E.164 (+358401234567) or a Finnish number (040 123 4567)"
 
 
@@ -180,17 +182,24 @@ def _text(value: str, limit: int, *, multiline: bool = False) -> str:
     return value
 
 
-def normalise_phone(raw: str) -> str:
+def normalise_phone(raw: str, policy: NumberPolicy = DEFAULT_NUMBERS) -> str:
     """E.164 (``+358401234567``) from E.164, ``00``-international or a Finnish number: the
     same rules as a number keyed in for a callback (:func:`ivr.telephony.numbers.parse_number`),
-    plus the written habits "+358 (0)40 ..." and "+358 040 ..." (the trunk 0 kept)."""
+    plus the written habits "+358 (0)40 ..." and "+358 040 ..." (the trunk 0 kept). The number
+    is a way back to the sender, so it must be one callbacks may dial (``policy``: the
+    tenant's ``[callbacks]``; premium-rate, service and foreign numbers are refused)."""
     compact = re.sub(r"[\s\-.()]", "", raw.replace("(0)", ""))
     if compact.startswith("+3580"):
         compact = "+358" + compact[5:]
     try:
-        return parse_number(compact).e164
+        number = parse_number(compact)
     except InvalidNumber as exc:
         raise _FieldError(f"{PHONE_HINT} ({exc.reason})") from None
+    try:
+        check_callable(number, policy)
+    except InvalidNumber as exc:
+        raise _FieldError(f"not a number we can call back: {exc.reason}") from None
+    return number.e164
 
 
 def normalise_email(raw: str) -> str:
@@ -225,9 +234,14 @@ def _unicode_atom(atom: str) -> bool:
 
 
 def validate(
-    channel: Channel, data: Mapping[str, object], *, idempotency_header: str | None = None
+    channel: Channel,
+    data: Mapping[str, object],
+    *,
+    idempotency_header: str | None = None,
+    numbers: NumberPolicy = DEFAULT_NUMBERS,
 ) -> Submission:
-    """The normalised submission, or :class:`InvalidSubmission` naming every bad field."""
+    """The normalised submission, or :class:`InvalidSubmission` naming every bad field.
+    ``numbers``: which phone numbers the tenant accepts (its flow file's ``[callbacks]``)."""
     if channel not in WRITTEN:
         raise InvalidSubmission({"channel": f"{channel.value} is not a written channel"})
     errors: dict[str, str] = {}
@@ -250,7 +264,7 @@ def validate(
         "name": lambda v: _text(v, MAX_NAME),
         "subject": lambda v: _text(v, MAX_SUBJECT),
         "message": lambda v: _text(v, MAX_MESSAGE, multiline=True),
-        "phone": lambda v: normalise_phone(_text(v, 40)),
+        "phone": lambda v: normalise_phone(_text(v, 40), numbers),
         "email": lambda v: normalise_email(_text(v, MAX_EMAIL)),
         "queue": lambda v: _match(_text(v, 64), _QUEUE, "letters, digits, _ and - only"),
         "to": lambda v: _match(_text(v, MAX_TO), _TO, "a number or an address"),

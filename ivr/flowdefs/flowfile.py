@@ -17,14 +17,19 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
+
 from ivr.flowdefs.errors import DefinitionError
 from ivr.flowdefs.hours import DAYS, HoursError, parse_days, parse_intervals
 from ivr.flowdefs.model import (
+    NUMBER_TYPES,
     STRATEGIES,
     TARGET_KINDS,
     CallbackConfig,
     CallbackHours,
+    CallbackNumbers,
     Menu,
+    NumberType,
     OpeningHours,
     Prompt,
     Queue,
@@ -297,6 +302,7 @@ class _Parser:
         hours = self.hours() if "hours" in self.data else None
         recording = self.recording()
         voicemail = self.voicemail()
+        callbacks = self.callbacks()
         if self.uses_default_goodbye and DEFAULT_GOODBYE not in self.prompt_names:
             for path, message in self.uses_default_goodbye:
                 self.f.error(path, message)
@@ -312,6 +318,7 @@ class _Parser:
             source=str(self.path.resolve()),
             recording=recording,
             voicemail=voicemail,
+            callbacks=callbacks,
         )
 
     def recording(self) -> RecordingConfig:
@@ -365,6 +372,64 @@ class _Parser:
             prompt=t.name("prompt", "prompt", self.prompt_names) or None,
             thanks=t.name("thanks", "prompt", self.prompt_names) or None,
         )
+
+    def callbacks(self) -> CallbackNumbers:
+        """``[callbacks]``: the countries and number types callbacks may dial."""
+        if "callbacks" not in self.data:
+            return CallbackNumbers()
+        t = self.table(("callbacks",), "callbacks", self.data["callbacks"], CallbackNumbers)
+        if t is None:
+            return CallbackNumbers()
+        t.unknown_keys()
+        regions = phonenumbers.SUPPORTED_REGIONS
+        countries = self.word_list(
+            t,
+            "allowed_countries",
+            "an ISO 3166 country code libphonenumber knows (FI, SE...)",
+            regions.__contains__,
+        )
+        types = self.word_list(
+            t,
+            "allowed_types",
+            f"a number type ({', '.join(NUMBER_TYPES)})",
+            NUMBER_TYPES.__contains__,
+        )
+        return CallbackNumbers(
+            allowed_countries=countries
+            if countries is not None
+            else t.default("allowed_countries", tuple),
+            allowed_types=cast(tuple[NumberType, ...], types)
+            if types is not None
+            else t.default("allowed_types", tuple),
+        )
+
+    def word_list(
+        self, t: _Table, key: str, what: str, known: Callable[[str], bool]
+    ) -> tuple[str, ...] | None:
+        """A non-empty array of distinct strings each ``known``; None when absent or wrong
+        (then the model's default stands, and an error was recorded)."""
+        if key not in t.data:
+            return None
+        raw = t.data[key]
+        if not isinstance(raw, list):
+            t.err(key, f"'{key}' must be an array of strings, not {toml_type(raw)}")
+            return None
+        if not raw:
+            t.err(key, f"'{key}' is empty: no callback could be made")
+            return None
+        out: list[str] = []
+        ok = True
+        for n, item in enumerate(raw):
+            path = (*t.path, key, n)
+            if not isinstance(item, str) or not known(item):
+                self.f.error(path, f"{t.where}: {key}: {item!r} is not {what}")
+                ok = False
+            elif item in out:
+                self.f.error(path, f"{t.where}: {key}: '{item}' is listed twice")
+                ok = False
+            else:
+                out.append(item)
+        return tuple(out) if ok else None
 
     def prompts(self, language: str) -> dict[str, Prompt]:
         out: dict[str, Prompt] = {}

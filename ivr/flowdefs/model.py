@@ -33,6 +33,19 @@ TargetKind = Literal["menu", "queue", "callback", "voicemail", "bulletin", "exte
 TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
 Strategy = Literal["longest-idle", "ring-all"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+# libphonenumber's number types a callback may dial (premium-rate: never, not even listed).
+NumberType = Literal[
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+]
+NUMBER_TYPES: tuple[NumberType, ...] = get_args(NumberType)
 
 FILE_KEY = "flow_file_key"  # field metadata: the field's key in the flow file, None for none
 NOT_A_KEY: Mapping[str, str | None] = MappingProxyType({FILE_KEY: None})
@@ -171,6 +184,17 @@ class VoicemailConfig:
 
 
 @dataclass(frozen=True)
+class CallbackNumbers:
+    """Which numbers the tenant's callbacks may dial (``[callbacks]``): a number must be of
+    an allowed country (ISO 3166 region, as libphonenumber assigns it) and type. The default
+    is Finnish mobile and fixed-line numbers: no service (UAN, 010/020/0100...), shared-cost,
+    toll-free or foreign numbers. Premium-rate numbers are never dialled."""
+
+    allowed_countries: tuple[str, ...] = ("FI",)
+    allowed_types: tuple[NumberType, ...] = ("mobile", "fixed_line")
+
+
+@dataclass(frozen=True)
 class TenantFlows:
     tenant: str
     language: str
@@ -182,3 +206,4 @@ class TenantFlows:
     source: str = field(metadata=NOT_A_KEY)  # file the definitions came from
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)
+    callbacks: CallbackNumbers = field(default_factory=CallbackNumbers)

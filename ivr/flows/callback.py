@@ -3,8 +3,10 @@
 Reached from a menu (``callback:<queue>``) or from a queue, where a waiting caller presses the
 queue's callback key ("press 1 to be called back; you keep your place"). The caller confirms
 the number they call from ("press 1 to confirm 0 4 0, 1 2 3, 4 5 6 7, 2 to key another") or
-keys in another one, ended with #; a number must parse as a Finnish or E.164 number
-(:mod:`ivr.telephony.numbers`). Three failed tries end the call with the goodbye prompt and no
+keys in another one, ended with #; a number must parse as a Finnish or E.164 number and be
+on the tenant's callback allow-list (``[callbacks]``,
+:func:`ivr.telephony.numbers.callable_number`): a caller id off it is not offered, a keyed
+one is refused like garbage. Three failed tries end the call with the goodbye prompt and no
 request. Once confirmed, the request is emitted to the case recorder (``ContactRequested``,
 with the caller's original arrival in the queue as its place). When the queue's callback
 config says ``message = true`` the caller may then press 1 to leave a voice message for the
@@ -30,7 +32,7 @@ from ivr.flows.context import CaseContext
 from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
-from ivr.telephony.numbers import InvalidNumber, PhoneNumber, parse_number
+from ivr.telephony.numbers import InvalidNumber, NumberPolicy, PhoneNumber, callable_number
 from ivr.texts import Text, text
 from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
 
@@ -69,10 +71,10 @@ class CallbackFlow:
         cid = call.channel_id
         lang = ctx.flows.language
         log.info("[%s] callback capture for queue %s (case %s)", cid, queue.name, ctx.case_id)
-        number = self._caller_number(call)
+        number = self._caller_number(call, ctx.flows.callbacks)
         for attempt in range(1, MAX_TRIES + 1):
             if number is None:
-                number = await self._key_number(call, lang)
+                number = await self._key_number(call, lang, ctx.flows.callbacks)
                 if number is None:
                     log.info("[%s] callback: no valid number (try %d/%d)", cid, attempt, MAX_TRIES)
                     await call.play(await self._text(lang, Text.CALLBACK_INVALID))
@@ -133,16 +135,16 @@ class CallbackFlow:
         log.info("[%s] callback: the caller leaves a message", call.channel_id)
         await self._voicemail.record_message(call, ctx, queue.name)
 
-    def _caller_number(self, call: Call) -> PhoneNumber | None:
+    def _caller_number(self, call: Call, policy: NumberPolicy) -> PhoneNumber | None:
         try:
-            return parse_number(call.caller_number)
+            return callable_number(call.caller_number, policy)
         except InvalidNumber as exc:
             log.info(
                 "[%s] caller id not callable (%s): asking for one", call.channel_id, exc.reason
             )
             return None
 
-    async def _key_number(self, call: Call, lang: str) -> PhoneNumber | None:
+    async def _key_number(self, call: Call, lang: str, policy: NumberPolicy) -> PhoneNumber | None:
         call.clear_digits()
         keyed = await call.prompt_digits(
             await self._text(lang, Text.CALLBACK_KEY),
@@ -152,7 +154,7 @@ class CallbackFlow:
             terminators="#",
         )
         try:
-            return parse_number(keyed)
+            return callable_number(keyed, policy)
         except InvalidNumber as exc:
             log.info("[%s] keyed number refused: %s", call.channel_id, exc.reason)
             return None

@@ -647,3 +647,23 @@ def test_a_postgres_outage_mid_dial_neither_holds_the_call_nor_loses_a_request(
     assert f"[cb {first}] answered failed" in log  # the write did meet the outage
     assert "could not be stored" not in log
     assert "Traceback" not in log
+
+
+def test_callbacks_to_international_premium_rate_numbers_are_never_dialled(
+    stack: Settings, dialer: Controller, tmp_path: Path, customer_port: int
+) -> None:
+    """Issue 17 item 8: requests for a premium-rate (+44 909...) and a service number
+    (020...), as stored before the fix, are closed by the dialer without ringing anyone."""
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, calls=1)
+    try:
+        agent_action(dialer, "agent1", "login")
+        ids = [_new_request(stack, n) for n in ("+449098790000", "+358201234567")]
+        done = [_closed(stack, rid, timeout=30) for rid in ids]
+    finally:
+        phone.close()
+    assert [(d["status"], d["outcome"], d["attempts"]) for d in done] == [
+        ("cancelled", "cancelled", 0)
+    ] * 2
+    assert all(_attempts(stack, rid) == [] for rid in ids)
+    log = dialer.log()
+    assert log.count("number not callable") == 2 and "Traceback" not in log

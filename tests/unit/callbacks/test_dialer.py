@@ -28,7 +28,14 @@ from ivr.audio import tts_key
 from ivr.callbacks.dialer import CallbackDialer, DialerConfig
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.engine import QueueEngine
-from ivr.flowdefs.model import CallbackConfig, OpeningHours, Queue, Target, TenantFlows
+from ivr.flowdefs.model import (
+    CallbackConfig,
+    CallbackNumbers,
+    OpeningHours,
+    Queue,
+    Target,
+    TenantFlows,
+)
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.router import FlowRouter
 from ivr.prompts import PromptRenderer
@@ -105,6 +112,7 @@ class World:
         restrictions: Restrictions | None = None,
     ) -> None:
         self.flows = flows
+        self.definitions = Definitions(flows)  # what the controllers read, live
         self.fake = FakeAri(default_duration=0.001)
         self.dispatcher = Dispatcher(self.fake, FlowRouter({}).handle, app="linja")
         self.fake.attach(self.dispatcher)
@@ -119,7 +127,7 @@ class World:
         dialer = CallbackDialer(
             self.store,
             coord,
-            Definitions(self.flows),
+            self.definitions,
             self.fake,
             self.dispatcher.adopt,
             self.dispatcher.release,
@@ -574,3 +582,46 @@ async def test_ari_failing_mid_dial_is_logged_without_a_traceback_and_left_to_th
     assert record.levelno == logging.WARNING and record.exc_info is None
     assert (r.status, r.attempts, r.dialing_by) == ("open", 0, "ctl-a")  # the lease expires
     assert len(w.legs("PJSIP/agent1")) == 1
+
+
+@pytest.mark.parametrize("number", ["+979123456789", "+449098790000", "+358201234567"])
+async def test_callbacks_to_international_premium_rate_numbers_are_never_dialled(
+    tmp_path: Path, number: str
+) -> None:
+    """Issue 17 item 8: a stored request for a number off the tenant's allow-list (taken
+    before the fix, or before the definitions changed) is closed without ringing anyone."""
+    w = World(tmp_path)
+    a = w.controller()
+    r = w.store.add(number, PLACE)
+    a.coord.login("agent1")
+    async with w.running(a):
+        await w.until(lambda: r.status != "open")
+        await asyncio.sleep(0.1)
+    assert (r.status, r.outcome, r.attempts) == ("cancelled", CallbackOutcome.CANCELLED, 0)
+    assert w.legs("PJSIP/") == [] and w.store.attempts(r.id) == []
+
+
+async def test_the_allow_list_is_checked_again_before_dialling(tmp_path: Path) -> None:
+    """The list in force when the request is dialled counts, not the one it was queued under."""
+    nordic = replace(FLOWS, callbacks=CallbackNumbers(("FI", "SE"), ("mobile",)))
+    w = World(tmp_path, nordic)
+    a = w.controller()
+    allowed = w.store.add("+46701234567", PLACE)
+    async with w.running(a):
+        await asyncio.sleep(0.2)  # polled and queued under nordic; no agent yet
+        w.definitions.flows = FLOWS  # the tenant's definitions were reloaded without SE
+        a.coord.login("agent1")
+        await w.until(lambda: allowed.status != "open")
+    assert (allowed.outcome, allowed.attempts) == (CallbackOutcome.CANCELLED, 0)
+    assert w.legs("PJSIP/") == []
+
+
+async def test_a_number_the_tenant_allows_is_dialled(tmp_path: Path) -> None:
+    nordic = replace(FLOWS, callbacks=CallbackNumbers(("FI", "SE"), ("mobile",)))
+    w = World(tmp_path, nordic)
+    a = w.controller()
+    swedish = w.store.add("+46701234567", PLACE)
+    a.coord.login("agent1")
+    async with w.running(a):
+        await w.rung("PJSIP/agent1")
+        assert swedish.dialing_by == "ctl-a"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,10 +16,11 @@ from ivr.contacts.intake import (
     validate,
 )
 from ivr.contacts.tokens import intake_token, token_matches
+from ivr.flowdefs.model import CallbackNumbers
 from storage.events import Channel
 
 
-def errors_of(channel: Channel, data: dict[str, object], **kw: str) -> dict[str, str]:
+def errors_of(channel: Channel, data: dict[str, object], **kw: Any) -> dict[str, str]:
     with pytest.raises(InvalidSubmission) as exc:
         validate(channel, data, **kw)
     return exc.value.errors
@@ -35,7 +37,6 @@ def errors_of(channel: Channel, data: dict[str, object], **kw: str) -> dict[str,
         ("+358 (0)40 123 4567", "+358401234567"),
         ("+358 040 123 4567", "+358401234567"),
         ("00358401234567", "+358401234567"),
-        ("+46 70 123 45 67", "+46701234567"),
     ],
 )
 def test_phone_numbers_are_normalised_to_e164(raw: str, e164: str) -> None:
@@ -229,3 +230,36 @@ def test_cli_prints_the_tenants_token(
     assert main(["intake", "token", "--tenant", "demo"]) == 0
     assert capsys.readouterr().out.strip() == intake_token("sekret", "demo")
     assert main(["intake", "token", "--tenant", "../x"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("+979 123 456 789", "premium-rate"),
+        ("0044 909 879 0000", "premium-rate"),
+        ("+881 6 1234 5678", "non-geographic"),
+        ("0100 12345", "service (UAN)"),
+        ("020 1234567", "service (UAN)"),
+        ("0600 12345", "premium-rate"),
+        ("+46 70 123 45 67", "numbers of SE"),  # foreign: not on the default list
+    ],
+)
+def test_callbacks_to_international_premium_rate_numbers_are_refused_at_intake(
+    raw: str, why: str
+) -> None:
+    """Issue 17 item 8: the sender's number is a way back; one the tenant's callbacks may
+    not dial is a field error (400), not a stored request."""
+    errors = errors_of(Channel.SMS, {"phone": raw, "message": "hei"})
+    assert list(errors) == ["phone"]
+    assert errors["phone"].startswith("not a number we can call back: ")
+    assert why in errors["phone"]
+
+
+def test_intake_follows_the_tenants_callback_allow_list() -> None:
+    nordic = CallbackNumbers(allowed_countries=("FI", "SE"), allowed_types=("mobile",))
+    got = validate(Channel.SMS, {"phone": "+46 70 123 45 67", "message": "hei"}, numbers=nordic)
+    assert got.phone == "+46701234567"
+    errors = errors_of(Channel.WEB, {"phone": "09 1234 567", "message": "hei"}, numbers=nordic)
+    assert errors == {
+        "phone": "not a number we can call back: fixed-line numbers are not called back"
+    }

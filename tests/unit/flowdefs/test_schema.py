@@ -21,6 +21,7 @@ from ivr.flowdefs.flowfile import DEFAULT_GOODBYE
 from ivr.flowdefs.model import (
     CallbackConfig,
     CallbackHours,
+    CallbackNumbers,
     Menu,
     OpeningHours,
     Prompt,
@@ -184,6 +185,7 @@ PLACES: dict[type, Place] = {
     CallbackConfig: _new("[queues.sales.callback]"),
     RecordingConfig: _new("[recording]"),
     VoicemailConfig: _new("[voicemail]"),
+    CallbackNumbers: _new("[callbacks]"),
 }
 DAY_TABLES = {OpeningHours, CallbackHours}  # their other keys are days: no "did you mean"
 
@@ -205,7 +207,7 @@ def test_the_parser_takes_the_key_of_every_field(make_dir: MakeDir, cls: type, k
 
 
 def test_keys_left_out_give_the_models_defaults(make_dir: MakeDir) -> None:
-    text = BASE_FLOWS + "[queues.sales.callback]\n[recording]\n[voicemail]\n"
+    text = BASE_FLOWS + "[queues.sales.callback]\n[recording]\n[voicemail]\n[callbacks]\n"
     flows, errors = check_definitions(make_dir(flows={"acme": text}))
     assert errors == []
     acme = flows["acme"]
@@ -214,5 +216,6 @@ def test_keys_left_out_give_the_models_defaults(make_dir: MakeDir) -> None:
     assert acme.queues["sales"] == Queue("sales", ("agent1",))
     assert acme.queues["sales"].callback == CallbackConfig()
     assert (acme.recording, acme.voicemail) == (RecordingConfig(), VoicemailConfig())
+    assert acme.callbacks == CallbackNumbers()
     assert acme.hours is None
     assert Menu("m", "p", {}).failure_target == Target("hangup", DEFAULT_GOODBYE)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ivr.ari.call import Call
 from ivr.ari.dispatcher import Dispatcher
 from ivr.audio import tts_key
-from ivr.flowdefs.model import CallbackConfig, Queue, Target, TenantFlows
+from ivr.flowdefs.model import CallbackConfig, CallbackNumbers, Queue, Target, TenantFlows
 from ivr.flows.callback import CallbackFlow
 from ivr.flows.context import CaseContext
 from ivr.flows.router import FlowRouter
@@ -47,12 +47,13 @@ class Harness:
         from_queue: bool = True,
         queue: Queue = QUEUE,
         restrictions: RestrictedNumbers | None = None,
+        flows: TenantFlows = FLOWS,
     ) -> None:
         self.events: list[CaseEvent] = []
         self.spoken: list[str] = []
         self.results: list[Target | None] = []
         self.notified = 0
-        self.ctx = CaseContext(uuid.uuid4(), FLOWS)
+        self.ctx = CaseContext(uuid.uuid4(), flows)
 
         async def speak(text: str, lang: str) -> bytes:
             self.spoken.append(text)
@@ -249,3 +250,36 @@ async def test_when_restrictions_cannot_be_checked_the_request_is_taken(tmp_path
     await h.fake.wait_calls_done()
     (req,) = h.requests()
     assert req.callback_number == "+358401234567"
+
+
+async def test_callbacks_to_international_premium_rate_numbers_are_refused_at_capture(
+    tmp_path: Path,
+) -> None:
+    """Issue 17 item 8: a premium-rate caller id is not offered for confirmation, keyed
+    premium-rate and service numbers are refused like garbage; a mobile number is taken."""
+    h = Harness(tmp_path, from_queue=False)
+    h.fake.start_call("c9", args=["cb", "demo"], caller="+979123456789")
+    await h.said(Text.CALLBACK_KEY)
+    h.fake.dtmf("c9", "00449098790000#")  # UK premium rate
+    await h.said(Text.CALLBACK_INVALID)
+    await h.said(Text.CALLBACK_KEY, times=2)
+    h.fake.dtmf("c9", "0201234567#")  # Finnish service number (UAN)
+    await h.said(Text.CALLBACK_INVALID, times=2)
+    await h.said(Text.CALLBACK_KEY, times=3)
+    h.fake.dtmf("c9", "0401234567#")
+    await h.said(Text.CALLBACK_CONFIRM)
+    confirm = text(Text.CALLBACK_CONFIRM, "fi", digits="").split("{")[0][:10]
+    assert [t for t in h.spoken if t.startswith(confirm)] == [h.spoken[-1]]  # offered once
+    h.fake.dtmf("c9", "1")
+    await h.fake.wait_calls_done()
+    assert [r.callback_number for r in h.requests()] == ["+358401234567"]
+
+
+async def test_capture_follows_the_tenants_callback_allow_list(tmp_path: Path) -> None:
+    nordic = replace(FLOWS, callbacks=CallbackNumbers(("FI", "SE"), ("mobile",)))
+    h = Harness(tmp_path, flows=nordic)
+    h.fake.start_call("c10", args=["cb", "demo"], caller="+46701234567")
+    await h.said(Text.CALLBACK_CONFIRM)  # a Swedish mobile: offered
+    h.fake.dtmf("c10", "1")
+    await h.fake.wait_calls_done()
+    assert [r.callback_number for r in h.requests()] == ["+46701234567"]

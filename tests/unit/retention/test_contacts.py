@@ -10,7 +10,8 @@ from storage.contacts import BadContact, Subject, normalise_email, normalise_num
 @pytest.mark.parametrize(
     "raw",
     ["0401234567", "+358401234567", "358401234567", "00358401234567", "+358 40 123 4567",
-     "040-123 4567", "(040) 1234567"],
+     "040-123 4567", "(040) 1234567", "+358 (0)40 123 4567", "+358 040 123 4567",
+     "00358 040 1234567"],
 )  # fmt: skip
 def test_finnish_spellings_are_one_number(raw: str) -> None:
     assert normalise_number(raw) == "+358401234567"
