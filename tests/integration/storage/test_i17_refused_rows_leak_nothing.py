@@ -18,16 +18,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.casewriter import PgCaseWriter
 from storage.domain import TenantInfo
-from storage.errors import ConstraintViolation
-from storage.events import CaseEnded, CaseOpened, Channel, ContactRequested, Outcome
+from storage.errors import Conflict, ConstraintViolation
+from storage.events import CaseEnded, CaseOpened, Channel, ContactRequested, Outcome, Role
+from storage.passwords import Hasher
 from storage.recorder import CaseRecorder
 from storage.repositories._uow import translate
 from storage.repositories.cases import CaseRepository
+from storage.repositories.users import UserRepository
 from storage.spool import Spool
 from storage.timing import CaseState, apply
 from tests.integration.storage.conftest import ADMIN
@@ -155,3 +157,33 @@ async def test_i17_translated_sqlalchemy_error_drops_the_parameters(
     assert leaks(str(error)) == []
     assert isinstance(error, ConstraintViolation)
     assert error.constraint == "ck_cases_erased_is_blank"
+
+
+async def test_i17_duplicate_key_error_does_not_quote_the_key(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    # DETAIL: Key (tenant_id, login)=(…, maija.meikalainen@example.fi) already exists.
+    users = UserRepository(sessions, Hasher.fast_for_tests())
+
+    async def create() -> None:
+        await users.create(
+            tenant_id=tenant.id, name=NAME, login=EMAIL, password="salasana", role=Role.TEAM,
+            actor=ADMIN,
+        )  # fmt: skip
+
+    await create()
+    with pytest.raises(Conflict) as err:
+        await create()
+    assert leaks(str(err.value)) == []
+    assert err.value.sqlstate == "23505" and err.value.constraint
+
+
+async def test_i17_bad_input_value_is_not_quoted(engine: AsyncEngine) -> None:
+    # 22P02: invalid input syntax for type uuid: "+358401234567"
+    with pytest.raises(DBAPIError) as raw:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT CAST(CAST(:v AS text) AS uuid)"), {"v": NUMBER})
+    error = translate(raw.value)
+    assert leaks(str(error)) == []
+    assert isinstance(error, ConstraintViolation) and error.sqlstate == "22P02"
+    assert "invalid input syntax for type uuid" in str(error)
