@@ -249,7 +249,7 @@ class PgCaseWriter:
                     )
                 return await self._one_by_one(conn, states)
         except Exception as exc:
-            raise translate(exc) from exc
+            raise translate(exc) from None  # a traceback must not print the row
 
     @staticmethod
     async def _one_by_one(conn: asyncpg.Connection, states: Sequence[CaseState]) -> list[Rejected]:
@@ -262,7 +262,7 @@ class PgCaseWriter:
                 except Exception as exc:
                     if not _refused(exc):
                         raise
-                    rejected.append(Rejected(s, str(translate(exc))))
+                    rejected.append(Rejected.because(s, translate(exc)))
         return rejected
 
 

@@ -14,7 +14,8 @@ Exception tree::
 
 Repositories convert SQLAlchemy / asyncpg exceptions into these at the boundary
 (:func:`storage.repositories._uow.translate`), so callers (flows, HTTP handlers, CLI) never
-import SQLAlchemy. Messages name the constraint Postgres reported and never carry passwords.
+import SQLAlchemy. Messages name the constraint and SQLSTATE Postgres reported and never carry
+passwords, row contents or parameter values (no ``DETAIL``, no driver text: personal data).
 """
 
 from __future__ import annotations

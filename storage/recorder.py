@@ -14,7 +14,8 @@
 keyed by case id, so a snapshot written twice (a replay after a crash, a write that timed
 out but had committed) changes nothing: no case is lost and none is duplicated. What cannot
 be kept (the pending buffer or the spool is full) is logged at CRITICAL naming the case and
-counted in :class:`RecorderStats`; rows the database refuses go to ``rejected.jsonl``.
+counted in :class:`RecorderStats`; rows the database refuses are noted in ``rejected.jsonl``
+(case id, constraint, SQLSTATE: never the row).
 
 Several snapshots of one case coalesce while pending: a burst costs one row write per case.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -30,11 +32,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from storage.codec import BadLine, decode_state, encode_state
-from storage.errors import SpoolError
+from storage.errors import SpoolError, StorageError
 from storage.events import CaseEvent
 from storage.spool import Spool
 from storage.timing import CaseState, EventIgnored, apply
@@ -44,10 +47,53 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A snapshot the database refused (bad data, not an outage), with its reason."""
+    """A snapshot the database refused (bad data, not an outage), with its reason.
+
+    ``reason`` names the constraint and never quotes the row (see
+    :func:`storage.repositories._uow.translate`); only the fields below go to
+    ``rejected.jsonl``, never the snapshot itself (it holds the caller's personal data)."""
 
     state: CaseState
     reason: str
+    error: str = "Refused"
+    constraint: str | None = None
+    sqlstate: str | None = None
+
+    @classmethod
+    def because(cls, state: CaseState, error: StorageError) -> Rejected:
+        return cls(
+            state,
+            str(error),
+            type(error).__name__,
+            getattr(error, "constraint", None),
+            getattr(error, "sqlstate", None),
+        )
+
+    def line(self) -> bytes:
+        """The ``rejected.jsonl`` line: enough to find the problem, no personal data."""
+        return _note(
+            case_id=str(self.state.case_id),
+            tenant_id=str(self.state.tenant_id),
+            error=self.error,
+            constraint=self.constraint,
+            sqlstate=self.sqlstate,
+            reason=self.reason,
+        )
+
+
+def _note(**fields: str | int | None) -> bytes:
+    fields["noted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+
+
+def _unreadable(segment: Path, line: bytes, exc: BadLine) -> bytes:
+    """The ``rejected.jsonl`` line for a spool line that cannot be decoded (not the line)."""
+    case_id: str | None = None
+    with contextlib.suppress(ValueError):
+        raw = json.loads(line)
+        if isinstance(raw, dict) and isinstance(raw.get("case_id"), str):
+            case_id = str(uuid.UUID(raw["case_id"]))
+    return _note(case_id=case_id, error=type(exc).__name__, segment=segment.name, bytes=len(line))
 
 
 class CaseWriter(Protocol):
@@ -368,13 +414,13 @@ class CaseRecorder:
         self._count["rejected"] += len(rejected)
         for r in rejected:
             log.error(
-                "case %s: refused by the database, kept in %s/rejected.jsonl: %s",
+                "case %s: refused by the database (%s), not written; noted in %s/rejected.jsonl",
                 r.state.case_id,
-                self._spool.directory,
                 r.reason,
+                self._spool.directory,
             )
         try:
-            await asyncio.to_thread(self._spool.reject, [encode_state(r.state) for r in rejected])
+            await asyncio.to_thread(self._spool.reject, [r.line() for r in rejected])
         except SpoolError as exc:
             log.critical("case recorder: cannot keep refused records: %s", exc)
 
@@ -402,8 +448,13 @@ class CaseRecorder:
             try:
                 states.append(decode_state(line))
             except BadLine as exc:
-                log.error("spool %s: unreadable record kept in rejected.jsonl: %s", segment, exc)
-                bad.append(line)
+                # The line is the case snapshot (personal data) and BadLine may quote it.
+                log.error(
+                    "spool %s: unreadable record (%d bytes) dropped, noted in rejected.jsonl",
+                    segment,
+                    len(line),
+                )
+                bad.append(_unreadable(segment, line, exc))
         for i in range(0, len(states), self._batch_size):
             chunk = states[i : i + self._batch_size]
             rejected = await self._write(chunk)

@@ -4,7 +4,7 @@ Used by the case recorder while Postgres is unreachable. Layout of the directory
 
     seg-000000000007.jsonl   closed segments, replayed oldest first, deleted once written
     seg-000000000008.jsonl   the active segment: appends go here
-    rejected.jsonl           lines the database refused (kept for an operator, never replayed)
+    rejected.jsonl           notes on records the database refused (case id, constraint; no row)
     .lock                    flock'd while a process owns the spool
 
 Guarantees: :meth:`Spool.append` returns only after the lines are written and fsync'd. A
@@ -187,7 +187,9 @@ class Spool:
 
     # ----- rejects -----------------------------------------------------------------------------
     def reject(self, lines: Sequence[bytes]) -> None:
-        """Keep lines the database refused, for an operator to look at (never replayed)."""
+        """Keep notes on records the database refused, for an operator (never replayed).
+
+        The caller writes what finds the problem (case id, constraint), never the record."""
         if not lines:
             return
         path = self.directory / "rejected.jsonl"

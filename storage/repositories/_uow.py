@@ -7,6 +7,7 @@ no session outlives a method, so none is ever held across an ARI await.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -45,17 +46,18 @@ def _postgres_error(exc: BaseException) -> asyncpg.PostgresError | None:
 
 
 def translate(exc: BaseException) -> StorageError:
-    """The storage error for an exception raised while talking to the database."""
+    """The storage error for an exception raised while talking to the database.
+
+    The message never carries row contents or parameter values (personal data): no
+    Postgres ``DETAIL``, no quoted values from the server's message, no driver or SQLAlchemy
+    text (which lists the statement's parameters). The constraint and SQLSTATE stay."""
     if isinstance(exc, StorageError):
         return exc
     pg = _postgres_error(exc)
     if pg is not None:
         state = str(getattr(pg, "sqlstate", "") or "")
-        message = str(getattr(pg, "message", "") or pg)
-        detail = getattr(pg, "detail", None)
-        if detail:
-            message = f"{message} ({detail})"
         constraint = getattr(pg, "constraint_name", None)
+        message = safe_message(pg)
         if state == "23505":
             return Conflict(message, constraint=constraint, sqlstate=state)
         if state.startswith(("23", "22")):
@@ -66,30 +68,60 @@ def translate(exc: BaseException) -> StorageError:
             return StorageUnavailable(f"database unavailable: {message}")
         return Refused(message, sqlstate=state or None)
     if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError | PoolTimeout):
+        # Socket and timeout errors name an address at most, never a row.
         return StorageUnavailable(f"database unreachable: {type(exc).__name__}: {exc}")
     if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.ConnectionDoesNotExistError):
-        return StorageUnavailable(f"database connection lost: {exc}")
+        # asyncpg's client-side errors quote the offending argument: the class only.
+        return StorageUnavailable(f"database connection lost: {type(exc).__name__}")
     if isinstance(exc, DBAPIError):
         # No Postgres error code: the driver lost or could not make the connection.
-        return StorageUnavailable(f"database unreachable: {type(exc.orig).__name__}: {exc.orig}")
-    if isinstance(exc, SQLAlchemyError):
-        return StorageError(f"{type(exc).__name__}: {exc}")
-    return StorageError(f"{type(exc).__name__}: {exc}")
+        return StorageUnavailable(f"database unreachable: {_driver_error(exc)}")
+    return StorageError(_driver_error(exc))
+
+
+# What a server error names (kept when quoted in its message).
+_NAMED = ("table_name", "column_name", "constraint_name", "schema_name", "data_type_name")
+# A quoted literal in a server message: "…" (identifiers, but also input values) or '…'.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
+
+
+def safe_message(pg: asyncpg.PostgresError) -> str:
+    """Postgres's primary message with its SQLSTATE, minus anything that can quote data.
+
+    ``DETAIL`` (the failing row, the duplicate key) is left out; quoted words are kept only
+    when they are the table, column, constraint, schema or type the server named."""
+    names = {str(v) for v in (getattr(pg, a, None) for a in _NAMED) if v}
+
+    def keep_names(m: re.Match[str]) -> str:
+        return m.group(0) if m.group(0)[1:-1] in names else "…"
+
+    text = _QUOTED.sub(keep_names, str(getattr(pg, "message", "") or type(pg).__name__))
+    state = getattr(pg, "sqlstate", None)
+    return f"{text} [SQLSTATE {state}]" if state else text
+
+
+def _driver_error(exc: BaseException) -> str:
+    """A driver / SQLAlchemy error by class only: their text lists the SQL parameters."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None and orig is not exc:
+        return f"{type(exc).__name__} ({type(orig).__name__})"
+    return type(exc).__name__
 
 
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session in a transaction, committed on success; database errors come out as
-    :class:`storage.errors.StorageError`."""
+    :class:`storage.errors.StorageError` (the original is only the suppressed
+    ``__context__``: its text carries the row and the parameters)."""
     try:
         async with sessions.begin() as session:
             yield session
     except StorageError:
         raise
     except (SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise translate(exc) from exc
+        raise translate(exc) from None  # a traceback must not print the row or parameters
     except asyncpg.InterfaceError as exc:
-        raise translate(exc) from exc
+        raise translate(exc) from None
 
 
 def timestamptz(value: datetime) -> ColumnElement[datetime]:
