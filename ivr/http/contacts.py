@@ -37,11 +37,19 @@ from typing import Any
 from aiohttp import web
 
 from ivr.clock import Clock
-from ivr.contacts.intake import WRITTEN, InvalidSubmission, parse_form, parse_json, validate
+from ivr.contacts.intake import (
+    DEFAULT_NUMBERS,
+    WRITTEN,
+    InvalidSubmission,
+    parse_form,
+    parse_json,
+    validate,
+)
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.http.edge import register
 from ivr.http.guard import Guard, IntakeCaller, Principal
 from ivr.http.problems import BadInput, NotThere, TooLarge, UnsupportedMedia
+from ivr.telephony.numbers import NumberPolicy
 from storage.domain import Actor, ContactRequestView
 from storage.events import Channel, Role
 from storage.repositories.contact_requests import (
@@ -61,6 +69,7 @@ _CHANNELS = "|".join(c.value for c in WRITTEN)
 
 
 QueuesOf = Callable[[str], Sequence[str] | None]
+NumbersOf = Callable[[str], NumberPolicy]  # a tenant's callable numbers (its [callbacks])
 
 
 @dataclass
@@ -69,6 +78,8 @@ class ContactDeps:
     clock: Clock
     intake_secret: str | None  # None: intake answers 503 until `linja stack up` makes one
     queues_of: QueuesOf  # a tenant's queue names in definition order; None: no definitions
+    # A tenant's allowed phone numbers; a tenant without definitions gets the default list.
+    numbers_of: NumbersOf = lambda _tenant: DEFAULT_NUMBERS
 
 
 def queues_from(definitions: LiveDefinitions) -> QueuesOf:
@@ -79,6 +90,16 @@ def queues_from(definitions: LiveDefinitions) -> QueuesOf:
         return None if flows is None else list(flows.queues)
 
     return queues
+
+
+def numbers_from(definitions: LiveDefinitions) -> NumbersOf:
+    """The tenant's ``[callbacks]`` number policy from the live flow definitions."""
+
+    def numbers(tenant: str) -> NumberPolicy:
+        flows = definitions.get(tenant)
+        return DEFAULT_NUMBERS if flows is None else flows.callbacks
+
+    return numbers
 
 
 def request_json(r: ContactRequestView) -> dict[str, Any]:
@@ -158,7 +179,10 @@ class _Handlers:
         try:
             data = parse_json(body) if kind == JSON else parse_form(body)
             submission = validate(
-                channel, data, idempotency_header=request.headers.get("Idempotency-Key")
+                channel,
+                data,
+                idempotency_header=request.headers.get("Idempotency-Key"),
+                numbers=self._d.numbers_of(slug),
             )
         except InvalidSubmission as exc:
             log.info("[%s] %s intake refused: fields %s", slug, channel, sorted(exc.errors))

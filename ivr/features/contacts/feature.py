@@ -4,7 +4,7 @@ webhooks with per-tenant bearer tokens, and the agents' claim/complete API."""
 from __future__ import annotations
 
 from ivr.core import Core, Feature
-from ivr.http.contacts import ContactDeps, add_routes, queues_from
+from ivr.http.contacts import ContactDeps, add_routes, numbers_from, queues_from
 from storage.repositories.contact_requests import ContactRequestRepository
 
 
@@ -15,5 +15,6 @@ async def wire(core: Core) -> Feature:
         clock=core.clock,
         intake_secret=secret.get_secret_value() if secret else None,
         queues_of=queues_from(core.definitions),
+        numbers_of=numbers_from(core.definitions),
     )
     return Feature("contacts", routes=(lambda app: add_routes(app, deps, core.guard),))
