@@ -10,7 +10,8 @@ the audio files) was written on the server and when it expires (``expires_at``: 
 deletes it then, ``LINJA_EXPORT_TTL``; an erasure of the person deletes it at once).
 Personal data goes in the request body, never in the URL. 400 bad input (``errors`` names
 every bad field), 401 no or wrong credentials, 403 not an admin, or an admin of another
-tenant; 404 unknown tenant or no active restriction to lift, 503 the database is down. Errors are problem+json bodies (:mod:`ivr.http.edge`).
+tenant; 404 unknown tenant or no active restriction to lift, 503 the database is down.
+Errors are problem+json bodies (:mod:`ivr.http.edge`).
 """
 
 from __future__ import annotations
