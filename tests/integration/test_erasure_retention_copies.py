@@ -29,12 +29,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import update
 
 from ivr.app import http_app, load_feature
 from ivr.config import Settings
 from ivr.core import Core, Feature, build_core
 from storage.domain import Actor
 from storage.events import Role
+from storage.models import Recording
 from storage.passwords import Hasher
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
@@ -170,6 +172,19 @@ async def test_erasure_deletes_the_converted_copies(world: World) -> None:
     assert erased["files_deleted"] == 2  # the recording and the voice message
     assert not copy.exists(), "the erased recording's mp3 copy is still in the cache"
     assert world.copies_of(world.recording_id) == []
+
+
+async def test_retention_sweep_deletes_the_converted_copies(world: World) -> None:
+    """(a, sweeper) A recording the sweep deletes for retention takes its mp3 copy along."""
+    copy = await world.mp3()
+    async with world.core.sessions.begin() as s:
+        await s.execute(
+            update(Recording)
+            .where(Recording.id == world.recording_id)
+            .values(completed_at=datetime.now(UTC) - timedelta(days=5 * 365))
+        )
+    await run_task(world.features["sweep"], "retention-sweep", copy)
+    assert there(copy) == [False], "the swept recording's mp3 copy is still in the cache"
 
 
 async def test_expired_converted_copy_is_pruned_without_a_new_conversion(world: World) -> None:
