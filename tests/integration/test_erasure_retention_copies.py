@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -41,6 +42,7 @@ from storage.passwords import Hasher
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from tests.integration.test_listening import seed_audio
+from tests.integration.test_retention import cli_env, linja
 from tests.support import basic_auth
 
 pytestmark = pytest.mark.integration
@@ -116,6 +118,12 @@ async def wait_until_gone(path: Path) -> None:
         if there(path) == [False]:
             return
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def cli_state(scratch_db: Settings) -> Path:
+    """The state dir the ``linja`` CLI uses (the checkout's ``.run``, where its secrets are)."""
+    return scratch_db.state_dir
 
 
 @pytest.fixture
@@ -229,3 +237,33 @@ async def test_export_bundles_expire_and_go_with_the_erasure(world: World) -> No
     assert erased["bundles_deleted"] == 2
     expires = datetime.fromisoformat(str(first["expires_at"]))
     assert timedelta(hours=23, minutes=59) < expires - before < timedelta(hours=24, minutes=1)
+
+
+async def test_the_cli_erase_and_sweep_delete_the_copies_too(
+    world: World, scratch_db: Settings, cli_state: Path, tmp_path: Path
+) -> None:
+    """(a, c through the CLI) ``linja subject erase`` removes the person's converted copies
+    and API bundles in the service's state dir; ``linja sweep`` removes expired bundles."""
+    copy = await world.mp3()
+    bundle = Path(str((await world.post("export", {"phone": CALLER}))["bundle"]))
+    cli_copy = cli_state / "listen-cache" / "converted" / copy.name
+    cli_bundle = cli_state / "exports" / f"{bundle.name}-cli"
+    expired = cli_state / "exports" / f"{bundle.name}-old"
+    for b in (cli_bundle, expired):
+        shutil.copytree(bundle, b)
+    age(expired, 25 * 3600)
+    cli_copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(copy, cli_copy)
+    env = cli_env(scratch_db, tmp_path / "audio")
+    try:
+        res = linja(env, "sweep")
+        assert res.returncode == 0, res.stderr
+        assert there(expired, cli_bundle, cli_copy) == [False, True, True], res.stdout
+        res = linja(env, "subject", "erase", "--tenant", world.slug, "--phone", CALLER,
+                    "--by", world.admin)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert there(cli_copy, cli_bundle) == [False, False], "the CLI erasure left copies"
+    finally:
+        for b in (cli_bundle, expired):
+            shutil.rmtree(b, ignore_errors=True)
+        cli_copy.unlink(missing_ok=True)
