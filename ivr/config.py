@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     )
     sweep_interval: float = Field(default=3600.0, ge=0)
     sweep_batch: int = Field(default=500, ge=1, le=50_000)
+    export_ttl: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Seconds an API subject-export bundle (<state_dir>/exports) is kept; the "
+        "sweep deletes it after that.",
+    )
     tts_voice_fi: str = "fi"
     tts_voice_en: str = "en"
     # Callback dialer (issue 6): customers are dialled as PJSIP/customers/sip:<number>@<trunk>.

@@ -10,7 +10,11 @@ are refused with :class:`SourceTooLarge` (pydub holds the decoded audio in memor
 Output goes to a private cache directory (mode 0700), keyed by audio id and source checksum,
 written under a temporary name and renamed, so a half-written file is never served; two
 requests for the same conversion share one run. Converted copies are personal data too: they
-expire after ``ttl``, the cache is capped at ``max_cache_bytes`` and emptied at start-up.
+expire after ``ttl`` (:data:`CACHE_TTL`, 10 minutes), the cache is capped at
+``max_cache_bytes`` and emptied at start-up. Expired copies are removed by
+:func:`prune_periodically` (a task of the recordings feature) and by every sweep, whether or
+not anything else is converted; :func:`drop_copies` removes the copies of audio that is deleted
+(retention sweep, erasure) at once.
 :meth:`Converter.open` hands back an open file, so a concurrent prune cannot pull it away.
 The caller (:mod:`recording.listen`) checks the database row and the source file before every
 request, so audio that was swept is never served from this cache.
@@ -29,9 +33,10 @@ import asyncio
 import logging
 import os
 import re
+import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +44,10 @@ from typing import BinaryIO
 log = logging.getLogger(__name__)
 
 _KEY = re.compile(r"^[0-9a-f][0-9a-f-]{0,127}$")
+_ID_LEN = 36  # a cache name starts with the audio id: "<uuid>-<sha256>.<fmt>"
+
+CACHE_TTL = 600.0  # seconds a converted copy is kept (the README promises 10 minutes)
+PRUNE_INTERVAL = 30.0  # seconds between two prunes of the cache by prune_periodically
 
 
 class ConversionError(Exception):
@@ -99,6 +108,58 @@ def convert_file(source: Path, fmt: AudioFormat, dest: Path) -> None:
         raise ConversionFailed(f"cannot convert to {fmt.value}: {type(exc).__name__}") from exc
 
 
+def drop_copies(cache_dir: Path, audio_ids: Iterable[uuid.UUID]) -> int:
+    """Remove every converted copy (finished or being written) of the audio ``audio_ids``;
+    the number of files removed. Blocking: call it in a worker thread."""
+    wanted = {str(i) for i in audio_ids}
+    if not wanted:
+        return 0
+    removed = 0
+    try:
+        entries = list(cache_dir.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        # temp files of a running conversion are ".<name>.<random>.tmp"
+        if entry.name.lstrip(".")[:_ID_LEN] in wanted and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def prune_cache(cache_dir: Path, *, ttl: float, now: float, max_bytes: int | None = None) -> int:
+    """Remove the files in ``cache_dir`` older than ``ttl`` seconds, then the oldest while
+    they total over ``max_bytes``; the number removed (subdirectories are left alone)."""
+    files: list[tuple[float, int, Path]] = []
+    removed = 0
+    try:
+        entries = list(cache_dir.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            st = entry.stat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if now - st.st_mtime > ttl:
+            entry.unlink(missing_ok=True)
+            removed += 1
+        else:
+            files.append((st.st_mtime, st.st_size, entry))
+    if max_bytes is None:
+        return removed
+    total = sum(size for _, size, _ in files)
+    for _mtime, size, entry in sorted(files):
+        if total <= max_bytes:
+            break
+        entry.unlink(missing_ok=True)
+        total -= size
+        removed += 1
+    return removed
+
+
 class Converter:
     def __init__(
         self,
@@ -107,7 +168,7 @@ class Converter:
         max_parallel: int = 2,
         max_waiting: int = 16,
         max_source_bytes: int = 128 << 20,
-        ttl_seconds: float = 600.0,
+        ttl_seconds: float = CACHE_TTL,
         max_cache_bytes: int = 512 << 20,
         convert: Callable[[Path, AudioFormat, Path], None] = convert_file,
         now: Callable[[], float] = time.time,
@@ -138,27 +199,13 @@ class Converter:
 
     def prune(self) -> int:
         """Drop expired files, then the oldest ones while over the size cap."""
-        now = self._now()
-        files: list[tuple[float, int, Path]] = []
-        removed = 0
-        for entry in self.cache_dir.iterdir():
-            try:
-                st = entry.stat()
-            except FileNotFoundError:
-                continue
-            if now - st.st_mtime > self._ttl:
-                entry.unlink(missing_ok=True)
-                removed += 1
-            else:
-                files.append((st.st_mtime, st.st_size, entry))
-        total = sum(size for _, size, _ in files)
-        for _mtime, size, entry in sorted(files):
-            if total <= self._max_cache:
-                break
-            entry.unlink(missing_ok=True)
-            total -= size
-            removed += 1
-        return removed
+        return prune_cache(
+            self.cache_dir, ttl=self._ttl, now=self._now(), max_bytes=self._max_cache
+        )
+
+    def forget(self, audio_ids: Iterable[uuid.UUID]) -> int:
+        """Remove the copies of ``audio_ids`` (their audio was deleted)."""
+        return drop_copies(self.cache_dir, audio_ids)
 
     async def open(self, source: Path, fmt: AudioFormat, key: str) -> BinaryIO:
         """An open file with the audio of ``source`` (a wav) in ``fmt``; close it after use.
@@ -226,3 +273,17 @@ class Converter:
         finally:
             tmp.unlink(missing_ok=True)
         log.info("[%s] converted to %s in %.2f s", dest.stem, fmt.value, time.monotonic() - started)
+
+
+async def prune_periodically(converter: Converter, interval: float = PRUNE_INTERVAL) -> None:
+    """Prune the converter's cache every ``interval`` seconds (first at once), so a copy
+    outlives its TTL by at most ``interval`` even when nothing else is converted."""
+    while True:
+        try:
+            removed = converter.prune()
+        except OSError as exc:
+            log.warning("[listen-cache] prune failed (%s); next try in %.0f s", exc, interval)
+        else:
+            if removed:
+                log.info("[listen-cache] %d expired converted copies removed", removed)
+        await asyncio.sleep(interval)

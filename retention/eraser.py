@@ -8,9 +8,12 @@
    digests and indexed lookup keys of the identifiers so a later access request finds it;
    no personal data) and the audit entry;
 2. unlink the audio files;
-3. mark the audio rows deleted with reason ``erasure`` (audited).
+3. mark the audio rows deleted with reason ``erasure`` (audited);
+4. with :class:`retention.copies.Copies` given: remove the converted listening copies of that
+   audio and the API export bundles about the person.
 
-A crash after 1 leaves intents that the next sweep finishes.
+A crash after 1 leaves intents that the next sweep finishes (it removes the converted copies
+of the audio it finishes; a bundle left behind expires with its TTL).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recording.store import AudioStore, BadLocation
+from retention.copies import Copies
 from storage.contacts import Subject, subject_digests
 from storage.domain import Actor, AudioView, ErasureView
 from storage.events import DeletionReason
@@ -38,6 +42,8 @@ class EraseResult:
     ledger: ErasureView
     files_deleted: int
     files_missing: int
+    copies_deleted: int = 0  # converted listening copies of the erased audio
+    bundles_deleted: int = 0  # API export bundles about the person
 
 
 class Eraser:
@@ -47,11 +53,14 @@ class Eraser:
         sweep: SweepRepository,
         store: AudioStore,
         clock: Callable[[], datetime],
+        *,
+        copies: Copies | None = None,
     ) -> None:
         self._erasures = erasures
         self._sweep = sweep
         self._store = store
         self._clock = clock
+        self._copies = copies
 
     async def erase(
         self,
@@ -92,14 +101,21 @@ class Eraser:
                 Claimed(a.id, a.tenant_id, a.location, DeletionReason.ERASURE) for a in audio
             ]
             await self._sweep.finish(table, claimed, now, actor)
+        copies = bundles = 0
+        if self._copies is not None:
+            ids = [a.id for a in (*result.recordings, *result.voice_messages)]
+            copies = await asyncio.to_thread(self._copies.drop_audio, ids)
+            bundles = await asyncio.to_thread(self._copies.drop_subject, tenant_id, subject, ids)
         log.info(
-            "[erasure %s] %s: %s, %d files deleted",
+            "[erasure %s] %s: %s, %d files, %d converted copies, %d export bundles deleted",
             result.ledger.id,
             subject.describe(),
             result.ledger.counts,
             deleted,
+            copies,
+            bundles,
         )
-        return EraseResult(result.ledger, deleted, missing)
+        return EraseResult(result.ledger, deleted, missing, copies, bundles)
 
     def _unlink(self, audio: tuple[AudioView, ...]) -> int:
         gone = 0

@@ -2,8 +2,10 @@
 
 :class:`SubjectRights` resolves the tenant (by slug) and the operator (an active ``admin``
 user), turns raw phone / e-mail input into a :class:`storage.contacts.Subject`, and runs the
-exporter, eraser or restrictor. Bad input raises :class:`retention.errors.BadSubject` or
-:class:`retention.errors.UnknownActor` before anything is read or changed.
+exporter, eraser or restrictor. With :class:`retention.copies.Copies` given, an erasure also
+removes the person's converted listening copies and API export bundles. Bad input raises
+:class:`retention.errors.BadSubject` or :class:`retention.errors.UnknownActor` before
+anything is read or changed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recording.store import AudioStore
+from retention.copies import Copies
 from retention.eraser import Eraser, EraseResult
 from retention.errors import BadSubject, UnknownActor
 from retention.exporter import Exporter, ExportResult
@@ -46,13 +49,17 @@ class SubjectRights:
         sessions: async_sessionmaker[AsyncSession],
         store: AudioStore,
         clock: Callable[[], datetime],
+        *,
+        copies: Copies | None = None,
     ) -> None:
         self.tenants = TenantRepository(sessions)
         self.users = UserRepository(sessions)
         self.exporter = Exporter(
             SubjectRepository(sessions), ListeningLog(sessions), AuditLog(sessions), store, clock
         )
-        self.eraser = Eraser(ErasureRepository(sessions), SweepRepository(sessions), store, clock)
+        self.eraser = Eraser(
+            ErasureRepository(sessions), SweepRepository(sessions), store, clock, copies=copies
+        )
         self.restrictor = Restrictor(RestrictionRepository(sessions))
 
     async def tenant(self, slug: str) -> TenantInfo:

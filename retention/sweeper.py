@@ -10,7 +10,10 @@ One run (``linja sweep``, or periodically inside the service), holding the sweep
 4. blank the caller's personal data of cases past ``case_retention`` (timings stay),
    tenant by tenant in batches of ``batch`` cases, one transaction and audit entry each;
 5. remove files with no live row: at once if their row is deleted, after a grace period if
-   there is no row at all (the recorder writes the file first, then the row).
+   there is no row at all (the recorder writes the file first, then the row);
+6. with :class:`retention.copies.Copies` given: remove converted listening copies and API
+   export bundles past their TTL. The converted copies of audio deleted in steps 1 and 3 go
+   with it, in the same step.
 
 A step that fails (database error, disk error, a bug) does not stop the others: it is
 logged with what it had done, named in :attr:`SweepReport.failed` and in the summary, and
@@ -40,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from recording.store import AudioStore, BadLocation
+from retention.copies import Copies
 from storage.domain import Actor
 from storage.errors import StorageError
 from storage.repositories.cases import BlankedBatch
@@ -71,7 +75,7 @@ class CaseBlanker(Protocol):
 
 
 # The steps of a run, in order (see the module docstring); a failed one is named by these.
-Step = Literal["recover", "temps", "recordings", "voice_messages", "cases", "strays"]
+Step = Literal["recover", "temps", "recordings", "voice_messages", "cases", "strays", "copies"]
 STEP_TEXT: dict[Step, str] = {
     "recover": "finishing half-done deletions",
     "temps": "removing temp files",
@@ -79,6 +83,7 @@ STEP_TEXT: dict[Step, str] = {
     "voice_messages": "deleting voice messages",
     "cases": "anonymising cases",
     "strays": "removing stray files",
+    "copies": "removing expired copies",
 }
 
 
@@ -110,6 +115,8 @@ class SweepReport:
     tombstoned_removed: int = 0  # files whose row was already marked deleted
     orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
     cases_blanked: int = 0
+    copies_removed: int = 0  # converted listening copies (of deleted audio, or expired)
+    exports_removed: int = 0  # API export bundles past their TTL
     failed: dict[Step, str] = field(default_factory=dict)  # step -> error; the rest still ran
     seconds: float = 0.0
 
@@ -124,6 +131,8 @@ class SweepReport:
             return f"{self.deleted.get(kind, 0)} {kind.replace('_', ' ')}s deleted"
         if step == "cases":
             return f"{self.cases_blanked} cases anonymised"
+        if step == "copies":
+            return f"{self.copies_removed} copies, {self.exports_removed} export bundles removed"
         return f"{self.orphans_removed + self.tombstoned_removed} stray files removed"
 
     def summary(self) -> str:
@@ -139,6 +148,9 @@ class SweepReport:
         gone = "to remove" if self.dry_run else "removed"
         parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files {gone}")
         parts.append(f"{self.temps_removed} temp files {gone}")
+        if self.copies_removed or self.exports_removed:
+            parts.append(f"{self.copies_removed} converted copies removed")
+            parts.append(f"{self.exports_removed} export bundles removed")
         if self.orphans_young:
             parts.append(f"{self.orphans_young} new files without a row yet kept")
         for step, error in self.failed.items():
@@ -158,6 +170,7 @@ class Sweeper:
         *,
         wall: Callable[[], float] = time.time,
         actor: Actor | None = None,
+        copies: Copies | None = None,
     ) -> None:
         self._repo = repo
         self._lock = lock
@@ -167,6 +180,7 @@ class Sweeper:
         self._config = config or SweepConfig()
         self._wall = wall
         self._actor = actor or Actor.system("sweeper")
+        self._copies = copies
 
     async def run(self, *, dry_run: bool = False, out: Printer | None = None) -> SweepReport:
         now = self._clock()
@@ -199,6 +213,8 @@ class Sweeper:
             await self._step(report, table, functools.partial(self._delete_expired, table))
         await self._step(report, "cases", self._blank_cases)
         await self._step(report, "strays", lambda r: self._strays(r, dry_run=False))
+        if self._copies is not None:
+            await self._step(report, "copies", self._expire_copies)
 
     async def _step(
         self, report: SweepReport, step: Step, run: Callable[[SweepReport], Awaitable[None]]
@@ -234,6 +250,7 @@ class Sweeper:
                 if not claimed:
                     break
                 report.missing_files += await asyncio.to_thread(self._unlink, claimed)
+                report.copies_removed += await self._drop_copies(claimed)
                 report.deleted[kind] += await self._repo.finish(
                     table, claimed, report.now, self._actor
                 )
@@ -270,9 +287,23 @@ class Sweeper:
                 return
             after = stuck[-1].id
             report.missing_files += await asyncio.to_thread(self._unlink, stuck)
+            report.copies_removed += await self._drop_copies(stuck)
             marked = await self._repo.finish(table, stuck, report.now, self._actor)
             log.info("[sweep] %s: finished %d half-done deletions", table, marked)
             report.recovered += marked
+
+    async def _drop_copies(self, claimed: list[Claimed]) -> int:
+        """The converted copies of audio being deleted go with it."""
+        if self._copies is None:
+            return 0
+        return await asyncio.to_thread(self._copies.drop_audio, [c.id for c in claimed])
+
+    async def _expire_copies(self, report: SweepReport) -> None:
+        if self._copies is None:
+            return
+        expired = await asyncio.to_thread(self._copies.expire, self._wall())
+        report.copies_removed += expired.converted
+        report.exports_removed += expired.bundles
 
     def _unlink(self, claimed: list[Claimed]) -> int:
         """Remove the files (in a worker thread); returns how many were already gone."""

@@ -5,11 +5,13 @@
     POST /api/subjects/restrict    {"tenant": ..., "phone" | "email", "reason": text?}
     POST /api/subjects/unrestrict  {"tenant": ..., "phone" | "email"}
 
-The export answers with the bundle's ``subject.json`` document and where the bundle (with
-the audio files) was written on the server. Personal data goes in the request body, never
-in the URL. 400 bad input (``errors`` names every bad field), 401 no or wrong credentials,
-403 not an admin, or an admin of another tenant; 404 unknown tenant or no active restriction
-to lift, 503 the database is down. Errors are problem+json bodies (:mod:`ivr.http.edge`).
+The export answers with the bundle's ``subject.json`` document, where the bundle (with
+the audio files) was written on the server and when it expires (``expires_at``: the sweep
+deletes it then, ``LINJA_EXPORT_TTL``; an erasure of the person deletes it at once).
+Personal data goes in the request body, never in the URL. 400 bad input (``errors`` names
+every bad field), 401 no or wrong credentials, 403 not an admin, or an admin of another
+tenant; 404 unknown tenant or no active restriction to lift, 503 the database is down.
+Errors are problem+json bodies (:mod:`ivr.http.edge`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput, NotThere
+from retention.bundles import ExportBundles
 from retention.errors import BadSubject
 from retention.rights import SubjectRights, subject_of
 from storage.contacts import Subject
@@ -67,7 +69,9 @@ def _subject(phone: str | None, email: str | None, errors: dict[str, str]) -> Su
     return None if errors else subject_of(phone, email)
 
 
-def add_routes(app: web.Application, rights: SubjectRights, guard: Guard, export_dir: Path) -> None:
+def add_routes(
+    app: web.Application, rights: SubjectRights, guard: Guard, bundles: ExportBundles
+) -> None:
     async def parse(
         request: web.Request, action: str, who: Principal
     ) -> tuple[TenantInfo, Subject, dict[str, str | None]]:
@@ -109,22 +113,29 @@ def add_routes(app: web.Application, rights: SubjectRights, guard: Guard, export
         values: dict[str, str | None],
     ) -> dict[str, Any]:
         if action == "export":
-            res = await rights.export(tenant, subject, export_dir, user)
+            res = await rights.export(tenant, subject, bundles.root, user)
             raw = await asyncio.to_thread((res.bundle / "subject.json").read_text, "utf-8")
-            document = json.loads(raw)
-            return {"bundle": str(res.bundle), "audio_files": res.audio_files, "subject": document}
+            expires = await asyncio.to_thread(bundles.expires_at, res.bundle)
+            return {
+                "bundle": str(res.bundle),
+                "expires_at": expires.isoformat(),
+                "audio_files": res.audio_files,
+                "subject": json.loads(raw),
+            }
         if action == "erase":
             er = await rights.erase(tenant, subject, user, request_ref=values.get("ref"))
             return {
                 "ledger_id": str(er.ledger.id),
                 "counts": er.ledger.counts,
                 "files_deleted": er.files_deleted,
+                "copies_deleted": er.copies_deleted,
+                "bundles_deleted": er.bundles_deleted,
             }
         if action == "restrict":
             rr = await rights.restrict(tenant, subject, user, reason=values.get("reason"))
             return {"restriction_id": str(rr.restriction.id), "cases_marked": rr.cases_marked}
         return {"lifted": await rights.lift(tenant, subject, user)}
 
-    export_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    bundles.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     for action in _FIELDS:
         app.router.add_post(f"/api/subjects/{action}", handler(action))

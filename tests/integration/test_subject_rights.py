@@ -22,6 +22,7 @@ from ivr.http.edge import new_app
 from ivr.http.guard import Guard
 from ivr.http.subjects import add_routes
 from recording.store import AudioKind, AudioStore
+from retention.bundles import ExportBundles
 from retention.rights import SubjectRights
 from retention.seed import Seeded, seed_audio, seed_case, store_files
 from storage.db import session_factory
@@ -252,7 +253,7 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
         tenant_id=await new_tenant(conn, "3 months"), name="Other", login="other-admin",
         password=ADMIN_PW, role=Role.ADMIN, actor=Actor.system("tests"),
     )  # fmt: skip
-    add_routes(app, rights, guard, tmp_path / "exp")
+    add_routes(app, rights, guard, ExportBundles(tmp_path / "exp", timedelta(hours=24)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -18,10 +18,11 @@ from ivr.telephony.bridging import Bridger
 from ivr.telephony.recorder import BridgeRecorder
 from recording.attached import AttachedRecordings
 from recording.bridge import LiveRecordings
-from recording.convert import Converter
+from recording.convert import Converter, prune_periodically
 from recording.finalise import Finaliser
 from recording.listen import ListeningService
 from recording.recovery import OrphanRecovery
+from retention.copies import Copies
 from storage.repositories.cases import CaseRepository
 from storage.repositories.media import (
     AudioRows,
@@ -71,15 +72,16 @@ async def wire(core: Core) -> Feature:
         restrictions=core.restrictions,
         end_grace=s.recording_end_grace,
     )
-    listen_dir = s.state_dir / "listen-cache"
+    copies = Copies.in_state(s.state_dir, s.export_ttl)
+    converter = Converter(copies.converted, ttl_seconds=copies.converted_ttl)
     listening = ListeningService(
         recordings=RecordingRepository(core.sessions),
         voice_messages=VoiceMessageRepository(core.sessions),
         cases=cases,
         events=ListeningLog(core.sessions),
         store=core.audio,
-        converter=Converter(listen_dir / "converted"),
-        workdir=listen_dir,
+        converter=converter,
+        workdir=copies.workdir,
         audit=core.audit,
     )
     core.services.offer(bridgers, notice, voicemail, live)
@@ -90,6 +92,9 @@ async def wire(core: Core) -> Feature:
             lambda app: add_listening_routes(app, listening, core.guard),
             lambda app: add_control_routes(app, live, core.guard),
         ),
-        tasks=(("recording-recovery", lambda: recovery.run(interval=interval)),),
+        tasks=(
+            ("recording-recovery", lambda: recovery.run(interval=interval)),
+            ("listen-cache-prune", lambda: prune_periodically(converter)),
+        ),
         closers=(attached.close,),
     )

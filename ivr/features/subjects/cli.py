@@ -23,6 +23,7 @@ from pathlib import Path
 from ivr.commands import UsageError
 from ivr.config import Settings
 from recording.store import AudioStore
+from retention.copies import Copies
 from retention.errors import RetentionError
 from retention.rights import SubjectRights, subject_of
 from storage.db import make_engine, session_factory
@@ -57,7 +58,10 @@ async def _do(settings: Settings, args: argparse.Namespace) -> str:
     engine = make_engine(settings, pool_size=2)
     try:
         rights = SubjectRights(
-            session_factory(engine), AudioStore(settings.audio_store_dir), lambda: datetime.now(UTC)
+            session_factory(engine),
+            AudioStore(settings.audio_store_dir),
+            lambda: datetime.now(UTC),
+            copies=Copies.in_state(settings.state_dir, settings.export_ttl),
         )
         tenant = await rights.tenant(args.tenant)
         by = await rights.operator(args.by)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from ivr.commands import UsageError
 from ivr.config import Settings
 from recording.store import AudioStore
+from retention.copies import Copies
 from retention.sweeper import SweepConfig, Sweeper, SweepReport
 from storage.db import make_engine, session_factory
 from storage.domain import Actor
@@ -106,6 +107,7 @@ async def run_sweep(
             (lambda: now) if now is not None else (lambda: datetime.now(UTC)),
             config,
             actor=Actor.system("sweep-cli"),
+            copies=Copies.in_state(settings.state_dir, settings.export_ttl),
         )
         return await sweeper.run(dry_run=dry_run, out=print)
     finally:

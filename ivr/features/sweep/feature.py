@@ -1,9 +1,11 @@
 """Retention: the periodic sweeper that deletes audio and blanks case personal data past each
-tenant's retention (crash-safe, one sweep at a time)."""
+tenant's retention (crash-safe, one sweep at a time), and removes the converted listening
+copies and API export bundles past their TTL."""
 
 from __future__ import annotations
 
 from ivr.core import Core, Feature
+from retention.copies import Copies
 from retention.periodic import run_periodic
 from retention.sweeper import SweepConfig, Sweeper
 from storage.repositories.cases import CaseRepository
@@ -19,6 +21,7 @@ async def wire(core: Core) -> Feature:
         core.audio,
         core.clock,
         SweepConfig(batch=s.sweep_batch),
+        copies=Copies.in_state(s.state_dir, s.export_ttl),
     )
     return Feature(
         "sweep", tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),)
