@@ -716,19 +716,20 @@ class CallbackDialer:
         self.notify()
 
     async def _write(self, w: PendingWrite) -> None:
-        """Makes one (possibly spooled) write; raises StorageError as the store does."""
+        """Makes one (possibly spooled) write; raises StorageError as the store does
+        (ValueError for a write missing what its op needs)."""
         rid, me, at = w.request_id, w.controller, w.at
         if w.op == "release":
             await self._store.release(rid, me)
         elif w.op == "answered" and w.attempt_no is not None and at is not None:
             await self._store.attempt_answered(rid, w.attempt_no, at)
-        elif w.op == "end_attempt" and w.attempt_no is not None and at is not None:
+        elif w.op == "end_attempt" and w.attempt_no is not None and at and w.result:
             result = CallbackResult(w.result)
             await self._store.end_attempt(rid, w.attempt_no, result, at)
         elif w.op == "retry" and at is not None and w.next_at is not None:
             if not await self._store.retry_later(rid, me, at, w.next_at, agent_id=w.agent_id):
                 log.warning("[cb %s] retry not stored: the lease was lost", rid)
-        elif w.op == "finish" and at is not None:
+        elif w.op == "finish" and at is not None and w.outcome is not None:
             outcome = CallbackOutcome(w.outcome)
             done = await self._store.finish(
                 rid,
@@ -742,7 +743,7 @@ class CallbackDialer:
             if not done:
                 log.warning("[cb %s] %s not stored: the lease was lost", rid, outcome)
         else:
-            log.error("[cb %s] malformed outcome write %r dropped", rid, w)
+            raise ValueError(f"malformed outcome write {w!r}")
 
     async def _persist(self, rid: uuid.UUID, what: str, op: Callable[[], Awaitable[Any]]) -> Any:
         """Runs a store operation, retrying while the database is unavailable; None if it

@@ -153,7 +153,7 @@ class OutcomeSpool:
                 return True
             await asyncio.to_thread(self._spool.rotate)
             for segment in self._spool.closed_segments():
-                lines = await asyncio.to_thread(lambda s=segment: list(self._spool.read(s)))
+                lines = await asyncio.to_thread(self._lines, segment)
                 while self._done_in_head < len(lines):
                     line = lines[self._done_in_head]
                     if not await self._replay_line(line, write):
@@ -177,7 +177,9 @@ class OutcomeSpool:
         try:
             await write(pending)
         except StorageUnavailable as exc:
-            log.info("[cb %s] %s still waits for Postgres (%s)", pending.request_id, pending.op, exc)
+            log.info(
+                "[cb %s] %s still waits for Postgres (%s)", pending.request_id, pending.op, exc
+            )
             return False
         except (StorageError, ValueError) as exc:  # refused (or malformed): kept aside
             log.error(
@@ -190,6 +192,9 @@ class OutcomeSpool:
             return True
         log.info("[cb %s] spooled %s written", pending.request_id, pending.op)
         return True
+
+    def _lines(self, segment: Path) -> list[bytes]:
+        return list(self._spool.read(segment))
 
     def _ids_held(self) -> set[uuid.UUID]:
         ids: set[uuid.UUID] = set()
