@@ -234,7 +234,7 @@ class CallbackDialer:
         poll first writes what the outcome spool holds and claims nothing until it is empty
         (at start-up too, so a restart after an outage never redials a served customer)."""
         try:
-            await self._outcomes.open()
+            self._outcomes.open()
             while True:
                 try:
                     if await self._outcomes.replay(self._write):

@@ -109,21 +109,21 @@ class OutcomeSpool:
         """Whether a write about this request is still waiting for Postgres."""
         return request_id in self._pending
 
-    async def open(self) -> None:
-        """Take the directory and note which requests have writes from an earlier run."""
-        async with self._lock:
-            if self._open:
-                return
-            await asyncio.to_thread(self._spool.open)
-            self._open = True
-            self._pending = await asyncio.to_thread(self._ids_held)
-            if self._pending:
-                log.warning(
-                    "callback outcome spool %s: %d request(s) with writes from an earlier run;"
-                    " replayed before anything is claimed",
-                    self.directory,
-                    len(self._pending),
-                )
+    def open(self) -> None:
+        """Take the directory and note which requests have writes from an earlier run.
+        Synchronous (a few small files, once at start): the first poll follows at once."""
+        if self._open:
+            return
+        self._spool.open()
+        self._open = True
+        self._pending = self._ids_held()
+        if self._pending:
+            log.warning(
+                "callback outcome spool %s: %d request(s) with writes from an earlier run;"
+                " replayed before anything is claimed",
+                self.directory,
+                len(self._pending),
+            )
 
     async def close(self) -> None:
         async with self._lock:
