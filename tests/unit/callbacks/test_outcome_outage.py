@@ -6,9 +6,12 @@ who was already served is not called again."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from ivr.callbacks.outbox import OutcomeSpool, PendingWrite
+from storage.errors import StorageError
 from storage.events import CallbackOutcome, CallbackResult
 from tests.unit.callbacks.test_dialer import CUSTOMER, NUMBER, PLACE, T0, World, results
 
@@ -82,3 +85,32 @@ async def test_i17_5_a_pending_outcome_is_replayed_after_a_restart_before_any_cl
     assert results(w.store.attempts(r.id)) == [CallbackResult.ANSWERED]
     assert len(w.legs("PJSIP/agent1")) == 1 and len(w.legs(CUSTOMER)) == 1
     assert list(spool.glob("seg-*")) == []  # written, then forgotten
+
+
+async def test_i17_5_a_spooled_write_the_database_refuses_is_kept_aside_not_replayed(
+    tmp_path: Path,
+) -> None:
+    spool = OutcomeSpool(tmp_path)
+    spool.open()
+    rid, later = uuid.uuid4(), uuid.uuid4()
+    served = (T0, T0 + timedelta(seconds=30))
+    kept = [
+        PendingWrite("finish", rid, "ctl-a", T0, outcome="answered", served=served),
+        PendingWrite("release", later, "ctl-a"),
+    ]
+    for w in kept:
+        await spool.add(w)
+    assert spool.holds(rid) and spool.holds(later) and not spool.empty
+    written: list[PendingWrite] = []
+
+    async def write(w: PendingWrite) -> None:
+        if w.op == "finish":
+            raise StorageError("violates check constraint (test)")
+        written.append(w)
+
+    assert await spool.replay(write)
+    assert written == kept[1:] and spool.empty and not spool.holds(rid)
+    (line,) = (tmp_path / "rejected.jsonl").read_bytes().splitlines(keepends=True)
+    assert PendingWrite.decode(line) == kept[0]  # round-trips, times and all
+    assert await spool.replay(write) and len(written) == 1  # never replayed again
+    await spool.close()
