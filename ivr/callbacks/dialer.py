@@ -22,8 +22,12 @@ and the loser drops its entry. A lease is renewed while the call lasts; if this 
 mid-dial, the lease expires and the request is dialled again by whoever polls next.
 
 Errors it expects: the database unavailable or refusing (:mod:`storage.errors`: a poll is
-retried at the next interval, a write with backoff, a claim or restriction check that cannot
-be made leaves the request for later), ARI failing and legs hanging up (:mod:`ivr.ari.errors`:
+retried at the next interval; an attempt's answer and end, a retry, finish or release that
+cannot be written is kept in the outcome spool (:mod:`ivr.callbacks.outbox`, fsync'd) and
+written, in order, at the next polls; while anything is kept there nothing is claimed, so a
+served customer is not called again, not even after a restart; starting an attempt is
+retried with backoff; a claim or restriction check that cannot be made leaves the request
+for later), ARI failing and legs hanging up (:mod:`ivr.ari.errors`:
 told to the agent, or the dial is broken off and left to the lease). Anything else is a bug:
 logged with its traceback (and the request id, for a request's task), and the dialer polls on.
 """
@@ -43,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
 from ivr.ari.protocol import AriRest
+from ivr.callbacks.outbox import OutcomeSpool, PendingWrite
 from ivr.callbacks.policy import dial_hours, next_attempt_at
 from ivr.callcenter.coordinator import (
     Answered,
@@ -65,7 +70,7 @@ from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.telephony.numbers import InvalidNumber, callable_number, parse_number
 from ivr.telephony.ringing import Originator, first_answer
 from ivr.texts import Text, text
-from storage.errors import StorageError, StorageUnavailable
+from storage.errors import SpoolError, StorageError, StorageUnavailable
 from storage.events import CallbackOutcome, CallbackResult
 
 if TYPE_CHECKING:
@@ -167,7 +172,8 @@ class DialerConfig:
     trunk: str  # host:port customers are dialled through (PJSIP endpoint `customers`)
     poll_interval: float = 2.0  # seconds between looks at the table
     lease: float = 60.0  # seconds a claim lasts unless renewed (renewed every lease / 3)
-    db_retries: int = 6  # tries to store an attempt's result (backoff db_backoff, doubling)
+    db_retries: int = 6  # tries to start an attempt (backoff db_backoff, doubling); outcomes
+    # that cannot be written go to the outcome spool instead
     db_backoff: float = 0.5  # seconds before the second try
     retry_delay: float | None = None  # replaces the queues' retry_delay when set
 
@@ -197,6 +203,7 @@ class CallbackDialer:
         *,
         restrictions: Restrictions,
         notice: NoticeFlow,
+        outcomes: OutcomeSpool,
     ) -> None:
         self._store = store
         self._coord = coordinator
@@ -209,6 +216,7 @@ class CallbackDialer:
         self._cfg = config
         self._restrictions = restrictions
         self._notice = notice
+        self._outcomes = outcomes
         self._jobs: dict[uuid.UUID, _Job] = {}
         self._wake = asyncio.Event()
         self._unknown: set[tuple[str, str]] = set()
@@ -222,11 +230,20 @@ class CallbackDialer:
         self._wake.set()
 
     async def run(self) -> None:
-        """Polls for due requests until cancelled; cancelling leaves leases to expire."""
+        """Polls for due requests until cancelled; cancelling leaves leases to expire. Each
+        poll first writes what the outcome spool holds and claims nothing until it is empty
+        (at start-up too, so a restart after an outage never redials a served customer)."""
         try:
+            self._outcomes.open()
             while True:
                 try:
-                    await self.sync()
+                    if await self._outcomes.replay(self._write):
+                        await self.sync()
+                    else:
+                        log.warning(
+                            "callback dialer: outcomes wait for Postgres in %s; claiming nothing",
+                            self._outcomes.directory,
+                        )
                 except StorageError as exc:
                     log.warning("callback dialer: cannot read requests (%s); retrying", exc)
                 except Exception:
@@ -246,6 +263,7 @@ class CallbackDialer:
             for task in jobs:
                 with contextlib.suppress(BaseException):
                     await task
+            await self._outcomes.close()
 
     async def sync(self) -> None:
         """Due requests join their queues at their place; entries no longer due leave."""
@@ -257,7 +275,7 @@ class CallbackDialer:
                 log.info("[cb %s] no longer due here (claimed elsewhere or closed)", rid)
                 job.task.cancel()
         for request in due:
-            if request.id in self._jobs:
+            if request.id in self._jobs or self._outcomes.holds(request.id):
                 continue
             found = self._queue_of(request)
             if found is None:
@@ -335,6 +353,10 @@ class CallbackDialer:
     async def _attempt(self, job: _Job, flows: TenantFlows, queue: Queue, offer: Offer) -> bool:
         """One offer of the request to agents. True when the entry left the queue."""
         rid = job.request.id
+        if not self._outcomes.empty:  # an outcome waits for Postgres: perhaps this one's
+            log.info("[cb %s] not claimed while outcomes wait in the spool", rid)
+            job.ticket.leave(QueueOutcome.CANCELLED)
+            return True
         try:
             claimed = await self._store.claim(rid, self.me, self._clock(), lease=self._cfg.lease)
         except StorageError as exc:
@@ -351,22 +373,20 @@ class CallbackDialer:
             )
         except StorageError as exc:
             log.warning("[cb %s] cannot check restrictions (%s); not dialling now", rid, exc)
-            await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+            await self._record(PendingWrite("release", rid, self.me))
             job.ticket.leave(QueueOutcome.CANCELLED)
             return True
         if restricted:
             log.info("[cb %s] processing restricted: never dialled", rid)
-            await self._persist(
-                rid,
-                "finish",
-                lambda: self._store.finish(
+            await self._record(
+                PendingWrite(
+                    "finish",
                     rid,
                     self.me,
-                    CallbackOutcome.RESTRICTED,
                     self._clock(),
-                    agent_id=None,
+                    outcome=CallbackOutcome.RESTRICTED.value,
                     counts_attempt=False,
-                ),
+                )
             )
             job.ticket.leave(QueueOutcome.CANCELLED)
             return True
@@ -443,7 +463,7 @@ class CallbackDialer:
             job.ticket.answered(answered)
         except OfferGone:
             await agent_leg.hangup()
-            await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+            await self._record(PendingWrite("release", rid, self.me))
             return True
         agent_id = await self._agent_id(rid, answered)
         started = self._clock()
@@ -465,10 +485,10 @@ class CallbackDialer:
             ended = self._clock()
             self._coord.call_ended(answered, (ended - started).total_seconds())
             if attempt_no is not None:
-                await self._persist(
-                    rid,
-                    "end attempt",
-                    lambda: self._store.end_attempt(rid, attempt_no, result, ended),
+                await self._record(
+                    PendingWrite(
+                        "end_attempt", rid, self.me, ended, attempt_no, result=result.value
+                    )
                 )
         await self._conclude(request, flows, queue, result, answered_at, ended, agent_id)
         return True
@@ -533,11 +553,7 @@ class CallbackDialer:
         # database down the two are bridged at once and the write is retried meanwhile.
         stamping = (
             asyncio.create_task(
-                self._persist(
-                    rid,
-                    "answered",
-                    lambda: self._store.attempt_answered(rid, attempt_no, answered_at),
-                ),
+                self._record(PendingWrite("answered", rid, self.me, answered_at, attempt_no)),
                 name=f"cb-{rid}-answered",
             )
             if attempt_no is not None
@@ -639,22 +655,21 @@ class CallbackDialer:
     ) -> None:
         rid = request.id
         if result is CallbackResult.ANSWERED and answered_at is not None:
-            await self._persist(
-                rid,
-                "finish",
-                lambda: self._store.finish(
+            await self._record(
+                PendingWrite(
+                    "finish",
                     rid,
                     self.me,
-                    CallbackOutcome.ANSWERED,
                     ended,
+                    outcome=CallbackOutcome.ANSWERED.value,
                     agent_id=agent_id,
                     served=(answered_at, ended),
-                ),
+                )
             )
             log.info("[cb %s] done: answered", rid)
             return
         if result is CallbackResult.AGENT_NO_ANSWER:
-            await self._persist(rid, "release", lambda: self._store.release(rid, self.me))
+            await self._record(PendingWrite("release", rid, self.me))
             return
         done = request.attempts + 1
         hours = dial_hours(queue.callback, flows.hours)
@@ -663,19 +678,20 @@ class CallbackDialer:
             policy = replace(policy, retry_delay=self._cfg.retry_delay)
         next_at = next_attempt_at(policy, done, ended, hours)
         if next_at is None:
-            await self._persist(
-                rid,
-                "finish",
-                lambda: self._store.finish(
-                    rid, self.me, CallbackOutcome.GAVE_UP, ended, agent_id=agent_id
-                ),
+            await self._record(
+                PendingWrite(
+                    "finish",
+                    rid,
+                    self.me,
+                    ended,
+                    outcome=CallbackOutcome.GAVE_UP.value,
+                    agent_id=agent_id,
+                )
             )
             log.info("[cb %s] gave up after %d attempt(s) (last: %s)", rid, done, result)
             return
-        await self._persist(
-            rid,
-            "retry",
-            lambda: self._store.retry_later(rid, self.me, ended, next_at, agent_id=agent_id),
+        await self._record(
+            PendingWrite("retry", rid, self.me, ended, next_at=next_at, agent_id=agent_id)
         )
         log.info("[cb %s] attempt %d: %s; next at %s", rid, done, result, next_at.isoformat())
         self.notify()
@@ -700,6 +716,61 @@ class CallbackDialer:
         except StorageError as exc:
             log.warning("[cb %s] agent %s: cannot look up the user (%s)", rid, login, exc)
             return None
+
+    async def _record(self, w: PendingWrite) -> None:
+        """An outcome write: straight to the store, or to the outcome spool when Postgres is
+        unavailable or earlier writes wait there (they are written in order)."""
+        rid = w.request_id
+        if self._outcomes.empty:
+            try:
+                await self._write(w)
+                return
+            except StorageUnavailable as exc:
+                log.warning("[cb %s] %s failed (%s); spooling it", rid, w.op, exc)
+            except StorageError as exc:  # refused: trying again cannot help
+                log.error("[cb %s] %s refused by the database: %s", rid, w.op, exc)
+                return
+        try:
+            await self._outcomes.add(w)
+        except SpoolError as exc:
+            log.critical(
+                "[cb %s] %s could not be stored nor spooled (%s): the request will be retried",
+                rid,
+                w.op,
+                exc,
+            )
+            return
+        self.notify()
+
+    async def _write(self, w: PendingWrite) -> None:
+        """Makes one (possibly spooled) write; raises StorageError as the store does
+        (ValueError for a write missing what its op needs)."""
+        rid, me, at = w.request_id, w.controller, w.at
+        if w.op == "release":
+            await self._store.release(rid, me)
+        elif w.op == "answered" and w.attempt_no is not None and at is not None:
+            await self._store.attempt_answered(rid, w.attempt_no, at)
+        elif w.op == "end_attempt" and w.attempt_no is not None and at and w.result:
+            result = CallbackResult(w.result)
+            await self._store.end_attempt(rid, w.attempt_no, result, at)
+        elif w.op == "retry" and at is not None and w.next_at is not None:
+            if not await self._store.retry_later(rid, me, at, w.next_at, agent_id=w.agent_id):
+                log.warning("[cb %s] retry not stored: the lease was lost", rid)
+        elif w.op == "finish" and at is not None and w.outcome is not None:
+            outcome = CallbackOutcome(w.outcome)
+            done = await self._store.finish(
+                rid,
+                me,
+                outcome,
+                at,
+                agent_id=w.agent_id,
+                counts_attempt=w.counts_attempt,
+                served=w.served,
+            )
+            if not done:
+                log.warning("[cb %s] %s not stored: the lease was lost", rid, outcome)
+        else:
+            raise ValueError(f"malformed outcome write {w!r}")
 
     async def _persist(self, rid: uuid.UUID, what: str, op: Callable[[], Awaitable[Any]]) -> Any:
         """Runs a store operation, retrying while the database is unavailable; None if it

@@ -667,3 +667,57 @@ def test_callbacks_to_international_premium_rate_numbers_are_never_dialled(
     assert all(_attempts(stack, rid) == [] for rid in ids)
     log = dialer.log()
     assert log.count("number not callable") == 2 and "Traceback" not in log
+
+
+def test_i17_5_an_outcome_outlives_a_long_postgres_outage_and_nobody_is_called_twice(
+    stack: Settings, tmp_path: Path, customer_port: int
+) -> None:
+    """Issue 17 item 5 on the real stack: Postgres stops while agent and customer talk and
+    stays down 40 s, longer than the dialer's old write retries (about 31 s), and past the
+    (short) lease. The call ends during the outage; once Postgres is back the request is
+    closed as answered, with one attempt, and the customer is not called again."""
+    asyncio.run(_ensure_admin(stack))
+    _close_open_requests(stack)
+    env = _env(customer_port) | {"LINJA_CALLBACK_LEASE": "6"}
+    ctl = Controller(stack, tmp_path / "controller.log", env=env)
+    cluster = PgCluster(stack)
+    phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=16000)
+    customer = Customer("customer-answers.xml", tmp_path / "customer", customer_port, calls=1)
+    number = "+358405550011"
+    ctl.start()
+    try:
+        agent_action(ctl, "agent1", "login")
+        rid = _new_request(stack, number)
+        wait_for("the customer to answer", lambda: customer.answered(1), timeout=40)
+        wait_for("agent and customer bridged", lambda: _bridged_customer(stack), timeout=5)
+        try:
+            cluster.stop()
+            stopped = time.monotonic()
+            wait_for("the call to end", lambda: not _bridged_customer(stack), timeout=30)
+            time.sleep(max(0.0, 40 - (time.monotonic() - stopped)))
+        finally:
+            cluster.start()
+        row = _closed(stack, rid, timeout=30)
+        ccode, cout = customer.wait(timeout=30)
+        assert ccode == 0, cout
+        code, out = phone.wait(timeout=30)
+        assert code == 0, out
+        time.sleep(8)  # more than a lease: a request left open would be claimed again
+        attempts = _attempts(stack, rid)
+        log = ctl.log()
+    finally:
+        if not cluster.status().running:
+            cluster.start()
+        agent_action(ctl, "agent1", "logout")
+        ctl.stop()
+        phone.close()
+        customer.close()
+        _close_open_requests(stack)
+    assert (row["status"], row["outcome"], row["attempts"]) == ("done", "answered", 1)
+    assert row["dialing_by"] is None and row["last_agent"] == "agent1"
+    (attempt,) = attempts
+    assert attempt["result"] == "answered" and attempt["ended_at"] is not None
+    assert customer.numbers() == [number]  # called once
+    assert f"[cb {rid}] finish kept in the outcome spool" in log
+    assert log.count(f"[cb {rid}] claimed by") == 1
+    assert "Traceback" not in log

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ivr.callbacks.dialer import CallbackDialer, DialerConfig
+from ivr.callbacks.outbox import OutcomeSpool
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.core import Core, Feature
 from ivr.features.recordings.feature import Bridgers
@@ -38,6 +39,7 @@ async def wire(core: Core) -> Feature:
         ),
         restrictions=core.restrictions,
         notice=core.services.need(NoticeFlow),
+        outcomes=OutcomeSpool(s.state_dir / "spool" / "callbacks"),
     )
     capture = CallbackFlow(
         core.prompts,

@@ -26,6 +26,7 @@ from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.errors import AriUnavailable
 from ivr.audio import tts_key
 from ivr.callbacks.dialer import CallbackDialer, DialerConfig
+from ivr.callbacks.outbox import OutcomeSpool
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.engine import QueueEngine
 from ivr.flowdefs.model import (
@@ -113,6 +114,7 @@ class World:
     ) -> None:
         self.flows = flows
         self.definitions = Definitions(flows)  # what the controllers read, live
+        self.tmp_path = tmp_path
         self.fake = FakeAri(default_duration=0.001)
         self.dispatcher = Dispatcher(self.fake, FlowRouter({}).handle, app="linja")
         self.fake.attach(self.dispatcher)
@@ -121,7 +123,14 @@ class World:
         self.prompts = PromptRenderer(tmp_path / "sounds", "/sounds", speak=fake_speak)
         self.restrictions = restrictions if restrictions is not None else Restrictions()
 
-    def controller(self, name: str = "ctl-a", *, lease: float = 60.0) -> Controller:
+    def controller(
+        self,
+        name: str = "ctl-a",
+        *,
+        lease: float = 60.0,
+        db_retries: int = 12,
+        spool: Path | None = None,
+    ) -> Controller:
         queues = {f"{self.flows.tenant}/{n}": q for n, q in self.flows.queues.items()}
         coord = QueueCoordinator(QueueEngine(queues), self.clock, tick_interval=0.01)
         dialer = CallbackDialer(
@@ -141,11 +150,12 @@ class World:
                 trunk=TRUNK,
                 poll_interval=0.02,
                 lease=lease,
-                db_retries=12,
+                db_retries=db_retries,
                 db_backoff=0.01,
             ),
             restrictions=self.restrictions,
             notice=NoticeFlow(self.prompts, self.clock),
+            outcomes=OutcomeSpool(spool or self.tmp_path / "spool" / name),
         )
         return Controller(name, coord, dialer)
 
