@@ -23,9 +23,9 @@ import pytest
 
 from ivr.config import Settings
 from ivr.stack.postgres import PgCluster
-from tests.number_traces import derived, traces
 from tests.integration.test_call_center import _ensure_admin, agent_action
 from tests.integration.test_recording import RMS_FLOOR, _audio_rows, _check_audio, _rms
+from tests.number_traces import derived, traces
 from tests.support import (
     SCENARIOS,
     AgentPhone,
