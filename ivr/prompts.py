@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 Speaker = Callable[[str, str], Awaitable[bytes]]
 
 _NUMBER = re.compile(r"(\+?[0-9]+)?")  # nothing at all says nothing
-GROUP_PAUSE = 0.25  # seconds of silence between digit groups ("0 4 0, 1 2 3, 4 5 6 7")
+GROUP_PAUSE = 0.2  # seconds of silence between digit groups ("0 4 0, 1 2 3, 4 5 6 7")
 DIGIT_KEY = "digit"  # cache names of per-digit renders: digit-<hash of the word>
+PART_KEY = "part"  # the texts around a number, trimmed: part-<hash of the text>
 
 
 class PromptRenderer:
@@ -89,10 +90,10 @@ class PromptRenderer:
         """The catalogue text ``key`` with a number for its ``{digits}``: the text before
         and after it are cached texts, the number is said by :meth:`digits`."""
         before, after = around(key, language, "digits", **values)
-        media = [await self.text(before, language)] if _says(before) else []
+        media = [await self._part(before, language)] if _says(before) else []
         media += await self.digits(digits, language)
-        if _says(after):  # not a lone "." (espeak would say "piste")
-            media.append(await self.text(after, language))
+        if _says(after):  # not a lone "."
+            media.append(await self._part(after, language))
         return media
 
     async def prompt(self, prompt: Prompt, language: str, base_dir: Path) -> str:
@@ -116,7 +117,20 @@ class PromptRenderer:
 
         async def render() -> bytes:
             # Trimmed: a number is said at the pace of speech, not a word per second.
-            return audio.trim_silence(await self._speak(word, language))
+            return audio.trim_silence(await self._speak(word, language), margin=0.03)
+
+        await self._ensure(key, render)
+        return self._media(key)
+
+    async def _part(self, text: str, language: str) -> str:
+        """A cached text that a number follows or precedes, trimmed of espeak's silence
+        so the sentence flows (named apart from the untrimmed render of the same text)."""
+        key = f"{PART_KEY}-{audio.tts_key(text, language)}"
+
+        async def render() -> bytes:
+            data = audio.trim_silence(await self._speak(text, language))
+            log.info("rendered prompt %s (%s, %d chars)", key[:17], language, len(text))
+            return data
 
         await self._ensure(key, render)
         return self._media(key)

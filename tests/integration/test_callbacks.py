@@ -235,7 +235,7 @@ def _forget_renders_of(settings: Settings, number: str) -> Path:
 def test_caller_in_the_queue_presses_1_and_is_called_back(
     stack: Settings, dialer: Controller, tmp_path: Path, customer_port: int
 ) -> None:
-    # The agent hears who is called back (~8 s of speech), then talks with the customer.
+    # The agent hears who is called back (~9.5 s of speech), then talks with the customer.
     sounds = _forget_renders_of(stack, "+358401234567")
     phone = AgentPhone(stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=16000)
     customer = Customer("customer-answers.xml", tmp_path / "customer", customer_port, calls=1)
@@ -413,8 +413,9 @@ def test_live_callers_and_a_callback_are_served_in_arrival_order(
     """A (live) arrives, then B (asks for a callback, hangs up), then C (live); one agent.
     The agent serves A, then calls B back, then C."""
     started = datetime.now(UTC)
+    # 14 s: on B's callback the agent first hears whom to call (~9.5 s, digit by digit).
     phone = AgentPhone(
-        stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=10000, calls=3, timeout=120
+        stack, "agent1", "agent-answers.xml", tmp_path, talk_ms=14000, calls=3, timeout=120
     )
     customer = Customer("customer-answers.xml", tmp_path / "customer", customer_port, calls=1)
     live = ["-key", "digit", "2"]
@@ -628,7 +629,7 @@ def test_a_postgres_outage_mid_dial_neither_holds_the_call_nor_loses_a_request(
         try:
             cluster.stop()
             stopped = time.monotonic()
-            # The agent hears the number (~8 s), then the customer rings and answers.
+            # The agent hears the number (~9.5 s), then the customer rings and answers.
             wait_for("the customer to answer", lambda: customer.answered(1), timeout=30)
             answered = time.time()
             wait_for("agent and customer bridged", lambda: _bridged_customer(stack), timeout=5)

@@ -17,5 +17,5 @@ def heard(media: list[str], lang: str = "fi", *, texts: tuple[str, ...] = ()) ->
     names[hashlib_key(silence(GROUP_PAUSE))] = ","
     known = {t[lang] for t in CATALOGUE.values() if lang in t} | set(texts)  # type: ignore[index]
     for t in known:
-        names[tts_key(t, lang)] = t
+        names[tts_key(t, lang)] = names[f"part-{tts_key(t, lang)}"] = t
     return [names.get(m.rsplit("/", 1)[-1], m) for m in media]
