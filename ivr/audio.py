@@ -3,11 +3,13 @@ concatenation and durations. Everything Asterisk plays is 8 kHz, mono, 16-bit PC
 
 from __future__ import annotations
 
+import array
 import asyncio
 import hashlib
 import io
 import logging
 import os
+import sys
 import wave
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,3 +135,28 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(fd)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def trim_silence(data: bytes, *, threshold: int = 300, margin: float = 0.04) -> bytes:
+    """An 8 kHz mono 16-bit wav without its leading and trailing silence (samples quieter
+    than ``threshold``), keeping ``margin`` seconds either side. All silence: unchanged."""
+    with wave.open(io.BytesIO(data)) as w:
+        if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (RATE, 1, 2):
+            raise AudioError("trim_silence needs 8 kHz mono 16-bit input")
+        samples = array.array("h", w.readframes(w.getnframes()))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    loud = [i for i, s in enumerate(samples) if abs(s) > threshold]
+    if not loud:
+        return data
+    keep = int(RATE * margin)
+    start, end = max(0, loud[0] - keep), min(len(samples), loud[-1] + 1 + keep)
+    kept = samples[start:end]
+    if sys.byteorder == "big":
+        kept.byteswap()
+    return pcm_to_wav(kept.tobytes())
+
+
+def silence(seconds: float) -> bytes:
+    """An 8 kHz mono 16-bit wav of ``seconds`` of silence."""
+    return pcm_to_wav(b"\0\0" * int(RATE * seconds))

@@ -3,6 +3,10 @@ of its own), in every language it speaks. Flows never hold texts: they ask
 ``texts.text(Text.KEY, language, **values)`` and hand the result to the prompt renderer, which
 speaks it with espeak-ng and caches it by content (so a text changed here is rendered anew).
 
+A ``{digits}`` placeholder stands for a caller's number, which is personal data and never part
+of a cached text: :func:`around` gives the text before and after it, and the renderer speaks
+the number between them from :data:`DIGITS`, one cached word per digit.
+
 Each key has a text in every language of :data:`LANGUAGES`, with the same ``{placeholders}``
 in each (tests/unit/test_texts.py checks both). A language Linja does not speak gets the
 English text, as the flows always did; a tenant's language is validated at load, so that is
@@ -17,7 +21,18 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final, Literal, TypeGuard, get_args
 
-__all__ = ["DEFAULT_LANGUAGE", "FALLBACK", "LANGUAGES", "Language", "Text", "speaks", "text"]
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "DIGITS",
+    "FALLBACK",
+    "LANGUAGES",
+    "Language",
+    "Text",
+    "around",
+    "digit_word",
+    "speaks",
+    "text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +218,51 @@ CATALOGUE: Final[Mapping[Text, Mapping[Language, str]]] = MappingProxyType(
     }
 )
 
+# How each character of a number is said, one word at a time ("+" leads an E.164 number).
+DIGITS: Final[Mapping[Language, Mapping[str, str]]] = MappingProxyType(
+    {
+        "fi": {
+            "0": "nolla",
+            "1": "yksi",
+            "2": "kaksi",
+            "3": "kolme",
+            "4": "neljä",
+            "5": "viisi",
+            "6": "kuusi",
+            "7": "seitsemän",
+            "8": "kahdeksan",
+            "9": "yhdeksän",
+            "+": "plus",
+        },
+        "sv": {
+            "0": "noll",
+            "1": "ett",
+            "2": "två",
+            "3": "tre",
+            "4": "fyra",
+            "5": "fem",
+            "6": "sex",
+            "7": "sju",
+            "8": "åtta",
+            "9": "nio",
+            "+": "plus",
+        },
+        "en": {
+            "0": "zero",
+            "1": "one",
+            "2": "two",
+            "3": "three",
+            "4": "four",
+            "5": "five",
+            "6": "six",
+            "7": "seven",
+            "8": "eight",
+            "9": "nine",
+            "+": "plus",
+        },
+    }
+)
+
 
 def speaks(language: str) -> TypeGuard[Language]:
     """Whether the catalogue has texts in ``language``."""
@@ -216,3 +276,22 @@ def text(key: Text, language: str, /, **values: object) -> str:
         log.warning("no %r texts: %s taken in %s", language, key.value, FALLBACK)
         language = FALLBACK
     return CATALOGUE[key][language].format(**values)
+
+
+def around(key: Text, language: str, placeholder: str, /, **values: object) -> tuple[str, str]:
+    """``key`` in ``language`` split at ``{placeholder}``: the text before it and the text
+    after it (stripped; either may be empty), other placeholders filled from ``values``.
+    KeyError if the text has no such placeholder or a value is missing."""
+    if not speaks(language):
+        log.warning("no %r texts: %s taken in %s", language, key.value, FALLBACK)
+        language = FALLBACK
+    before, found, after = CATALOGUE[key][language].partition("{" + placeholder + "}")
+    if not found:
+        raise KeyError(placeholder)
+    return before.format(**values).strip(), after.format(**values).strip()
+
+
+def digit_word(char: str, language: str) -> str:
+    """How ``char`` (a digit, or the + of an E.164 number) is said in ``language``
+    (English when Linja does not speak it); KeyError for any other character."""
+    return DIGITS[language if speaks(language) else FALLBACK][char]

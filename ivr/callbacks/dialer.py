@@ -9,7 +9,7 @@ bridges them.
                                      │ ring the agents (first to answer takes it)
                                      │   nobody answers: attempt "agent_no_answer", lease back,
                                      │   the entry stays in line for the next agent
-                                     │ agent hears "calling back 0 4 0 ..."
+                                     │ agent hears "calling back 0 4 0 ..." (digit sounds)
                                      │ dial PJSIP/customers/sip:<number>@<trunk>
                                      │   answered: bridge (Bridger) ──> finish(answered)
                                      │   busy / no answer / failed: tell the agent, hang up;
@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import string
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -517,12 +518,14 @@ class CallbackDialer:
         rid = request.id
         lang = flows.language
         try:
-            spoken = parse_number(request.number).spoken_digits()
+            digits = parse_number(request.number).national
         except InvalidNumber:
-            spoken = " ".join(request.number)
-        calling = text(Text.DIALER_CALLING, lang, digits=spoken)
+            digits = "".join(c for c in request.number if c in string.digits)
         try:
-            await agent_leg.play(await self._prompts.text(calling, lang))
+            # Said digit by digit: the customer's number is never cached as a spoken text.
+            await agent_leg.play(
+                await self._prompts.sentence(Text.DIALER_CALLING, lang, digits=digits)
+            )
         except CallHungUp:
             log.info("[cb %s] agent hung up before the customer was dialled", rid)
             return CallbackResult.AGENT_NO_ANSWER, None

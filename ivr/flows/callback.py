@@ -15,7 +15,9 @@ request is already stored, so a hang-up during it loses nothing). The caller hea
 confirmation and the call ends. The recorder makes the request durable (spooled while
 Postgres is down); the dialer picks it up from the table. A number under a processing
 restriction is never dialled, so the caller is told so and may key another; a restricted
-caller is not offered the voice message.
+caller is not offered the voice message. The number is read back digit by digit
+(:meth:`ivr.prompts.PromptRenderer.sentence`): it is personal data and never becomes a cached
+spoken text.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class CallbackFlow:
                     await call.play(await self._text(lang, Text.CALLBACK_INVALID))
                     continue
             choice = await call.prompt_digits(
-                await self._text(lang, Text.CALLBACK_CONFIRM, digits=number.spoken_digits()),
+                # The number is said digit by digit: never cached as a spoken text.
+                await self._prompts.sentence(Text.CALLBACK_CONFIRM, lang, digits=number.national),
                 1,
                 first_timeout=6.0,
                 inter_timeout=2.0,
@@ -159,8 +162,8 @@ class CallbackFlow:
             log.info("[%s] keyed number refused: %s", call.channel_id, exc.reason)
             return None
 
-    async def _text(self, lang: str, key: Text, **values: str) -> str:
-        return await self._prompts.text(text(key, lang, **values), lang)
+    async def _text(self, lang: str, key: Text) -> str:
+        return await self._prompts.text(text(key, lang), lang)
 
     def _store(
         self, ctx: CaseContext, queue: Queue, number: PhoneNumber, place: datetime | None

@@ -45,6 +45,7 @@ from ivr.texts import Text, text
 from storage.errors import StorageUnavailable
 from storage.events import CallbackOutcome, CallbackResult
 from tests.unit.callbacks.memory_store import MemoryCallbackStore, StoredAttempt
+from tests.unit.callbacks.spoken import heard
 from tests.unit.callcenter.util import FakeClock
 from tests.unit.fake_ari import FakeAri
 from tests.unit.flows.support_recording import fake_speak
@@ -53,7 +54,7 @@ HELSINKI = ZoneInfo("Europe/Helsinki")
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 12:00 in Helsinki
 PLACE = T0 - timedelta(minutes=5)
 NUMBER = "+358401234567"
-SPOKEN = "0 4 0, 1 2 3, 4 5 6 7"
+CALLING = "Takaisinsoitto. Soitetaan numeroon"  # then the number, digit by digit
 TRUNK = "127.0.0.1:5070"
 CUSTOMER = "PJSIP/customers/"
 RETRY = 60.0
@@ -238,7 +239,9 @@ async def test_claims_rings_the_agent_then_the_customer_and_bridges_them(tmp_pat
         assert w.legs(CUSTOMER) == []  # no customer is called before an agent answers
         w.fake.start_call(agent, args=["callback-agent"])
         customer = await w.rung(CUSTOMER)
-        assert w.heard(agent) == [w.said(Text.DIALER_CALLING, digits=SPOKEN)]
+        assert heard(w.heard(agent), texts=(CALLING,)) == [
+            *[CALLING, *"040", ",", *"123", ",", *"4567"]
+        ]
         w.fake.start_call(customer, args=["callback-customer"])
         await w.until(lambda: w.bridged(agent, customer))
         await w.until(lambda: w.store.attempts(r.id)[0].answered_at is not None)
