@@ -127,19 +127,6 @@ class PhoneNumber:
     def _parsed(self) -> phonenumbers.PhoneNumber:
         return phonenumbers.parse(self.e164, None)
 
-    def spoken_digits(self) -> str:
-        """The number as a caller would write it, one digit at a time for text-to-speech:
-        "0 4 0, 1 2 3, 4 5 6 7" (groups of three, the last of up to four)."""
-        digits = self.national.lstrip("+")
-        groups: list[str] = []
-        rest = digits
-        while len(rest) > 4:
-            groups.append(rest[:3])
-            rest = rest[3:]
-        groups.append(rest)
-        prefix = "plus " if self.national.startswith("+") else ""
-        return prefix + ", ".join(" ".join(g) for g in groups)
-
     def __str__(self) -> str:
         return self.e164
 

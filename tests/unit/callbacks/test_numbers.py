@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.telephony.numbers import InvalidNumber, PhoneNumber, parse_number
+from ivr.telephony.numbers import InvalidNumber, parse_number
 
 
 @pytest.mark.parametrize(
@@ -65,10 +65,3 @@ def test_refuses_garbage_with_a_reason(text: str, why: str) -> None:
 def test_not_text_is_refused() -> None:
     with pytest.raises(InvalidNumber):
         parse_number(401234567)  # type: ignore[arg-type]
-
-
-def test_spoken_digits_group_the_national_form() -> None:
-    assert parse_number("0401234567").spoken_digits() == "0 4 0, 1 2 3, 4 5 6 7"
-    assert parse_number("091234567").spoken_digits() == "0 9 1, 2 3 4, 5 6 7"
-    assert parse_number("+46812345678").spoken_digits().startswith("plus 4 6 8, ")
-    assert PhoneNumber("+35850555").spoken_digits() == "0 5 0, 5 5 5"
