@@ -128,7 +128,9 @@ def test_caller_picks_an_option_and_an_agent_answers(
     assert case["outcome"] == "answered"
     assert case["caller_number"] == "0401234567"
     assert case["queue_wait"] is not None
-    assert abs(case["queue_wait"].total_seconds() - measured_wait) <= 0.5, (
+    # SIPp's stamps and the controller's event times are taken in different processes, each
+    # of which a loaded machine (4 test workers on 2 cores) can delay by a few hundred ms.
+    assert abs(case["queue_wait"].total_seconds() - measured_wait) <= 1.0, (
         case["queue_wait"],
         measured_wait,
     )

@@ -270,7 +270,9 @@ def test_pause_and_resume_show_in_metadata_and_cut_the_audio(
         assert api(desk, "POST", f"/api/calls/{case_id}/recording/resume")[0] == 409
         marks["case_id"] = case_id
 
-    phone, _since = _call_desk(stack, tmp_path, "agent2", talk_ms=6000, during=pause_then_resume)
+    # 10 s of talk: the pause and resume (about 3 s after the recording shows up live) must
+    # fit in the call even when the recording starts late on a loaded machine.
+    phone, _since = _call_desk(stack, tmp_path, "agent2", talk_ms=10000, during=pause_then_resume)
     bridged = read_stamp(phone.workdir, "bye") - read_stamp(phone.workdir, "answered")
     case_id = uuid.UUID(marks["case_id"])
     (rec,) = wait_for(
