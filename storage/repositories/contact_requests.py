@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -81,28 +81,7 @@ class _Repeat(Exception):
 
 def request_view(r: ContactRequest, *, restricted: bool = False) -> ContactRequestView:
     """The request as agents see it; a ``restricted`` one without its personal data."""
-    if restricted:
-        return ContactRequestView(
-            id=r.id,
-            tenant_id=r.tenant_id,
-            case_id=r.case_id,
-            channel=Channel(r.channel),
-            queue=r.queue,
-            requested_at=r.requested_at,
-            callback_number=None,
-            name=None,
-            email=None,
-            message=None,
-            status=ContactStatus(r.status),
-            claimed_by=r.claimed_by,
-            claimed_at=r.claimed_at,
-            attempts=r.attempts,
-            last_agent_id=r.last_agent_id,
-            last_handled_at=r.last_handled_at,
-            closed_at=r.closed_at,
-            restricted=True,
-        )
-    return ContactRequestView(
+    view = ContactRequestView(
         id=r.id,
         tenant_id=r.tenant_id,
         case_id=r.case_id,
@@ -121,6 +100,9 @@ def request_view(r: ContactRequest, *, restricted: bool = False) -> ContactReque
         last_handled_at=r.last_handled_at,
         closed_at=r.closed_at,
     )
+    if not restricted:
+        return view
+    return replace(view, callback_number=None, name=None, email=None, message=None, restricted=True)
 
 
 class ContactRequestRepository:
