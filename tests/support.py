@@ -51,6 +51,13 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def closed_tcp_port() -> int:
+    """A loopback TCP port nobody listens on (bound, then released): a server that is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def free_media_port() -> int:
     """An even port with port+1..+3 free too (SIPp uses several from -mp)."""
     for _ in range(100):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -59,20 +58,13 @@ from storage.repositories.media import ListeningLog, RecordingRepository, VoiceM
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from storage.spool import Spool
-from tests.support import basic_auth, write_tone
+from tests.support import basic_auth, closed_tcp_port, write_tone
 
 pytestmark = pytest.mark.integration
 
 SYSTEM = Actor.system("tests")
 PASSWORD = "kuuntelu-salasana"
 SECONDS = 2.0
-
-
-def dead_port() -> int:
-    """A loopback port nobody listens on (a Postgres that is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -401,7 +393,7 @@ async def test_listening_log_down_means_503_and_no_audio(
     world: World, scratch_db: Settings, tmp_path: Path
 ) -> None:
     """Everything works except the listening log, whose database is down: nothing is sent."""
-    down = make_engine(scratch_db.model_copy(update={"pg_port": dead_port()}), pool_size=1)
+    down = make_engine(scratch_db.model_copy(update={"pg_port": closed_tcp_port()}), pool_size=1)
     repo = UserRepository(world.sessions, Hasher.fast_for_tests())
     service = ListeningService(
         recordings=RecordingRepository(world.sessions),

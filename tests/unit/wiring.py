@@ -8,7 +8,6 @@ never reach Postgres, and a feature that tries at wiring time sees it down.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -23,13 +22,7 @@ from ivr.prompts import PromptRenderer
 from storage.db import make_engine, session_factory
 from storage.passwords import Hasher
 from storage.repositories.users import UserRepository
-
-
-def closed_port() -> int:
-    """A TCP port on loopback where nothing listens (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import closed_tcp_port
 
 
 def unit_settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -37,8 +30,8 @@ def unit_settings(tmp_path: Path, **changes: Any) -> Settings:
         "state_dir": tmp_path / "state",
         "asterisk_root": tmp_path / "root",
         "audio_dir": tmp_path / "store",
-        "pg_port": closed_port(),
-        "ari_port": closed_port(),
+        "pg_port": closed_tcp_port(),
+        "ari_port": closed_tcp_port(),
         "ari_password": "unit",
         "db_app_password": "unit",
         "db_owner_password": "unit",
