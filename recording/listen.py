@@ -216,7 +216,7 @@ class ListeningService:
         await self._require_access(user, None, "case", case_id, "audit")
         case = await self._case(case_id)
         await self._require_access(user, case.tenant_id, "case", case_id, "audit")
-        if user.role is not Role.ADMIN:
+        if not user.role.is_admin:
             await self._refuse(
                 user, case.tenant_id, "case", case_id, "audit",
                 message="only admin users of the tenant may read its listening log",

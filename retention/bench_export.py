@@ -194,7 +194,7 @@ async def run(settings: Settings, entries: int) -> None:
                 tenant = await tenants.create("bench", "Bench Oy", Actor.system("bench"))
                 by = await UserRepository(sessions, Hasher.fast_for_tests()).create(
                     tenant_id=None, name="DPO", login="bench-dpo", password="bench-dpo",
-                    role=Role.ADMIN, actor=Actor.system("bench"),
+                    role=Role.OPERATOR, actor=Actor.system("bench"),
                 )  # fmt: skip
                 seeded = await seed_ledger(conn, tenant.id, entries=entries)
                 store = AudioStore(work / "store")

@@ -25,7 +25,6 @@ from retention.restrictor import Restrictor, RestrictResult
 from storage.contacts import BadContact, Subject
 from storage.domain import Actor, TenantInfo, UserInfo
 from storage.errors import NotFound
-from storage.events import Role
 from storage.repositories.audit import AuditLog
 from storage.repositories.erasures import ErasureRepository
 from storage.repositories.media import ListeningLog
@@ -73,7 +72,7 @@ class SubjectRights:
             user = await self.users.by_login(login)
         except NotFound:
             raise UnknownActor(f"no user {login!r}") from None
-        if not user.active or user.role != Role.ADMIN:
+        if not user.active or not user.role.is_admin:
             raise UnknownActor(f"user {login!r} is not an active admin")
         return user
 

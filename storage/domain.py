@@ -38,6 +38,7 @@ class TenantInfo:
     recording_retention: timedelta
     voicemail_retention: timedelta
     case_retention: timedelta
+    time_zone: str = "Europe/Helsinki"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,9 +58,19 @@ class QueueExit(StrEnum):
 
 
 class Role(StrEnum):
+    """``operator``: the platform's own staff, above tenants (no tenant); the others belong
+    to one tenant: ``admin`` runs it, ``team`` works in it, ``external`` sees only what is
+    shared with them."""
+
+    OPERATOR = "operator"
     ADMIN = "admin"
     TEAM = "team"
     EXTERNAL = "external"
+
+    @property
+    def is_admin(self) -> bool:
+        """An admin of a tenant, or an operator (who administers every tenant)."""
+        return self in (Role.ADMIN, Role.OPERATOR)
 
 
 class ListenKind(StrEnum):

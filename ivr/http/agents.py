@@ -35,7 +35,7 @@ def add_routes(
         agent, action = request.match_info["agent"], request.match_info["action"]
         if action not in ACTIONS:
             raise NotThere(f"unknown action {action[:20]!r}")
-        if who.role != Role.ADMIN and who.login != agent:
+        if not who.role.is_admin and who.login != agent:
             raise NotAllowed("not allowed to change this agent")
         if agent not in known_agents():
             raise NotThere(f"unknown agent {agent[:64]!r}")

@@ -278,7 +278,7 @@ class _Handlers:
             agent_id=who.user.id,
             now=self._d.clock(),
             actor=Actor.user(who.user),
-            admin=who.role is Role.ADMIN,
+            admin=who.role.is_admin,
         )
         log.info("[%s] contact request %s by %s", request_id, action.value, who.login)
         return web.json_response(request_json(done))

@@ -36,6 +36,8 @@ class Tenant(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8), server_default="fi")
+    # An IANA zone name (checked against zoneinfo where it is set: the database has no list).
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="Europe/Helsinki")
     recording_retention: Mapped[timedelta] = mapped_column(
         Interval, server_default=text("interval '3 months'")
     )

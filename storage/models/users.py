@@ -34,8 +34,8 @@ class User(Base):
             "phone_login IS NULL OR (phone_login ~ '^[0-9]{2,16}$' AND phone_pin_hash IS NOT NULL)",
             name="phone_login_needs_pin",
         ),
-        # Platform operators (no tenant) are admins; everyone else belongs to a tenant.
-        CheckConstraint("tenant_id IS NOT NULL OR role = 'admin'", name="tenant_or_platform"),
+        # Platform operators have no tenant; everyone else belongs to one.
+        CheckConstraint("(tenant_id IS NULL) = (role = 'operator')", name="tenant_or_platform"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

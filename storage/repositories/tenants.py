@@ -25,6 +25,7 @@ def tenant_info(t: Tenant) -> TenantInfo:
         recording_retention=t.recording_retention,
         voicemail_retention=t.voicemail_retention,
         case_retention=t.case_retention,
+        time_zone=t.time_zone,
     )
 
 

@@ -115,7 +115,7 @@ async def api(scratch_db: Settings) -> AsyncIterator[Api]:
         ("agent2", taksi, Role.TEAM),
         ("ulkoinen", taksi, Role.EXTERNAL),
         ("muuagentti", muu, Role.TEAM),
-        ("root", None, Role.ADMIN),
+        ("root", None, Role.OPERATOR),
     ):
         users[login] = await repo.create(
             tenant_id=tenant and tenant.id, name=login, login=login, password=PASSWORD, role=role,

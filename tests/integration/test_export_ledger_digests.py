@@ -68,7 +68,7 @@ async def test_data_subject_export_with_1000_ledger_entries_computes_digests_off
     sessions = session_factory(engine)
     admin = await UserRepository(sessions, Hasher.fast_for_tests()).create(
         tenant_id=None, name="DPO", login="dpo-admin", password="salasana-123",
-        role=Role.ADMIN, actor=Actor.system("tests"),
+        role=Role.OPERATOR, actor=Actor.system("tests"),
     )  # fmt: skip
     rights = SubjectRights(sessions, AudioStore(tmp_path / "store"), lambda: datetime.now(UTC))
     tenant = await rights.tenant(await conn.fetchval("SELECT slug FROM tenants WHERE id = $1", tid))
@@ -105,7 +105,7 @@ async def test_an_erasure_writes_lookup_keys_that_a_later_export_finds(
     sessions = session_factory(engine)
     admin = await UserRepository(sessions, Hasher.fast_for_tests()).create(
         tenant_id=None, name="DPO", login="dpo-admin", password="salasana-123",
-        role=Role.ADMIN, actor=Actor.system("tests"),
+        role=Role.OPERATOR, actor=Actor.system("tests"),
     )  # fmt: skip
     rights = SubjectRights(sessions, AudioStore(tmp_path / "store"), lambda: datetime.now(UTC))
     tenant = await rights.tenant(await conn.fetchval("SELECT slug FROM tenants WHERE id = $1", tid))

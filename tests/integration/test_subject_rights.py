@@ -83,7 +83,7 @@ async def world(engine: AsyncEngine, conn: asyncpg.Connection, tmp_path: Path) -
     slug = await conn.fetchval("SELECT slug FROM tenants WHERE id = $1", tid)
     users = UserRepository(session_factory(engine), Hasher.fast_for_tests())
     admin = await users.create(
-        tenant_id=None, name="Admin", login="dpo-admin", password=ADMIN_PW, role=Role.ADMIN,
+        tenant_id=None, name="Admin", login="dpo-admin", password=ADMIN_PW, role=Role.OPERATOR,
         actor=Actor.system("tests"),
     )  # fmt: skip
     await users.create(

@@ -88,21 +88,22 @@ async def test_users_passwords_and_phone_login(
     assert {"user.create", "user.role", "user.disable"} <= set(actions)
 
 
-async def test_platform_admin_needs_no_tenant_but_agents_do(
+async def test_platform_operator_needs_no_tenant_but_others_do(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     users = UserRepository(sessions, Hasher.fast_for_tests())
     admin = await users.create(
         tenant_id=None, name="Ops", login=f"ops-{uuid.uuid4().hex[:6]}", password="pw",
-        role=Role.ADMIN, actor=ADMIN,
+        role=Role.OPERATOR, actor=ADMIN,
     )  # fmt: skip
     assert admin.tenant_id is None
-    with pytest.raises(ConstraintViolation) as err:
-        await users.create(
-            tenant_id=None, name="Agent", login=f"a-{uuid.uuid4().hex[:6]}", password="pw",
-            role=Role.TEAM, actor=ADMIN,
-        )  # fmt: skip
-    assert err.value.constraint == "ck_users_tenant_or_platform"
+    for role in (Role.ADMIN, Role.TEAM):  # a tenant's roles need the tenant
+        with pytest.raises(ConstraintViolation) as err:
+            await users.create(
+                tenant_id=None, name="Agent", login=f"a-{uuid.uuid4().hex[:6]}", password="pw",
+                role=role, actor=ADMIN,
+            )  # fmt: skip
+        assert err.value.constraint == "ck_users_tenant_or_platform"
 
 
 async def test_two_agents_never_claim_the_same_request(

@@ -38,7 +38,7 @@ USERS = {
     "team-a": _user("team-a", Role.TEAM, A),
     "admin-a": _user("admin-a", Role.ADMIN, A),
     "ext-a": _user("ext-a", Role.EXTERNAL, A),
-    "root": _user("root", Role.ADMIN, None),
+    "root": _user("root", Role.OPERATOR, None),
     "team-none": _user("team-none", Role.TEAM, None),
 }
 

@@ -193,7 +193,7 @@ def test_policy_admin_and_team_of_the_tenant_only() -> None:
     assert not may_listen(user(Role.EXTERNAL), TENANT)
     assert not may_listen(user(Role.ADMIN, OTHER), TENANT)
     assert not may_listen(user(Role.TEAM, OTHER), TENANT)
-    assert not may_listen(user(Role.ADMIN, None), TENANT)  # no tenant: not "of the tenant"
+    assert not may_listen(user(Role.OPERATOR, None), TENANT)  # no tenant: not "of the tenant"
     assert not may_listen(user(Role.TEAM, disabled_at=NOW), TENANT)
 
 
@@ -256,7 +256,7 @@ async def test_refused_users_get_no_audio_and_no_event_but_an_audit_row(
 
 
 async def test_users_who_may_never_listen_learn_nothing_about_ids(w: World) -> None:
-    for who in [user(Role.EXTERNAL), user(Role.ADMIN, None), user(Role.TEAM, disabled_at=NOW)]:
+    for who in [user(Role.EXTERNAL), user(Role.OPERATOR, None), user(Role.TEAM, disabled_at=NOW)]:
         with pytest.raises(AccessDenied):  # not 404: existence is not revealed
             await w.service.open(
                 AudioType.RECORDING, uuid.uuid4(), who, mode=ListenKind.PLAY,

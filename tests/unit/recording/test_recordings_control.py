@@ -68,7 +68,7 @@ USERS = {
     "admin": user("admin", Role.ADMIN, TENANT),
     "team": user("team", Role.TEAM, TENANT),
     "other": user("other", Role.TEAM, OTHER),
-    "root": user("root", Role.ADMIN, None),
+    "root": user("root", Role.OPERATOR, None),
     "ext": user("ext", Role.EXTERNAL, TENANT),
 }
 
