@@ -63,6 +63,7 @@ class Text(StrEnum):
     CALLBACK_RESTRICTED = "callback.restricted"
     CALLBACK_OFFER_MESSAGE = "callback.offer_message"
     CALLBACK_DONE = "callback.done"
+    CALLBACK_NOT_KEPT = "callback.not_kept"  # the request could not be stored anywhere
     # callback dialer, to the agent: who is called, and how the call went
     DIALER_CALLING = "dialer.calling"  # {digits}
     DIALER_BUSY = "dialer.busy"
@@ -146,6 +147,14 @@ CATALOGUE: Final[Mapping[Text, Mapping[Language, str]]] = MappingProxyType(
             "fi": "Jos haluat jättää viestin, paina 1.",
             "sv": "Tryck 1 om du vill lämna ett meddelande.",
             "en": "To leave a message, press 1.",
+        },
+        _T.CALLBACK_NOT_KEPT: {
+            "fi": "Pahoittelemme, emme voineet tallentaa soittopyyntöäsi. Soita myöhemmin "
+            "uudelleen. Näkemiin.",
+            "sv": "Vi beklagar, vi kunde inte spara din begäran om återuppringning. Ring igen "
+            "senare. Hej då.",
+            "en": "We are sorry, we could not save your callback request. Please call again "
+            "later. Goodbye.",
         },
         _T.CALLBACK_DONE: {
             "fi": "Kiitos. Soitamme sinulle takaisin, kun on vuorosi. Paikkasi jonossa säilyy. "

@@ -264,3 +264,10 @@ class EventSink(Protocol):
     raising because of the database."""
 
     def emit(self, event: CaseEvent) -> None: ...
+
+
+class DurableSink(EventSink, Protocol):
+    """An event sink that can also say when a case's events are kept (in the database or
+    the fsync'd spool): for what the caller is told has been taken (a callback request)."""
+
+    async def durable(self, case_id: uuid.UUID) -> bool: ...

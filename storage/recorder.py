@@ -18,6 +18,12 @@ counted in :class:`RecorderStats`; rows the database refuses are noted in ``reje
 (case id, constraint, SQLSTATE: never the row).
 
 Several snapshots of one case coalesce while pending: a burst costs one row write per case.
+
+A flow that must not tell the caller something before it is kept (a confirmed callback
+request) awaits :meth:`CaseRecorder.durable`: the case's snapshot is then in the database or
+the fsync'd spool. If the batch it rides in is not written within ``durable_within`` seconds
+(a slow or hanging database), the snapshot is appended to the spool at once; the replay of
+that line later is one more idempotent upsert.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ import random
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from storage.codec import BadLine, decode_state, encode_state
 from storage.errors import SpoolError, StorageError
@@ -43,6 +49,8 @@ from storage.spool import Spool
 from storage.timing import CaseState, EventIgnored, apply
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,7 @@ class CaseRecorder:
         retry_initial: float = 0.25,
         retry_max: float = 5.0,
         write_timeout: float = 15.0,
+        durable_within: float = 2.0,
     ) -> None:
         self._writer = writer
         self._spool = spool
@@ -152,6 +161,12 @@ class CaseRecorder:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._write_timeout = write_timeout
+        self._durable_within = durable_within
+        # Spool calls run in a worker thread, one at a time (the spool is not thread-safe).
+        self._spool_lock = asyncio.Lock()
+        # Who awaits durability of a case: of its pending snapshot, or of the in-flight batch.
+        self._waiters: dict[uuid.UUID, list[asyncio.Future[bool]]] = {}
+        self._inflight_waiters: dict[uuid.UUID, list[asyncio.Future[bool]]] = {}
 
         self._open: dict[uuid.UUID, CaseState] = {}
         self._ended: OrderedDict[uuid.UUID, CaseState] = OrderedDict()
@@ -216,6 +231,58 @@ class CaseRecorder:
                 "case %s: recorder failed on %s", getattr(event, "case_id", "?"), type(event)
             )
 
+    async def durable(self, case_id: uuid.UUID) -> bool:
+        """Wait until everything emitted for the case so far is in the database or the
+        fsync'd spool. False (logged) when it could be kept in neither."""
+        if case_id in self._pending:
+            waiting = self._waiters
+        elif case_id in self._inflight_waiters or any(s.case_id == case_id for s in self._inflight):
+            waiting = self._inflight_waiters
+        else:
+            state = self._open.get(case_id) or self._ended.get(case_id)
+            return state is not None  # written already (unknown: never emitted or evicted)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiting.setdefault(case_id, []).append(done)
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), self._durable_within)
+        except TimeoutError:
+            return await self._spool_now(case_id)
+
+    async def _spool_now(self, case_id: uuid.UUID) -> bool:
+        """The batch is late (the database is slow): put the case's snapshot in the spool."""
+        state = self._open.get(case_id) or self._ended.get(case_id)
+        if state is None:
+            log.critical("case %s: forgotten before it could be kept", case_id)
+            return False
+        log.warning(
+            "case %s: not written within %.1f s: spooling its snapshot now",
+            case_id,
+            self._durable_within,
+        )
+        try:
+            n = await self._on_spool(self._spool.append, [encode_state(state)])
+        except (SpoolError, TypeError, ValueError) as exc:
+            log.critical("case %s: cannot be spooled either (%s)", case_id, exc)
+            return False
+        if n:
+            self._backlog = True
+            self._count["spooled"] += 1
+            return True
+        log.critical("case %s: the spool is full: its snapshot is not kept", case_id)
+        return False
+
+    def _settle(self, states: Sequence[CaseState], kept: bool) -> None:
+        """Tell whoever awaits these cases' durability whether they were kept."""
+        for s in states:
+            for done in self._inflight_waiters.pop(s.case_id, ()):
+                if not done.done():
+                    done.set_result(kept)
+
+    async def _on_spool(self, fn: Callable[..., T], *args: object) -> T:
+        async with self._spool_lock:
+            return await asyncio.to_thread(fn, *args)
+
     def _evict_if_full(self) -> None:
         while len(self._open) >= self._max_open:
             cid, _ = next(iter(self._open.items()))
@@ -246,7 +313,7 @@ class CaseRecorder:
 
     # ----- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        await asyncio.to_thread(self._spool.open)
+        await self._on_spool(self._spool.open)
         if self._spool.segments():
             self._backlog = True
         self._task = asyncio.create_task(self._run(), name="case-recorder")
@@ -270,12 +337,20 @@ class CaseRecorder:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         leftover = [*self._inflight, *self._pending.values()]
+        for cid, waiting in self._waiters.items():
+            self._inflight_waiters.setdefault(cid, []).extend(waiting)
+        self._waiters = {}
         self._inflight, self._pending = [], {}
         if leftover:
             if task is None:  # never started: the spool is not open yet
-                await asyncio.to_thread(self._spool.open)
+                await self._on_spool(self._spool.open)
             await self._to_spool(leftover)
-        await asyncio.to_thread(self._spool.close)
+        await self._on_spool(self._spool.close)
+        for waiting in self._inflight_waiters.values():
+            for done in waiting:
+                if not done.done():
+                    done.set_result(False)
+        self._inflight_waiters = {}
         s = self.stats()
         log.info(
             "case recorder closed: %d written, %d spooled, %d replayed, %d rejected, %d dropped, "
@@ -315,10 +390,12 @@ class CaseRecorder:
         if limit is None or limit >= len(self._pending):
             batch = list(self._pending.values())
             self._pending = {}
-            return batch
-        batch = []
-        for cid in list(self._pending)[:limit]:
-            batch.append(self._pending.pop(cid))
+        else:
+            batch = [self._pending.pop(cid) for cid in list(self._pending)[:limit]]
+        for s in batch:
+            waiting = self._waiters.pop(s.case_id, None)
+            if waiting:
+                self._inflight_waiters.setdefault(s.case_id, []).extend(waiting)
         return batch
 
     async def _run(self) -> None:
@@ -354,6 +431,7 @@ class CaseRecorder:
             elif batch:
                 await self._to_database(batch)
         finally:
+            self._settle(batch, False)  # not settled on the way: the batch was not kept
             self._inflight = []
         # Done when closing and everything is in the database, or safely in the spool after
         # one last attempt to replay it.
@@ -379,6 +457,9 @@ class CaseRecorder:
         if rejected is None:
             await self._to_spool(batch)
             return
+        refused = {r.state.case_id for r in rejected}
+        self._settle([s for s in batch if s.case_id in refused], False)
+        self._settle(batch, True)
         self._count["written"] += len(batch) - len(rejected)
 
     async def _to_spool(self, batch: Sequence[CaseState]) -> None:
@@ -393,13 +474,15 @@ class CaseRecorder:
                 log.critical("case %s: cannot be spooled (%s): case record DROPPED", s.case_id, exc)
         batch = encoded
         try:
-            n = await asyncio.to_thread(self._spool.append, lines)
+            n = await self._on_spool(self._spool.append, lines)
         except SpoolError as exc:
             log.critical("case recorder: %s", exc)
             n = 0
         if n:
             self._backlog = True
             self._count["spooled"] += n
+        self._settle(batch[:n], True)
+        self._settle(batch[n:], False)
         for s in batch[n:]:
             self._count["dropped_spool_full"] += 1
             log.critical(
@@ -420,15 +503,15 @@ class CaseRecorder:
                 self._spool.directory,
             )
         try:
-            await asyncio.to_thread(self._spool.reject, [r.line() for r in rejected])
+            await self._on_spool(self._spool.reject, [r.line() for r in rejected])
         except SpoolError as exc:
             log.critical("case recorder: cannot keep refused records: %s", exc)
 
     async def _replay(self) -> None:
         """Write the spool to the database, oldest first; stop at the first failure."""
         while True:
-            await asyncio.to_thread(self._spool.rotate)
-            segments = await asyncio.to_thread(self._spool.closed_segments)
+            await self._on_spool(self._spool.rotate)
+            segments = await self._on_spool(self._spool.closed_segments)
             if not segments:
                 self._backlog = False
                 log.info("case spool replayed: writing straight to the database again")
@@ -441,7 +524,7 @@ class CaseRecorder:
                     await self._to_spool(self._take())
 
     async def _replay_segment(self, segment: Path) -> bool:
-        raw = await asyncio.to_thread(lambda: list(self._spool.read(segment)))
+        raw = await self._on_spool(lambda: list(self._spool.read(segment)))
         states: list[CaseState] = []
         bad: list[bytes] = []
         for line in raw:
@@ -463,8 +546,8 @@ class CaseRecorder:
             self._count["replayed"] += len(chunk) - len(rejected)
         if bad:
             self._count["rejected"] += len(bad)
-            await asyncio.to_thread(self._spool.reject, bad)
-        await asyncio.to_thread(self._spool.remove, segment)
+            await self._on_spool(self._spool.reject, bad)
+        await self._on_spool(self._spool.remove, segment)
         log.info("case spool: replayed %s (%d records)", segment.name, len(states))
         return True
 

@@ -12,8 +12,10 @@ with the caller's original arrival in the queue as its place). When the queue's 
 config says ``message = true`` the caller may then press 1 to leave a voice message for the
 agent (:meth:`ivr.flows.voicemail.VoicemailFlow.record_message`, linked to the same case; the
 request is already stored, so a hang-up during it loses nothing). The caller hears a spoken
-confirmation and the call ends. The recorder makes the request durable (spooled while
-Postgres is down); the dialer picks it up from the table. A number under a processing
+confirmation and the call ends, but only once the recorder says the request is kept (in
+Postgres or its fsync'd spool, :meth:`storage.recorder.CaseRecorder.durable`): a request
+that cannot be kept anywhere is not confirmed (the caller is asked to call again). The
+dialer picks it up from the table. A number under a processing
 restriction is never dialled, so the caller is told so and may key another; a restricted
 caller is not offered the voice message. The number is read back digit by digit
 (:meth:`ivr.prompts.PromptRenderer.sentence`): it is personal data and never becomes a cached
@@ -36,7 +38,7 @@ from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from ivr.telephony.numbers import InvalidNumber, NumberPolicy, PhoneNumber, callable_number
 from ivr.texts import Text, text
-from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
+from storage.events import ContactRequested, DurableSink, Outcome, QueueExit, QueueLeft
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class CallbackFlow:
     def __init__(
         self,
         prompts: PromptRenderer,
-        recorder: EventSink,
+        recorder: DurableSink,
         clock: Clock,
         *,
         on_request: Callable[[], None] = lambda: None,
@@ -91,7 +93,15 @@ class CallbackFlow:
             if choice == "1" and await self._restricted(call, ctx, number):
                 await call.play(await self._text(lang, Text.CALLBACK_RESTRICTED))
             elif choice == "1":
-                self._store(ctx, queue, number, place)
+                if not await self._store(ctx, queue, number, place):
+                    log.critical(
+                        "[%s] callback request for queue %s could not be kept (case %s): "
+                        "the caller is told to call again",
+                        cid, queue.name, ctx.case_id,
+                    )  # fmt: skip
+                    await call.play(await self._text(lang, Text.CALLBACK_NOT_KEPT))
+                    await call.hangup()
+                    return None
                 log.info("[%s] callback request stored for queue %s", cid, queue.name)
                 await self._offer_message(call, ctx, queue)
                 await call.play(await self._text(lang, Text.CALLBACK_DONE))
@@ -165,9 +175,11 @@ class CallbackFlow:
     async def _text(self, lang: str, key: Text) -> str:
         return await self._prompts.text(text(key, lang), lang)
 
-    def _store(
+    async def _store(
         self, ctx: CaseContext, queue: Queue, number: PhoneNumber, place: datetime | None
-    ) -> None:
+    ) -> bool:
+        """Hand the request to the case recorder and wait until it is kept (database or
+        fsync'd spool): only then may the caller hear that they will be called back."""
         now = self._clock()
         if place is not None:
             self._recorder.emit(QueueLeft(ctx.case_id, now, QueueExit.CALLBACK))
@@ -182,4 +194,6 @@ class CallbackFlow:
             )
         )
         ctx.outcome = Outcome.CALLBACK_REQUESTED
+        kept = await self._recorder.durable(ctx.case_id)
         self._on_request()
+        return kept

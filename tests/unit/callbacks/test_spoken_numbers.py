@@ -53,6 +53,9 @@ async def capture(tmp_path: Path, prompts: PromptRenderer) -> list[CaseEvent]:
         def emit(self, event: CaseEvent) -> None:
             events.append(event)
 
+        async def durable(self, case_id: uuid.UUID) -> bool:
+            return True
+
     store = AudioStore(tmp_path / "store")
     spool = tmp_path / "spool"
     spool.mkdir()

@@ -55,6 +55,10 @@ class Harness:
         self.results: list[Target | None] = []
         self.notified = 0
         self.ctx = CaseContext(uuid.uuid4(), flows)
+        self.durable_asked: list[uuid.UUID] = []
+        self.keeping = asyncio.Event()
+        self.keeping.set()
+        self.kept = True
 
         async def speak(text: str, lang: str) -> bytes:
             self.spoken.append(text)
@@ -95,6 +99,12 @@ class Harness:
 
     def emit(self, event: CaseEvent) -> None:
         self.events.append(event)
+
+    async def durable(self, case_id: uuid.UUID) -> bool:
+        """The recorder's answer: kept once ``self.keeping`` is set, with ``self.kept``."""
+        self.durable_asked.append(case_id)
+        await self.keeping.wait()
+        return self.kept
 
     def _notify(self) -> None:
         self.notified += 1
@@ -142,6 +152,35 @@ async def test_caller_confirms_their_own_number(tmp_path: Path) -> None:
     assert any(t.startswith("Kiitos") for t in h.spoken)
     assert text(Text.CALLBACK_OFFER_MESSAGE, "fi") not in h.spoken  # the queue offers no message
     assert h.fake.requests_to("DELETE", "/channels/c1")  # hung up after the confirmation
+
+
+async def test_i17_7_the_caller_hears_the_confirmation_only_once_the_request_is_kept(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    h.keeping.clear()  # the recorder has not written the request yet
+    h.fake.start_call("c7", args=["cb", "demo"], caller="040 123 4567")
+    await h.said(Text.CALLBACK_CONFIRM)
+    h.fake.dtmf("c7", "1")
+    await h.fake.wait_until(lambda: h.durable_asked == [h.ctx.case_id])
+    await asyncio.sleep(0.2)
+    assert len(h.requests()) == 1  # handed over ...
+    assert not any(t.startswith("Kiitos") for t in h.spoken)  # ... but not yet confirmed
+    h.keeping.set()
+    await h.fake.wait_calls_done()
+    assert any(t.startswith("Kiitos") for t in h.spoken)
+
+
+async def test_i17_7_a_request_that_cannot_be_kept_is_not_confirmed(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.kept = False  # neither Postgres nor the spool took it
+    h.fake.start_call("c8", args=["cb", "demo"], caller="040 123 4567")
+    await h.said(Text.CALLBACK_CONFIRM)
+    h.fake.dtmf("c8", "1")
+    await h.fake.wait_calls_done()
+    assert text(Text.CALLBACK_NOT_KEPT, "fi") in h.spoken
+    assert not any(t.startswith("Kiitos") for t in h.spoken)
+    assert h.fake.requests_to("DELETE", "/channels/c8")
 
 
 async def test_anonymous_caller_keys_a_number_after_garbage(tmp_path: Path) -> None:

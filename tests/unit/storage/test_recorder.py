@@ -234,3 +234,88 @@ async def test_close_without_start_spools_what_was_emitted(tmp_path: Path) -> No
     await again.start()
     await again.close()
     assert cid in writer.rows
+
+
+class HangingWriter(FakeWriter):
+    """A database that takes the connection but never answers (until ``release``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def write(self, states: Sequence[CaseState]) -> list[Rejected]:
+        await self.release.wait()
+        return await super().write(states)
+
+
+async def test_i17_7_durable_waits_for_the_database_write(tmp_path: Path) -> None:
+    writer = FakeWriter()
+    rec = make(tmp_path, writer)
+    await rec.start()
+    cid = uuid.uuid4()
+    rec.emit(CaseOpened(cid, TENANT, Channel.PHONE, T0))
+    assert await rec.durable(cid)
+    assert cid in writer.rows  # in the database when durable() answers
+    await rec.close()
+
+
+async def test_i17_7_durable_while_down_means_in_the_spool(tmp_path: Path) -> None:
+    writer = FakeWriter()
+    writer.up = False
+    rec = make(tmp_path, writer)
+    await rec.start()
+    cid = uuid.uuid4()
+    rec.emit(CaseOpened(cid, TENANT, Channel.PHONE, T0))
+    assert await rec.durable(cid)
+    assert writer.rows == {} and rec.stats().spooled >= 1
+    # What durable() promised survives a crash: a new recorder replays it from the disk.
+    writer.up = True
+    rec._task.cancel()  # type: ignore[union-attr]  # a kill: no close, nothing flushed
+    rec._spool.close()
+    after = make(tmp_path, writer)
+    await after.start()
+    await after.close()
+    assert cid in writer.rows
+
+
+async def test_i17_7_a_hanging_database_does_not_hold_the_caller(tmp_path: Path) -> None:
+    writer = HangingWriter()
+    rec = CaseRecorder(writer, Spool(tmp_path, 10**7), linger=0.001, durable_within=0.2)
+    await rec.start()
+    cid = uuid.uuid4()
+    rec.emit(CaseOpened(cid, TENANT, Channel.PHONE, T0))
+    started = asyncio.get_running_loop().time()
+    assert await rec.durable(cid)
+    waited = asyncio.get_running_loop().time() - started
+    assert waited < 5  # the write timeout (15 s) is not what the caller waits for
+    assert rec.stats().spooled == 1 and rec.stats().spool_bytes > 0
+    writer.release.set()
+    await rec.close()
+    assert cid in writer.rows
+
+
+async def test_i17_7_durable_is_false_when_nothing_can_keep_it(tmp_path: Path) -> None:
+    writer = FakeWriter()
+    writer.up = False
+    rec = make(tmp_path, writer, spool_bytes=10)  # no room for one line
+    await rec.start()
+    cid = uuid.uuid4()
+    rec.emit(CaseOpened(cid, TENANT, Channel.PHONE, T0))
+    assert not await rec.durable(cid)
+    await rec.close()
+
+
+async def test_i17_7_durable_counts_only_what_was_emitted_before(tmp_path: Path) -> None:
+    """A snapshot already in flight does not answer for an event emitted after it left."""
+    writer = HangingWriter()
+    rec = CaseRecorder(writer, Spool(tmp_path, 10**7), linger=0.001, durable_within=30)
+    await rec.start()
+    cid = uuid.uuid4()
+    rec.emit(CaseOpened(cid, TENANT, Channel.PHONE, T0))
+    await asyncio.sleep(0.05)  # the first snapshot is now in flight, the write hangs
+    rec.emit(CaseQueued(cid, "q", T0 + timedelta(seconds=1)))
+    waiting = asyncio.create_task(rec.durable(cid))
+    writer.release.set()
+    assert await waiting
+    assert writer.rows[cid].queue_stays  # the later snapshot was written before the answer
+    await rec.close()
