@@ -7,6 +7,11 @@ own events) cannot take their ``RecordingCompleted`` / ``VoiceMessageSaved``.
 :class:`AttachedRecordings` is the event sink used instead: each row is written straight to
 its table (:meth:`storage.repositories.media.AudioRows.attach`, idempotent), retried with
 backoff while Postgres is unavailable, so a database restart meanwhile loses nothing.
+
+Before the first try the row is put in the fsync'd :class:`recording.journal.RowJournal`, and
+taken out once written: a row still being retried at shutdown, after ``retry_for`` or after a
+``kill -9`` is tried again by :meth:`AttachedRecordings.replay` (at start and periodically),
+and the sweeper keeps its file meanwhile.
 """
 
 from __future__ import annotations
@@ -14,16 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from recording.journal import Audio, RowJournal, audio_id
 from storage.errors import NotFound, StorageError
 from storage.events import CaseEvent, RecordingCompleted, VoiceMessageSaved
 
 log = logging.getLogger(__name__)
-
-
-Audio = RecordingCompleted | VoiceMessageSaved
 
 
 class Attacher(Protocol):
@@ -35,12 +39,15 @@ class AttachedRecordings:
         self,
         rows: Attacher,
         *,
+        journal: RowJournal,
         retry_for: float = 3600.0,
         first_delay: float = 0.5,
         max_delay: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._rows = rows
+        self._journal = journal
+        self._writing: set[uuid.UUID] = set()  # audio ids with a write task
         self._retry_for = retry_for
         self._first_delay = first_delay
         self._max_delay = max_delay
@@ -52,11 +59,54 @@ class AttachedRecordings:
         if not isinstance(event, RecordingCompleted | VoiceMessageSaved):
             log.warning("[%s] %s is not audio: ignored", event.case_id, type(event).__name__)
             return
-        task = asyncio.get_running_loop().create_task(self._write(event))
+        self._start(event, journaled=False)
+
+    async def replay(self) -> int:
+        """Try again every journaled row that no task is writing; returns how many."""
+        events = await asyncio.to_thread(self._journal.pending)
+        started = [e for e in events if audio_id(e) not in self._writing]
+        for event in started:
+            log.info(
+                "[%s] recording %s: row from the journal, trying again",
+                event.case_id, audio_id(event),
+            )  # fmt: skip
+            self._start(event, journaled=True)
+        return len(started)
+
+    async def replay_periodically(self, interval: float = 300.0) -> None:
+        """:meth:`replay` at once (what a crash left), then every ``interval`` seconds."""
+        while True:
+            try:
+                await self.replay()
+            except OSError as exc:
+                log.error("audio-row journal %s unreadable: %s", self._journal.directory, exc)
+            await asyncio.sleep(interval)
+
+    def _start(self, event: Audio, *, journaled: bool) -> None:
+        aid = audio_id(event)
+        self._writing.add(aid)
+        task = asyncio.get_running_loop().create_task(self._write(event, journaled))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        task.add_done_callback(lambda _t: self._writing.discard(aid))
 
-    async def _write(self, event: Audio) -> None:
+    async def _write(self, event: Audio, journaled: bool) -> None:
+        if not journaled:
+            try:
+                await asyncio.to_thread(self._journal.keep, event)
+            except OSError as exc:  # the disk failed: the row may still make it to the table
+                log.error(
+                    "[%s] recording %s: cannot journal its row (%s)",
+                    event.case_id, audio_id(event), exc,
+                )  # fmt: skip
+        if await self._attach(event):
+            try:
+                await asyncio.to_thread(self._journal.drop, event)
+            except OSError as exc:
+                log.error("[%s] audio-row journal: %s", event.case_id, exc)
+
+    async def _attach(self, event: Audio) -> bool:
+        """Write the row, retrying; True when done with it (written, or its case is gone)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_for
         delay = self._first_delay
@@ -66,28 +116,29 @@ class AttachedRecordings:
             except NotFound:
                 log.error(
                     "[%s] recording %s: the case does not exist; its file stays at %s",
-                    event.case_id, _audio_id(event), event.location,
+                    event.case_id, audio_id(event), event.location,
                 )  # fmt: skip
-                return
+                return True
             except (StorageError, OSError) as exc:
                 if loop.time() + delay > deadline:
                     log.error(
-                        "[%s] recording %s: row not written (%s); its file stays at %s",
-                        event.case_id, _audio_id(event), type(exc).__name__, event.location,
+                        "[%s] recording %s: row not written (%s); kept in the journal for "
+                        "the next try, its file stays at %s",
+                        event.case_id, audio_id(event), type(exc).__name__, event.location,
                     )  # fmt: skip
-                    return
+                    return False
                 log.warning(
                     "[%s] recording %s: database unavailable (%s); retrying in %.1fs",
-                    event.case_id, _audio_id(event), type(exc).__name__, delay,
+                    event.case_id, audio_id(event), type(exc).__name__, delay,
                 )  # fmt: skip
                 await self._sleep(delay)
                 delay = min(delay * 2, self._max_delay)
                 continue
             log.info(
-                "[%s] recording %s row %s", event.case_id, _audio_id(event),
+                "[%s] recording %s row %s", event.case_id, audio_id(event),
                 "written" if added else "was already there",
             )  # fmt: skip
-            return
+            return True
 
     async def close(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Give rows still being retried a last chance, then stop."""
@@ -99,8 +150,7 @@ class AttachedRecordings:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if pending:
-            log.error("%d audio row(s) not written at shutdown", len(pending))
-
-
-def _audio_id(event: Audio) -> object:
-    return event.recording_id if isinstance(event, RecordingCompleted) else event.voice_message_id
+            log.error(
+                "%d audio row(s) not written at shutdown: kept in the journal %s",
+                len(pending), self._journal.directory,
+            )  # fmt: skip

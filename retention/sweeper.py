@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from recording.journal import RowJournal
 from recording.store import AudioStore, BadLocation
 from retention.copies import Copies
 from storage.domain import Actor
@@ -114,6 +115,7 @@ class SweepReport:
     orphans_removed: int = 0  # files with no row at all (past the grace period)
     tombstoned_removed: int = 0  # files whose row was already marked deleted
     orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
+    orphans_journaled: int = 0  # files with no row yet but one in the audio-row journal (kept)
     cases_blanked: int = 0
     copies_removed: int = 0  # converted listening copies (of deleted audio, or expired)
     exports_removed: int = 0  # API export bundles past their TTL
@@ -153,6 +155,8 @@ class SweepReport:
             parts.append(f"{self.exports_removed} export bundles removed")
         if self.orphans_young:
             parts.append(f"{self.orphans_young} new files without a row yet kept")
+        if self.orphans_journaled:
+            parts.append(f"{self.orphans_journaled} files whose row is still journaled kept")
         for step, error in self.failed.items():
             parts.append(f"FAILED {STEP_TEXT[step]}: {error}")
         return f"sweep at {self.now.isoformat()}: " + "; ".join(parts) + f" ({self.seconds:.2f}s)"
@@ -169,6 +173,7 @@ class Sweeper:
         config: SweepConfig | None = None,
         *,
         wall: Callable[[], float] = time.time,
+        journal: RowJournal,
         actor: Actor | None = None,
         copies: Copies | None = None,
     ) -> None:
@@ -181,6 +186,7 @@ class Sweeper:
         self._wall = wall
         self._actor = actor or Actor.system("sweeper")
         self._copies = copies
+        self._journal = journal
 
     async def run(self, *, dry_run: bool = False, out: Printer | None = None) -> SweepReport:
         now = self._clock()
@@ -341,6 +347,8 @@ class Sweeper:
         grace period. Streams the store in chunks of ``batch`` locations."""
         walker: Iterator[str] = self._store.walk()
         grace_limit = self._wall() - self._config.orphan_grace.total_seconds()
+        # Rows not yet in the table (a callback recording during an outage) keep their files.
+        journaled = await asyncio.to_thread(self._journal.locations)
         removed: list[str] = []
         while True:
             chunk = await asyncio.to_thread(
@@ -360,6 +368,9 @@ class Sweeper:
                     continue
                 if live is None and mtime >= grace_limit:
                     report.orphans_young += 1
+                    continue
+                if live is None and loc in journaled:
+                    report.orphans_journaled += 1
                     continue
                 if not dry_run:
                     path.unlink(missing_ok=True)

@@ -15,11 +15,12 @@ import uuid
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from storage.timing import CaseState
 
 FORMAT_VERSION = 1
+T = TypeVar("T")
 
 
 class BadLine(ValueError):
@@ -102,3 +103,28 @@ def decode_state(line: bytes) -> CaseState:
         raise BadLine(f"undecodable spool line: {exc}") from exc
     assert isinstance(state, CaseState)
     return state
+
+
+def encode_record(value: object) -> bytes:
+    """One frozen dataclass (an event) as a JSON line, in the spool's encoding."""
+    body = _encode(value)
+    if not isinstance(body, dict):
+        raise TypeError(f"not a dataclass: {type(value).__name__}")
+    body["v"] = FORMAT_VERSION
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def decode_record(line: bytes, cls: type[T]) -> T:
+    """The inverse of :func:`encode_record` for a line known to hold a ``cls``."""
+    try:
+        raw = json.loads(line)
+        if not isinstance(raw, dict) or raw.get("v") != FORMAT_VERSION:
+            raise BadLine("unknown record format")
+        value = _decode(cls, raw)
+    except BadLine:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadLine(f"undecodable {cls.__name__}: {type(exc).__name__}") from None
+    if not isinstance(value, cls):
+        raise BadLine(f"not a {cls.__name__}")
+    return value

@@ -24,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.config import Settings, project_root
 from ivr.features.sweep.cli import run_sweep
+from recording.journal import RowJournal
 from recording.store import AudioKind, AudioStore
 from retention.seed import Seeded, seed_audio, seed_case, store_files
 from retention.sweeper import SweepConfig, Sweeper
 from storage.db import session_factory
 from storage.domain import Actor
 from storage.errors import StorageUnavailable
+from storage.events import RecordingCompleted
 from storage.repositories.audit import AuditLog
 from storage.repositories.cases import BlankedBatch, CaseRepository
 from storage.repositories.sweep import Claimed, SweepLock, SweepRepository
@@ -75,6 +77,7 @@ def sweeper(engine: AsyncEngine, store: Path, now: datetime, **config: object) -
         lambda: now,
         SweepConfig(**config),  # type: ignore[arg-type]
         actor=Actor.system("test-sweeper"),
+        journal=RowJournal(store / ".journal"),
     )
 
 
@@ -276,6 +279,33 @@ def linja(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Co
 
 
 @pytest.mark.parametrize("kill_at", [0.15, 0.6])
+async def test_i17_6_a_file_whose_row_is_journaled_outlives_the_grace_period(
+    engine: AsyncEngine, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A callback recording whose row could not be written yet (Postgres was down, the
+    controller was killed) is not a stray: the sweeper keeps it until the row is written."""
+    tid = await new_tenant(conn, recordings="3 months")
+    store = AudioStore(tmp_path)
+    journaled, stray = (f"{tid}/recordings/2026/11/{uuid.uuid4()}.wav" for _ in range(2))
+    two_days_ago = time.time() - 2 * 86400
+    for loc in (journaled, stray):
+        store.path(loc).parent.mkdir(parents=True, exist_ok=True)
+        store.path(loc).write_bytes(b"x")
+        os.utime(store.path(loc), (two_days_ago, two_days_ago))
+    RowJournal(tmp_path / ".journal").keep(
+        RecordingCompleted(
+            uuid.uuid4(), uuid.UUID(journaled.rsplit("/", 1)[1][:36]), "rec", journaled, NOW,
+            timedelta(seconds=5), 1, "0" * 64,
+        )
+    )  # fmt: skip
+
+    report = await sweeper(engine, tmp_path, NOW).run()
+
+    assert report.orphans_journaled == 1 and report.orphans_removed == 1
+    assert store.path(journaled).exists() and not store.path(stray).exists()
+    assert "1 files whose row is still journaled kept" in report.summary()
+
+
 async def test_kill_9_mid_batch_then_rerun_keeps_the_invariant(
     scratch_db: Settings, conn: asyncpg.Connection, tmp_path: Path, kill_at: float
 ) -> None:
@@ -480,6 +510,7 @@ async def test_failed_anonymisation_does_not_stop_audio_deletion_or_stray_clean_
         AudioStore(tmp_path),
         lambda: NOW,
         actor=Actor.system("test-sweeper"),
+        journal=RowJournal(tmp_path / ".journal"),
     ).run()
 
     assert list(report.failed) == ["cases"] and "query arguments" in report.failed["cases"]
@@ -505,6 +536,7 @@ async def test_failed_audio_deletion_does_not_stop_anonymisation_or_stray_clean_
         AudioStore(tmp_path),
         lambda: NOW,
         actor=Actor.system("test-sweeper"),
+        journal=RowJournal(tmp_path / ".journal"),
     ).run()
 
     assert list(report.failed) == ["recordings", "voice_messages"]

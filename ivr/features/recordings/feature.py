@@ -20,6 +20,7 @@ from recording.attached import AttachedRecordings
 from recording.bridge import LiveRecordings
 from recording.convert import Converter, prune_periodically
 from recording.finalise import Finaliser
+from recording.journal import RowJournal
 from recording.listen import ListeningService
 from recording.recovery import OrphanRecovery
 from retention.copies import Copies
@@ -45,7 +46,9 @@ async def wire(core: Core) -> Feature:
     s = core.settings
     finaliser = Finaliser(core.audio, s.in_root(s.recordings_inner))
     live = LiveRecordings(core.clock)
-    attached = AttachedRecordings(AudioRows(core.sessions))
+    attached = AttachedRecordings(
+        AudioRows(core.sessions), journal=RowJournal.in_state(s.state_dir)
+    )
     bridgers = Bridgers(
         case=Bridger(BridgeRecorder(finaliser, core.cases, core.clock, live)),
         attached=Bridger(BridgeRecorder(finaliser, attached, core.clock, live)),
@@ -95,6 +98,7 @@ async def wire(core: Core) -> Feature:
         tasks=(
             ("recording-recovery", lambda: recovery.run(interval=interval)),
             ("listen-cache-prune", lambda: prune_periodically(converter)),
+            ("audio-row-journal", attached.replay_periodically),
         ),
         closers=(attached.close,),
     )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from ivr.commands import UsageError
 from ivr.config import Settings
+from recording.journal import RowJournal
 from recording.store import AudioStore
 from retention.copies import Copies
 from retention.sweeper import SweepConfig, Sweeper, SweepReport
@@ -108,6 +109,7 @@ async def run_sweep(
             config,
             actor=Actor.system("sweep-cli"),
             copies=Copies.in_state(settings.state_dir, settings.export_ttl),
+            journal=RowJournal.in_state(settings.state_dir),
         )
         return await sweeper.run(dry_run=dry_run, out=print)
     finally:

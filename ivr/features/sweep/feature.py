@@ -5,6 +5,7 @@ copies and API export bundles past their TTL."""
 from __future__ import annotations
 
 from ivr.core import Core, Feature
+from recording.journal import RowJournal
 from retention.copies import Copies
 from retention.periodic import run_periodic
 from retention.sweeper import SweepConfig, Sweeper
@@ -22,6 +23,7 @@ async def wire(core: Core) -> Feature:
         core.clock,
         SweepConfig(batch=s.sweep_batch),
         copies=Copies.in_state(s.state_dir, s.export_ttl),
+        journal=RowJournal.in_state(s.state_dir),
     )
     return Feature(
         "sweep", tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),)
