@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import string
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -103,11 +104,17 @@ class CallbackStore(Protocol):
     """What the dialer needs from the callback requests table (CallbackRepository)."""
 
     async def due(
-        self, now: datetime, *, lease: float, limit: int = 500
+        self, now: datetime, *, lease: float, limit: int = 500, takeovers: bool = True
     ) -> list[CallbackRequest]: ...
 
     async def claim(
-        self, request_id: uuid.UUID, controller: str, now: datetime, *, lease: float
+        self,
+        request_id: uuid.UUID,
+        controller: str,
+        now: datetime,
+        *,
+        lease: float,
+        takeovers: bool = True,
     ) -> CallbackRequest | None: ...
 
     async def renew(self, request_id: uuid.UUID, controller: str, now: datetime) -> bool: ...
@@ -177,6 +184,10 @@ class DialerConfig:
     # that cannot be written go to the outcome spool instead
     db_backoff: float = 0.5  # seconds before the second try
     retry_delay: float | None = None  # replaces the queues' retry_delay when set
+    # Seconds Postgres must have answered this controller before it takes over a request
+    # whose lease another controller let expire: after an outage that controller first
+    # writes the outcomes it spooled (within a poll), so a served customer is not redialled.
+    takeover_grace: float = 15.0
 
 
 @dataclass
@@ -221,6 +232,18 @@ class CallbackDialer:
         self._jobs: dict[uuid.UUID, _Job] = {}
         self._wake = asyncio.Event()
         self._unknown: set[tuple[str, str]] = set()
+        self._healthy_since: float | None = None  # monotonic: Postgres answering us since
+
+    def _db_answered(self) -> None:
+        if self._healthy_since is None:
+            self._healthy_since = time.monotonic()
+
+    def _db_failed(self) -> None:
+        self._healthy_since = None
+
+    def _may_take_over(self) -> bool:
+        since = self._healthy_since
+        return since is not None and time.monotonic() - since >= self._cfg.takeover_grace
 
     @property
     def me(self) -> str:
@@ -241,11 +264,13 @@ class CallbackDialer:
                     if await self._outcomes.replay(self._write):
                         await self.sync()
                     else:
+                        self._db_failed()
                         log.warning(
                             "callback dialer: outcomes wait for Postgres in %s; claiming nothing",
                             self._outcomes.directory,
                         )
                 except StorageError as exc:
+                    self._db_failed()
                     log.warning("callback dialer: cannot read requests (%s); retrying", exc)
                 except Exception:
                     # A bug, not a condition: said with its traceback, and polling goes on
@@ -269,7 +294,8 @@ class CallbackDialer:
     async def sync(self) -> None:
         """Due requests join their queues at their place; entries no longer due leave."""
         now = self._clock()
-        due = await self._store.due(now, lease=self._cfg.lease)
+        due = await self._store.due(now, lease=self._cfg.lease, takeovers=self._may_take_over())
+        self._db_answered()
         due_ids = {r.id for r in due}
         for rid, job in list(self._jobs.items()):
             if rid not in due_ids and not job.dialing and job.task is not None:
@@ -359,8 +385,11 @@ class CallbackDialer:
             job.ticket.leave(QueueOutcome.CANCELLED)
             return True
         try:
-            claimed = await self._store.claim(rid, self.me, self._clock(), lease=self._cfg.lease)
+            claimed = await self._store.claim(
+                rid, self.me, self._clock(), lease=self._cfg.lease, takeovers=self._may_take_over()
+            )
         except StorageError as exc:
+            self._db_failed()
             log.warning("[cb %s] cannot claim (%s); leaving it for now", rid, exc)
             claimed = None
         if claimed is None:
@@ -729,6 +758,7 @@ class CallbackDialer:
                 await self._write(w)
                 return
             except StorageUnavailable as exc:
+                self._db_failed()
                 log.warning("[cb %s] %s failed (%s); spooling it", rid, w.op, exc)
             except StorageError as exc:  # refused: trying again cannot help
                 log.error("[cb %s] %s refused by the database: %s", rid, w.op, exc)

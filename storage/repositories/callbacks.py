@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.events import CallbackOutcome, CallbackResult, Channel, ContactStatus, Outcome
@@ -70,8 +70,11 @@ def _lease_free(now: datetime, lease: float) -> ColumnElement[bool]:
     )
 
 
-def _dialable(now: datetime, lease: float) -> ColumnElement[bool]:
+def _dialable(now: datetime, lease: float, takeovers: bool = True) -> ColumnElement[bool]:
+    """Dialable now; with ``takeovers`` False, not a request whose expired lease another
+    controller held (it may still hold the request's outcome in its spool)."""
     return and_(
+        true() if takeovers else ContactRequest.dialing_by.is_(None),
         ContactRequest.channel == Channel.PHONE.value,
         ContactRequest.status == ContactStatus.OPEN.value,
         ContactRequest.callback_number.is_not(None),
@@ -100,13 +103,15 @@ class CallbackRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def due(self, now: datetime, *, lease: float, limit: int = 500) -> list[CallbackRequest]:
+    async def due(
+        self, now: datetime, *, lease: float, limit: int = 500, takeovers: bool = True
+    ) -> list[CallbackRequest]:
         """Phone callback requests that may be dialled now, oldest place first."""
         stmt = (
             select(ContactRequest, Tenant.slug)
             .join(Case, Case.id == ContactRequest.case_id)
             .join(Tenant, Tenant.id == ContactRequest.tenant_id)
-            .where(_dialable(now, lease))
+            .where(_dialable(now, lease, takeovers))
             .order_by(_place(), ContactRequest.id)
             .limit(limit)
         )
@@ -114,7 +119,13 @@ class CallbackRepository:
             return [_request(r, slug) for r, slug in (await s.execute(stmt)).all()]
 
     async def claim(
-        self, request_id: uuid.UUID, controller: str, now: datetime, *, lease: float
+        self,
+        request_id: uuid.UUID,
+        controller: str,
+        now: datetime,
+        *,
+        lease: float,
+        takeovers: bool = True,
     ) -> CallbackRequest | None:
         """Takes the lease of a dialable request; None if it is not dialable any more or
         another controller holds it (locked rows are skipped, never waited for)."""
@@ -122,7 +133,7 @@ class CallbackRepository:
             select(ContactRequest, Tenant.slug)
             .join(Case, Case.id == ContactRequest.case_id)
             .join(Tenant, Tenant.id == ContactRequest.tenant_id)
-            .where(ContactRequest.id == request_id, _dialable(now, lease))
+            .where(ContactRequest.id == request_id, _dialable(now, lease, takeovers))
             .with_for_update(of=ContactRequest, skip_locked=True)
         )
         async with transaction(self._sessions) as s:

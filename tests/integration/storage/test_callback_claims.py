@@ -174,3 +174,20 @@ async def test_a_dead_controllers_lease_expires_and_its_open_attempt_is_closed(
     ]
     assert attempts[0].ended_at == later
     assert not await repo.renew(rid, "ctl-a", later)  # the dead controller's lease is gone
+
+
+async def test_i17_5_without_takeovers_an_expired_lease_is_left_to_its_holder(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    repo = CallbackRepository(sessions)
+    held = await _request(sessions, tenant, place=T0)
+    free = await _request(sessions, tenant, place=T0 + timedelta(seconds=1))
+    now = T0 + timedelta(minutes=5)
+    assert await repo.claim(held, "ctl-a", now, lease=LEASE) is not None
+    later = now + timedelta(seconds=LEASE + 1)  # ctl-a's lease ran out (an outage, a crash)
+    due = _mine(await repo.due(later, lease=LEASE, takeovers=False), {held, free})
+    assert [r.id for r in due] == [free]
+    assert await repo.claim(held, "ctl-b", later, lease=LEASE, takeovers=False) is None
+    # Once takeovers are allowed again (Postgres answered long enough), ctl-b takes it.
+    assert [r.id for r in _mine(await repo.due(later, lease=LEASE), {held, free})] == [held, free]
+    assert await repo.claim(held, "ctl-b", later, lease=LEASE) is not None

@@ -135,18 +135,32 @@ class MemoryCallbackStore:
 
     # -- CallbackStore -------------------------------------------------------------------------
 
-    async def due(self, now: datetime, *, lease: float, limit: int = 500) -> list[CallbackRequest]:
+    async def due(
+        self, now: datetime, *, lease: float, limit: int = 500, takeovers: bool = True
+    ) -> list[CallbackRequest]:
         self._enter("due")
-        found = [r for r in self.requests.values() if self._dialable(r, now, lease)]
+        found = [
+            r
+            for r in self.requests.values()
+            if self._dialable(r, now, lease) and (takeovers or r.dialing_by is None)
+        ]
         found.sort(key=lambda r: (r.place, r.id))
         return [r.view() for r in found[:limit]]
 
     async def claim(
-        self, request_id: uuid.UUID, controller: str, now: datetime, *, lease: float
+        self,
+        request_id: uuid.UUID,
+        controller: str,
+        now: datetime,
+        *,
+        lease: float,
+        takeovers: bool = True,
     ) -> CallbackRequest | None:
         self._enter("claim")
         r = self.requests.get(request_id)
         if r is None or not self._dialable(r, now, lease):
+            return None
+        if not takeovers and r.dialing_by is not None:
             return None
         if r.dialing_by is not None:  # an expired lease: its controller died mid-dial
             for a in self.attempts(request_id):

@@ -131,6 +131,7 @@ class World:
         lease: float = 60.0,
         db_retries: int = 12,
         spool: Path | None = None,
+        takeover_grace: float = 0.0,
     ) -> Controller:
         queues = {f"{self.flows.tenant}/{n}": q for n, q in self.flows.queues.items()}
         coord = QueueCoordinator(QueueEngine(queues), self.clock, tick_interval=0.01)
@@ -153,6 +154,7 @@ class World:
                 lease=lease,
                 db_retries=db_retries,
                 db_backoff=0.01,
+                takeover_grace=takeover_grace,
             ),
             restrictions=self.restrictions,
             notice=NoticeFlow(self.prompts, self.clock),
@@ -463,6 +465,31 @@ async def test_a_dead_controllers_attempt_is_taken_over_once_its_lease_ran_out(
     assert (r.outcome, r.attempts) == (CallbackOutcome.ANSWERED, 1)
     assert [p["callerId"] for p in w.originated("PJSIP/agent")] == [f"Callback <{NUMBER}>"]
     assert (live.status, live.dialing_by) == ("open", "ctl-b")  # a live lease is left alone
+
+
+async def test_i17_5_an_expired_lease_is_taken_over_only_after_postgres_answered_for_a_while(
+    tmp_path: Path,
+) -> None:
+    """After an outage the lease holder first writes the outcomes it spooled (within a
+    poll): another controller that would take its expired lease over at once could call a
+    customer who was already served. Takeovers wait until Postgres has answered for
+    ``takeover_grace`` seconds, and that wait starts again after every failure."""
+    w = World(tmp_path)
+    a = w.controller(takeover_grace=0.6)
+    r = w.store.add(NUMBER, PLACE, dialing_by="ctl-b", dialing_since=T0 - timedelta(seconds=120))
+    fresh = w.store.add("+358501234567", PLACE + timedelta(seconds=1))
+    a.coord.login("agent1")
+    a.coord.login("agent2")
+    loop = asyncio.get_running_loop()
+    async with w.running(a):
+        await w.rung("PJSIP/agent")  # a request nobody held is served at once
+        assert fresh.dialing_by == "ctl-a" and r.dialing_by == "ctl-b"
+        w.store.down = True  # an outage: the grace starts again once it is over
+        await asyncio.sleep(0.1)
+        w.store.down = False
+        back = loop.time()
+        await w.until(lambda: r.dialing_by == "ctl-a", timeout=5)
+        assert loop.time() - back >= 0.5  # not before Postgres answered for the grace
 
 
 async def test_two_controllers_never_dial_the_same_request(tmp_path: Path) -> None:
