@@ -278,7 +278,6 @@ def linja(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Co
     )
 
 
-@pytest.mark.parametrize("kill_at", [0.15, 0.6])
 async def test_i17_6_a_file_whose_row_is_journaled_outlives_the_grace_period(
     engine: AsyncEngine, conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
@@ -306,6 +305,7 @@ async def test_i17_6_a_file_whose_row_is_journaled_outlives_the_grace_period(
     assert "1 files whose row is still journaled kept" in report.summary()
 
 
+@pytest.mark.parametrize("kill_at", [0.15, 0.6])
 async def test_kill_9_mid_batch_then_rerun_keeps_the_invariant(
     scratch_db: Settings, conn: asyncpg.Connection, tmp_path: Path, kill_at: float
 ) -> None:
