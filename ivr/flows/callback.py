@@ -36,7 +36,7 @@ from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from ivr.telephony.numbers import InvalidNumber, NumberPolicy, PhoneNumber, callable_number
 from ivr.texts import Text, text
-from storage.events import ContactRequested, EventSink, Outcome, QueueExit, QueueLeft
+from storage.events import ContactRequested, EventSink, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,6 @@ class CallbackFlow:
         self, ctx: CaseContext, queue: Queue, number: PhoneNumber, place: datetime | None
     ) -> None:
         now = self._clock()
-        if place is not None:
-            self._recorder.emit(QueueLeft(ctx.case_id, now, QueueExit.CALLBACK))
         self._recorder.emit(
             ContactRequested(
                 ctx.case_id,
