@@ -17,6 +17,12 @@ import asyncpg
 import pytest
 
 from ivr.config import Settings
+from storage.db import short_lived_sessions
+from storage.domain import Actor
+from storage.errors import NotFound
+from storage.events import Role
+from storage.repositories.tenants import TenantRepository
+from storage.repositories.users import UserRepository
 from tests.integration.test_call_center import ADMIN, ADMIN_PASSWORD, agent_action, call_center
 from tests.support import (
     Controller,
@@ -171,3 +177,65 @@ def test_case_api_pages_and_refuses_bad_parameters(
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(missing, timeout=10)
     assert err.value.code == 404
+
+
+async def _user(settings: Settings, role: Role, *, tenant: str = "demo") -> tuple[str, str]:
+    """A fresh user of ``tenant`` (made if missing) in ``role``: (login, password)."""
+    login, password = f"cases-{role.value}-{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex
+    async with short_lived_sessions(settings, owner=True) as sessions:
+        tenants = TenantRepository(sessions)
+        try:
+            info = await tenants.by_slug(tenant)
+        except NotFound:
+            info = await tenants.create(tenant, "Toinen Oy", Actor.system("tests"))
+        await UserRepository(sessions).create(
+            tenant_id=info.id,
+            name="Case API test",
+            login=login,
+            password=password,
+            role=role,
+            actor=Actor.system("tests"),
+        )
+    return login, password
+
+
+def _get(ctl: Controller, path: str, who: tuple[str, str]) -> tuple[int, Any]:
+    req = urllib.request.Request(ctl.url(path), headers=basic_auth(*who))
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_case_api_is_tenant_scoped_and_shows_callers_only_to_admin_and_team(
+    stack: Settings, call_center: Controller, tmp_path: Path
+) -> None:
+    for agent in ("agent1", "agent2", "agent3"):
+        agent_action(call_center, agent, "logout")
+    since = _now(stack)
+    result = run_sipp(
+        "caller-picks-by-info.xml",
+        tmp_path,
+        service=MENU,
+        settings=stack,
+        timeout=45,
+        extra=["-key", "digit", "1"],
+    )
+    assert result.returncode == 0, result.output + result.errors
+    case_id = str(_one_entry(stack, since)["case_id"])
+    path = f"/api/cases/{case_id}"
+    team = asyncio.run(_user(stack, Role.TEAM))
+    external = asyncio.run(_user(stack, Role.EXTERNAL))
+    other = asyncio.run(_user(stack, Role.ADMIN, tenant=f"other-{uuid.uuid4().hex[:8]}"))
+
+    status, doc = _get(call_center, path, team)
+    assert status == 200 and doc["caller"]["number"] == "0401234567"
+    status, doc = _get(call_center, path, external)
+    assert status == 200 and doc["caller"] is None and "0401234567" not in json.dumps(doc)
+    status, doc = _get(call_center, path, other)  # an admin of another tenant
+    assert status == 403, doc
+    status, doc = _get(call_center, "/api/cases?limit=200", other)
+    assert status == 200 and case_id not in {i["id"] for i in doc["items"]}
+    status, doc = _get(call_center, "/api/cases?tenant=demo", other)
+    assert status == 403, doc
