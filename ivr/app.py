@@ -44,6 +44,7 @@ FEATURES = (
     "contacts",
     "sweep",
     "subjects",
+    "cases",
     "console",
 )
 

@@ -7,7 +7,9 @@ A case's life, as events::
 
     CaseOpened ─┬─> CaseQueued ─┬─> ServiceStarted ──> CaseEnded(answered)
                 │               ├─> QueueLeft(callback) ─> ContactRequested ─> CaseEnded(...)
-                │               └─> CaseEnded(abandoned)          (hung up while queued)
+                │               ├─> QueueLeft(overflowed | timeout) ─> (overflow target) ...
+                │               └─> QueueLeft(abandoned) ─> CaseEnded(abandoned)
+                │                                                 (hung up while queued)
                 ├─> CallerDetails / RecordingCompleted / VoiceMessageSaved   (any time, also
                 │                                                  shortly after CaseEnded)
                 └─> CaseEnded(...)
@@ -45,13 +47,14 @@ class Outcome(StrEnum):
 
 
 class QueueExit(StrEnum):
-    """Why a queue stay ended."""
+    """Why a queue stay ended (its wait runs from entering the queue to that moment)."""
 
-    SERVED = "served"
-    ABANDONED = "abandoned"
-    CALLBACK = "callback"
+    SERVED = "served"  # an agent answered
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    CALLBACK = "callback"  # the caller pressed the callback key (keeps their place)
     VOICEMAIL = "voicemail"
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # waited the queue's max_wait: sent to its timeout target
+    OVERFLOWED = "overflowed"  # refused on entry: no agent logged in, or the queue was full
     TRANSFERRED = "transferred"
     CLOSED = "closed"
     FAILED = "failed"
@@ -158,8 +161,10 @@ class CaseQueued:
 
 @dataclass(frozen=True, slots=True)
 class QueueLeft:
-    """The caller left the queue without being served but the case goes on (e.g. chose a
-    callback or voicemail). Hanging up while queued needs no QueueLeft: CaseEnded closes it."""
+    """The caller left the queue without being served, at ``at`` (the exit moment, not after
+    a prompt that follows it): hung up (abandoned), refused on entry (overflowed), waited
+    max_wait (timeout) or chose a callback. A stay still open when the case ends is closed
+    by CaseEnded."""
 
     case_id: uuid.UUID
     at: datetime

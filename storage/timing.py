@@ -4,7 +4,8 @@ Definitions (all ``None`` while unknown or not applicable):
 
 - **delay before service** = first service start - case start (never served: ``None``)
 - **queue wait** = sum of the case's queue stays, each from entering the queue until it
-  was served, left (callback/voicemail/timeout...) or the case ended (abandoned)
+  was served or left it (``QueueLeft``: hung up, refused on entry, max_wait, callback...),
+  or else until the case ended
 - **service time** = case end - first service start (the total time being served)
 - **total time** = case end - case start
 
@@ -43,6 +44,7 @@ _EXIT_FOR_OUTCOME = {
     Outcome.TRANSFERRED: QueueExit.TRANSFERRED,
     Outcome.CLOSED: QueueExit.CLOSED,
     Outcome.FAILED: QueueExit.FAILED,
+    Outcome.OVERFLOWED: QueueExit.OVERFLOWED,
 }
 
 

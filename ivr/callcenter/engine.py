@@ -15,7 +15,8 @@ Overflow
     A live entry is refused at once (``EnqueueResult.overflow``) when no agent of the queue is
     logged in (``no_agents``; paused agents count as logged in) or ``max_length`` live entries
     already wait (``max_length``); ``expired(now)`` takes out live entries that waited
-    ``max_wait`` (``max_wait``; not while an offer to them is ringing). Callback entries hold
+    ``max_wait`` (``max_wait``; not while an offer to them is ringing), to the queue's
+    timeout target (by default its overflow target). Callback entries hold
     no channel: they are never refused and never expire (a queue's overflow target is often
     ``callback:<queue>``, which must not bounce again).
 
@@ -357,7 +358,7 @@ class QueueEngine:
         return released
 
     def expired(self, now: datetime) -> list[Departure]:
-        """Takes out live entries that waited max_wait: overflow to the queue's target."""
+        """Takes out live entries that waited max_wait: to the queue's timeout target."""
         gone: list[Departure] = []
         for line in list(self._lines.values()):
             limit = line.config.max_wait
@@ -373,7 +374,7 @@ class QueueEngine:
                     now,
                     e.waited(now),
                     reason=OverflowReason.MAX_WAIT,
-                    target=line.config.overflow,
+                    target=line.config.timeout_target,
                 )
                 log.info(
                     "queue %s: entry %s waited %.1fs >= max_wait %gs -> %s",

@@ -572,6 +572,7 @@ class _Parser:
                 max_wait=t.seconds("max_wait"),
                 max_length=t.integer("max_length", minimum=1),
                 overflow=overflow,
+                timeout=self.target_key(t, "timeout"),
                 announce_interval=t.seconds("announce_interval"),
                 moh_class=t.string("moh_class") or t.default("moh_class", str),
                 position_prompt=position,
@@ -777,7 +778,8 @@ def parse_flow_file(path: Path, rel: str) -> ParsedFile:
 
 def unreachable_menus(flows: TenantFlows, entries: Iterable[str]) -> list[str]:
     """Menus no call can reach: not the entry menu, not a dialplan entry point, and not a
-    target of a reachable menu, of a queue's overflow or of the closed-hours target."""
+    target of a reachable menu, of a queue's overflow or timeout or of the closed-hours
+    target."""
     roots: list[Target] = [Target("menu", flows.entry)]
     roots += [Target("menu", m) for m in entries]
     if flows.hours is not None:
@@ -794,7 +796,6 @@ def unreachable_menus(flows: TenantFlows, entries: Iterable[str]) -> list[str]:
             todo.extend(menu.options.values())
             todo.append(menu.failure_target)
         elif target.kind in ("queue", "callback") and target.name in flows.queues:
-            overflow = flows.queues[target.name].overflow
-            if overflow is not None:
-                todo.append(overflow)
+            queue = flows.queues[target.name]
+            todo.extend(t for t in (queue.overflow, queue.timeout) if t is not None)
     return sorted(name for name in flows.menus if Target("menu", name) not in seen)

@@ -141,14 +141,20 @@ class Queue:
     strategy: Strategy = "longest-idle"
     ring_timeout: float = 15.0  # per agent, then the next one
     wrap_up: float = 5.0  # seconds an agent rests after a call
-    max_wait: float = 600.0  # then overflow
+    max_wait: float = 600.0  # seconds a caller waits at most, then goes to the timeout target
     max_length: int = 20  # callers waiting; one more goes to overflow at once
-    overflow: Target | None = None  # None: hangup with the tenant's goodbye prompt
+    overflow: Target | None = None  # refused on entry; None: hangup with the goodbye prompt
+    timeout: Target | None = None  # after max_wait (e.g. callback:<queue>); None: overflow
     announce_interval: float = 30.0  # position / estimated wait announcements
     moh_class: str = "default"
     position_prompt: str | None = None  # optional prompt before the position number
     callback: CallbackConfig = field(default_factory=CallbackConfig)
     record: bool = False  # record the conversation with the agent (after the notice)
+
+    @property
+    def timeout_target(self) -> Target | None:
+        """Where a caller goes after max_wait (None: hangup with the goodbye prompt)."""
+        return self.timeout if self.timeout is not None else self.overflow
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
 from ivr.telephony.numbers import InvalidNumber, NumberPolicy, PhoneNumber, callable_number
 from ivr.texts import Text, text
-from storage.events import ContactRequested, DurableSink, Outcome, QueueExit, QueueLeft
+from storage.events import ContactRequested, DurableSink, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,6 @@ class CallbackFlow:
         """Hand the request to the case recorder and wait until it is kept (database or
         fsync'd spool): only then may the caller hear that they will be called back."""
         now = self._clock()
-        if place is not None:
-            self._recorder.emit(QueueLeft(ctx.case_id, now, QueueExit.CALLBACK))
         self._recorder.emit(
             ContactRequested(
                 ctx.case_id,

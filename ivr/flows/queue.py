@@ -8,6 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -24,7 +25,7 @@ from ivr.callcenter.coordinator import (
     Status,
     Ticket,
 )
-from ivr.callcenter.engine import Offer
+from ivr.callcenter.engine import Departure, Offer, OverflowReason
 from ivr.callcenter.engine import Outcome as QueueOutcome
 from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
@@ -35,7 +36,7 @@ from ivr.prompts import PromptRenderer
 from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.telephony.ringing import Originator, first_answer
 from ivr.texts import Text, text
-from storage.events import CaseQueued, EventSink, Outcome, ServiceStarted
+from storage.events import CaseQueued, EventSink, Outcome, QueueExit, QueueLeft, ServiceStarted
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,28 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+def queue_exit(departure: Departure) -> QueueExit:
+    """The case record's exit for how an entry left its queue."""
+    if departure.outcome is QueueOutcome.ANSWERED:
+        return QueueExit.SERVED
+    if departure.outcome is QueueOutcome.CANCELLED:
+        return QueueExit.CALLBACK  # the only way a live caller's entry is cancelled
+    if departure.outcome is QueueOutcome.OVERFLOW:
+        if departure.reason is OverflowReason.MAX_WAIT:
+            return QueueExit.TIMEOUT
+        return QueueExit.OVERFLOWED
+    return QueueExit.ABANDONED
+
+
 class CallbackChosen(Exception):
     """The waiting caller pressed the queue's callback key."""
+
+
+@dataclass(frozen=True)
+class _ToCallback:
+    """The caller left the queue for callback capture, keeping ``place``."""
+
+    place: datetime
 
 
 class CallbackCapture(Protocol):
@@ -120,54 +141,78 @@ class QueueFlow:
         cid = call.channel_id
         key = f"{ctx.flows.tenant}/{queue.name}"
         self._recorder.emit(CaseQueued(ctx.case_id, queue.name, self._clock()))
-        async with self._coord.waiting(cid, key) as ticket:
-            if ticket.done:
-                return self._overflowed(call, ctx, queue, ticket)
-            record = await self._will_record(call, ctx, queue)
-            await self._moh(call, queue, on=True)
-            loop = asyncio.get_running_loop()
-            announcing: asyncio.Task[None] | None = None
-            next_announce = loop.time()  # the first announcement at once
-            # notices a hang-up at once (and the callback key, when the queue offers it)
-            gone = asyncio.create_task(self._hung_up_or_key(call, queue))
-            try:
-                while True:
-                    event = await _next_or_gone(ticket, gone, max(0.0, next_announce - loop.time()))
-                    if announcing is not None and announcing.done():
-                        announcing.result()  # a hang-up during it ends the flow here
-                        announcing = None
-                    if event is None:
-                        status = ticket.status()
-                        if status is not None and announcing is None:
-                            announcing = asyncio.create_task(
-                                self._announce(call, ctx, status, queue)
-                            )
-                        next_announce = loop.time() + queue.announce_interval
-                    elif isinstance(event, PositionChanged):
-                        log.info("[%s] queue %s position now %d", cid, key, event.position)
-                    elif isinstance(event, Offered):
-                        # An agent is free: stop talking, ring at once.
-                        if announcing is not None:
-                            await _cancel(announcing)
-                            announcing = None
-                            await self._moh(call, queue, on=True)
-                        if await self._ring_and_bridge(call, ctx, ticket, event.offer, record):
-                            return None
-                    elif isinstance(event, OfferWithdrawn):
-                        log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
-                    elif isinstance(event, Overflow):
-                        return self._overflowed(call, ctx, queue, ticket)
-                    elif isinstance(event, Answered):
-                        return None
-            except CallbackChosen:
-                if announcing is not None:
-                    await _cancel(announcing)
+        ticket: Ticket | None = None
+        try:
+            async with self._coord.waiting(cid, key) as ticket:
+                target = await self._wait(call, ctx, queue, ticket)
+        finally:
+            if ticket is not None:
+                self._record_exit(call, ctx, queue, ticket)
+        if isinstance(target, _ToCallback):
+            return await self._callback.run(call, ctx, queue, place=target.place)
+        return target
+
+    def _record_exit(self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket) -> None:
+        """The queue stay ends at the moment the entry left (not after what the caller hears
+        next): answered (ServiceStarted closed it), abandoned, overflowed, timeout, callback."""
+        dep = ticket.departure
+        if dep is None or dep.outcome is QueueOutcome.ANSWERED:
+            return
+        exit_ = queue_exit(dep)
+        log.info("[%s] left queue %s: %s after %.1fs", call.channel_id, queue.name, exit_, dep.wait)
+        self._recorder.emit(QueueLeft(ctx.case_id, dep.at, exit_))
+
+    async def _wait(
+        self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket
+    ) -> Target | _ToCallback | None:
+        """Holds the caller in the queue until the entry leaves it."""
+        cid = call.channel_id
+        key = ticket.queue
+        if ticket.done:
+            return self._overflowed(call, ctx, queue, ticket)
+        record = await self._will_record(call, ctx, queue)
+        await self._moh(call, queue, on=True)
+        loop = asyncio.get_running_loop()
+        announcing: asyncio.Task[None] | None = None
+        next_announce = loop.time()  # the first announcement at once
+        # notices a hang-up at once (and the callback key, when the queue offers it)
+        gone = asyncio.create_task(self._hung_up_or_key(call, queue))
+        try:
+            while True:
+                event = await _next_or_gone(ticket, gone, max(0.0, next_announce - loop.time()))
+                if announcing is not None and announcing.done():
+                    announcing.result()  # a hang-up during it ends the flow here
                     announcing = None
-                return await self._to_callback(call, ctx, queue, ticket)
-            finally:
-                await _cancel(gone)
-                if announcing is not None:
-                    await _cancel(announcing)
+                if event is None:
+                    status = ticket.status()
+                    if status is not None and announcing is None:
+                        announcing = asyncio.create_task(self._announce(call, ctx, status, queue))
+                    next_announce = loop.time() + queue.announce_interval
+                elif isinstance(event, PositionChanged):
+                    log.info("[%s] queue %s position now %d", cid, key, event.position)
+                elif isinstance(event, Offered):
+                    # An agent is free: stop talking, ring at once.
+                    if announcing is not None:
+                        await _cancel(announcing)
+                        announcing = None
+                        await self._moh(call, queue, on=True)
+                    if await self._ring_and_bridge(call, ctx, ticket, event.offer, record):
+                        return None
+                elif isinstance(event, OfferWithdrawn):
+                    log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
+                elif isinstance(event, Overflow):
+                    return self._overflowed(call, ctx, queue, ticket)
+                elif isinstance(event, Answered):
+                    return None
+        except CallbackChosen:
+            if announcing is not None:
+                await _cancel(announcing)
+                announcing = None
+            return await self._leave_for_callback(call, queue, ticket)
+        finally:
+            await _cancel(gone)
+            if announcing is not None:
+                await _cancel(announcing)
 
     async def _hung_up_or_key(self, call: Call, queue: Queue) -> None:
         """Returns (by raising CallHungUp) when the caller is gone; raises CallbackChosen
@@ -181,11 +226,9 @@ class QueueFlow:
             if digit == queue.callback.key:
                 raise CallbackChosen(call.channel_id)
 
-    async def _to_callback(
-        self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket
-    ) -> Target | None:
-        """The caller leaves the line for callback capture; the request keeps their place
-        (their arrival time in the queue)."""
+    async def _leave_for_callback(self, call: Call, queue: Queue, ticket: Ticket) -> _ToCallback:
+        """The caller leaves the line (now: the stay ends at the key press) for callback
+        capture; the request keeps their place (their arrival time in the queue)."""
         place = ticket.result.entry.enqueued_at
         log.info(
             "[%s] callback chosen in queue %s; place %s kept",
@@ -195,7 +238,7 @@ class QueueFlow:
         )
         ticket.leave(QueueOutcome.CANCELLED)
         await self._moh(call, queue, on=False)
-        return await self._callback.run(call, ctx, queue, place=place)
+        return _ToCallback(place)
 
     def _overflowed(
         self, call: Call, ctx: CaseContext, queue: Queue, ticket: Ticket

@@ -62,7 +62,9 @@ class Case(Base):
             "(caller_name IS NULL AND caller_email IS NULL AND caller_number IS NULL)",
             name="erased_is_blank",
         ),
-        Index(None, "tenant_id", "started_at"),
+        # The case list's keyset order (newest first, ties by id; migration 0014), also the
+        # time range scans of retention.
+        Index(None, "tenant_id", "started_at", "id"),
         Index(None, "tenant_id", "caller_number"),
         Index(None, "agent_id", "started_at"),
     )

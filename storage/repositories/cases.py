@@ -1,4 +1,5 @@
-"""Reading cases, and the data-subject operations on them (rectify, restrict).
+"""Reading cases (one, a tenant's list searched and paged), and the data-subject operations
+on them (rectify, restrict).
 
 Cases are written by the recorder (:mod:`storage.recorder`), not here. Erasure is in
 :mod:`storage.repositories.erasures`; retention of case personal data is
@@ -14,13 +15,17 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     Interval,
     Uuid,
     any_,
     bindparam,
     cast,
+    exists,
     func,
+    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,10 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.domain import Actor, CaseView, QueueEntryView
 from storage.errors import NotFound
 from storage.events import Channel, Outcome
-from storage.models import Case, ContactRequest, QueueEntry, Tenant
+from storage.models import Case, ContactRequest, QueueEntry, Tenant, User
 from storage.models.cases import PERSONAL_REQUEST_FIELDS
 from storage.repositories._uow import timestamptz, transaction
 from storage.repositories.audit import AuditLog
+from storage.repositories.restrictions import covers_case
 
 # The idempotency key and the hash of the submission go too: the hash is of personal data.
 BLANK_REQUEST: dict[str, None] = dict.fromkeys(
@@ -84,9 +90,131 @@ def case_view(c: Case, entries: Sequence[QueueEntry] = ()) -> CaseView:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CaseSearch:
+    """Which of a tenant's cases to list: started in [since, until), and each given field
+    equal (``queue``: the case was in that queue; ``agent_login``: served by that user)."""
+
+    tenant_id: uuid.UUID
+    since: datetime | None = None
+    until: datetime | None = None
+    service_number: str | None = None
+    queue: str | None = None
+    agent_login: str | None = None
+    outcome: Outcome | None = None
+    channel: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCursor:
+    """Where a page of the case list ended: the next page starts after this case."""
+
+    started_at: datetime
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CaseListed:
+    """A case as the case list shows it: the case and its queue stays, the login of the agent
+    who served it, and whether a processing restriction covers it (the case is marked, or an
+    active restriction names its caller)."""
+
+    case: CaseView
+    agent_login: str | None
+    restricted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    items: list[CaseListed]
+    next: CaseCursor | None  # None: this was the last page
+
+
+def _searched(f: CaseSearch) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Case.tenant_id == f.tenant_id]
+    if f.since is not None:
+        where.append(Case.started_at >= timestamptz(f.since))
+    if f.until is not None:
+        where.append(Case.started_at < timestamptz(f.until))
+    if f.service_number is not None:
+        where.append(Case.service_number == f.service_number)
+    if f.outcome is not None:
+        where.append(Case.outcome == f.outcome.value)
+    if f.channel is not None:
+        where.append(Case.channel == f.channel.value)
+    if f.queue is not None:
+        where.append(exists().where(QueueEntry.case_id == Case.id, QueueEntry.queue == f.queue))
+    if f.agent_login is not None:
+        agent = select(User.id).where(User.tenant_id == f.tenant_id, User.login == f.agent_login)
+        where.append(Case.agent_id == agent.scalar_subquery())
+    return where
+
+
+async def _entries_of(
+    s: AsyncSession, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[QueueEntry]]:
+    """The queue stays of these cases (one array parameter, however many)."""
+    if not case_ids:
+        return {}
+    ids = bindparam("case_ids", list(case_ids), type_=ARRAY(Uuid()))
+    out: dict[uuid.UUID, list[QueueEntry]] = {}
+    for q in await s.scalars(select(QueueEntry).where(QueueEntry.case_id == any_(ids))):
+        out.setdefault(q.case_id, []).append(q)
+    return out
+
+
 class CaseRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    async def search(
+        self, f: CaseSearch, *, after: CaseCursor | None = None, limit: int = 50
+    ) -> CasePage:
+        """One page of the tenant's cases, newest first (ties by id), after ``after``.
+
+        Keyset pagination on the (tenant_id, started_at, id) index: a page costs the same
+        however deep it is, and a case that arrives meanwhile never shifts the pages. The
+        page's queue stays come in one more statement with the ids as one array parameter."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        restricted = or_(Case.restricted_at.is_not(None), covers_case()).label("restricted")
+        stmt = (
+            select(Case, User.login, restricted)
+            .outerjoin(User, User.id == Case.agent_id)
+            .where(*_searched(f))
+        )
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(Case.started_at, Case.id) < tuple_(timestamptz(after.started_at), after.id)
+            )
+        stmt = stmt.order_by(Case.started_at.desc(), Case.id.desc()).limit(limit + 1)
+        async with transaction(self._sessions) as s:
+            rows = list((await s.execute(stmt)).all())
+            more = len(rows) > limit
+            rows = rows[:limit]
+            entries = await _entries_of(s, [c.id for c, _, _ in rows])
+        items = [
+            CaseListed(case_view(c, entries.get(c.id, ())), login, bool(hidden))
+            for c, login, hidden in rows
+        ]
+        last = items[-1].case if more and items else None
+        return CasePage(items, None if last is None else CaseCursor(last.started_at, last.id))
+
+    async def listed(self, case_id: uuid.UUID) -> CaseListed:
+        """One case as the case list shows it, with its queue stays (NotFound if none)."""
+        restricted = or_(Case.restricted_at.is_not(None), covers_case()).label("restricted")
+        stmt = (
+            select(Case, User.login, restricted)
+            .outerjoin(User, User.id == Case.agent_id)
+            .where(Case.id == case_id)
+        )
+        async with transaction(self._sessions) as s:
+            row = (await s.execute(stmt)).first()
+            if row is None:
+                raise NotFound("case", case_id)
+            case, login, hidden = row
+            entries = await _entries_of(s, [case.id])
+        return CaseListed(case_view(case, entries.get(case.id, ())), login, bool(hidden))
 
     async def get(self, case_id: uuid.UUID) -> CaseView:
         async with transaction(self._sessions) as s:
@@ -126,11 +254,7 @@ class CaseRepository:
             stmt = stmt.where(func.lower(Case.caller_email) == email.lower())
         async with transaction(self._sessions) as s:
             cases = list(await s.scalars(stmt.order_by(Case.started_at)))
-            ids = [c.id for c in cases]
-            entries = list(await s.scalars(select(QueueEntry).where(QueueEntry.case_id.in_(ids))))
-        by_case: dict[uuid.UUID, list[QueueEntry]] = {}
-        for q in entries:
-            by_case.setdefault(q.case_id, []).append(q)
+            by_case = await _entries_of(s, [c.id for c in cases])
         return [case_view(c, by_case.get(c.id, [])) for c in cases]
 
     async def rectify(

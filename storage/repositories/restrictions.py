@@ -19,10 +19,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
-from storage.contacts import BadContact, Subject, normalise_email, normalise_number
+from storage.contacts import (
+    DEFAULT_COUNTRY,
+    BadContact,
+    Subject,
+    normalise_email,
+    normalise_number,
+)
 from storage.domain import Actor
 from storage.errors import NotFound
 from storage.models import Case, ContactRequest, SubjectRestriction
@@ -94,6 +101,38 @@ def covers_request() -> ColumnElement[bool]:
             ),
         )
         .correlate(Case, ContactRequest)
+    )
+
+
+def _canonical_number(
+    column: ColumnElement[str | None] | InstrumentedAttribute[str | None],
+) -> ColumnElement[str | None]:
+    """A stored phone number (as dialled: ``040…``, ``00358…``, ``358…`` or ``+358…``) in
+    E.164, as restrictions hold it (the SQL side of :func:`storage.contacts.number_forms`)."""
+    return case(
+        (column.like("+%"), column),
+        (column.like("00%"), "+" + func.substr(column, 3)),
+        (column.like("0%"), f"+{DEFAULT_COUNTRY}" + func.substr(column, 2)),
+        else_="+" + column,
+    )
+
+
+def covers_case() -> ColumnElement[bool]:
+    """True where an active restriction of the case's tenant names the case's caller number
+    (in any stored spelling) or e-mail (``Case`` must be in the query): a case stored after
+    the restriction was made is covered too."""
+    r = SubjectRestriction
+    return (
+        exists()
+        .where(
+            r.tenant_id == Case.tenant_id,
+            r.lifted_at.is_(None),
+            or_(
+                r.number == _canonical_number(Case.caller_number),
+                r.email == func.lower(Case.caller_email),
+            ),
+        )
+        .correlate(Case)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.flowdefs import check_definitions
+from ivr.flowdefs.model import Target
 from tests.unit.flowdefs.conftest import MakeDir
 from tests.unit.flowdefs.support import BASE_CONF, BASE_FLOWS
 
@@ -197,4 +198,31 @@ def test_prompt_kinds(make_dir: MakeDir) -> None:
     assert errors_of(d) == [
         "flows/acme.toml:27: prompt 'none': give exactly one of text, sound, file (got 0)",
         "flows/acme.toml:31: prompt 'bad': sound 'beep; Dial(x)' is not an Asterisk sound name",
+    ]
+
+
+def test_queue_timeout_target_is_read_checked_and_reaches_menus(make_dir: MakeDir) -> None:
+    """Issue 14: where a caller goes after max_wait (default: the overflow target)."""
+    text = (
+        BASE_FLOWS
+        + 'max_wait = 90\ntimeout = "menu:late"\n'
+        + '\n[menus.late]\nprompt = "welcome"\noptions = { "1" = "hangup:goodbye" }\n'
+    )
+    flows, errors = check_definitions(make_dir(flows={"acme": text}))
+    assert errors == []  # menu 'late' is reached only through the timeout target
+    sales = flows["acme"].queues["sales"]
+    assert (sales.max_wait, sales.timeout) == (90.0, Target("menu", "late"))
+    assert sales.timeout_target == Target("menu", "late")
+
+
+def test_queue_timeout_target_defaults_to_overflow_and_is_checked(make_dir: MakeDir) -> None:
+    flows, _ = check_definitions(make_dir(flows={"acme": BASE_FLOWS + 'overflow = "menu:main"\n'}))
+    sales = flows["acme"].queues["sales"]
+    assert sales.timeout is None and sales.timeout_target == Target("menu", "main")
+
+
+def test_queue_timeout_target_must_exist(make_dir: MakeDir) -> None:
+    bad = BASE_FLOWS + 'timeout = "queue:nowhere"\n'
+    assert errors_of(make_dir(flows={"acme": bad})) == [
+        "flows/acme.toml:19: queue 'sales': timeout: unknown queue 'nowhere'"
     ]
