@@ -1,0 +1,169 @@
+"""Issue 17, "what it must show": `kill -9` of the controller at random moments while callers
+leave callback requests (some with voice messages) over SIPp.
+
+200 callers, each from their own number, ask for a callback (150 from the queue, 50 from
+the menu with a voice message). Meanwhile the controller is killed with SIGKILL three times
+at random moments and started again a second later. Afterwards:
+
+- every request whose caller was told "we will call you back" (the controller logs that
+  only once the request is kept) exists, exactly once; no case and no number has two;
+- every voice-message file in the audio store has its row, and every completed row its file;
+- no Asterisk channel is left behind.
+
+Callers cut off by a kill fail on the SIPp side: that is expected, they were never told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import signal
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.config import Settings
+from tests.integration.test_call_center import _ensure_admin, agent_action
+from tests.integration.test_callbacks import _close_open_requests as close_open_requests
+from tests.support import SCENARIOS, Controller, ari_get, owner_connection, run_sipp, wait_for
+
+pytestmark = pytest.mark.integration
+
+MENU = "200"
+QUEUE_CALLERS = 150
+MESSAGE_CALLERS = 50
+KILLS = 3
+CAPTURE = re.compile(r"\[(\S+)\] callback capture for queue \S+ \(case ([0-9a-f-]{36})\)")
+KEPT = re.compile(r"\[(\S+)\] callback request stored for queue ")
+
+
+def _numbers(first: int, n: int) -> list[str]:
+    return [f"0405{first + i:06d}" for i in range(n)]
+
+
+def _injected(tmp_path: Path, scenario: str, numbers: list[str]) -> tuple[str, list[str]]:
+    """A copy of ``scenario`` whose caller number comes from a CSV (one per call)."""
+    text = (SCENARIOS / scenario).read_text().replace("0401234567", "[field0]")
+    path = tmp_path / f"many-{scenario}"
+    path.write_text(text)
+    csv = tmp_path / f"{path.stem}.csv"
+    csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
+    return str(path), ["-inf", str(csv)]
+
+
+async def _fetch(stack: Settings, query: str, *args: Any) -> list[Any]:
+    conn = await owner_connection(stack)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+def _rows(stack: Settings, query: str, *args: Any) -> list[Any]:
+    return asyncio.run(_fetch(stack, query, *args))
+
+
+def _kill_and_restart(ctl: Controller) -> None:
+    assert ctl.proc is not None
+    ctl.proc.send_signal(signal.SIGKILL)
+    ctl.proc.wait()
+    ctl.proc = None
+    time.sleep(1.0)
+    ctl.start()
+
+
+def _confirmed_cases(log: str) -> set[str]:
+    """Cases whose caller the controller told that the request was kept."""
+    case_of = {m.group(1): m.group(2) for m in CAPTURE.finditer(log)}
+    return {case_of[m.group(1)] for m in KEPT.finditer(log) if m.group(1) in case_of}
+
+
+def test_kill_9_during_200_callback_requests_loses_and_doubles_none(
+    stack: Settings, controller: Controller, tmp_path: Path
+) -> None:
+    close_open_requests(stack)
+    asyncio.run(_ensure_admin(stack))
+    # A logged-in agent, paused: the queue takes callers (it refuses them with nobody
+    # logged in) and nobody is dialled back meanwhile. Agent states survive the kills.
+    agent_action(controller, "agent1", "login")
+    agent_action(controller, "agent1", "pause")
+    started = datetime.now(UTC)
+    t0 = time.time()
+    queue_numbers = _numbers(1, QUEUE_CALLERS)
+    message_numbers = _numbers(QUEUE_CALLERS + 1, MESSAGE_CALLERS)
+    everyone = [f"+358{n[1:]}" for n in queue_numbers + message_numbers]
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    kills = sorted(rng.uniform(4.0, 40.0) for _ in range(KILLS))
+    print(f"kill -9 at {', '.join(f'{k:.1f}' for k in kills)} s (seed {seed})")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            plain, plain_inf = _injected(tmp_path, "caller-asks-for-callback.xml", queue_numbers)
+            with_msg, msg_inf = _injected(
+                tmp_path, "caller-asks-for-callback-with-message.xml", message_numbers
+            )
+            runs = [
+                pool.submit(
+                    run_sipp, plain, tmp_path / "queue", service=MENU, settings=stack,
+                    calls=QUEUE_CALLERS, rate=4, limit=60, timeout=150,
+                    extra=["-key", "queue_digit", "2", *plain_inf],
+                ),
+                pool.submit(
+                    run_sipp, with_msg, tmp_path / "message", service=MENU, settings=stack,
+                    calls=MESSAGE_CALLERS, rate=1.5, limit=30, timeout=150,
+                    extra=["-key", "digit", "3", "-d", "2000", *msg_inf],
+                ),
+            ]  # fmt: skip
+            for at in kills:
+                time.sleep(max(0.0, t0 + at - time.time()))
+                _kill_and_restart(controller)
+            for run in runs:
+                run.result(timeout=240)  # failures are callers cut off by a kill
+        controller.stop()  # a clean stop: what is pending is written (or spooled)
+        controller.start()  # and replayed by the next one
+        wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=30)
+
+        confirmed = _confirmed_cases(controller.log())
+        requests = _rows(
+            stack,
+            "SELECT id, case_id::text AS case_id, callback_number FROM contact_requests"
+            " WHERE callback_number = ANY($1::text[]) AND requested_at >= $2",
+            everyone,
+            started,
+        )
+        print(f"{len(confirmed)} callers told, {len(requests)} requests stored")
+        per_case = Counter(r["case_id"] for r in requests)
+        per_number = Counter(r["callback_number"] for r in requests)
+        assert len(confirmed) >= 50, "too few callers got through to say anything"
+        missing = confirmed - set(per_case)
+        assert not missing, f"{len(missing)} confirmed requests lost: {sorted(missing)[:5]}"
+        assert max(per_case.values()) == 1, per_case.most_common(3)
+        assert max(per_number.values()) == 1, per_number.most_common(3)
+
+        # Voice messages: every file has its row, every completed row its file.
+        rows = _rows(
+            stack,
+            "SELECT v.location, v.status FROM voice_messages v JOIN cases c ON c.id = v.case_id"
+            " WHERE c.caller_number = ANY($1::text[]) AND c.started_at >= $2",
+            message_numbers,
+            started,
+        )
+        store = stack.audio_store_dir
+        located = {r["location"] for r in rows}
+        assert all((store / r["location"]).exists() for r in rows if r["status"] == "completed")
+        made = {
+            str(p.relative_to(store))
+            for p in store.glob("*/voice_messages/*/*/*.wav")
+            if p.stat().st_mtime >= t0
+        }
+        assert made <= located, f"voice files without a row: {sorted(made - located)[:5]}"
+        assert rows, "no voice message was left at all"
+    finally:
+        agent_action(controller, "agent1", "logout")
+        close_open_requests(stack)
