@@ -147,14 +147,30 @@ class CallbackRepository:
                     "[cb %s] lease of %s expired; taken over by %s",
                     request_id, row.dialing_by, controller,
                 )  # fmt: skip
-                await s.execute(
+                cut = await s.execute(
                     update(CallbackAttempt)
                     .where(
                         CallbackAttempt.request_id == request_id,
                         CallbackAttempt.ended_at.is_(None),
                     )
                     .values(ended_at=now, result=CallbackResult.INTERRUPTED.value)
+                    .returning(CallbackAttempt.answered_at)
                 )
+                if any(answered is not None for answered in cut.scalars()):
+                    # The customer had answered: they talked to the agent (maybe cut short)
+                    # and are not called a second time.
+                    log.warning(
+                        "[cb %s] the interrupted attempt had reached the customer: closed as "
+                        "answered, not dialled again",
+                        request_id,
+                    )
+                    row.status = ContactStatus.DONE.value
+                    row.outcome = CallbackOutcome.ANSWERED.value
+                    row.attempts = row.attempts + 1
+                    row.dialing_by = row.dialing_since = None
+                    row.last_handled_at = row.closed_at = now
+                    await s.flush()
+                    return None
             row.dialing_by = controller
             row.dialing_since = now
             await s.flush()

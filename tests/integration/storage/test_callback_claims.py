@@ -191,3 +191,25 @@ async def test_i17_5_without_takeovers_an_expired_lease_is_left_to_its_holder(
     # Once takeovers are allowed again (Postgres answered long enough), ctl-b takes it.
     assert [r.id for r in _mine(await repo.due(later, lease=LEASE), {held, free})] == [held, free]
     assert await repo.claim(held, "ctl-b", later, lease=LEASE) is not None
+
+
+async def test_a_taken_over_attempt_that_reached_the_customer_is_not_dialled_again(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    """The controller died while the customer talked to the agent: the customer was served,
+    so the request closes as answered instead of being dialled a second time."""
+    repo = CallbackRepository(sessions)
+    rid = await _request(sessions, tenant, place=T0)
+    now = T0 + timedelta(minutes=5)
+    assert await repo.claim(rid, "ctl-a", now, lease=LEASE) is not None
+    n = await repo.start_attempt(rid, "ctl-a", now, agent_login="agent1", agent_id=None)
+    await repo.attempt_answered(rid, n, now + timedelta(seconds=12))
+    later = now + timedelta(seconds=LEASE + 1)  # ctl-a was killed mid-conversation
+    assert await repo.claim(rid, "ctl-b", later, lease=LEASE) is None
+    (attempt,) = await repo.attempts(rid)
+    assert attempt.result == CallbackResult.INTERRUPTED and attempt.answered_at is not None
+    assert _mine(await repo.due(later, lease=LEASE), {rid}) == []
+    async with transaction(sessions) as s:
+        row = await s.get(ContactRequest, rid)
+        assert row is not None
+        assert (row.status, row.outcome, row.dialing_by) == ("done", "answered", None)

@@ -163,9 +163,15 @@ class MemoryCallbackStore:
         if not takeovers and r.dialing_by is not None:
             return None
         if r.dialing_by is not None:  # an expired lease: its controller died mid-dial
+            reached = False
             for a in self.attempts(request_id):
                 if a.ended_at is None:
                     a.ended_at, a.result = now, CallbackResult.INTERRUPTED
+                    reached = reached or a.answered_at is not None
+            if reached:  # the customer had answered: served, not dialled again
+                r.status, r.outcome, r.attempts = "done", CallbackOutcome.ANSWERED, r.attempts + 1
+                r.dialing_by = r.dialing_since = None
+                return None
         r.dialing_by, r.dialing_since = controller, now
         return r.view()
 
