@@ -49,7 +49,9 @@ AGENTS = ("agent1", "agent2", "agent3")
 class Customer:
     """A customer's phone: a SIPp UAS on the port the callback trunk points at."""
 
-    def __init__(self, scenario: str, workdir: Path, port: int, *, calls: int) -> None:
+    def __init__(
+        self, scenario: str, workdir: Path, port: int, *, calls: int, timeout: int = 90
+    ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
@@ -66,7 +68,7 @@ class Customer:
                 "-m",
                 str(calls),
                 "-timeout",
-                "90s",
+                f"{timeout}s",
                 "-timeout_error",
                 "-nostdin",
                 "-trace_err",

@@ -30,10 +30,27 @@ import pytest
 
 from ivr.config import Settings
 from tests.integration.test_call_center import _ensure_admin, agent_action
+from tests.integration.test_callbacks import (
+    Customer,
+    _attempts,
+    _closed,
+    _new_request,
+    customer_port,
+    dialer,
+)
 from tests.integration.test_callbacks import _close_open_requests as close_open_requests
-from tests.support import SCENARIOS, Controller, ari_get, owner_connection, run_sipp, wait_for
+from tests.support import (
+    SCENARIOS,
+    AgentPhone,
+    Controller,
+    ari_get,
+    owner_connection,
+    run_sipp,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
+__all__ = ["customer_port", "dialer"]  # fixtures of test_callbacks, used here
 
 MENU = "200"
 QUEUE_CALLERS = 150
@@ -167,3 +184,55 @@ def test_kill_9_during_200_callback_requests_loses_and_doubles_none(
     finally:
         agent_action(controller, "agent1", "logout")
         close_open_requests(stack)
+
+
+def test_kill_9_while_callbacks_are_dialled_never_calls_a_served_customer_again(
+    stack: Settings, dialer: Controller, tmp_path: Path, customer_port: int
+) -> None:
+    """Six callbacks dialled by two agents while the controller is killed twice: an attempt
+    cut off after the customer answered closes the request as served once another controller
+    (here the restarted one) takes its lease over; nobody is dialled after answering."""
+    dialer.env["LINJA_CALLBACK_LEASE"] = "6"  # takeovers within the test's time
+    dialer.stop()
+    dialer.start()
+    n = 6
+    numbers = [f"+35840222000{i}" for i in range(1, n + 1)]
+    phones = [
+        AgentPhone(stack, a, "agent-answers.xml", tmp_path, talk_ms=12000, calls=2 * n, timeout=240)
+        for a in ("agent1", "agent2")
+    ]
+    customer = Customer(
+        "customer-answers.xml", tmp_path / "customer", customer_port, calls=3 * n, timeout=240
+    )
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    kills = sorted(rng.uniform(8.0, 40.0) for _ in range(2))
+    print(f"kill -9 at {', '.join(f'{k:.1f}' for k in kills)} s (seed {seed})")
+    try:
+        for agent in ("agent1", "agent2"):
+            agent_action(dialer, agent, "login")
+        ids = [_new_request(stack, number) for number in numbers]
+        t0 = time.time()
+        for at in kills:
+            time.sleep(max(0.0, t0 + at - time.time()))
+            _kill_and_restart(dialer)
+        closed = [_closed(stack, rid, timeout=180) for rid in ids]
+    finally:
+        for agent in ("agent1", "agent2"):
+            agent_action(dialer, agent, "logout")
+        for p in phones:
+            p.close()
+        customer.close()
+    dialled = Counter(customer.numbers())
+    results: Counter[str] = Counter()
+    for rid, number, row in zip(ids, numbers, closed, strict=True):
+        attempts = _attempts(stack, rid)
+        results.update(str(a["result"]) for a in attempts)
+        answered = [a for a in attempts if a["answered_at"] is not None]
+        assert len(answered) <= 1, attempts  # reached once at most ...
+        if answered:  # ... and never dialled after that
+            assert all(a["started_at"] <= answered[0]["answered_at"] for a in attempts), attempts
+            assert row["outcome"] == "answered", row
+        # Every time the customer's phone rang is an attempt the database knows.
+        assert dialled[number] <= len(attempts), (number, dialled[number], attempts)
+    print("customer dialled:", dict(dialled), "attempts:", dict(results))
