@@ -190,6 +190,7 @@ def assemble_core(
     tenants = TenantRepository(sessions)
     users = users or UserRepository(sessions)
     directory = directory or Directory(tenants, users)
+    audit = AuditLog(sessions)
     return Core(
         settings=settings,
         clock=clock,
@@ -202,12 +203,12 @@ def assemble_core(
         events=events,
         prompts=prompts,
         cases=cases,
-        audit=AuditLog(sessions),
+        audit=audit,
         definitions=definitions,
         tenants=tenants,
         users=users,
         directory=directory,
-        guard=Guard(users, directory),
+        guard=Guard(users, directory, audit=audit),
         restrictions=restrictions or RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),

@@ -1,4 +1,5 @@
-"""Cached id lookups the call flows need: tenant slug → id, agent login → user id."""
+"""Cached id lookups the call flows need: tenant slug → id, agent login → user id and the
+tenant the agent belongs to."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class Directory:
         self._users = users
         self._tenant_ids: dict[str, uuid.UUID] = {}
         self._user_ids: dict[str, uuid.UUID] = {}
+        self._agent_tenants: dict[str, uuid.UUID | None] = {}
 
     async def tenant_id(self, slug: str) -> uuid.UUID | None:
         if slug not in self._tenant_ids:
@@ -36,3 +38,13 @@ class Directory:
                 log.warning("agent %s has no user row; case keeps no agent id", login)
                 return None
         return self._user_ids[login]
+
+    async def agent_tenant(self, login: str) -> uuid.UUID | None:
+        """The tenant of the user behind an agent login; None when there is no such user
+        (or it is an operator's, who belongs to no tenant). Unknown logins are not cached."""
+        if login not in self._agent_tenants:
+            try:
+                self._agent_tenants[login] = (await self._users.by_login(login)).tenant_id
+            except NotFound:
+                return None
+        return self._agent_tenants[login]

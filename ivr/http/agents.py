@@ -1,12 +1,17 @@
 """Agent state over HTTP: `POST /api/agents/{login}/{login|logout|pause|unpause}` and
-`GET /api/agents`. Behind the guard (HTTP Basic against Linja users): any user may list, an
-agent may change their own state, an `admin` user any agent's; `external` users never.
-Errors are problem+json bodies (:mod:`ivr.http.edge`): an illegal transition is 409."""
+`GET /api/agents`, both for `admin` and `team` users of the agent's tenant (an agent is a
+user of one tenant; `external` users never). The list holds the agents of the principal's
+tenant only. A `team` user changes only themselves, an `admin` any agent of their tenant, an
+operator any agent, naming the tenant (`?tenant=SLUG`; another tenant named, or an agent of
+another tenant, is a 403). Errors are problem+json bodies (:mod:`ivr.http.edge`): an illegal
+transition is 409."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -14,7 +19,7 @@ from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.errors import IllegalTransition
 from ivr.http.edge import register
 from ivr.http.guard import Guard, Principal
-from ivr.http.problems import NotAllowed, NotThere
+from ivr.http.problems import NotAllowed, NotThere, TenantRefused
 from storage.events import Role
 
 log = logging.getLogger(__name__)
@@ -22,23 +27,32 @@ log = logging.getLogger(__name__)
 ACTIONS = ("login", "logout", "pause", "unpause")
 
 
+class AgentTenants(Protocol):
+    async def agent_tenant(self, login: str) -> uuid.UUID | None: ...
+
+
 def add_routes(
     app: web.Application,
     coordinator: QueueCoordinator,
     guard: Guard,
     known_agents: Callable[[], set[str]],
+    tenants: AgentTenants,
 ) -> None:
     register(app, IllegalTransition, 409, slug="illegal-transition")
+    staff = guard.requires(Role.ADMIN, Role.TEAM, tenant_param="tenant")
 
-    @guard.requires(Role.ADMIN, Role.TEAM)
+    @staff
     async def change(request: web.Request, who: Principal) -> web.StreamResponse:
         agent, action = request.match_info["agent"], request.match_info["action"]
         if action not in ACTIONS:
             raise NotThere(f"unknown action {action[:20]!r}")
         if not who.role.is_admin and who.login != agent:
-            raise NotAllowed("not allowed to change this agent")
-        if agent not in known_agents():
+            raise NotAllowed("a team user changes only their own state")
+        tenant = await tenants.agent_tenant(agent)
+        if tenant is None or agent not in known_agents():
             raise NotThere(f"unknown agent {agent[:64]!r}")
+        if tenant != who.tenant():
+            raise TenantRefused("an agent of another tenant")
         if action == "pause":
             state = coordinator.pause(agent, request.query.get("reason", ""))
         else:
@@ -47,9 +61,15 @@ def add_routes(
         await coordinator.flush_agents()
         return web.json_response(state.to_dict())
 
-    @guard.requires()
-    async def listing(_request: web.Request, _who: Principal) -> web.StreamResponse:
-        return web.json_response(coordinator.engine.board.snapshot())
+    @staff
+    async def listing(_request: web.Request, who: Principal) -> web.StreamResponse:
+        mine = who.tenant()
+        agents = [
+            record
+            for record in coordinator.engine.board.snapshot()
+            if await tenants.agent_tenant(str(record["agent_id"])) == mine
+        ]
+        return web.json_response(agents)
 
     app.router.add_get("/api/agents", listing)
     app.router.add_post("/api/agents/{agent}/{action}", change)

@@ -3,14 +3,15 @@
 Webhooks (SMS, e-mail, chat and web-form gateways), one per channel::
 
     POST /api/intake/{tenant}/sms|email|chat|web
-        Authorization: Bearer <the tenant's intake token>   (`linja intake token --tenant T`)
+        Authorization: Bearer <a live intake token of the tenant>  (`linja intake token add`)
         Idempotency-Key: <the gateway's message id>         (optional; or "idempotency_key")
         Content-Type: application/json  (the web form may also post form-urlencoded)
     201 created {"id", "case_id", "channel", "queue", "status"}; 200 a repeat of the same
-    submission (same key); 400 with {"errors": {"field": "message"}}; 401 bad token; 404
-    unknown tenant; 409 the key was used for a different submission; 413 body over 64 KiB;
-    415 wrong content type; 503 database down (nothing stored: the gateway retries, safely
-    with a key). Errors are problem+json bodies (:mod:`ivr.http.edge`).
+    submission (same key); 400 with {"errors": {"field": "message"}}; 401 bad token (also
+    for an unknown tenant: no token names one); 409 the key was used for a different
+    submission; 413 body over 64 KiB; 415 wrong content type; 503 database down (nothing
+    stored: the gateway retries, safely with a key). Errors are problem+json bodies
+    (:mod:`ivr.http.edge`).
 
 Agents (the guard: HTTP Basic as a Linja user; admin or team of the tenant; external users
 get 403)::
@@ -47,7 +48,7 @@ from ivr.contacts.intake import (
 )
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.http.edge import register
-from ivr.http.guard import Guard, IntakeCaller, Principal
+from ivr.http.guard import Guard, IntakeCaller, IntakeTokens, Principal
 from ivr.http.problems import BadInput, NotThere, TooLarge, UnsupportedMedia
 from ivr.telephony.numbers import NumberPolicy
 from storage.domain import Actor, ContactRequestView
@@ -76,7 +77,7 @@ NumbersOf = Callable[[str], NumberPolicy]  # a tenant's callable numbers (its [c
 class ContactDeps:
     requests: ContactRequestRepository
     clock: Clock
-    intake_secret: str | None  # None: intake answers 503 until `linja stack up` makes one
+    intake_tokens: IntakeTokens  # the tenants' live intake tokens (stored hashed)
     queues_of: QueuesOf  # a tenant's queue names in definition order; None: no definitions
     # A tenant's allowed phone numbers; a tenant without definitions gets the default list.
     numbers_of: NumbersOf = lambda _tenant: DEFAULT_NUMBERS
@@ -157,7 +158,7 @@ def add_routes(app: web.Application, deps: ContactDeps, guard: Guard) -> None:
     agents = guard.requires(Role.ADMIN, Role.TEAM, tenant_param="tenant")
     app.router.add_post(
         f"/api/intake/{{tenant}}/{{channel:{_CHANNELS}}}",
-        guard.intake(deps.intake_secret)(handlers.intake),
+        guard.intake(deps.intake_tokens)(handlers.intake),
     )
     app.router.add_get("/api/requests", agents(handlers.listing))
     app.router.add_post("/api/requests/claim", agents(handlers.claim))

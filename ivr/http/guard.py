@@ -8,8 +8,15 @@ one named by the route's tenant parameter. A handler that finds a resource calls
 :meth:`Principal.scope` with the resource's tenant: another tenant's resource is refused with
 403 (:class:`~ivr.http.problems.TenantRefused`).
 
-``guard.intake(secret)(handler)`` is the same door for the gateways' webhooks: the tenant's
-intake bearer token (HMAC of the tenant slug) instead of a user, then the tenant must exist.
+``guard.intake(tokens)(handler)`` is the same door for the gateways' webhooks: one of the
+tenant's live intake bearer tokens (random, stored hashed: ``tokens.verify(slug, token)``)
+instead of a user. An unknown tenant is a 401 like a wrong token (no slug enumeration).
+
+Every 403 of an authenticated user (a missing role, another tenant named or found, or a
+handler's own refusal) is written to the audit log as ``access.refused`` (user, method, the
+route's *template* (never the concrete URL, which may hold personal data), reason) and
+nothing else changes. Anonymous 401s are only logged, not audited: a flood of them must not
+fill the hash-chained log (nor queue on its lock).
 
 Missing, wrong or malformed credentials answer 401 with the challenge; a database that cannot
 be asked raises a storage error that the edge middleware answers with 503. Logs name the login
@@ -22,21 +29,21 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from ivr.contacts.tokens import token_matches
 from ivr.http.auth import BASIC_CHALLENGE, BEARER_CHALLENGE, basic_credentials, bearer_token
+from ivr.http.edge import ERRORS
 from ivr.http.problems import (
     BadInput,
     NotAllowed,
     NotThere,
+    Problem,
     TenantRefused,
     Unauthenticated,
-    Unavailable,
 )
-from storage.domain import UserInfo
+from storage.domain import Actor, UserInfo
 from storage.events import Role
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,23 @@ class Authenticator(Protocol):
 
 class TenantLookup(Protocol):
     async def tenant_id(self, slug: str) -> uuid.UUID | None: ...
+
+
+class IntakeTokens(Protocol):
+    async def verify(self, slug: str, token: str) -> uuid.UUID | None: ...
+
+
+class RefusalAudit(Protocol):
+    async def append(
+        self,
+        action: str,
+        actor: Actor,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        target_type: str | None = None,
+        target_id: object | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -96,9 +120,12 @@ IntakeHandler = Callable[[web.Request, IntakeCaller], Awaitable[web.StreamRespon
 
 
 class Guard:
-    def __init__(self, users: Authenticator, tenants: TenantLookup) -> None:
+    def __init__(
+        self, users: Authenticator, tenants: TenantLookup, *, audit: RefusalAudit | None = None
+    ) -> None:
         self._users = users
         self._tenants = tenants
+        self._audit = audit
 
     async def principal(
         self, request: web.Request, roles: frozenset[Role], tenant_param: str | None = None
@@ -109,7 +136,7 @@ class Guard:
             raise Unauthenticated("log in with HTTP Basic", challenge=BASIC_CHALLENGE)
         if user.role not in roles and not (user.role is Role.OPERATOR and Role.ADMIN in roles):
             names = " or ".join(sorted(r.value for r in roles))
-            raise NotAllowed(f"this needs the role {names}")
+            raise await self.refused(request, user, NotAllowed(f"this needs the role {names}"))
         if tenant_param is None:
             return Principal(user, user.tenant_id)
         asked = request.query.get(tenant_param) or None
@@ -121,8 +148,52 @@ class Guard:
                 )
             return Principal(user, await self._tenant(asked))
         if asked is not None and await self._tenants.tenant_id(asked[:64]) != user.tenant_id:
-            raise TenantRefused("not a user of this tenant")
+            raise await self.refused(request, user, TenantRefused("not a user of this tenant"))
         return Principal(user, user.tenant_id)
+
+    async def refused(self, request: web.Request, user: UserInfo, problem: Problem) -> Problem:
+        """Audit the refusal (403) of ``user``'s request as ``access.refused`` and return the
+        problem to raise. Only the route's template is kept, never the concrete URL."""
+        await self._audit_refusal(request, user, problem.slug, problem.detail)
+        return problem
+
+    async def _audit_refusal(
+        self, request: web.Request, user: UserInfo, reason: str, detail: str
+    ) -> None:
+        resource = request.match_info.route.resource
+        route = "?" if resource is None else resource.canonical
+        log.info("user %s refused: %s %s: %s", user.login, request.method, route, detail[:200])
+        if self._audit is None:
+            return
+        try:
+            await self._audit.append(
+                "access.refused",
+                Actor.user(user),
+                tenant_id=user.tenant_id,
+                target_type="route",
+                target_id=f"{request.method} {route}"[:100],
+                details={
+                    "method": request.method,
+                    "route": route,
+                    "reason": reason,
+                    "detail": detail[:200],
+                },
+            )
+        except Exception as exc:  # the refusal stands; an unaudited one is logged
+            log.error("user %s refused but not audited: %s", user.login, type(exc).__name__)
+
+    async def _handler_refused(self, request: web.Request, user: UserInfo, exc: Exception) -> None:
+        """Audit ``exc`` if it answers 403: a :class:`NotAllowed` (``Principal.scope``, a
+        handler's own check) or a domain error registered as 403 on the app's error map."""
+        if isinstance(exc, Problem):
+            if exc.status == 403:
+                await self._audit_refusal(request, user, exc.slug, exc.detail)
+            return
+        answers = request.app.get(ERRORS)
+        answer = None if answers is None else answers.find(exc)
+        if answer is not None and answer.status == 403:
+            detail = answer.detail if answer.detail is not None else str(exc)
+            await self._audit_refusal(request, user, answer.slug, detail)
 
     async def _tenant(self, slug: str) -> uuid.UUID:
         tenant_id = await self._tenants.tenant_id(slug[:64])
@@ -141,33 +212,36 @@ class Guard:
         def wrap(handler: PrincipalHandler) -> Handler:
             async def guarded(request: web.Request) -> web.StreamResponse:
                 who = await self.principal(request, allowed, tenant_param)
-                return await handler(request, who)
+                try:
+                    return await handler(request, who)
+                except Exception as exc:  # a 403 from Principal.scope or the handler
+                    await self._handler_refused(request, who.user, exc)
+                    raise
 
             return guarded
 
         return wrap
 
     def intake(
-        self, secret: str | None, *, slug_param: str = "tenant"
+        self, tokens: IntakeTokens, *, slug_param: str = "tenant"
     ) -> Callable[[IntakeHandler], Handler]:
-        """Guard a webhook: the bearer token of the tenant in ``match_info[slug_param]``."""
+        """Guard a webhook: a live bearer token of the tenant in ``match_info[slug_param]``."""
 
         def wrap(handler: IntakeHandler) -> Handler:
             async def guarded(request: web.Request) -> web.StreamResponse:
-                slug = request.match_info[slug_param]
-                if secret is None:
-                    raise Unavailable("intake is not configured: run `linja stack up`", retry=False)
+                slug = request.match_info[slug_param][:64]
                 token = bearer_token(request.headers.get("Authorization"))
-                if (
-                    token is None
-                    or not slug.isprintable()
-                    or not token_matches(secret, slug, token)
-                ):
-                    log.warning("[%r] intake: missing or wrong bearer token", slug[:64])
+                tenant_id = (
+                    None
+                    if token is None or not slug.isprintable() or len(token) > 200
+                    else await tokens.verify(slug, token)
+                )
+                if tenant_id is None:
+                    log.warning("[%r] intake: missing or wrong bearer token", slug)
                     raise Unauthenticated(
                         "missing or wrong intake token", challenge=BEARER_CHALLENGE
                     )
-                return await handler(request, IntakeCaller(slug, await self._tenant(slug)))
+                return await handler(request, IntakeCaller(slug, tenant_id))
 
             return guarded
 

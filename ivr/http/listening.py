@@ -10,7 +10,8 @@ the answer is 503 and no audio.
     GET  /api/voice-messages/{id}                  metadata (JSON)
     GET  /api/voice-messages/{id}/audio?format=...&mode=...
     GET  /api/audio/{location}?format=...&mode=... by store location
-                                                   (<tenant>/<recordings|voice_messages>/<yyyy>/<mm>/<id>.wav)
+                                                   (<tenant>/<recordings|voice_messages>/<yyyy>/<mm>/<id>.wav;
+                                                   <tenant>: the tenant's slug or its UUID)
     GET  /api/cases/{case_id}/audio                the case's recordings and voice messages (JSON)
     GET  /api/cases/{case_id}/listening-events     who listened (JSON; tenant admins only)
     POST /api/cases/{case_id}/export               zip of the case's audio + metadata.json
@@ -27,11 +28,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 
 from aiohttp import web
 
 from ivr.http.edge import Handler, register
-from ivr.http.guard import Guard, Principal
+from ivr.http.guard import Guard, Principal, TenantLookup
 from ivr.http.problems import Problem
 from recording.convert import AudioFormat
 from recording.listen import (
@@ -56,6 +58,8 @@ CHUNK = 256 * 1024
 MODES = {"play": ListenKind.PLAY, "download": ListenKind.DOWNLOAD}
 AUDIO_PARAMS = frozenset({"format", "mode"})
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 _STATUS: dict[type[ListenError], int] = {
     BadRequest: 400,
@@ -170,7 +174,21 @@ async def send_payload(
         payload.close()
 
 
-def add_routes(app: web.Application, service: ListeningService, guard: Guard) -> None:
+def store_location(name: str, tenant_id: uuid.UUID | None) -> str:
+    """The store location (keyed by tenant UUID) of an ``/api/audio/`` name whose first
+    segment is the tenant's slug (``tenant_id``, when the slug is known) or already its UUID."""
+    if tenant_id is None:
+        return name
+    _slug, _, rest = name.partition("/")
+    return f"{tenant_id}/{rest}"
+
+
+def add_routes(
+    app: web.Application,
+    service: ListeningService,
+    guard: Guard,
+    tenants: TenantLookup | None = None,
+) -> None:
     for error, status in _STATUS.items():
         register(app, error, status, slug=f"listen-{error.__name__.lower()}")
     # Any role may ask: the service decides, and audits a refusal (external users included).
@@ -198,8 +216,13 @@ def add_routes(app: web.Application, service: ListeningService, guard: Guard) ->
 
     async def by_name(request: web.Request, who: Principal) -> web.StreamResponse:
         fmt, mode = _audio_params(request)
+        name = request.match_info["name"]
+        slug = name.partition("/")[0]
+        tenant_id = None
+        if tenants is not None and _SLUG.fullmatch(slug) and not _UUID.fullmatch(slug):
+            tenant_id = await tenants.tenant_id(slug)
         payload = await service.open_by_location(
-            request.match_info["name"], who.user, mode=mode, fmt=fmt, link=request.rel_url.path
+            store_location(name, tenant_id), who.user, mode=mode, fmt=fmt, link=request.rel_url.path
         )
         return await send_payload(request, payload, attachment=mode is ListenKind.DOWNLOAD)
 

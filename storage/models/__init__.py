@@ -1,5 +1,6 @@
 """All models; importing this package fills ``Base.metadata``."""
 
+from storage.models.access import IntakeToken, PhoneLoginLock
 from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
@@ -19,7 +20,9 @@ __all__ = [
     "Case",
     "ContactRequest",
     "Erasure",
+    "IntakeToken",
     "ListeningEvent",
+    "PhoneLoginLock",
     "QueueEntry",
     "Recording",
     "ServiceNumber",

@@ -19,7 +19,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr.config import Settings
-from ivr.contacts.tokens import intake_token
 from ivr.directory import Directory
 from ivr.http.contacts import MAX_BODY, ContactDeps, add_routes
 from ivr.http.edge import new_app
@@ -30,13 +29,13 @@ from storage.events import Role
 from storage.passwords import Hasher
 from storage.repositories.cases import CaseRepository
 from storage.repositories.contact_requests import ContactRequestRepository
+from storage.repositories.intake_tokens import IntakeTokenRepository
 from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 
 pytestmark = pytest.mark.integration
 
-SECRET = "test-intake-secret-" + uuid.uuid4().hex
 QUEUES = {"taksi": ["taxi", "support"], "muu": ["general"]}
 PASSWORD = "salasana-123"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -58,9 +57,10 @@ class Api:
     taksi: TenantInfo
     muu: TenantInfo
     users: dict[str, UserInfo]
+    tokens: dict[str, str]  # a live intake token per tenant slug
 
     def bearer(self, tenant: str = "taksi") -> dict[str, str]:
-        return {"Authorization": f"Bearer {intake_token(SECRET, tenant)}"}
+        return {"Authorization": f"Bearer {self.tokens[tenant]}"}
 
     def basic(self, login: str, password: str = PASSWORD) -> dict[str, str]:
         return {"Authorization": aiohttp.encode_basic_auth(login, password)}
@@ -82,7 +82,7 @@ class Api:
             await conn.close()
 
 
-def _app(engine: AsyncEngine, clock: Clock, secret: str | None = SECRET) -> web.Application:
+def _app(engine: AsyncEngine, clock: Clock) -> web.Application:
     sessions = session_factory(engine)
     users = UserRepository(sessions, Hasher.fast_for_tests())
     app = new_app()
@@ -91,7 +91,7 @@ def _app(engine: AsyncEngine, clock: Clock, secret: str | None = SECRET) -> web.
         ContactDeps(
             requests=ContactRequestRepository(sessions),
             clock=clock,
-            intake_secret=secret,
+            intake_tokens=IntakeTokenRepository(sessions),
             queues_of=QUEUES.get,
         ),
         Guard(users, Directory(TenantRepository(sessions), users)),
@@ -121,11 +121,13 @@ async def api(scratch_db: Settings) -> AsyncIterator[Api]:
             tenant_id=tenant and tenant.id, name=login, login=login, password=PASSWORD, role=role,
             actor=system,
         )  # fmt: skip
+    issued = IntakeTokenRepository(sessions)
+    tokens = {t.slug: (await issued.add(t.id, system)).token for t in (taksi, muu)}
     clock = Clock()
     client = TestClient(TestServer(_app(engine, clock), host="127.0.0.1"))
     await client.start_server()
     try:
-        yield Api(client, scratch_db, clock, taksi, muu, users)
+        yield Api(client, scratch_db, clock, taksi, muu, users, tokens)
     finally:
         await client.close()
         await engine.dispose()
@@ -254,13 +256,14 @@ async def test_intake_needs_the_tenants_bearer_token(api: Api) -> None:
     assert other_tenant.status == 401
     wrong = await api.client.post(url, json=SMS, headers={"Authorization": "Bearer nope"})
     assert wrong.status == 401
-    token = intake_token(SECRET, "taksi")
+    token = api.tokens["taksi"]
     in_url = await api.client.post(f"{url}?token={token}", json=SMS)
     assert in_url.status == 401  # never from the URL
     basic = await api.client.post(url, json=SMS, headers=api.basic("admin"))
     assert basic.status == 401
+    api.tokens["eiole"] = token
     unknown = await api.post("sms", SMS, tenant="eiole")
-    assert unknown.status == 404
+    assert unknown.status == 401  # no token names an unknown tenant: no slug enumeration
     assert await api.db("SELECT id FROM contact_requests") == []
 
 
@@ -510,17 +513,6 @@ async def test_database_down_answers_503_so_the_gateway_retries(api: Api) -> Non
     # The real database is untouched; the same submission goes in once it is back.
     assert await api.db("SELECT id FROM contact_requests") == []
     assert (await api.post("sms", SMS)).status == 201
-
-
-async def test_intake_without_a_secret_is_unavailable_not_open(
-    api: Api, scratch_db: Settings
-) -> None:
-    engine = make_engine(scratch_db, pool_size=1)
-    async with TestClient(TestServer(_app(engine, api.clock, None), host="127.0.0.1")) as client:
-        resp = await client.post("/api/intake/taksi/sms", json=SMS, headers=api.bearer())
-        assert resp.status == 503 and "linja stack up" in (await resp.json())["detail"]
-    await engine.dispose()
-    assert await api.db("SELECT id FROM contact_requests") == []
 
 
 async def test_a_restricted_case_is_not_handed_out(api: Api) -> None:

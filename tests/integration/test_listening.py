@@ -317,6 +317,23 @@ async def test_names_and_parameters_are_validated(world: World) -> None:
     assert await world.events() == [ListenKind.PLAY]  # the one valid by-name request
 
 
+async def test_readme_paths_audio_by_name_takes_the_tenant_slug_or_its_uuid(world: World) -> None:
+    """Issue 13 item 4: `/api/audio/TENANT/...` as the README writes it, with the tenant's
+    slug (before: 400, only the UUID the store is keyed by worked); the UUID still works, an
+    unknown slug is a malformed name, and another tenant's slug is refused like its UUID."""
+    auth = world.auth("team")
+    tenant_id, rest = world.recording_location.split("/", 1)
+    slug = (await TenantRepository(world.sessions).get(uuid.UUID(tenant_id))).slug
+    by_slug = await world.client.get(f"/api/audio/{slug}/{rest}", headers=auth)
+    assert by_slug.status == 200 and by_slug.content_type == "audio/wav"
+    by_uuid = await world.client.get(f"/api/audio/{tenant_id}/{rest}", headers=auth)
+    assert by_uuid.status == 200 and await by_uuid.read() == await by_slug.read()
+    assert (await world.client.get(f"/api/audio/no-such-tenant/{rest}", headers=auth)).status == 400
+    other = world.auth("other_team")
+    assert (await world.client.get(f"/api/audio/{slug}/{rest}", headers=other)).status == 403
+    assert await world.events() == [ListenKind.PLAY, ListenKind.PLAY]
+
+
 async def test_range_requests_and_swept_audio(world: World) -> None:
     c = world.client
     path = f"/api/recordings/{world.recording_id}/audio"

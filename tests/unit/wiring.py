@@ -79,6 +79,9 @@ class Directory:
     async def user_id(self, login: str) -> uuid.UUID | None:
         return None
 
+    async def agent_tenant(self, login: str) -> uuid.UUID | None:
+        return None
+
 
 def unit_core(
     settings: Settings,

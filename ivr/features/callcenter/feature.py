@@ -10,6 +10,8 @@ from ivr.callcenter.store import FileAgentStore
 from ivr.core import Core, Feature
 from ivr.flows.agent_login import AgentLoginFlow
 from ivr.http.agents import add_routes
+from storage.passwords import Hasher
+from storage.repositories.phone_logins import PhoneLogins
 
 
 async def wire(core: Core) -> Feature:
@@ -24,8 +26,21 @@ async def wire(core: Core) -> Feature:
     core.services.offer(coordinator)
     return Feature(
         "callcenter",
-        flows=(AgentLoginFlow(coordinator, core.users, core.prompts, definitions),),
-        routes=(lambda app: add_routes(app, coordinator, core.guard, definitions.agents),),
+        flows=(
+            AgentLoginFlow(
+                coordinator,
+                PhoneLogins(core.sessions, Hasher()),
+                core.prompts,
+                definitions,
+                core.directory,
+                core.clock,
+            ),
+        ),
+        routes=(
+            lambda app: add_routes(
+                app, coordinator, core.guard, definitions.agents, core.directory
+            ),
+        ),
         tasks=(("queues", coordinator.run),),
         closers=(coordinator.flush_agents,),
     )

@@ -6,14 +6,14 @@ from __future__ import annotations
 from ivr.core import Core, Feature
 from ivr.http.contacts import ContactDeps, add_routes, numbers_from, queues_from
 from storage.repositories.contact_requests import ContactRequestRepository
+from storage.repositories.intake_tokens import IntakeTokenRepository
 
 
 async def wire(core: Core) -> Feature:
-    secret = core.settings.intake_secret
     deps = ContactDeps(
         requests=ContactRequestRepository(core.sessions),
         clock=core.clock,
-        intake_secret=secret.get_secret_value() if secret else None,
+        intake_tokens=IntakeTokenRepository(core.sessions),
         queues_of=queues_from(core.definitions),
         numbers_of=numbers_from(core.definitions),
     )

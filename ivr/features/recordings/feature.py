@@ -92,7 +92,7 @@ async def wire(core: Core) -> Feature:
     return Feature(
         "recordings",
         routes=(
-            lambda app: add_listening_routes(app, listening, core.guard),
+            lambda app: add_listening_routes(app, listening, core.guard, core.directory),
             lambda app: add_control_routes(app, live, core.guard),
         ),
         tasks=(

@@ -13,17 +13,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.contacts.tokens import intake_token
 from ivr.http.auth import basic_credentials, bearer_token
 from ivr.http.edge import new_app
 from ivr.http.guard import Guard, IntakeCaller, Principal
-from storage.domain import UserInfo
+from ivr.http.problems import NotAllowed
+from storage.domain import Actor, UserInfo
 from storage.errors import StorageUnavailable
 from storage.events import Role
 
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
 TENANTS = {"a": A, "b": B}
-SECRET = "guard-tests"
+TOKENS = {("a", "token-of-a"): A, ("b", "token-of-b"): B}
 
 
 def _user(login: str, role: Role, tenant: uuid.UUID | None) -> UserInfo:
@@ -57,6 +57,23 @@ class Tenants:
         return TENANTS.get(slug)
 
 
+class IntakeTokens:
+    down = False
+
+    async def verify(self, slug: str, token: str) -> uuid.UUID | None:
+        if self.down:
+            raise StorageUnavailable("connection refused")
+        return TOKENS.get((slug, token))
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    async def append(self, action: str, actor: Actor, **kw: Any) -> None:
+        self.entries.append({"action": action, "actor": actor.label, **kw})
+
+
 def basic(login: str, password: str = "pw") -> dict[str, str]:
     raw = base64.b64encode(f"{login}:{password}".encode()).decode()
     return {"Authorization": f"Basic {raw}"}
@@ -71,6 +88,8 @@ class World:
     client: TestClient[web.Request, web.Application]
     users: Users
     touched: list[str]
+    audit: Audit
+    tokens: IntakeTokens
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.client.get(path, **kw)
@@ -81,8 +100,8 @@ class World:
 
 @pytest.fixture
 async def client() -> AsyncIterator[World]:
-    users = Users()
-    guard = Guard(users, Tenants())
+    users, audit, tokens = Users(), Audit(), IntakeTokens()
+    guard = Guard(users, Tenants(), audit=audit)
     app = new_app()
     touched: list[str] = []
 
@@ -97,20 +116,20 @@ async def client() -> AsyncIterator[World]:
     async def in_tenant(_: web.Request, who: Principal) -> web.StreamResponse:
         return web.json_response({"tenant": str(who.tenant())})
 
-    @guard.intake(SECRET)
+    @guard.requires(Role.ADMIN, Role.TEAM)
+    async def own_check(_: web.Request, who: Principal) -> web.StreamResponse:
+        raise NotAllowed("only the agent themself")
+
+    @guard.intake(tokens)
     async def intake(_: web.Request, caller: IntakeCaller) -> web.StreamResponse:
         return web.json_response({"tenant": str(caller.tenant_id)})
 
-    @guard.intake(None)
-    async def closed(_: web.Request, caller: IntakeCaller) -> web.StreamResponse:
-        raise AssertionError("never reached")
-
     app.router.add_get("/res/{rid}", resource)
     app.router.add_get("/scoped", in_tenant)
+    app.router.add_post("/own/{who}", own_check)
     app.router.add_post("/intake/{tenant}", intake)
-    app.router.add_post("/closed/{tenant}", closed)
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
-        yield World(c, users, touched)
+        yield World(c, users, touched, audit, tokens)
 
 
 async def test_a_resource_of_another_tenant_is_refused_before_it_is_touched(
@@ -155,18 +174,50 @@ async def test_the_tenant_parameter(client: World) -> None:
 
 
 async def test_intake_tokens(client: World) -> None:
-    def bearer(tenant: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {intake_token(SECRET, tenant)}"}
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
 
-    ok = await client.post("/intake/a", headers=bearer("a"))
+    ok = await client.post("/intake/a", headers=bearer("token-of-a"))
     assert ok.status == 200 and (await ok.json())["tenant"] == str(A)
-    wrong = await client.post("/intake/a", headers=bearer("b"))
+    wrong = await client.post("/intake/a", headers=bearer("token-of-b"))
     assert wrong.status == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")
     assert (await client.post("/intake/a", headers=basic("team-a"))).status == 401
-    assert (await client.post("/intake/zz", headers=bearer("zz"))).status == 404
-    closed = await client.post("/closed/a", headers=bearer("a"))
-    assert closed.status == 503 and "Retry-After" not in closed.headers
-    assert "linja stack up" in (await closed.json())["detail"]
+    assert (await client.post("/intake/zz", headers=bearer("token-of-a"))).status == 401
+    client.tokens.down = True
+    down = await client.post("/intake/a", headers=bearer("token-of-a"))
+    assert down.status == 503 and down.headers["Retry-After"] == "5"
+    assert client.audit.entries == []  # gateways are not users: nothing audited
+
+
+async def test_refusal_audit_every_403_of_a_user_is_audited_with_the_route_template(
+    client: World,
+) -> None:
+    """Issue 13 item 5: each refused request of an authenticated user writes one
+    ``access.refused`` entry naming the route's template, never the concrete URL."""
+    assert (await client.get("/res/r-b", headers=basic("team-a"))).status == 403  # scope
+    assert (await client.get("/res/r-a", headers=basic("ext-a"))).status == 403  # role
+    assert (await client.get("/scoped?tenant=b", headers=basic("admin-a"))).status == 403
+    assert (await client.post("/own/secret-4012345", headers=basic("team-a"))).status == 403
+    assert [(e["actor"], e["details"]["method"], e["details"]["route"], e["details"]["reason"])
+            for e in client.audit.entries] == [
+        ("user:team-a", "GET", "/res/{rid}", "other-tenant"),
+        ("user:ext-a", "GET", "/res/{rid}", "forbidden"),
+        ("user:admin-a", "GET", "/scoped", "other-tenant"),
+        ("user:team-a", "POST", "/own/{who}", "forbidden"),
+    ]  # fmt: skip
+    assert all(e["action"] == "access.refused" for e in client.audit.entries)
+    assert "4012345" not in repr(client.audit.entries) and "r-b" not in repr(client.audit.entries)
+    assert client.audit.entries[0]["tenant_id"] == A
+
+
+async def test_refusal_audit_anonymous_and_wrong_credentials_are_not_audited(
+    client: World,
+) -> None:
+    for _ in range(20):
+        assert (await client.get("/res/r-a")).status == 401
+        assert (await client.get("/res/r-a", headers=basic("team-a", "wrong"))).status == 401
+    assert (await client.get("/res/r-a", headers=basic("team-a"))).status == 200
+    assert client.audit.entries == []
 
 
 @pytest.mark.parametrize(

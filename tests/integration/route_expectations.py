@@ -1,0 +1,93 @@
+"""What every route answers to each kind of caller: the table behind
+``tests/integration/test_route_matrix.py``. One line per route (method + the route's template,
+as ``resource.canonical`` names it); a HEAD route uses its GET line.
+
+The columns, in order: anonymous, an ``external`` user of tenant A, a ``team`` user of A (also
+an agent of A's queue), an ``admin`` of A, an ``admin`` of tenant B, a platform ``operator``.
+Path parameters are filled with fresh resources of tenant A before each cell (see
+``Fill``); the operator names tenant A in ``?tenant=`` on routes that take the tenant
+parameter (``tenant=True``). A 2xx of the admin of B must not show any of A's resources.
+
+To add a route: one line, e.g.
+``("GET", "/api/users"): row(401, 403, 403, 200, 200, 200, tenant=True),``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PRINCIPALS = ("anonymous", "external_a", "team_a", "admin_a", "admin_b", "operator")
+
+
+@dataclass(frozen=True)
+class Row:
+    statuses: dict[str, int]
+    tenant: bool = False  # the route takes ?tenant= (the operator names tenant A in it)
+    params: dict[str, str] = field(default_factory=dict)  # path parameter -> fixed value/kind
+    body: Any = None  # JSON body ("{phone}" / "{tenant}" filled per cell); None: {}
+    setup: str | None = None  # what the cell needs first (see test_route_matrix.SETUPS)
+
+
+def row(
+    anonymous: int,
+    external_a: int,
+    team_a: int,
+    admin_a: int,
+    admin_b: int,
+    operator: int,
+    **kw: Any,
+) -> Row:
+    values = (anonymous, external_a, team_a, admin_a, admin_b, operator)
+    return Row(dict(zip(PRINCIPALS, values, strict=True)), **kw)
+
+
+SUBJECT = {"tenant": "{tenant}", "phone": "{phone}"}
+PUBLIC = row(200, 200, 200, 200, 200, 200)
+
+# fmt: off
+EXPECTATIONS: dict[tuple[str, str], Row] = {
+    # console: public, in-memory (health is 503 while ARI is not connected: the fake ARI)
+    ("GET", "/"): PUBLIC,
+    ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
+    ("GET", "/api/bulletins"): PUBLIC,
+    ("GET", "/api/stats"): PUBLIC,
+    # agents: the principal's tenant only; a team user changes only themselves
+    ("GET", "/api/agents"): row(401, 403, 200, 200, 200, 200, tenant=True),
+    ("POST", "/api/agents/{agent}/{action}"):
+        row(401, 403, 200, 200, 403, 200, tenant=True, params={"action": "login"},
+            setup="agents_logged_out"),
+    # intake: a gateway's bearer token, never a user's Basic credentials
+    ("POST", "/api/intake/{tenant}/{channel}"):
+        row(401, 401, 401, 401, 401, 401, params={"channel": "sms"}),
+    # contact requests of the tenant (B's admin sees B's: none of A's)
+    ("GET", "/api/requests"): row(401, 403, 200, 200, 200, 200, tenant=True),
+    ("POST", "/api/requests/claim"): row(401, 403, 200, 200, 204, 200, tenant=True),
+    ("POST", "/api/requests/{id}/{action}"):
+        row(401, 403, 200, 200, 404, 200, tenant=True,
+            params={"id": "request", "action": "cancel"}),
+    # live recording control (nothing is being recorded: 404 for whoever may ask)
+    ("GET", "/api/recordings/live"): row(401, 403, 200, 200, 200, 200),
+    ("GET", "/api/calls/{case_id}/recording"): row(401, 403, 404, 404, 404, 404),
+    ("POST", "/api/calls/{case_id}/recording/{action}"):
+        row(401, 403, 404, 404, 404, 404, params={"action": "pause"}),
+    # listening: admin and team of the owning tenant only (operators never listen)
+    ("GET", "/api/recordings/{id}"): row(401, 403, 200, 200, 403, 403, params={"id": "recording"}),
+    ("GET", "/api/recordings/{id}/audio"):
+        row(401, 403, 200, 200, 403, 403, params={"id": "recording"}),
+    ("GET", "/api/voice-messages/{id}"):
+        row(401, 403, 200, 200, 403, 403, params={"id": "voice_message"}),
+    ("GET", "/api/voice-messages/{id}/audio"):
+        row(401, 403, 200, 200, 403, 403, params={"id": "voice_message"}),
+    ("GET", "/api/audio/{name}"): row(401, 403, 200, 200, 403, 403, params={"name": "audio_name"}),
+    ("GET", "/api/cases/{case_id}/audio"): row(401, 403, 200, 200, 403, 403),
+    ("GET", "/api/cases/{case_id}/listening-events"): row(401, 403, 403, 200, 403, 403),
+    ("POST", "/api/cases/{case_id}/export"): row(401, 403, 200, 200, 403, 403),
+    # data-subject rights: admins of the tenant and operators
+    ("POST", "/api/subjects/export"): row(401, 403, 403, 200, 403, 200, body=SUBJECT),
+    ("POST", "/api/subjects/erase"): row(401, 403, 403, 200, 403, 200, body=SUBJECT),
+    ("POST", "/api/subjects/restrict"): row(401, 403, 403, 200, 403, 200, body=SUBJECT),
+    ("POST", "/api/subjects/unrestrict"):
+        row(401, 403, 403, 200, 403, 200, body=SUBJECT, setup="subject_restricted"),
+}
+# fmt: on
