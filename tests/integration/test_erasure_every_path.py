@@ -195,7 +195,7 @@ def _callback_with_message(stack: Settings, tmp_path: Path) -> None:
 
 
 def _sms(stack: Settings, ctl: Controller) -> None:
-    token = _linja(stack, "intake", "token", "--tenant", "demo")
+    token = _linja(stack, "intake", "token", "add", "--tenant", "demo")
     assert token.returncode == 0, token.stderr
     status, body = _api(
         ctl,

@@ -6,7 +6,7 @@ A caller the queue refuses (no agent logged in, queue full) leaves with exit ``o
 (tenant_id, started_at) becomes (tenant_id, started_at, id), which serves both.
 
 Revision ID: 20261201_0014
-Revises: 20261201_0010
+Revises: 20261201_0013
 Create Date: 2026-12-01 13:00:00
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "20261201_0014"
-down_revision = "20261201_0010"
+down_revision = "20261201_0013"
 branch_labels = None
 depends_on = None
 
