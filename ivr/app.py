@@ -45,6 +45,7 @@ FEATURES = (
     "sweep",
     "subjects",
     "console",
+    "admin",
 )
 
 
