@@ -277,7 +277,7 @@ USER_CREATE: Schema = {
     "login": Field(login, required=True),
     "name": Field(display_name, required=True),
     "role": Field(role, required=True),
-    "tenant": Field(slug),
+    "tenant": Field(slug, nullable=True),
     "password": Field(password, required=True),
     "email": Field(email),
     "phone_number": Field(phone_number),

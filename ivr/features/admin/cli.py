@@ -42,6 +42,7 @@ from ivr.admin.validation import (
     FieldError,
     Invalid,
     phone_login,
+    validate_tenant_update,
     validate_user_create,
 )
 from ivr.admin.views import number_view, tenant_view, user_view
@@ -126,6 +127,7 @@ async def tenant_add(c: Context) -> dict[str, Any]:
 
 
 async def tenant_set(c: Context) -> dict[str, Any]:
+    validate_tenant_update(c.given(TENANT_OPTIONS))  # bad input: exit 2 before any lookup
     tenant = await c.admin.tenant(c.args.slug)
     c.scope(tenant.id)
     updated = await c.admin.update_tenant(tenant, c.given(TENANT_OPTIONS), c.actor)
@@ -239,7 +241,6 @@ async def user_passwd(c: Context) -> dict[str, Any]:
 
 
 async def user_phone_login(c: Context) -> dict[str, Any]:
-    user = await _target(c)
     if c.args.clear:
         data: dict[str, object] = {"phone_login": None}
     else:
@@ -247,6 +248,8 @@ async def user_phone_login(c: Context) -> dict[str, Any]:
             phone_login(c.args.phone_login)
         except FieldError as exc:
             raise Invalid({"phone_login": str(exc)}) from None
+    user = await _target(c)
+    if not c.args.clear:
         data = {"phone_login": c.args.phone_login, "pin": read_secret("pin", c.args.pin_stdin)}
     return await _shown(c, await c.admin.set_phone_login(user, data, c.actor))
 
