@@ -413,7 +413,7 @@ BODY = st.dictionaries(
 ).map(lambda d: d | {"zzz": 1})
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=BODY, path=st.sampled_from(["/api/tenants", "/api/users", "/api/numbers"]))
 def test_generated_malformed_bodies_change_nothing_in_postgres(
     stack: Settings, controller: Controller, operator: tuple[str, str], body: Any, path: str
