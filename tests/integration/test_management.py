@@ -325,6 +325,36 @@ def test_cli_users_numbers_and_by(stack: Settings, operator: tuple[str, str]) ->
     assert fetch(stack, "SELECT 1 FROM service_numbers WHERE number = '100'")
 
 
+def test_cli_pages_walk_the_keys_in_postgres(stack: Settings) -> None:
+    slug = f"pg-{suffix()}"
+    ok_json(linja("tenant", "add", slug, "--name", "Pages Oy", "--json"))
+    logins = [f"{slug}-{n}" for n in ("c", "a", "b")]
+    for login in logins:
+        ok_json(
+            linja(
+                "user",
+                "add",
+                login,
+                "--name",
+                "U",
+                "--role",
+                "external",
+                "--tenant",
+                slug,
+                "--password-stdin",
+                "--json",
+                stdin="page-password-1\n",
+            )
+        )
+    first = ok_json(linja("user", "list", "--tenant", slug, "--limit", "2", "--json"))
+    assert [u["login"] for u in first["items"]] == sorted(logins)[:2]
+    assert first["next"] == sorted(logins)[1]
+    rest = ok_json(
+        linja("user", "list", "--tenant", slug, "--limit", "2", "--after", first["next"], "--json")
+    )
+    assert [u["login"] for u in rest["items"]] == sorted(logins)[2:] and rest["next"] is None
+
+
 # -- the API ----------------------------------------------------------------------------------
 
 
