@@ -3,7 +3,8 @@
 Adding a number to the database does not route calls to it: ops route numbers in
 ``dialplan/*.conf`` (``exten => <number>,1,Stasis(linja,<flow>,<tenant>)``) and describe
 menus in ``dialplan/flows/<tenant>.toml``. :func:`number_warnings` reads those files (no
-Asterisk needed) and says, for a person, what is missing. The caller shows these as warnings:
+Asterisk needed; the flow file is checked as ``linja dialplan check`` does) and says, for a
+person, what is missing. The caller shows these as warnings:
 the number is stored anyway, so ops may route it afterwards.
 """
 
@@ -13,9 +14,11 @@ import logging
 from pathlib import Path
 
 from ivr.flowdefs.dialplanconf import DialplanScan, StasisRoute
-from ivr.flowdefs.loader import FLOWS_DIR
+from ivr.flowdefs.loader import FLOWS_DIR, check_definitions
 
 log = logging.getLogger(__name__)
+
+MAX_FILE_ERRORS = 3
 
 # The flow a number of each kind needs (storage.models.tenants.SERVICES).
 FLOW_OF_SERVICE = {
@@ -61,9 +64,16 @@ def number_warnings(
                 f"{where}: the dialplan sends {number} to the flow '{r.flow}'; "
                 f"a {service} number needs '{flow}'"
             )
-    if flow == "menu" and not (dialplan_dir / FLOWS_DIR / f"{tenant}.toml").is_file():
+    flow_file = f"{FLOWS_DIR}/{tenant}.toml"
+    if flow == "menu" and not (dialplan_dir / flow_file).is_file():
         warnings.append(
-            f"no flow definitions {FLOWS_DIR}/{tenant}.toml for tenant '{tenant}': "
+            f"no flow definitions {flow_file} for tenant '{tenant}': "
             f"the menu flow cannot answer {number}"
         )
+    elif flow == "menu":
+        _, errors = check_definitions(dialplan_dir, app=app)
+        mine = [e for e in errors if e.file == flow_file]
+        warnings += [f"{e} (`linja dialplan check`)" for e in mine[:MAX_FILE_ERRORS]]
+        if len(mine) > MAX_FILE_ERRORS:
+            warnings.append(f"{flow_file}: {len(mine) - MAX_FILE_ERRORS} more error(s)")
     return warnings

@@ -14,11 +14,29 @@ exten => 302,1,Stasis(linja,menu,other)
 """
 
 
-def dialplan(tmp_path: Path, *, flow_file: bool = True) -> Path:
+FLOW = """tenant = "acme"
+language = "en"
+entry = "main"
+
+[prompts.welcome]
+text = "Welcome."
+
+[prompts.goodbye]
+text = "Goodbye."
+
+[menus.main]
+prompt = "welcome"
+
+[menus.main.options]
+"1" = "hangup:goodbye"
+"""
+
+
+def dialplan(tmp_path: Path, *, flow_file: str | None = FLOW) -> Path:
     (tmp_path / "flows").mkdir()
     (tmp_path / "linja.conf").write_text(CONF)
-    if flow_file:
-        (tmp_path / "flows" / "acme.toml").write_text('tenant = "acme"\n')
+    if flow_file is not None:
+        (tmp_path / "flows" / "acme.toml").write_text(flow_file)
     return tmp_path
 
 
@@ -43,8 +61,14 @@ def test_another_tenant_or_flow_is_told_with_file_and_line(tmp_path: Path) -> No
 
 
 def test_a_menu_number_needs_the_tenants_flow_file(tmp_path: Path) -> None:
-    (w,) = number_warnings(dialplan(tmp_path, flow_file=False), "300", "acme", "callcenter")
+    (w,) = number_warnings(dialplan(tmp_path, flow_file=None), "300", "acme", "callcenter")
     assert "flows/acme.toml" in w
+
+
+def test_a_flow_file_that_does_not_check_is_told_with_its_lines(tmp_path: Path) -> None:
+    broken = FLOW.replace('"1" = "hangup:goodbye"', '"1" = "queue:nowhere"')
+    (w,) = number_warnings(dialplan(tmp_path, flow_file=broken), "300", "acme", "callcenter")
+    assert w.startswith("flows/acme.toml:") and "nowhere" in w and "dialplan check" in w
 
 
 def test_a_missing_dialplan_directory_is_a_warning(tmp_path: Path) -> None:
