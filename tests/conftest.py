@@ -41,7 +41,8 @@ SPREAD = frozenset(
         "tests/integration/test_call_center.py",
     }
 )
-# Slowest first (serial run of 2026-12-01: 380, 207, 144, 52, 57 (management, measured later), 47, 36, 36 s);
+# Slowest first (serial run of 2026-12-01: 380, 207, 144, 52, 57 (management, later), 47, 36,
+# 36 s);
 # the rest follow in collection order.
 SLOW_FIRST = (
     "tests/integration/test_callbacks.py",
