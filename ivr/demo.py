@@ -1,11 +1,13 @@
 """The demo tenant that `make run` and the tests use: tenant `demo`, bulletin number 100
-with one active Finnish bulletin."""
+with one active Finnish bulletin, the agents' users and a demo admin (login ``admin``) whose
+generated password is told once, when it is created (only its argon2 hash is stored)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +32,48 @@ DEMO_TEXT = (
 
 
 DEMO_AGENTS = ("agent1", "agent2", "agent3")
+DEMO_ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class DemoAdmin:
+    """The demo admin's login; ``password`` only on the run that created it."""
+
+    login: str
+    password: str | None
+
+    def message(self) -> str:
+        if self.password is not None:
+            return (
+                f"demo admin created: login {self.login}, password {self.password}\n"
+                "  (shown only now: it is stored as a hash; "
+                f"a new one: linja user passwd {self.login})"
+            )
+        return (
+            f"demo admin {self.login} exists; forgot its password? linja user passwd {self.login}"
+        )
+
+
+async def _ensure_admin(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
+) -> DemoAdmin:
+    users = UserRepository(sessions)
+    try:
+        await users.by_login(DEMO_ADMIN)
+        return DemoAdmin(DEMO_ADMIN, None)
+    except NotFound:
+        pass
+    password = secrets.token_urlsafe(15)
+    await users.create(
+        tenant_id=tenant_id,
+        name="Demo admin",
+        login=DEMO_ADMIN,
+        password=password,
+        role=Role.ADMIN,
+        actor=Actor.system("demo-seed"),
+    )
+    log.info("demo admin user %s created", DEMO_ADMIN)
+    return DemoAdmin(DEMO_ADMIN, password)
 
 
 async def _ensure_agents(sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID) -> None:
@@ -51,7 +95,7 @@ async def _ensure_agents(sessions: async_sessionmaker[AsyncSession], tenant_id: 
             log.info("demo agent user %s created", login)
 
 
-async def seed_demo(settings: Settings) -> None:
+async def seed_demo(settings: Settings) -> DemoAdmin:
     engine = make_engine(settings, owner=True, pool_size=1)
     try:
         sessions = session_factory(engine)
@@ -59,6 +103,7 @@ async def seed_demo(settings: Settings) -> None:
         tenant_id = await tenants.ensure(DEMO_TENANT, "Demo Energia Oy", "fi")
         await tenants.ensure_number(tenant_id, DEMO_NUMBER, "bulletin")
         await _ensure_agents(sessions, tenant_id)
+        admin = await _ensure_admin(sessions, tenant_id)
         repo = BulletinRepository(sessions)
         now = datetime.now(UTC)
         if not await repo.active(now):
@@ -71,5 +116,6 @@ async def seed_demo(settings: Settings) -> None:
                 ends_at=None,
             )
             log.info("demo bulletin added on %s", DEMO_NUMBER)
+        return admin
     finally:
         await engine.dispose()

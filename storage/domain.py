@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from storage.events import Channel, ContactStatus, DeletionReason, ListenKind, Outcome, Role
 
@@ -27,6 +27,18 @@ class Actor:
     @classmethod
     def user(cls, user: UserInfo) -> Actor:
         return cls(label=f"user:{user.login}", user_id=user.id)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list in key order; ``after`` is the key to ask the next page with
+    (None: this was the last page)."""
+
+    items: list[T]
+    after: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Exception tree::
         ├── Refused                  Postgres refused the data or the operation
         │   ├── ConstraintViolation  a CHECK / NOT NULL / foreign key / bad value (.constraint)
         │   │   └── Conflict         a unique constraint: the thing already exists
+        │   ├── NumberInUse          a service number with history is kept, not deleted
         │   └── Forbidden            the role may not do this (privilege or append-only trigger)
         └── SpoolError               the local spool could not be written or read
 
@@ -25,6 +26,7 @@ __all__ = [
     "ConstraintViolation",
     "Forbidden",
     "NotFound",
+    "NumberInUse",
     "Refused",
     "SpoolError",
     "StorageError",
@@ -67,6 +69,18 @@ class ConstraintViolation(Refused):
 
 class Conflict(ConstraintViolation):
     """A unique constraint: the row already exists."""
+
+
+class NumberInUse(Refused):
+    """A service number with history (bulletins, hourly call counters) is kept: deleting it
+    would break their foreign keys. The message is safe to show (no personal data)."""
+
+    def __init__(self, number: str, bulletins: int, counters: int) -> None:
+        super().__init__(
+            f"service number {number} has history ({bulletins} bulletin(s), {counters} hourly "
+            "call counter(s)) and is kept; route it elsewhere in the dialplan instead"
+        )
+        self.number = number
 
 
 class Forbidden(Refused):

@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     try:
         if not args.no_demo:
-            asyncio.run(seed_demo(settings))
+            print(asyncio.run(seed_demo(settings)).message())
         for name, state in control.status(settings).items():
             print(f"{name:<11} {state}")
         print("Call the demo bulletin: sip:100@127.0.0.1:5060 (Ctrl-C stops everything)")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.domain import Actor, ServiceNumberInfo, TenantInfo
-from storage.errors import NotFound
-from storage.models import ServiceNumber, Tenant
+from storage.domain import Actor, Page, ServiceNumberInfo, TenantInfo
+from storage.errors import NotFound, NumberInUse
+from storage.models import Bulletin, BulletinCallCounter, ServiceNumber, Tenant
 from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
 
@@ -39,6 +41,24 @@ def number_info(n: ServiceNumber) -> ServiceNumberInfo:
     )
 
 
+EDITABLE = (
+    "name",
+    "language",
+    "time_zone",
+    "recording_retention",
+    "voicemail_retention",
+    "case_retention",
+)
+K = TypeVar("K")
+
+
+def _page(rows: list[K], limit: int, key: Callable[[K], str]) -> Page[K]:
+    """``rows`` fetched with ``limit + 1``: the page and the key to continue after."""
+    if len(rows) > limit:
+        return Page(rows[:limit], key(rows[limit - 1]))
+    return Page(rows, None)
+
+
 class TenantRepository:
     """Tenants and numbers. Retention limits (1 day .. 36 months) are CHECK constraints:
     a value outside them raises :class:`storage.errors.ConstraintViolation`."""
@@ -53,12 +73,14 @@ class TenantRepository:
         actor: Actor,
         *,
         language: str = "fi",
+        time_zone: str | None = None,
         recording_retention: timedelta | None = None,
         voicemail_retention: timedelta | None = None,
         case_retention: timedelta | None = None,
     ) -> TenantInfo:
         tenant = Tenant(id=uuid.uuid4(), slug=slug, name=name, language=language)
         for attr, value in (
+            ("time_zone", time_zone),
             ("recording_retention", recording_retention),
             ("voicemail_retention", voicemail_retention),
             ("case_retention", case_retention),
@@ -92,6 +114,42 @@ class TenantRepository:
             tenant = await s.scalar(select(Tenant).where(Tenant.slug == slug))
             if tenant is None:
                 raise NotFound("tenant", slug)
+            return tenant_info(tenant)
+
+    async def page(self, *, after: str | None = None, limit: int = 50) -> Page[TenantInfo]:
+        """Tenants by slug, ``limit`` of them after the slug ``after``."""
+        stmt = select(Tenant).order_by(Tenant.slug).limit(limit + 1)
+        if after is not None:
+            stmt = stmt.where(Tenant.slug > after)
+        async with transaction(self._sessions) as s:
+            rows = [tenant_info(t) for t in await s.scalars(stmt)]
+        return _page(rows, limit, lambda t: t.slug)
+
+    async def update(
+        self, tenant_id: uuid.UUID, actor: Actor, changes: dict[str, object]
+    ) -> TenantInfo:
+        """Set the settings in ``changes`` (column name -> value; never the slug), audited
+        with the values before and after."""
+        unknown = set(changes) - set(EDITABLE)
+        if unknown:
+            raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+        async with transaction(self._sessions) as s:
+            tenant = await s.get(Tenant, tenant_id, with_for_update=True)
+            if tenant is None:
+                raise NotFound("tenant", tenant_id)
+            before = {k: str(getattr(tenant, k)) for k in sorted(changes)}
+            for k, v in changes.items():
+                setattr(tenant, k, v)
+            await s.flush()
+            await AuditLog.append_in(
+                s,
+                "tenant.update",
+                actor,
+                tenant_id=tenant_id,
+                target_type="tenant",
+                target_id=tenant_id,
+                details={"before": before, "after": {k: str(v) for k, v in changes.items()}},
+            )
             return tenant_info(tenant)
 
     async def all(self) -> list[TenantInfo]:
@@ -136,7 +194,13 @@ class TenantRepository:
             return tenant_info(tenant)
 
     async def add_number(
-        self, tenant_id: uuid.UUID, number: str, service: str, *, description: str = ""
+        self,
+        tenant_id: uuid.UUID,
+        number: str,
+        service: str,
+        actor: Actor,
+        *,
+        description: str = "",
     ) -> ServiceNumberInfo:
         row = ServiceNumber(
             id=uuid.uuid4(),
@@ -148,7 +212,61 @@ class TenantRepository:
         async with transaction(self._sessions) as s:
             s.add(row)
             await s.flush()
+            await AuditLog.append_in(
+                s,
+                "number.add",
+                actor,
+                tenant_id=tenant_id,
+                target_type="service_number",
+                target_id=row.id,
+                details={"number": number, "service": service},
+            )
             return number_info(row)
+
+    async def number_page(
+        self, *, tenant_id: uuid.UUID | None = None, after: str | None = None, limit: int = 50
+    ) -> Page[ServiceNumberInfo]:
+        """Service numbers by number (one tenant's, or all), ``limit`` after ``after``."""
+        stmt = select(ServiceNumber).order_by(ServiceNumber.number).limit(limit + 1)
+        if tenant_id is not None:
+            stmt = stmt.where(ServiceNumber.tenant_id == tenant_id)
+        if after is not None:
+            stmt = stmt.where(ServiceNumber.number > after)
+        async with transaction(self._sessions) as s:
+            rows = [number_info(n) for n in await s.scalars(stmt)]
+        return _page(rows, limit, lambda n: n.number)
+
+    async def remove_number(self, number: str, actor: Actor) -> ServiceNumberInfo:
+        """Delete a service number that has no history (no bulletin, no call counter):
+        :class:`NumberInUse` otherwise, and nothing changes. Cases keep the number dialled
+        as text, so they are no history here."""
+        async with transaction(self._sessions) as s:
+            # No row lock (the app role may not update the table); a bulletin added meanwhile
+            # makes the DELETE fail on its foreign key instead.
+            row = await s.scalar(select(ServiceNumber).where(ServiceNumber.number == number))
+            if row is None:
+                raise NotFound("service number", number)
+            bulletins = await s.scalar(
+                select(func.count()).where(Bulletin.service_number_id == row.id)
+            )
+            counters = await s.scalar(
+                select(func.count()).where(BulletinCallCounter.service_number_id == row.id)
+            )
+            if bulletins or counters:
+                raise NumberInUse(number, int(bulletins or 0), int(counters or 0))
+            info = number_info(row)
+            await s.delete(row)
+            await s.flush()
+            await AuditLog.append_in(
+                s,
+                "number.remove",
+                actor,
+                tenant_id=info.tenant_id,
+                target_type="service_number",
+                target_id=info.id,
+                details={"number": number, "service": info.service},
+            )
+            return info
 
     async def numbers(self, tenant_id: uuid.UUID) -> list[ServiceNumberInfo]:
         async with transaction(self._sessions) as s:

@@ -1,7 +1,9 @@
 """Users (console and agents). Never deleted: :meth:`UserRepository.disable` instead.
 
 Passwords and phone-login PINs are stored as argon2id hashes only; the role is one of
-``admin`` / ``team`` / ``external`` (a CHECK constraint refuses anything else).
+``operator`` (no tenant) / ``admin`` / ``team`` / ``external`` (a CHECK constraint refuses
+anything else). A disabled user is refused at the next login (every request authenticates
+against the row); :meth:`UserRepository.enable` lets them in again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.domain import Actor, UserInfo
+from storage.domain import Actor, Page, UserInfo
 from storage.errors import NotFound
 from storage.events import Role
 from storage.models import User
@@ -111,6 +113,21 @@ class UserRepository:
         async with transaction(self._sessions) as s:
             return [user_info(u) for u in await s.scalars(stmt)]
 
+    async def page(
+        self, *, tenant_id: uuid.UUID | None = None, after: str | None = None, limit: int = 50
+    ) -> Page[UserInfo]:
+        """Users by login (one tenant's, or everyone), ``limit`` of them after ``after``."""
+        stmt = select(User).order_by(User.login).limit(limit + 1)
+        if tenant_id is not None:
+            stmt = stmt.where(User.tenant_id == tenant_id)
+        if after is not None:
+            stmt = stmt.where(User.login > after)
+        async with transaction(self._sessions) as s:
+            rows = [user_info(u) for u in await s.scalars(stmt)]
+        if len(rows) > limit:
+            return Page(rows[:limit], rows[limit - 1].login)
+        return Page(rows, None)
+
     async def authenticate(self, login: str, password: str) -> UserInfo | None:
         """The active user with this login and password, else None (no hint which was wrong)."""
         async with transaction(self._sessions) as s:
@@ -203,5 +220,21 @@ class UserRepository:
             user_id, actor, "user.contact", {"fields": ",".join(sorted(values))}, **values
         )
 
+    async def update(
+        self, user_id: uuid.UUID, actor: Actor, changes: dict[str, str | None]
+    ) -> UserInfo:
+        """Set ``name``, ``email``, ``phone_number`` (None clears the last two) and ``role``
+        in one audited change; the audit row names the fields, not their values."""
+        unknown = set(changes) - {"name", "email", "phone_number", "role"}
+        if unknown:
+            raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+        details = {"fields": ",".join(sorted(changes))}
+        if "role" in changes:
+            details["role"] = str(changes["role"])
+        return await self._change(user_id, actor, "user.update", details, **changes)
+
     async def disable(self, user_id: uuid.UUID, actor: Actor) -> UserInfo:
         return await self._change(user_id, actor, "user.disable", {}, disabled_at=datetime.now(UTC))
+
+    async def enable(self, user_id: uuid.UUID, actor: Actor) -> UserInfo:
+        return await self._change(user_id, actor, "user.enable", {}, disabled_at=None)

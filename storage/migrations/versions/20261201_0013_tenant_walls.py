@@ -7,7 +7,7 @@ Phone logins (`*50`) count failed PIN guesses per user across calls and controll
 for an increasing time (``phone_login_locks``).
 
 Revision ID: 20261201_0013
-Revises: 20261201_0010
+Revises: 20261201_0012
 Create Date: 2026-12-01 13:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from storage.roles import app_role
 
 revision = "20261201_0013"
-down_revision = "20261201_0010"
+down_revision = "20261201_0012"
 branch_labels = None
 depends_on = None
 

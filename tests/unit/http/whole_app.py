@@ -34,5 +34,8 @@ SAMPLE_VALUES: dict[str, tuple[str, ...]] = {
     "case_id": (str(uuid.UUID(int=8)),),
     "tenant": ("demo",),
     "channel": ("sms",),
+    "slug": ("demo",),
+    "number": ("100",),
+    "login": ("agent1",),
     "name": (f"demo/recordings/2026/11/{uuid.UUID(int=9)}.wav",),
 }

@@ -1,0 +1,1 @@
+"""The management plane: tenants, service numbers and users (API and CLI)."""
