@@ -33,6 +33,7 @@ from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.router import Flow, FlowRouter
 from ivr.http.guard import Guard
+from ivr.http.sessions import Identity
 from ivr.prompts import PromptRenderer
 from recording.store import AudioStore
 from storage.casewriter import build_recorder
@@ -190,6 +191,8 @@ def assemble_core(
     tenants = TenantRepository(sessions)
     users = users or UserRepository(sessions)
     directory = directory or Directory(tenants, users)
+    audit = AuditLog(sessions)
+    identity = Identity.build(settings, sessions, users.hasher, audit, clock)
     return Core(
         settings=settings,
         clock=clock,
@@ -202,12 +205,12 @@ def assemble_core(
         events=events,
         prompts=prompts,
         cases=cases,
-        audit=AuditLog(sessions),
+        audit=audit,
         definitions=definitions,
         tenants=tenants,
         users=users,
         directory=directory,
-        guard=Guard(users, directory),
+        guard=Guard(users, directory, identity),
         restrictions=restrictions or RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),
