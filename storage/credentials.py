@@ -19,6 +19,7 @@ import hmac
 import secrets
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,16 +88,31 @@ def stamp_of(password_hash: str) -> bytes:
     return hashlib.sha256(password_hash.encode()).digest()
 
 
+Lookup = Callable[[str], Awaitable["tuple[UserInfo, str] | None"]]
+
+
+def user_lookup(sessions: async_sessionmaker[AsyncSession]) -> Lookup:
+    """(user, password hash) of a login, from the users table."""
+
+    async def lookup(login: str) -> tuple[UserInfo, str] | None:
+        async with transaction(sessions) as s:
+            row = await s.scalar(select(User).where(User.login == login))
+            return None if row is None else (user_info(row), row.password_hash)
+
+    return lookup
+
+
 class PasswordCheck:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        hasher: Hasher,
-        cache: VerifiedCache,
-    ) -> None:
-        self._sessions, self._hasher, self.cache = sessions, hasher, cache
+    def __init__(self, lookup: Lookup, hasher: Hasher, cache: VerifiedCache) -> None:
+        self._lookup, self._hasher, self.cache = lookup, hasher, cache
         self._dummy: str | None = None
         self._dummy_lock = asyncio.Lock()
+
+    @classmethod
+    def on(
+        cls, sessions: async_sessionmaker[AsyncSession], hasher: Hasher, cache: VerifiedCache
+    ) -> PasswordCheck:
+        return cls(user_lookup(sessions), hasher, cache)
 
     async def prepare(self) -> None:
         """Make the dummy hash (once) before the first unknown login has to wait for it."""
@@ -106,11 +122,7 @@ class PasswordCheck:
 
     async def check(self, login: str, password: str) -> UserInfo | None:
         """The active user with this login and password, else None (same work either way)."""
-        found = None
-        if len(login) <= MAX_LOGIN:
-            async with transaction(self._sessions) as s:
-                row = await s.scalar(select(User).where(User.login == login))
-                found = None if row is None else (user_info(row), row.password_hash)
+        found = await self._lookup(login) if len(login) <= MAX_LOGIN else None
         if found is None or not found[0].active or not found[1]:
             await self.prepare()
             assert self._dummy is not None

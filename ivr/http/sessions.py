@@ -149,7 +149,7 @@ class Identity:
             )
 
         return cls(
-            PasswordCheck(db, hasher.on(pool), cache),
+            PasswordCheck.on(db, hasher.on(pool), cache),
             WebSessionRepository(db),
             ApiTokenRepository(db),
             audit,
