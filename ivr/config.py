@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     password_queue: int = Field(
         default=4, ge=0, le=256, description="password checks that may wait; more get 503"
     )
+    password_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU nice value of the argon2 threads (Linux)"
+    )
     credential_cache_ttl: float = Field(default=180.0, ge=0, le=900)
     login_backoff_base: float = Field(default=1.0, gt=0, le=60)
     login_backoff_cap: float = Field(default=300.0, ge=1, le=3600)

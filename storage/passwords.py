@@ -3,12 +3,16 @@
 By default the work runs in asyncio's default thread pool (the CLI). The controller gives
 the hasher a :class:`BoundedPool` instead: a few threads of its own and a bounded queue, so
 a flood of password checks can neither occupy the threads that finalise recordings nor queue
-without limit. A full pool refuses at once with :class:`PoolFull`.
+without limit. A full pool refuses at once with :class:`PoolFull`, and its threads
+run at a lower CPU priority (``nice``) than the rest of the controller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -31,11 +35,18 @@ class BoundedPool:
     thread's job has finished (not when its awaiter gives up), so a cancelled request never
     lets more work into the threads than the bound."""
 
-    def __init__(self, workers: int = 2, queue: int = 8, *, name: str = "passwords") -> None:
+    def __init__(
+        self, workers: int = 2, queue: int = 8, *, nice: int = 0, name: str = "passwords"
+    ) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("a pool needs at least one worker and a queue of 0 or more")
         self.workers, self.limit = workers, workers + queue
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix=name,
+            initializer=_lower_priority,
+            initargs=(nice,),
+        )
         self._in_flight = 0
         self.refused = 0
 
@@ -62,6 +73,16 @@ class BoundedPool:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority(nice: int) -> None:
+    """Run this worker thread (and the threads argon2 starts from it) at a higher nice value,
+    so that when the CPU is short the event loop and the recording threads go first. On Linux
+    a thread's id names that thread alone; elsewhere this is a no-op."""
+    if nice <= 0:
+        return
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 async def _to_thread(job: Callable[[], T]) -> T:

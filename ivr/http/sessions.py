@@ -138,7 +138,9 @@ class Identity:
         clock: Clock,
     ) -> Identity:
         """The controller's identity: argon2 with ``hasher``'s parameters on a pool of its own."""
-        pool = BoundedPool(settings.password_workers, settings.password_queue)
+        pool = BoundedPool(
+            settings.password_workers, settings.password_queue, nice=settings.password_nice
+        )
         cache = VerifiedCache(clock, ttl=timedelta(seconds=settings.credential_cache_ttl))
 
         def backoff() -> Backoff:
