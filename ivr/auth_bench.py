@@ -198,10 +198,10 @@ async def run(args: argparse.Namespace) -> None:
 
         size = 8000 * 2 * args.seconds / 2**20
         print(
-            f"bench-auth: argon2id t={hasher._h.time_cost} m={hasher._h.memory_cost // 1024} MiB "
-            f"p={hasher._h.parallelism}; bounded pool {args.workers} threads (nice {args.nice}) + "
-            f"{args.queue} queued; {args.recordings} recordings of {args.seconds:.0f} s ({size:.2f} MiB) "
-            f"finalised by recording.finalise.Finaliser, one every {args.gap} s"
+            f"bench-auth: {hasher.describe()}; bounded pool {args.workers} threads "
+            f"(nice {args.nice}) + {args.queue} queued; {args.recordings} recordings of "
+            f"{args.seconds:.0f} s ({size:.2f} MiB) finalised by recording.finalise.Finaliser, "
+            f"one every {args.gap} s"
         )
         alone = await stream()
         print(f"finalisation, no flood (baseline)         {_ms(alone)}")

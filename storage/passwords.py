@@ -101,7 +101,15 @@ class Hasher:
 
     def on(self, pool: BoundedPool) -> Hasher:
         """The same parameters, its work on ``pool``."""
-        return Hasher(self._h, run=pool.run)
+        return self.running(pool.run)
+
+    def running(self, run: Runner[object]) -> Hasher:
+        """The same parameters, its work run by ``run``."""
+        return Hasher(self._h, run=run)
+
+    def describe(self) -> str:
+        h = self._h
+        return f"argon2id t={h.time_cost} m={h.memory_cost // 1024} MiB p={h.parallelism}"
 
     async def hash(self, secret: str) -> str:
         if not secret:

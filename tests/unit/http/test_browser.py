@@ -200,7 +200,7 @@ async def _identity(full: bool = False) -> tuple[Identity, Audit, Seconds]:
     async def lookup(login: str) -> tuple[UserInfo, str] | None:
         return users.get(login)
 
-    runner = Hasher(hasher._h, run=Full()) if full else hasher
+    runner = hasher.running(Full()) if full else hasher
     check = PasswordCheck(lookup, runner, VerifiedCache(lambda: T0, ttl=timedelta(0)))
     audit, clock = Audit(), Seconds()
     identity = Identity(

@@ -98,7 +98,7 @@ def world() -> tuple[PasswordCheck, Users, Counting, Clock]:
     runner, clock = Counting(), Clock()
     hasher = Hasher.fast_for_tests()
     users = Users(hasher)
-    counted = Hasher(hasher._h, run=runner)  # same parameters, counted work
+    counted = hasher.running(runner)  # same parameters, counted work
     check = PasswordCheck(users.lookup, counted, VerifiedCache(clock, ttl=timedelta(minutes=3)))
     return check, users, runner, clock
 
