@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import Clock
@@ -102,9 +102,36 @@ def user_lookup(sessions: async_sessionmaker[AsyncSession]) -> Lookup:
     return lookup
 
 
+Rehash = Callable[[uuid.UUID, str, str], Awaitable[None]]
+
+
+def user_rehash(sessions: async_sessionmaker[AsyncSession]) -> Rehash:
+    """Replace a user's password hash made with older parameters (unless it changed since)."""
+
+    async def rehash(user_id: uuid.UUID, old: str, new: str) -> None:
+        async with transaction(sessions) as s:
+            await s.execute(
+                update(User)
+                .where(User.id == user_id, User.password_hash == old)
+                .values(password_hash=new)
+            )
+
+    return rehash
+
+
+async def _no_rehash(user_id: uuid.UUID, old: str, new: str) -> None:
+    return None
+
+
 class PasswordCheck:
-    def __init__(self, lookup: Lookup, hasher: Hasher, cache: VerifiedCache) -> None:
-        self._lookup, self._hasher, self.cache = lookup, hasher, cache
+    def __init__(
+        self,
+        lookup: Lookup,
+        hasher: Hasher,
+        cache: VerifiedCache,
+        rehash: Rehash = _no_rehash,
+    ) -> None:
+        self._lookup, self._hasher, self.cache, self._rehash = lookup, hasher, cache, rehash
         self._dummy: str | None = None
         self._dummy_lock = asyncio.Lock()
 
@@ -112,7 +139,7 @@ class PasswordCheck:
     def on(
         cls, sessions: async_sessionmaker[AsyncSession], hasher: Hasher, cache: VerifiedCache
     ) -> PasswordCheck:
-        return cls(user_lookup(sessions), hasher, cache)
+        return cls(user_lookup(sessions), hasher, cache, user_rehash(sessions))
 
     async def prepare(self) -> None:
         """Make the dummy hash (once) before the first unknown login has to wait for it."""
@@ -134,5 +161,9 @@ class PasswordCheck:
             return user
         if not await self._hasher.verify(stored, password):
             return None
+        if self._hasher.needs_rehash(stored):
+            fresh = await self._hasher.hash(password)
+            await self._rehash(user.id, stored, fresh)
+            stamp = stamp_of(fresh)
         self.cache.put(key, user.id, stamp)
         return user

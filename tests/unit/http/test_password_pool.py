@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 
 from storage.credentials import PasswordCheck, VerifiedCache
 from storage.domain import UserInfo
@@ -162,3 +163,23 @@ def test_the_cache_key_is_keyed_per_process() -> None:
     a, b = VerifiedCache(Clock(), ttl=timedelta(1)), VerifiedCache(Clock(), ttl=timedelta(1))
     assert a.key("tiina", "pw") == a.key("tiina", "pw") != b.key("tiina", "pw")
     assert a.key("ti", "ina:pw") != a.key("tiina", ":pw")
+
+
+async def test_a_hash_with_old_parameters_is_replaced_after_a_right_password() -> None:
+    old = Hasher.fast_for_tests()
+    user = _user("tiina")
+    stored = await old.hash("oikea")
+    replaced: list[tuple[uuid.UUID, str, str]] = []
+
+    async def lookup(login: str) -> tuple[UserInfo, str] | None:
+        return (user, stored) if login == "tiina" else None
+
+    async def rehash(user_id: uuid.UUID, was: str, new: str) -> None:
+        replaced.append((user_id, was, new))
+
+    stronger = Hasher(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
+    check = PasswordCheck(lookup, stronger, VerifiedCache(Clock(), ttl=timedelta(0)), rehash)
+    assert await check.check("tiina", "vaarin") is None and replaced == []
+    assert await check.check("tiina", "oikea") == user
+    assert [(u, w) for u, w, _ in replaced] == [(user.id, stored)]
+    assert await stronger.verify(replaced[0][2], "oikea")
