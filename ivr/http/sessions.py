@@ -174,7 +174,8 @@ class Identity:
     ) -> UserInfo | None:
         """The user with this login and password; None (audited) if wrong; 429 while backing
         off; 503 when the argon2 pool is full."""
-        wait = max(self.by_login.wait(login), self.by_address.wait(address))
+        key = login[:101]  # longer logins name nobody: one key, a bounded size
+        wait = max(self.by_login.wait(key), self.by_address.wait(address))
         if wait > 0:
             raise TooManyAttempts(wait)
         try:
@@ -182,9 +183,9 @@ class Identity:
         except PoolFull:
             raise PasswordsBusy() from None
         if user is not None:
-            self.by_login.succeeded(login)
+            self.by_login.succeeded(key)
             return user
-        self.by_login.failed(login)
+        self.by_login.failed(key)
         self.by_address.failed(address)
         await self._audit.append(
             "login.failed", Actor.system("http"), details={"login": login[:100], "via": via}

@@ -265,3 +265,22 @@ async def test_the_token_cli(world: World, scratch_db: Settings, tmp_path: Path)
     assert linja(env, "token", "add", "--user", "tiina", "--expires", "soon").returncode == 2
     assert linja(env, "token", "revoke", str(uuid.uuid4())).returncode == 2
     assert linja(env, "token", "revoke", "not-an-id").returncode == 2
+
+
+async def test_sessions_long_over_are_purged_and_live_ones_kept(world: World) -> None:
+    kept = (await world.login("tiina")).cookies[SESSION_COOKIE].value
+    await world.login("olli")
+    await world.conn.execute(
+        "UPDATE web_sessions SET ended_at = now() - interval '2 days', end_reason = 'logout', "
+        "created_at = now() - interval '3 days', last_seen_at = now() - interval '2 days', "
+        "expires_at = now() - interval '2 days' + interval '1 hour' "
+        "WHERE user_id = $1",
+        world.other.id,
+    )
+    policy = world.identity.policy
+    n = await world.identity.sessions.purge(datetime.now(UTC), policy.idle, timedelta(days=1))
+    assert n == 1
+    left = await world.conn.fetch("SELECT user_id FROM web_sessions")
+    assert [r["user_id"] for r in left] == [world.team.id]
+    live = await world.client.get("/api/whoami", cookies={SESSION_COOKIE: kept})
+    assert live.status == 200
