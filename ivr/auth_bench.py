@@ -213,7 +213,11 @@ async def run(args: argparse.Namespace) -> None:
             got, outcome, finished = await _with(stream, guess, args.rate, limit)
             late = "" if finished else f"  ONLY {len(got)} of {args.recordings} in {limit:.0f} s"
             if not got:
-                print(f"finalisation, {args.rate:.0f}/s flood, {label} none finished{late}")
+                floor = limit / statistics.median(alone)
+                print(
+                    f"finalisation, {args.rate:.0f}/s flood, {label} none finished{late}: "
+                    f"ratio > {floor:.0f}x median  guesses {dict(outcome)}"
+                )
                 continue
             print(
                 f"finalisation, {args.rate:.0f}/s flood, {label} {_ms(got)}  "

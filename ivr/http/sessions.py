@@ -165,6 +165,11 @@ class Identity:
             pool=pool,
         )
 
+    @property
+    def pool(self) -> BoundedPool | None:
+        """The argon2 pool this identity owns (None: its hasher runs elsewhere)."""
+        return self._pool
+
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

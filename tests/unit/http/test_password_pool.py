@@ -8,6 +8,7 @@ import threading
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -16,6 +17,7 @@ from storage.credentials import PasswordCheck, VerifiedCache
 from storage.domain import UserInfo
 from storage.events import Role
 from storage.passwords import BoundedPool, Hasher, PoolFull
+from tests.unit.fake_core import fake_core
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -183,3 +185,23 @@ async def test_a_hash_with_old_parameters_is_replaced_after_a_right_password() -
     assert await check.check("tiina", "oikea") == user
     assert [(u, w) for u, w, _ in replaced] == [(user.id, stored)]
     assert await stronger.verify(replaced[0][2], "oikea")
+
+
+async def test_the_controllers_guard_checks_passwords_on_the_bounded_pool(tmp_path: Path) -> None:
+    core = fake_core(tmp_path, password_workers=1, password_queue=2)
+    identity = core.guard.identity
+    assert identity is not None and identity.pool is not None
+    gate = threading.Event()
+    try:
+        assert (identity.pool.workers, identity.pool.limit) == (1, 3)
+        blockers = [asyncio.ensure_future(identity.pool.run(gate.wait)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(PoolFull):  # the guard's argon2 work goes to this pool
+            await identity.passwords.prepare()
+        gate.set()
+        await asyncio.gather(*blockers)
+        await identity.passwords.prepare()  # and runs there once it has room
+    finally:
+        gate.set()
+        await identity.close()
+        await core.engine.dispose()
