@@ -57,5 +57,9 @@ bench-retention: $(STAMP) stack
 bench-export: $(STAMP) stack
 	$(PY) -m retention.bench_export
 
+.PHONY: bench-auth
+bench-auth: $(STAMP)
+	$(PY) -m ivr.auth_bench
+
 clean:
 	rm -rf $(VENV) .run

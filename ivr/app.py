@@ -45,6 +45,7 @@ FEATURES = (
     "sweep",
     "subjects",
     "cases",
+    "logins",
     "console",
     "admin",
 )

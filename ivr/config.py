@@ -116,6 +116,29 @@ class Settings(BaseSettings):
     # Replaces every queue's callback retry_delay when set (tests, incident handling).
     callback_retry_delay: float | None = Field(default=None, gt=0)
 
+    # Logins (issue 13): argon2 on its own bounded pool, a short cache of verified
+    # credentials (its key is made at start, never stored), backoff after failures, browser
+    # sessions, and the Host names the HTTP API answers besides the loopback ones.
+    password_workers: int = Field(default=2, ge=1, le=8, description="argon2 threads")
+    password_queue: int = Field(
+        default=4, ge=0, le=256, description="password checks that may wait; more get 503"
+    )
+    password_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU nice value of the argon2 threads (Linux)"
+    )
+    credential_cache_ttl: float = Field(default=180.0, ge=0, le=900)
+    login_backoff_base: float = Field(default=1.0, gt=0, le=60)
+    login_backoff_cap: float = Field(default=300.0, ge=1, le=3600)
+    login_free_failures: int = Field(default=3, ge=0, le=20)
+    session_idle: float = Field(default=1800.0, ge=60, le=86400)
+    session_lifetime: float = Field(default=43200.0, ge=300, le=30 * 86400)
+    http_hosts: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9.:\[\]\-, ]*$",
+        description="Comma-separated Host names (name or name:port) the HTTP API answers "
+        "besides localhost, 127.0.0.1, [::1] and the bind address with the HTTP port.",
+    )
+
     @model_validator(mode="after")
     def _default_prefix(self) -> Settings:
         if self.asterisk_bin is not None and "asterisk_prefix" not in self.model_fields_set:

@@ -33,6 +33,7 @@ from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.router import Flow, FlowRouter
 from ivr.http.guard import Guard
+from ivr.http.sessions import Identity
 from ivr.prompts import PromptRenderer
 from recording.store import AudioStore
 from storage.casewriter import build_recorder
@@ -191,6 +192,7 @@ def assemble_core(
     users = users or UserRepository(sessions)
     directory = directory or Directory(tenants, users)
     audit = AuditLog(sessions)
+    identity = Identity.build(settings, sessions, users.hasher, audit, clock)
     return Core(
         settings=settings,
         clock=clock,
@@ -208,7 +210,7 @@ def assemble_core(
         tenants=tenants,
         users=users,
         directory=directory,
-        guard=Guard(users, directory, audit=audit),
+        guard=Guard(users, directory, identity, audit=audit),
         restrictions=restrictions or RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),

@@ -226,3 +226,30 @@ class ErasureResult:
     ledger: ErasureView
     recordings: tuple[AudioView, ...] = field(default=())
     voice_messages: tuple[AudioView, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class WebSessionInfo:
+    """A live browser session (the cookie's token itself is never kept, only its hash)."""
+
+    id: uuid.UUID
+    user: UserInfo
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenInfo:
+    """A personal API token's metadata (never the token: only its hash is stored)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

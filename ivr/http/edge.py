@@ -14,7 +14,8 @@ What it maps (most specific class first, by the exception's MRO):
   traceback's frames, never the exception's message (which may hold a row or a secret).
 
 Handlers never catch storage errors themselves. Build every API application with
-:func:`new_app` so the middleware and the error map are there.
+:func:`new_app` so the middleware and the error map are there, and behind it the browser
+checks of :mod:`ivr.http.browser` (Host, Origin, JSON bodies).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ivr.http import browser
 from ivr.http.problems import BLANK, RETRY_AFTER_S, Problem, problem_type, render
 from storage.errors import (
     Conflict,
@@ -169,7 +171,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 def new_app(**kwargs: Any) -> web.Application:
     """An aiohttp application behind the edge (``kwargs`` go to ``web.Application``)."""
-    middlewares = [problems, *kwargs.pop("middlewares", ())]
+    middlewares = [problems, *browser.MIDDLEWARES, *kwargs.pop("middlewares", ())]
     app = web.Application(middlewares=middlewares, **kwargs)
     app[ERRORS] = ErrorMap.defaults()
     return app

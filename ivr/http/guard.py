@@ -1,7 +1,7 @@
 """The one guard of every authenticated route: who is calling, in which role, for which tenant.
 
-``guard.requires(Role.ADMIN, Role.TEAM)(handler)`` authenticates the request (HTTP Basic,
-checked by the users repository with argon2), refuses other roles with 403 and calls
+``guard.requires(Role.ADMIN, Role.TEAM)(handler)`` authenticates the request (session,
+API token or Basic: :meth:`Guard._identify`), refuses other roles with 403 and calls
 ``handler(request, principal)``. The :class:`Principal` carries the user and the tenant the
 request acts in: the user's own, or, for an admin who belongs to no tenant, any (None) or the
 one named by the route's tenant parameter. A handler that finds a resource calls
@@ -43,12 +43,23 @@ from ivr.http.problems import (
     TenantRefused,
     Unauthenticated,
 )
+from ivr.http.sessions import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    CsrfRefused,
+    Identity,
+    csrf_matches,
+)
 from storage.domain import Actor, UserInfo
 from storage.events import Role
+from storage.repositories.intake_tokens import well_formed
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# How the guard identified the request: "session", "token" or "basic".
+AUTH_VIA = web.RequestKey("linja.auth.via", str)
 
 
 class Authenticator(Protocol):
@@ -121,17 +132,52 @@ IntakeHandler = Callable[[web.Request, IntakeCaller], Awaitable[web.StreamRespon
 
 class Guard:
     def __init__(
-        self, users: Authenticator, tenants: TenantLookup, *, audit: RefusalAudit | None = None
+        self,
+        users: Authenticator,
+        tenants: TenantLookup,
+        identity: Identity | None = None,
+        *,
+        audit: RefusalAudit | None = None,
     ) -> None:
         self._users = users
         self._tenants = tenants
+        self.identity = identity
         self._audit = audit
+
+    async def _identify(self, request: web.Request) -> UserInfo | None:
+        """Who the request is: its session cookie (a state-changing request must then carry
+        the session's CSRF token), else a personal API token, else HTTP Basic. None: nobody
+        (the caller answers 401). Without an :class:`Identity`, Basic against ``users``."""
+        header = request.headers.get("Authorization")
+        ids = self.identity
+        if ids is None:
+            creds = basic_credentials(header)
+            return await self._users.authenticate(*creds) if creds else None
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie is not None:
+            session = await ids.session(cookie)
+            if session is not None:
+                if request.method not in SAFE_METHODS and not csrf_matches(
+                    cookie, request.headers.get(CSRF_HEADER)
+                ):
+                    log.info("user %s: a change without the CSRF token", session.user.login)
+                    raise CsrfRefused(f"a session's changes need its {CSRF_HEADER} header")
+                request[AUTH_VIA] = "session"
+                return session.user
+        token = bearer_token(header)
+        if token is not None:
+            request[AUTH_VIA] = "token"
+            return await ids.token(token)
+        creds = basic_credentials(header)
+        if creds is None:
+            return None
+        request[AUTH_VIA] = "basic"
+        return await ids.password(*creds, request.remote or "", via="basic")
 
     async def principal(
         self, request: web.Request, roles: frozenset[Role], tenant_param: str | None = None
     ) -> Principal:
-        creds = basic_credentials(request.headers.get("Authorization"))
-        user = await self._users.authenticate(*creds) if creds else None
+        user = await self._identify(request)
         if user is None:
             raise Unauthenticated("log in with HTTP Basic", challenge=BASIC_CHALLENGE)
         if user.role not in roles and not (user.role is Role.OPERATOR and Role.ADMIN in roles):
@@ -233,7 +279,7 @@ class Guard:
                 token = bearer_token(request.headers.get("Authorization"))
                 tenant_id = (
                     None
-                    if token is None or not slug.isprintable() or len(token) > 200
+                    if token is None or not slug.isprintable() or not well_formed(token)
                     else await tokens.verify(slug, token)
                 )
                 if tenant_id is None:

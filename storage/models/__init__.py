@@ -5,6 +5,7 @@ from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
 from storage.models.cases import CallbackAttempt, Case, ContactRequest, QueueEntry
+from storage.models.logins import ApiToken, WebSession
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
 from storage.models.restrictions import SubjectRestriction
 from storage.models.staff import StaffGroup, StaffGroupMember
@@ -12,6 +13,7 @@ from storage.models.tenants import ServiceNumber, Tenant
 from storage.models.users import User
 
 __all__ = [
+    "ApiToken",
     "AuditEntry",
     "Base",
     "Bulletin",
@@ -32,4 +34,5 @@ __all__ = [
     "Tenant",
     "User",
     "VoiceMessage",
+    "WebSession",
 ]

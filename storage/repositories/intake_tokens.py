@@ -10,6 +10,7 @@ audit row names the token's id and label).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ def token_digest(token: str) -> str:
 
 def new_token() -> str:
     return PREFIX + secrets.token_urlsafe(32)
+
+
+_BODY = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def well_formed(token: str) -> bool:
+    """Shaped like a token :func:`new_token` makes: anything else is refused unasked."""
+    return token.startswith(PREFIX) and _BODY.fullmatch(token[len(PREFIX) :]) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,11 @@ class UserRepository:
         self._sessions = sessions
         self._hasher = hasher or Hasher()
 
+    @property
+    def hasher(self) -> Hasher:
+        """The hasher this repository's passwords are made with (its parameters)."""
+        return self._hasher
+
     async def create(
         self,
         *,

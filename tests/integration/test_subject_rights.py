@@ -279,8 +279,11 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
             for bad in (b"not json", b"[1]", json.dumps({"tenant": world.slug}).encode(),
                         json.dumps({**body, "phone": "x1"}).encode(),
                         json.dumps({**body, "extra": 1}).encode()):  # fmt: skip
-                async with http.post(f"{base}/export", data=bad, headers=admin) as r:
+                as_json = {**admin, "Content-Type": "application/json"}
+                async with http.post(f"{base}/export", data=bad, headers=as_json) as r:
                     assert r.status == 400, bad
+                async with http.post(f"{base}/export", data=bad, headers=admin) as r:
+                    assert r.status == 415, bad  # not sent as JSON
             async with http.post(
                 f"{base}/export", json={**body, "tenant": "nope"}, headers=admin
             ) as r:

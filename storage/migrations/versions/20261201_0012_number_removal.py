@@ -4,7 +4,7 @@ Only numbers without history are deleted (the repository checks; the foreign key
 bulletins and call counters, ON DELETE RESTRICT, refuse the rest).
 
 Revision ID: 20261201_0012
-Revises: 20261201_0010
+Revises: 20261201_0011
 Create Date: 2026-12-01 13:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from storage.roles import app_role
 
 revision = "20261201_0012"
-down_revision = "20261201_0010"
+down_revision = "20261201_0011"
 branch_labels = None
 depends_on = None
 

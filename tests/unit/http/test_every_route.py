@@ -53,7 +53,30 @@ MALFORMED: dict[str, bytes] = {
     "bearer empty": b"Bearer ",
     "empty": b"",
     "unknown scheme": b"Digest username=x",
+    "bearer personal prefix only": b"Bearer lpat_",
+    "bearer personal too short": b"Bearer lpat_abc",
+    "bearer personal bad chars": b"Bearer lpat_" + b"!" * 43,
+    "bearer personal huge": b"Bearer lpat_" + b"A" * 4000,
+    "bearer personal 0xff": b"Bearer lpat_\xff" + b"A" * 42,
 }
+
+# Session cookies no controller could have set (each is the whole Cookie header).
+MALFORMED_COOKIES: dict[str, bytes] = {
+    "empty value": b"linja_session=",
+    "too short": b"linja_session=abc",
+    "bad chars": b"linja_session=" + b"%" * 43,
+    "raw 0xff": b"linja_session=\xff\xfe" + b"A" * 41,
+    "huge": b"linja_session=" + b"A" * 6000,
+    "quoted": b'linja_session="' + b"A b" * 15 + b'"',
+    "no equals": b"linja_session",
+    "garbage": b";;==;linja_session;=;",
+    "latin-1": "linja_session=jörg".encode("latin-1"),
+    "twice": b"linja_session=a; linja_session=b",
+}
+# Routes that take the credentials in their body (a login), not in a header.
+LOGIN_ROUTES = {"/api/login": b'{"login": "agent1", "password": "a-plausible-password"}'}
+PLAUSIBLE_TOKEN = b"Bearer lpat_" + b"A" * 43
+PLAUSIBLE_COOKIE = b"linja_session=" + b"B" * 43
 
 
 @dataclass
@@ -74,14 +97,25 @@ class Reply:
         return doc
 
 
-async def raw_request(port: int, method: str, path: str, auth: bytes | None) -> Reply:
+async def raw_request(
+    port: int,
+    method: str,
+    path: str,
+    auth: bytes | None,
+    *,
+    cookie: bytes | None = None,
+    body: bytes = b"{}",
+) -> Reply:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".encode()
         if auth is not None:
             head += b"Authorization: " + auth + b"\r\n"
+        if cookie is not None:
+            head += b"Cookie: " + cookie + b"\r\n"
         if method not in ("GET", "HEAD"):
-            head += b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            head += b"Content-Type: application/json\r\n"
+            head += f"Content-Length: {len(body)}\r\n\r\n".encode() + body
         else:
             head += b"\r\n"
         writer.write(head)
@@ -140,7 +174,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 def _credentials(challenge: str, path: str) -> bytes:
     scheme = challenge.split()[0].lower()
     if scheme == "bearer":
-        return b"Bearer lit_a-plausible-intake-token"  # checked against Postgres (down)
+        return b"Bearer lit_" + b"A" * 43  # plausible: checked against Postgres (down)
     assert scheme == "basic", challenge
     return b"Basic " + _b64(b"agent1:a-plausible-password")
 
@@ -155,6 +189,16 @@ async def test_the_router_has_every_module_and_the_exemptions_are_real(api: Api)
     assert len(api.routes()) > 20
 
 
+def _is_503_problem(reply: Reply, method: str, path: str) -> None:
+    assert reply.status == 503, (method, path, reply.status, reply.body[:300])
+    assert reply.headers.get("retry-after") == "5", (method, path)
+    if method == "HEAD":
+        assert reply.headers["content-type"].startswith("application/problem+json")
+    else:
+        doc = reply.problem()
+        assert "database" in str(doc["detail"]), (path, doc)
+
+
 async def test_postgres_down_is_503_problem_on_every_route(api: Api) -> None:
     checked = 0
     for method, path in api.routes():
@@ -162,19 +206,39 @@ async def test_postgres_down_is_503_problem_on_every_route(api: Api) -> None:
             reply = await raw_request(api.port, method, path, None)
             assert reply.status != 500, (method, path, reply.body[:200])
             continue
+        if path in LOGIN_ROUTES:
+            empty = await raw_request(api.port, method, path, None)
+            assert empty.status == 400 and "login" in str(empty.problem()["errors"]), empty
+            reply = await raw_request(api.port, method, path, None, body=LOGIN_ROUTES[path])
+            _is_503_problem(reply, method, path)
+            continue
         anonymous = await raw_request(api.port, method, path, None)
         assert anonymous.status == 401, (method, path, anonymous.status, anonymous.body[:200])
         challenge = anonymous.headers["www-authenticate"]
         reply = await raw_request(api.port, method, path, _credentials(challenge, path))
-        assert reply.status == 503, (method, path, reply.status, reply.body[:300])
-        assert reply.headers.get("retry-after") == "5", (method, path)
-        if method == "HEAD":
-            assert reply.headers["content-type"].startswith("application/problem+json")
-        else:
-            doc = reply.problem()
-            assert "database" in str(doc["detail"]), (path, doc)
+        _is_503_problem(reply, method, path)
+        if challenge.startswith("Basic"):  # a user's route: the other two ways in
+            token = await raw_request(api.port, method, path, PLAUSIBLE_TOKEN)
+            _is_503_problem(token, method, path)
+            session = await raw_request(api.port, method, path, None, cookie=PLAUSIBLE_COOKIE)
+            _is_503_problem(session, method, path)
         checked += 1
     assert checked > 15
+
+
+async def test_malformed_session_cookies_are_400_or_401_problem_on_every_route(
+    api: Api,
+) -> None:
+    for (method, path), (what, cookie) in itertools.product(
+        api.routes(), MALFORMED_COOKIES.items()
+    ):
+        reply = await raw_request(api.port, method, path, None, cookie=cookie)
+        if path in EXEMPT:
+            assert reply.status != 500, (method, path, what)
+            continue
+        assert reply.status in (400, 401), (method, path, what, reply.status, reply.body[:200])
+        if method != "HEAD":
+            reply.problem()
 
 
 async def test_malformed_authorization_is_400_or_401_problem_on_every_route(api: Api) -> None:

@@ -1,0 +1,1 @@
+"""Logins: browser sessions, personal API tokens, and the browser checks of the HTTP edge."""
