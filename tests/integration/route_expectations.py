@@ -43,6 +43,15 @@ def row(
 
 
 SUBJECT = {"tenant": "{tenant}", "phone": "{phone}"}
+LOGIN = {"login": "{me}", "password": "matrix-password-1"}  # the caller's own (anonymous: A's team)
+USER = {"login": "user"}  # a fresh team user of A
+NEW_USER = {
+    "login": "{new_login}",
+    "name": "Uusi",
+    "role": "team",
+    "tenant": "{tenant}",
+    "password": "a-good-password",
+}
 PUBLIC = row(200, 200, 200, 200, 200, 200)
 
 # fmt: off
@@ -92,5 +101,41 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("POST", "/api/subjects/restrict"): row(401, 403, 403, 200, 403, 200, body=SUBJECT),
     ("POST", "/api/subjects/unrestrict"):
         row(401, 403, 403, 200, 403, 200, body=SUBJECT, setup="subject_restricted"),
+    # logins: a login names itself in its body; the rest act on the caller's own session/tokens
+    ("POST", "/api/login"): row(200, 200, 200, 200, 200, 200, body=LOGIN),
+    ("POST", "/api/logout"): row(401, 204, 204, 204, 204, 204),
+    ("GET", "/api/session"): row(401, 200, 200, 200, 200, 200),
+    ("GET", "/api/tokens"): row(401, 200, 200, 200, 200, 200),
+    ("POST", "/api/tokens"): row(401, 201, 201, 201, 201, 201, body={"name": "ci"}),
+    ("DELETE", "/api/tokens/{id}"):  # team-a's token: only team-a revokes it
+        row(401, 404, 200, 404, 404, 404, params={"id": "token"}),
+    # tenants: operators all; an admin their own (never the slug); nobody else
+    ("GET", "/api/tenants"): row(401, 403, 403, 200, 200, 200),
+    ("POST", "/api/tenants"):
+        row(401, 403, 403, 403, 403, 201, body={"slug": "{new_slug}", "name": "Uusi Oy"}),
+    ("GET", "/api/tenants/{slug}"): row(401, 403, 403, 200, 403, 200, params={"slug": "tenant"}),
+    ("PATCH", "/api/tenants/{slug}"):
+        row(401, 403, 403, 200, 403, 200, params={"slug": "tenant"}, body={"name": "Seinä A"}),
+    # numbers: operators change them; an admin lists their own
+    ("GET", "/api/numbers"): row(401, 403, 403, 200, 200, 200),
+    ("POST", "/api/numbers"):
+        row(401, 403, 403, 403, 403, 201,
+            body={"number": "{new_number}", "tenant": "{tenant}", "service": "bulletin"}),
+    ("DELETE", "/api/numbers/{number}"): row(401, 403, 403, 403, 403, 200),  # the removed one
+    # users: operators all; an admin the users of their tenant; anyone their own record
+    ("GET", "/api/users"): row(401, 403, 403, 200, 200, 200),
+    ("POST", "/api/users"): row(401, 403, 403, 201, 403, 201, body=NEW_USER),
+    ("GET", "/api/users/me"): row(401, 200, 200, 200, 200, 200),
+    ("GET", "/api/users/{login}"): row(401, 403, 403, 200, 403, 200, params={"login": "user"}),
+    ("PATCH", "/api/users/{login}"):
+        row(401, 403, 403, 200, 403, 200, params={"login": "user"}, body={"name": "Uusi Nimi"}),
+    ("POST", "/api/users/{login}/password"):
+        row(401, 403, 403, 200, 403, 200, params={"login": "user"},
+            body={"password": "another-good-password"}),
+    ("POST", "/api/users/{login}/phone-login"):
+        row(401, 403, 403, 200, 403, 200, params={"login": "user"},
+            body={"phone_login": "{phone_login}", "pin": "4321"}),
+    ("POST", "/api/users/{login}/disable"): row(401, 403, 403, 200, 403, 200, params=USER),
+    ("POST", "/api/users/{login}/enable"): row(401, 403, 403, 200, 403, 200, params=USER),
 }
 # fmt: on

@@ -43,6 +43,7 @@ from storage.db import connect
 from storage.domain import Actor, TenantInfo
 from storage.events import Channel, Role
 from storage.repositories.contact_requests import ContactRequestRepository
+from storage.repositories.logins import ApiTokenRepository
 from tests.integration.route_expectations import EXPECTATIONS, PRINCIPALS, Row
 from tests.integration.test_listening import seed_audio
 from tests.unit.fake_ari import FakeAri
@@ -141,7 +142,8 @@ async def matrix(scratch_db: Settings, tmp_path: Path) -> AsyncIterator[Matrix]:
                 tenant_id={"a": a.id, "b": b.id}.get(tenant or ""), name=login, login=login,
                 password=PASSWORD, role=role, actor=SYSTEM,
             )  # fmt: skip
-        client = TestClient(TestServer(app, host="127.0.0.1"))
+        # No cookie jar: the login cell's session cookie must not ride along on later cells.
+        client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.DummyCookieJar())
         await client.start_server()
         stack.push_async_callback(client.close)
         yield Matrix(core, app, client, settings, a, tmp_path)
@@ -157,7 +159,25 @@ async def fresh_resources(m: Matrix) -> dict[str, str]:
         tenant_id=m.tenant_a.id, channel=Channel.SMS, at=datetime.now(UTC), number=phone,
         message="matriisi", queue="support",
     )  # fmt: skip
+    team_a = await m.core.users.by_login("team-a")
+    _, token = await ApiTokenRepository(m.core.sessions).create(
+        team_a, "matrix", datetime.now(UTC), None, SYSTEM
+    )
+    number = "".join(random.choices("0123456789", k=9))
+    await m.core.tenants.add_number(m.tenant_a.id, number, "bulletin", SYSTEM)
+    user = f"user-{random.randrange(10**9)}"
+    await m.core.users.create(
+        tenant_id=m.tenant_a.id, name=user, login=user, password=PASSWORD, role=Role.TEAM,
+        actor=SYSTEM,
+    )  # fmt: skip
     return {
+        "token": str(token.id),
+        "number": number,
+        "new_number": "".join(random.choices("0123456789", k=9)),
+        "user": user,
+        "new_login": f"new-{random.randrange(10**9)}",
+        "new_slug": f"new-{random.randrange(10**9)}",
+        "phone_login": "".join(random.choices("0123456789", k=8)),
         "case_id": str(case_id),
         "recording": str(rec_id),
         "voice_message": str(vm_id),
@@ -245,6 +265,7 @@ async def test_route_matrix_every_route_by_every_kind_of_caller(matrix: Matrix) 
             assert spec is not None
             for principal in PRINCIPALS:
                 values = await fresh_resources(m)
+                values["me"] = LOGINS[principal][0] if principal in LOGINS else "team-a"
                 path = fill_path(template, spec, values)
                 body = fill_body(spec.body, values)
                 await setup(m, spec.setup, path, body)
