@@ -44,6 +44,7 @@ FEATURES = (
     "contacts",
     "sweep",
     "subjects",
+    "callout",
     "console",
 )
 

@@ -3,6 +3,7 @@
 from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
+from storage.models.callouts import Callout, CalloutAttempt, CalloutMember
 from storage.models.cases import CallbackAttempt, Case, ContactRequest, QueueEntry
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
 from storage.models.restrictions import SubjectRestriction
@@ -16,6 +17,9 @@ __all__ = [
     "Bulletin",
     "BulletinCallCounter",
     "CallbackAttempt",
+    "Callout",
+    "CalloutAttempt",
+    "CalloutMember",
     "Case",
     "ContactRequest",
     "Erasure",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import StaffGroupView, StaffMemberView
@@ -25,6 +25,10 @@ def _member(m: StaffGroupMember) -> StaffMemberView:
         phone_number=m.phone_number,
         kind=m.kind,
         user_id=m.user_id,
+        other_numbers=tuple(m.other_numbers or ()),
+        position=m.position,
+        has_pin=m.pin_hash is not None,
+        available=m.available,
     )
 
 
@@ -63,16 +67,29 @@ class StaffGroupRepository:
         *,
         kind: str = "staff",
         user_id: uuid.UUID | None = None,
+        other_numbers: tuple[str, ...] = (),
+        pin_hash: str | None = None,
+        available: bool = True,
     ) -> StaffMemberView:
-        member = StaffGroupMember(
-            id=uuid.uuid4(),
-            group_id=group_id,
-            name=name,
-            phone_number=phone_number,
-            kind=kind,
-            user_id=user_id,
-        )
+        """A new member, called after the group's members so far (their ``position``)."""
         async with transaction(self._sessions) as s:
+            last = await s.scalar(
+                select(func.coalesce(func.max(StaffGroupMember.position), 0)).where(
+                    StaffGroupMember.group_id == group_id
+                )
+            )
+            member = StaffGroupMember(
+                id=uuid.uuid4(),
+                group_id=group_id,
+                name=name,
+                phone_number=phone_number,
+                kind=kind,
+                user_id=user_id,
+                other_numbers=list(other_numbers),
+                position=int(last or 0) + 1,
+                pin_hash=pin_hash,
+                available=available,
+            )
             s.add(member)
             await s.flush()
             return _member(member)
@@ -91,7 +108,25 @@ class StaffGroupRepository:
         stmt = (
             select(StaffGroupMember)
             .where(StaffGroupMember.group_id == group_id)
-            .order_by(StaffGroupMember.name)
+            .order_by(StaffGroupMember.position, StaffGroupMember.name)
         )
         async with transaction(self._sessions) as s:
             return [_member(m) for m in await s.scalars(stmt)]
+
+    async def group_named(self, tenant_id: uuid.UUID, name: str) -> StaffGroupView | None:
+        stmt = select(StaffGroup).where(StaffGroup.tenant_id == tenant_id, StaffGroup.name == name)
+        async with transaction(self._sessions) as s:
+            group = await s.scalar(stmt)
+            return None if group is None else _group(group)
+
+    async def set_available(self, member_id: uuid.UUID, available: bool) -> None:
+        """Whether the member is called by new call-outs."""
+        async with transaction(self._sessions) as s:
+            result = await s.execute(
+                update(StaffGroupMember)
+                .where(StaffGroupMember.id == member_id)
+                .values(available=available)
+                .returning(StaffGroupMember.id)
+            )
+            if result.first() is None:
+                raise NotFound("staff group member", member_id)
