@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     callout_ring_seconds: int = Field(default=30, ge=5, le=300)
     callout_window: int = Field(default=3600, ge=60, le=7 * 86400)
     callout_key_timeout: float = Field(default=6.0, gt=0, le=60)
+    callout_plays: int = Field(default=3, ge=1, le=10)  # the message, and again on * or no key
 
     @model_validator(mode="after")
     def _default_prefix(self) -> Settings:

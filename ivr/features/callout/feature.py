@@ -30,6 +30,7 @@ async def wire(core: Core) -> Feature:
         core.clock,
         s.callback_trunk,
         key_timeout=s.callout_key_timeout,
+        plays=s.callout_plays,
     )
 
     async def hangup_orphan(channel_id: str) -> None:

@@ -1,0 +1,263 @@
+"""Staff call-out on the real stack (issue 16): members are one SIPp UAS at the trunk
+(`callout-member.xml`: what a member does follows the last digit of the dialled number).
+With N = 2 the call-out ends confirmed with exactly the expected attempts per member, and
+the calls up at once, measured at the UAS, never exceed the cap."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from ivr.config import Settings, project_root
+from tests.support import (
+    SCENARIOS,
+    Controller,
+    ari_get,
+    free_media_port,
+    free_udp_port,
+    owner_connection,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+# Last digit -> behaviour (callout-member.xml): 1/6 press 1, 4 press 2, 3 machine, 2 never
+# answers, 5 busy.
+CONFIRMS = "+358401600001"
+NEVER_ANSWERS = "+358401600002"
+MACHINE = "+358401600003"
+DECLINES = "+358401600004"
+BUSY_FIRST = "+358401600005"
+SECOND_CONFIRMS = "+358401600006"
+
+
+async def _sql(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await owner_connection(settings)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+def sql(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
+    return asyncio.run(_sql(settings, query, *args))
+
+
+def linja(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ivr.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=project_root(),
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def ok(*args: str) -> str:
+    done = linja(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip()
+
+
+class Members:
+    """The members' phones: one SIPp UAS on the port the trunk points at."""
+
+    def __init__(self, workdir: Path, port: int, *, calls: int) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                "sipp", "-sf", str(SCENARIOS / "callout-member.xml"), "-i", "127.0.0.1",
+                "-p", str(port), "-mp", str(free_media_port()), "-m", str(calls),
+                "-timeout", "300s", "-timeout_error", "-nostdin", "-trace_err",
+            ],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def events(self) -> list[tuple[str, str, str, float]]:
+        """(call, number, what, epoch) lines of calls.log."""
+        log = self.workdir / "calls.log"
+        if not log.exists():
+            return []
+        out = []
+        for line in log.read_text().splitlines():
+            call, number, what, at = line.split()
+            out.append((call, number, what, float(at)))
+        return out
+
+    def invites(self) -> Counter[str]:
+        return Counter(n for _, n, what, _ in self.events() if what == "invite")
+
+    def peak(self) -> int:
+        """The most calls up at once (from their INVITE to their end), at the UAS."""
+        marks = sorted(
+            (at, 1 if what == "invite" else -1)
+            for _, _, what, at in self.events()
+            if what in ("invite", "end")
+        )
+        up = peak = 0
+        for _, step in marks:
+            up += step
+            peak = max(peak, up)
+        return peak
+
+    def overlapping_calls_to_one_number(self) -> list[str]:
+        spans: dict[str, list[tuple[float, float]]] = {}
+        starts: dict[str, tuple[str, float]] = {}
+        for call, number, what, at in self.events():
+            if what == "invite":
+                starts[call] = (number, at)
+            elif what == "end" and call in starts:
+                n, t0 = starts.pop(call)
+                spans.setdefault(n, []).append((t0, at))
+        bad = []
+        for n, s in spans.items():
+            s.sort()
+            if any(b[0] < a[1] for a, b in itertools.pairwise(s)):
+                bad.append(n)
+        return bad
+
+
+def _env(port: int) -> dict[str, str]:
+    return {
+        "LINJA_CALLBACK_TRUNK": f"127.0.0.1:{port}",
+        "LINJA_CALLOUT_POLL_INTERVAL": "0.5",
+        "LINJA_CALLOUT_KEY_TIMEOUT": "2",
+        "LINJA_CALLOUT_PLAYS": "2",
+        "LINJA_CALLOUT_LEASE": "9",
+    }
+
+
+def _end_running(settings: Settings) -> None:
+    sql(
+        settings,
+        "UPDATE callouts SET status = 'cancelled', ended_at = now() WHERE status = 'running'",
+    )
+
+
+@pytest.fixture
+def member_port() -> int:
+    return free_udp_port()
+
+
+@pytest.fixture
+def callout_controller(stack: Settings, tmp_path: Path, member_port: int) -> Iterator[Controller]:
+    _end_running(stack)
+    ctl = Controller(stack, tmp_path / "controller.log", env=_env(member_port))
+    ctl.start()
+    try:
+        yield ctl
+    finally:
+        ctl.stop()
+        _end_running(stack)
+
+
+def _group(name: str, members: list[tuple[str, list[str]]]) -> None:
+    ok("group", "create", "--tenant", "demo", "--name", name)
+    for who, numbers in members:
+        args = ["group", "add-member", "--tenant", "demo", "--group", name, "--name", who]
+        for n in numbers:
+            args += ["--number", n]
+        ok(*args)
+
+
+def _wait_ended(settings: Settings, callout_id: str, timeout: float) -> asyncpg.Record:
+    return wait_for(
+        f"call-out {callout_id} to end",
+        lambda: next(
+            (
+                r
+                for r in sql(
+                    settings, "SELECT * FROM callouts WHERE id = $1", uuid.UUID(callout_id)
+                )
+                if r["status"] != "running"
+            ),
+            None,
+        ),
+        timeout=timeout,
+        step=0.5,
+    )
+
+
+def test_callout_with_n_2_ends_confirmed_with_the_expected_attempts(
+    stack: Settings, callout_controller: Controller, tmp_path: Path, member_port: int
+) -> None:
+    name = f"repair-{uuid.uuid4().hex[:8]}"
+    _group(
+        name,
+        [
+            ("Aino Confirms", [CONFIRMS]),
+            ("Dan Never", [NEVER_ANSWERS]),
+            ("Eve Machine", [MACHINE]),
+            ("Bo Declines", [DECLINES]),
+            ("Cy Busy", [BUSY_FIRST, SECOND_CONFIRMS]),
+        ],
+    )
+    expected = {
+        CONFIRMS: 1, NEVER_ANSWERS: 2, MACHINE: 2, DECLINES: 1, BUSY_FIRST: 1, SECOND_CONFIRMS: 1
+    }  # fmt: skip
+    members = Members(tmp_path / "members", member_port, calls=sum(expected.values()))
+    try:
+        callout_id = ok(
+            "callout", "start", "--tenant", "demo", "--group", name,
+            "--message", "Vesijohtovuoto Keskustassa. Tule varikolle.", "--needed", "2",
+            "--wait", "10m", "--max-parallel", "2", "--max-attempts", "2",
+            "--retry-delay", "2s", "--ring", "5s", "--language", "fi",
+        )  # fmt: skip
+        done = _wait_ended(stack, callout_id, timeout=180)
+        wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=15)
+    finally:
+        members.close()
+    assert done["status"] == "confirmed"
+    assert dict(members.invites()) == expected
+    peak = members.peak()
+    print("peak concurrency at the UAS:", peak)
+    assert peak == 2  # the cap (2) was reached and never exceeded
+    assert members.overlapping_calls_to_one_number() == []
+
+    report = json.loads(ok("callout", "report", callout_id, "--format", "json"))
+    outcomes = {m["name"]: [a["outcome"] for a in m["attempts"]] for m in report["members"]}
+    assert outcomes == {
+        "Aino Confirms": ["confirmed"],
+        "Dan Never": ["no_answer", "no_answer"],
+        "Eve Machine": ["no_key", "no_key"],
+        "Bo Declines": ["declined"],
+        "Cy Busy": ["busy", "confirmed"],
+    }
+    numbers = {m["name"]: [a["number"] for a in m["attempts"]] for m in report["members"]}
+    assert numbers["Cy Busy"] == [BUSY_FIRST, SECOND_CONFIRMS]
+    assert report["totals"] | {"seconds_to_needed": None} == {
+        "members": 5, "confirmed": 2, "declined": 1, "not_reached": 2, "pending": 0,
+        "attempts": 8, "seconds_to_needed": None,
+    }  # fmt: skip
+    assert report["totals"]["seconds_to_needed"] > 0
+    keys = [a["key"] for m in report["members"] for a in m["attempts"] if a["key"]]
+    assert sorted(keys) == ["1", "1", "2"]
+    answered = [a for m in report["members"] for a in m["attempts"] if a["answered_at"]]
+    assert len(answered) == 5  # confirms, machine x2, declines, second number
+    csv_lines = ok("callout", "report", callout_id, "--format", "csv").splitlines()
+    assert len(csv_lines) == 1 + 8
+    log = callout_controller.log()
+    assert "Traceback" not in log
