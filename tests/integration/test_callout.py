@@ -11,6 +11,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +27,8 @@ from tests.support import (
     SCENARIOS,
     Controller,
     ari_get,
+    basic_auth,
+    ensure_demo_admin,
     free_media_port,
     free_udp_port,
     owner_connection,
@@ -261,3 +265,82 @@ def test_callout_with_n_2_ends_confirmed_with_the_expected_attempts(
     assert len(csv_lines) == 1 + 8
     log = callout_controller.log()
     assert "Traceback" not in log
+
+
+ADMIN = "callout-test-admin"
+ADMIN_PASSWORD = "test-" + uuid.uuid4().hex
+
+
+def _api(ctl: Controller, method: str, path: str, body: object) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        ctl.url(path),
+        method=method,
+        data=json.dumps(body).encode(),
+        headers={**basic_auth(ADMIN, ADMIN_PASSWORD), "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(json.loads(resp.read()))
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(json.loads(exc.read()))
+
+
+def _callouts(settings: Settings) -> int:
+    return int(sql(settings, "SELECT count(*) AS n FROM callouts")[0]["n"])
+
+
+def test_bad_input_gets_exit_2_or_400_naming_the_field_and_starts_nothing(
+    stack: Settings, callout_controller: Controller
+) -> None:
+    asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
+    name = f"bad-{uuid.uuid4().hex[:8]}"
+    _group(name, [("One", ["+358401700001"]), ("Two", ["+358401700002"])])
+    before = _callouts(stack)
+    start = ["callout", "start", "--tenant", "demo"]
+    for args, field in (
+        (["--group", "no-such-group", "--message", "x"], "group: no group"),
+        (["--group", name, "--message", "   "], "message: required"),
+        (["--group", name, "--message", "x", "--needed", "3"], "needed: 3 confirmations"),
+        (["--group", name, "--message", "x", "--wait", "0"], "wait: must be more than 0"),
+        (["--group", name, "--message", "x", "--wait=-5m"], "wait: must be more than 0"),
+        (["--group", name, "--message", "x", "--wait", "soon"], "wait: a duration"),
+        (["--group", name, "--message", "x", "--escalate-to", "nope"], "escalate_to: no group"),
+    ):
+        done = linja(*start, *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert field in done.stderr, (field, done.stderr)
+    # A bad number is refused when the member is added...
+    bad = linja(
+        "group", "add-member", "--tenant", "demo", "--group", name, "--name", "Bad",
+        "--number", "+358401700003", "--number", "12345",
+    )  # fmt: skip
+    assert bad.returncode == 2 and "numbers[1]" in bad.stderr, bad.stderr
+    assert ok("group", "show", "--tenant", "demo", "--group", name).count("\n") == 2
+    # ... and one stored by other means stops the start.
+    sql(
+        stack,
+        "INSERT INTO staff_group_members (id, group_id, name, phone_number) SELECT $1, id,"
+        " 'Legacy', '12345' FROM staff_groups WHERE name = $2",
+        uuid.uuid4(),
+        name,
+    )
+    done = linja(*start, "--group", name, "--message", "x")
+    assert done.returncode == 2 and "member 'Legacy': bad number" in done.stderr, done.stderr
+
+    status, problem = _api(
+        callout_controller,
+        "POST",
+        "/api/callouts",
+        {"group": "no-such-group", "message": "", "needed": 0, "wait": "0s"},
+    )
+    assert status == 400, problem
+    assert {"group", "message", "needed", "wait"} <= set(problem["errors"]), problem
+    status, problem = _api(
+        callout_controller, "POST", "/api/callouts", {"group": name, "message": "x", "wait": -1}
+    )
+    assert status == 400 and "wait" in problem["errors"], problem
+    status, problem = _api(
+        callout_controller, "POST", "/api/callouts", {"group": name, "messag": "x"}
+    )
+    assert status == 400 and problem["errors"] == {"messag": "unknown field"}, problem
+    assert _callouts(stack) == before  # nothing started
