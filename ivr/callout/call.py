@@ -30,11 +30,12 @@ from ivr.telephony.ringing import Originator
 from ivr.texts import Text, text
 from storage.events import CallbackResult
 
-__all__ = ["CallSpec", "MemberCall", "PinCheck"]
+__all__ = ["FLOW", "CallSpec", "MemberCall", "OrphanedLeg", "PinCheck"]
 
 log = logging.getLogger(__name__)
 
 PinCheck = Callable[[str, str], Awaitable[bool]]  # (stored hash, typed) -> matches
+FLOW = "callout-member"
 _NOT_REACHED = {
     CallbackResult.BUSY: AttemptOutcome.BUSY,
     CallbackResult.NO_ANSWER: AttemptOutcome.NO_ANSWER,
@@ -46,11 +47,24 @@ _THANKS = {
 }
 
 
+class OrphanedLeg:
+    """The flow of a member leg nobody dials any more: a restarted controller finds it in
+    the Stasis app (its own controller died) and hangs it up; the call-out carries on, and
+    the member is called again if the policy says so."""
+
+    name = FLOW
+
+    async def run(self, call: Call, tenant: str) -> None:
+        log.warning("[%s] call-out member leg without its controller: hanging up", call.channel_id)
+        await call.hangup()
+
+
 @dataclass(frozen=True, slots=True)
 class CallSpec:
     channel_id: str
     number: str
     message: str  # spoken with text-to-speech in ``language``
+    tenant: str  # slug (the leg's Stasis arguments name it, as every flow's do)
     language: str
     ring_seconds: float
     pin_hash: str | None = None  # asked first when set
@@ -98,7 +112,7 @@ class MemberCall:
             leg = await self._originator.dial(
                 spec.channel_id,
                 f"PJSIP/customers/sip:{spec.number}@{self._trunk}",
-                "callout-member",
+                f"{FLOW},{spec.tenant}",
                 ring_seconds=int(spec.ring_seconds) + 5,  # our own timer decides "no answer"
             )
         except AriError as exc:

@@ -82,6 +82,7 @@ class CalloutStore(Protocol):
         *,
         state: str | None = None,
         now: datetime | None = None,
+        next_at: datetime | None = None,
     ) -> None: ...
 
     async def start_attempt(
@@ -261,9 +262,20 @@ class CalloutDialer:
     async def _start(self, c: CalloutRow, plan: Plan, claim: Claim) -> None:
         m = claim.member
         tag = f"callout {c.id} member {m.id}"
-        for orphan in claim.orphans:
-            log.warning("[%s] hanging up channel %s left by a dead controller", tag, orphan)
-            await self._hangup_orphan(orphan)
+        if claim.orphans:
+            # A dead controller's call: hang its leg up, then judge the interrupted attempt
+            # like any other (the next poll calls them again if the policy says so).
+            for orphan in claim.orphans:
+                log.warning("[%s] hanging up channel %s left by a dead controller", tag, orphan)
+                await self._hangup_orphan(orphan)
+            now = self._clock()
+            state, next_at = after_attempt(
+                plan, AttemptOutcome.INTERRUPTED, m.attempts, len(m.numbers), now
+            )
+            await self._store.release(m.id, self.me, state=state.value, now=now, next_at=next_at)
+            log.info("[%s] interrupted attempt taken over: member %s", tag, state)
+            self.notify()
+            return
         if await self._restricted(c, m, tag):
             await self._store.release(
                 m.id, self.me, state=MemberState.FAILED.value, now=self._clock()
@@ -332,6 +344,7 @@ class CalloutDialer:
             channel_id=channel_id,
             number=number,
             message=c.message,
+            tenant=c.tenant,
             language=c.language,
             ring_seconds=c.ring_seconds,
             pin_hash=m.pin_hash if c.pin_required else None,

@@ -443,12 +443,16 @@ class CalloutRepository:
         *,
         state: str | None = None,
         now: datetime | None = None,
+        next_at: datetime | None = None,
     ) -> None:
-        """Gives the lease back without an attempt (optionally deciding the member: a
-        restricted member is ``failed`` without being called)."""
+        """Gives the lease back without an attempt; optionally with the member's new state
+        (a restricted member is ``failed`` without being called; after a take-over the
+        interrupted attempt is judged like any other: retried at ``next_at`` or failed)."""
         values: dict[str, object] = {"dialing_by": None, "dialing_since": None}
         if state is not None:
-            values.update(state=state, decided_at=now)
+            values.update(state=state, next_at=next_at)
+            if state != "pending":
+                values["decided_at"] = now
         async with transaction(self._sessions) as s:
             await s.execute(
                 update(CalloutMember)

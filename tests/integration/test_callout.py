@@ -344,3 +344,70 @@ def test_bad_input_gets_exit_2_or_400_naming_the_field_and_starts_nothing(
     )
     assert status == 400 and problem["errors"] == {"messag": "unknown field"}, problem
     assert _callouts(stack) == before  # nothing started
+
+
+def test_kill_9_mid_callout_a_restarted_controller_completes_it(
+    stack: Settings, tmp_path: Path, member_port: int
+) -> None:
+    _end_running(stack)
+    env = {**_env(member_port), "LINJA_CALLOUT_PLAYS": "1"}
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    first, last = "+358401800001", "+358401800041"
+    machines = ["+358401800013", "+358401800023", "+358401800033"]
+    _group(
+        name,
+        [
+            ("First", [first]),
+            *((f"Machine {i}", [n]) for i, n in enumerate(machines)),
+            ("Last", [last]),
+        ],
+    )
+    members = Members(tmp_path / "members", member_port, calls=1 + 3 * 2 + 1)
+    ctl = Controller(stack, tmp_path / "controller-1.log", env=env)
+    ctl.start()
+    restarted: Controller | None = None
+    try:
+        callout_id = ok(
+            "callout", "start", "--tenant", "demo", "--group", name, "--message", "Hälytys.",
+            "--needed", "2", "--wait", "4s", "--max-parallel", "3", "--max-attempts", "2",
+            "--retry-delay", "1s", "--ring", "5s", "--language", "fi",
+        )  # fmt: skip
+
+        def three_up() -> bool:
+            ev = members.events()
+            up = {c for c, n, what, _ in ev if what == "answered" and n in machines}
+            return len(up - {c for c, _, what, _ in ev if what == "end"}) == 3
+
+        wait_for("three machine calls up", three_up, timeout=60, step=0.2)
+        assert ctl.proc is not None
+        ctl.proc.kill()  # kill -9: no cleanup, leases left behind
+        ctl.proc.wait()
+        ctl.stop()
+        restarted = Controller(stack, tmp_path / "controller-2.log", env=env)
+        restarted.start()
+        done = _wait_ended(stack, callout_id, timeout=150)
+        wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=15)
+    finally:
+        if restarted is not None:
+            restarted.stop()
+        ctl.stop()
+        members.close()
+        _end_running(stack)
+    assert done["status"] == "confirmed"
+    invites = members.invites()
+    assert invites[first] == 1  # confirmed before the crash: never called again
+    # Interrupted, then perhaps once more (the call-out may reach N = 2 first).
+    assert all(1 <= invites[n] <= 2 for n in machines), invites
+    assert invites[last] == 1
+    assert members.overlapping_calls_to_one_number() == []  # nobody twice at once
+    assert members.peak() <= 3
+    report = json.loads(ok("callout", "report", callout_id, "--format", "json"))
+    outcomes = {m["name"]: [a["outcome"] for a in m["attempts"]] for m in report["members"]}
+    assert outcomes["First"] == ["confirmed"] and outcomes["Last"] == ["confirmed"]
+    for i, number in enumerate(machines):
+        tried = outcomes[f"Machine {i}"]
+        assert tried[0] == "interrupted" and len(tried) == invites[number], outcomes
+        assert set(tried[1:]) <= {"no_key", "ended"}, outcomes
+    log = restarted.log() if restarted is not None else ""
+    assert "member leg without its controller: hanging up" in log
+    assert restarted is not None and "Traceback" not in restarted.log()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ivr.ari.call import Call
-from ivr.callout.call import MemberCall
+from ivr.callout.call import MemberCall, OrphanedLeg
 from ivr.callout.dialer import CalloutConfig, CalloutDialer
 from ivr.callout.service import CalloutService
 from ivr.core import Core, Feature
@@ -66,6 +66,7 @@ async def wire(core: Core) -> Feature:
     )
     return Feature(
         "callout",
+        flows=(OrphanedLeg(),),
         routes=(lambda app: add_routes(app, service, core.tenants, core.guard),),
         tasks=(("callout-dialer", dialer.run),),
     )

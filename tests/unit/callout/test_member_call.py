@@ -57,6 +57,7 @@ class World:
             channel_id="co-1",
             number=NUMBER,
             message=MESSAGE,
+            tenant="demo",
             language="fi",
             ring_seconds=ring,
             pin_hash="hash" if pin else None,
@@ -77,7 +78,7 @@ class World:
 
     async def answer(self) -> None:
         await self.dialled()
-        self.fake.start_call("co-1", args=["callout-member"])
+        self.fake.start_call("co-1", args=["callout-member", "demo"])
 
     async def heard_options(self, times: int = 1) -> None:
         options = text(Text.CALLOUT_OPTIONS, "fi")
