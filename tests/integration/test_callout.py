@@ -411,3 +411,54 @@ def test_kill_9_mid_callout_a_restarted_controller_completes_it(
     log = restarted.log() if restarted is not None else ""
     assert "member leg without its controller: hanging up" in log
     assert restarted is not None and "Traceback" not in restarted.log()
+
+
+def test_member_data_under_the_subject_rights_restrict_export_erase(
+    stack: Settings, callout_controller: Controller, tmp_path: Path, member_port: int
+) -> None:
+    asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
+    restricted, other = "+358401900001", "+358401900011"
+    who = ["--tenant", "demo", "--phone", "040 190 0001", "--by", ADMIN]
+    linja("subject", "unrestrict", *who)  # an earlier run's, if any
+    name = f"rights-{uuid.uuid4().hex[:8]}"
+    _group(name, [("Restricted Member", [restricted]), ("Other Member", [other])])
+    ok("subject", "restrict", *who, "--reason", "objection")
+    members = Members(tmp_path / "members", member_port, calls=1)
+    try:
+        callout_id = ok(
+            "callout", "start", "--tenant", "demo", "--group", name, "--message", "Hälytys.",
+            "--needed", "1", "--ring", "5s", "--language", "fi",
+        )  # fmt: skip
+        done = _wait_ended(stack, callout_id, timeout=60)
+    finally:
+        members.close()
+        linja("subject", "unrestrict", *who)
+    assert done["status"] == "confirmed"
+    assert dict(members.invites()) == {other: 1}  # the restricted member was never dialled
+    report = json.loads(ok("callout", "report", callout_id, "--format", "json"))
+    states = {m["name"]: (m["state"], len(m["attempts"])) for m in report["members"]}
+    assert states == {"Restricted Member": ("failed", 0), "Other Member": ("confirmed", 1)}
+
+    # Export shows the membership (no PIN hash) and the calls to the number.
+    out = tmp_path / "out"
+    out.mkdir()
+    exported = ok("subject", "export", "--tenant", "demo", "--phone", other, "--by", ADMIN,
+                  "--out", str(out))  # fmt: skip
+    doc = json.loads(
+        (Path(exported.split("exported to ", 1)[1].split(":", 1)[0]) / "subject.json").read_text()
+    )
+    (membership,) = [m for m in doc["staff_memberships"] if m["group"] == name]
+    assert membership["name"] == "Other Member" and membership["numbers"] == [other]
+    assert "pin_hash" not in membership
+    assert [a["outcome"] for a in doc["callout_attempts"] if a["number"] == other][-1:] == [
+        "confirmed"
+    ]
+
+    # Erasure removes the member and blanks the number; the call-out keeps its outcomes.
+    ok("subject", "erase", "--tenant", "demo", "--phone", other, "--by", ADMIN)
+    shown = ok("group", "show", "--tenant", "demo", "--group", name)
+    assert "Other Member" not in shown and other not in shown
+    after = json.loads(ok("callout", "report", callout_id, "--format", "json"))
+    erased = [m for m in after["members"] if m["state"] == "confirmed"]
+    assert erased[0]["name"] is None and erased[0]["attempts"][0]["number"] is None
+    assert after["totals"]["confirmed"] == 1
