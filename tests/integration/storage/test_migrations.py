@@ -21,7 +21,7 @@ TABLES = {
     "tenants", "service_numbers", "bulletins", "bulletin_call_counters", "users",
     "staff_groups", "staff_group_members", "cases", "queue_entries", "contact_requests",
     "recordings", "voice_messages", "listening_events", "audit_log", "erasure_ledger",
-    "subject_restrictions", "callback_attempts",
+    "subject_restrictions", "callback_attempts", "callouts", "callout_members", "callout_attempts",
 }  # fmt: skip
 
 
