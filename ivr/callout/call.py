@@ -68,6 +68,8 @@ class CallSpec:
     language: str
     ring_seconds: float
     pin_hash: str | None = None  # asked first when set
+    audio_key: str | None = None  # an uploaded message (its sha256) instead of the text
+    audio: Callable[[], Awaitable[bytes]] | None = None  # fetches it, on first use
     tag: str = ""  # log prefix: callout and member ids
 
 
@@ -163,7 +165,10 @@ class MemberCall:
         if spec.pin_hash is not None and not await self._pin(leg, spec.pin_hash, lang):
             return AttemptOutcome.WRONG_PIN, ""
         intro = await self._say(Text.CALLOUT_INTRO, lang)
-        message = await self._prompts.text(spec.message, lang)
+        if spec.audio_key is not None and spec.audio is not None:
+            message = await self._prompts.stored(f"callout-{spec.audio_key}", spec.audio)
+        else:
+            message = await self._prompts.text(spec.message, lang)
         options = await self._say(Text.CALLOUT_OPTIONS, lang)
         for _ in range(self._plays):
             key = await leg.prompt_digits(

@@ -115,6 +115,8 @@ class CalloutStore(Protocol):
 
     async def finish(self, callout_id: uuid.UUID, status: str, now: datetime) -> bool: ...
 
+    async def audio(self, callout_id: uuid.UUID) -> bytes: ...
+
     async def escalate(self, callout_id: uuid.UUID, now: datetime) -> int: ...
 
 
@@ -348,6 +350,8 @@ class CalloutDialer:
             language=c.language,
             ring_seconds=c.ring_seconds,
             pin_hash=m.pin_hash if c.pin_required else None,
+            audio_key=c.audio_sha256,
+            audio=lambda: self._store.audio(c.id),
             tag=tag,
         )
 

@@ -92,6 +92,7 @@ class StartRequest:
     retry_delay: str | float | None = None
     ring: str | float | None = None
     window: str | float | None = None
+    audio: bytes | None = None  # an uploaded message (8 kHz wav, ivr.audio.to_asterisk_wav)
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,8 @@ class CalloutService:
         except BadCallout as exc:
             raise BadCallout({**exc.errors}) from None
         message = req.message.strip() if isinstance(req.message, str) else ""
-        if not message:
-            errors["message"] = "required (the text spoken to the members)"
+        if not message and req.audio is None:
+            errors["message"] = "required (the text spoken to the members, or audio)"
         elif len(message) > MAX_MESSAGE:
             errors["message"] = f"at most {MAX_MESSAGE} characters"
         language = req.language or tenant.language
@@ -264,6 +265,7 @@ class CalloutService:
                 group_id=group.id,
                 escalate_group_id=None if escalate is None else escalate.id,
                 message=message,
+                audio=req.audio,
                 language=language,
                 needed=needed,
                 wait_seconds=max(1, round(wait)),
@@ -318,6 +320,7 @@ class CalloutService:
             "tenant": c.tenant,
             "status": c.status,
             "message": c.message,
+            "audio": c.audio_sha256 is not None,
             "language": c.language,
             "needed": c.needed,
             "started_at": _iso(c.started_at),

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -46,7 +47,9 @@ class Callout(Base):
         CheckConstraint(_in("status", CALLOUT_STATUSES), name="status_known"),
         CheckConstraint("needed >= 1", name="needed_positive"),
         CheckConstraint("wait_seconds > 0", name="wait_positive"),
-        CheckConstraint("length(btrim(message)) > 0", name="message_present"),
+        CheckConstraint(
+            "length(btrim(message)) > 0 OR audio_sha256 IS NOT NULL", name="message_present"
+        ),
         Index("ix_callouts_status", "status"),
     )
 
@@ -58,7 +61,9 @@ class Callout(Base):
     escalate_group_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_groups.id", ondelete="SET NULL")
     )
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # spoken with TTS, unless audio is given
+    audio: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # 8 kHz wav
+    audio_sha256: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
     needed: Mapped[int] = mapped_column(Integer)
     wait_seconds: Mapped[int] = mapped_column(Integer)

@@ -15,6 +15,7 @@ confirmed member is never called again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class NewCallout:
     max_parallel: int
     pin_required: bool
     created_by: str
+    audio: bytes | None = None  # an uploaded message (8 kHz wav) instead of the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class CalloutRow:
     group_id: uuid.UUID | None
     escalate_group_id: uuid.UUID | None
     message: str
+    audio_sha256: str | None
     language: str
     needed: int
     wait_seconds: int
@@ -134,6 +137,7 @@ def _callout(c: Callout, slug: str) -> CalloutRow:
         group_id=c.group_id,
         escalate_group_id=c.escalate_group_id,
         message=c.message,
+        audio_sha256=c.audio_sha256,
         language=c.language,
         needed=c.needed,
         wait_seconds=c.wait_seconds,
@@ -253,6 +257,10 @@ class CalloutRepository:
                     group_id=new.group_id,
                     escalate_group_id=new.escalate_group_id,
                     message=new.message,
+                    audio=new.audio,
+                    audio_sha256=None
+                    if new.audio is None
+                    else hashlib.sha256(new.audio).hexdigest(),
                     language=new.language,
                     needed=new.needed,
                     wait_seconds=new.wait_seconds,
@@ -312,6 +320,12 @@ class CalloutRepository:
                 )
             ).first()
             return None if found is None else _callout(*found)
+
+    async def audio(self, callout_id: uuid.UUID) -> bytes:
+        """The call-out's uploaded message (StorageError-free: b"" when there is none)."""
+        async with transaction(self._sessions) as s:
+            data = await s.scalar(select(Callout.audio).where(Callout.id == callout_id))
+            return data or b""
 
     async def running(self) -> list[CalloutRow]:
         async with transaction(self._sessions) as s:

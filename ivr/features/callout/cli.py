@@ -7,7 +7,7 @@
                               [--kind staff|partner] [--pin DIGITS] [--unavailable]
     linja group remove-member --tenant T --member ID
     linja group available     --tenant T --member ID (--yes | --no)
-    linja callout start  --tenant T --group G --message "…" [--needed N] [--wait 10m]
+    linja callout start  --tenant T --group G (--message "…" | --audio F) [--needed N] [--wait 10m]
                          [--escalate-to G2] [--pin] [--language fi|sv|en] [--max-parallel K]
                          [--max-attempts A] [--retry-delay 60s] [--ring 30s] [--window 1h]
     linja callout list   --tenant T
@@ -27,8 +27,10 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from ivr.audio import AudioError, to_asterisk_wav
 from ivr.callout.service import (
     BadCallout,
     CalloutDefaults,
@@ -106,7 +108,8 @@ def _register_callout(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = actions.add_parser("start", help="start a call-out")
     p.add_argument("--tenant", required=True)
     p.add_argument("--group", required=True)
-    p.add_argument("--message", required=True, help="spoken with text-to-speech")
+    p.add_argument("--message", default="", help="spoken with text-to-speech")
+    p.add_argument("--audio", type=Path, help="the message as audio (any format ffmpeg reads)")
     p.add_argument("--needed", type=int, default=1, help="confirmations needed (default 1)")
     p.add_argument("--wait", default="10m", help="then call everyone left / escalate")
     p.add_argument("--escalate-to", help="a group called when the wait passes")
@@ -131,6 +134,7 @@ def _register_callout(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=_cmd(_callout_cancel))
 
 
+MAX_AUDIO_BYTES = 20 * 1024 * 1024
 Action = Callable[[CalloutService, argparse.Namespace], Awaitable[str]]
 
 
@@ -228,7 +232,23 @@ async def _group_available(svc: CalloutService, a: argparse.Namespace) -> str:
     return f"member {member_id} {'available' if a.available else 'unavailable'}"
 
 
+def _audio(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > MAX_AUDIO_BYTES:
+            raise BadCallout({"audio": f"larger than {MAX_AUDIO_BYTES // 2**20} MiB"})
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadCallout({"audio": f"{path}: {exc.strerror}"}) from None
+    try:
+        return to_asterisk_wav(raw)
+    except AudioError as exc:
+        raise BadCallout({"audio": f"{path}: {exc}"}) from None
+
+
 async def _callout_start(svc: CalloutService, a: argparse.Namespace) -> str:
+    audio = await asyncio.to_thread(_audio, a.audio)
     callout_id = await svc.start(
         StartRequest(
             tenant=a.tenant,
@@ -245,6 +265,7 @@ async def _callout_start(svc: CalloutService, a: argparse.Namespace) -> str:
             retry_delay=a.retry_delay,
             ring=a.ring,
             window=a.window,
+            audio=audio,
         )
     )
     return str(callout_id)

@@ -62,6 +62,8 @@ def upgrade() -> None:
         sa.Column("group_id", sa.Uuid(), nullable=True),
         sa.Column("escalate_group_id", sa.Uuid(), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("audio", sa.LargeBinary(), nullable=True),
+        sa.Column("audio_sha256", sa.String(length=64), nullable=True),
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("needed", sa.Integer(), nullable=False),
         sa.Column("wait_seconds", sa.Integer(), nullable=False),
@@ -85,7 +87,8 @@ def upgrade() -> None:
         sa.CheckConstraint("needed >= 1", name=op.f("ck_callouts_needed_positive")),
         sa.CheckConstraint("wait_seconds > 0", name=op.f("ck_callouts_wait_positive")),
         sa.CheckConstraint(
-            "length(btrim(message)) > 0", name=op.f("ck_callouts_message_present")
+            "length(btrim(message)) > 0 OR audio_sha256 IS NOT NULL",
+            name=op.f("ck_callouts_message_present"),
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_callouts_tenant_id_tenants"),

@@ -5,6 +5,7 @@ ends mid-call. A decision is stored before the member hears the thanks."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -226,3 +227,22 @@ async def test_ended_call_out_says_so_and_hangs_up(tmp_path: Path) -> None:
         await task
     assert w.heard()[-1] == text(Text.CALLOUT_ENDED, "fi")
     assert w.hung_up()
+
+
+async def test_an_uploaded_message_is_played_instead_of_the_text(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    loads: list[int] = []
+
+    async def load() -> bytes:
+        loads.append(1)
+        return await fake_speak("uploaded", "fi")
+
+    spec = replace(w.spec(), audio_key="ab" * 32, audio=load)
+    task = w.start(spec)
+    await w.answer()
+    await w.heard_options()
+    w.fake.dtmf("co-1", "1")
+    assert (await asyncio.wait_for(task, 2)).outcome is AttemptOutcome.CONFIRMED
+    media = w.fake.media_played("co-1")
+    assert media[1] == f"sound:/sounds/callout-{'ab' * 32}" and MESSAGE not in w.heard()
+    assert (tmp_path / "sounds" / f"callout-{'ab' * 32}.wav").is_file() and loads == [1]
