@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -462,3 +463,58 @@ def test_member_data_under_the_subject_rights_restrict_export_erase(
     erased = [m for m in after["members"] if m["state"] == "confirmed"]
     assert erased[0]["name"] is None and erased[0]["attempts"][0]["number"] is None
     assert after["totals"]["confirmed"] == 1
+
+
+def test_two_controllers_share_the_total_cap_and_call_each_member_once(
+    stack: Settings, tmp_path: Path, member_port: int
+) -> None:
+    """The total cap (2) is held in Postgres: two controllers on one database never have
+    more than 2 calls up together, though the call-out alone would allow 4."""
+    _end_running(stack)
+    env = {**_env(member_port), "LINJA_CALLOUT_TOTAL_CAP": "2"}
+    state_b = tmp_path / "state-b"
+    state_b.mkdir()
+    for f in ("secrets.json", "agent-sip.json", "flows.json"):
+        if (stack.state_dir / f).exists():
+            shutil.copy(stack.state_dir / f, state_b / f)
+    http_b = free_udp_port()
+    settings_b = stack.model_copy(update={"http_port": http_b, "state_dir": state_b})
+    env_b = {
+        **env,
+        "LINJA_STATE_DIR": str(state_b),
+        "LINJA_HTTP_PORT": str(http_b),
+        "LINJA_ARI_APP": "linja-b",
+    }
+    name = f"two-{uuid.uuid4().hex[:8]}"
+    numbers = [f"+35840150{i:03d}1" for i in range(6)]
+    _group(name, [(f"Member {i}", [n]) for i, n in enumerate(numbers)])
+    members = Members(tmp_path / "members", member_port, calls=len(numbers))
+    a = Controller(stack, tmp_path / "controller-a.log", env=env)
+    b = Controller(settings_b, tmp_path / "controller-b.log", env=env_b)
+    a.start()
+    b.start()
+    try:
+        callout_id = ok(
+            "callout", "start", "--tenant", "demo", "--group", name, "--message", "Hälytys.",
+            "--needed", str(len(numbers)), "--max-parallel", "4", "--ring", "5s",
+            "--language", "fi",
+        )  # fmt: skip
+        done = _wait_ended(stack, callout_id, timeout=120)
+    finally:
+        b.stop()
+        a.stop()
+        members.close()
+        _end_running(stack)
+    assert done["status"] == "confirmed"
+    assert dict(members.invites()) == dict.fromkeys(numbers, 1)
+    peak = members.peak()
+    print("peak at the UAS with two controllers, total cap 2:", peak)
+    assert peak == 2
+    by = sql(
+        stack,
+        "SELECT a.controller, count(*) AS n FROM callout_attempts a JOIN callout_members m"
+        " ON m.id = a.callout_member_id WHERE m.callout_id = $1 GROUP BY a.controller",
+        uuid.UUID(callout_id),
+    )
+    print("attempts by controller:", {r["controller"]: r["n"] for r in by})
+    assert sum(r["n"] for r in by) == len(numbers)
