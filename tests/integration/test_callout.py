@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -518,3 +519,70 @@ def test_two_controllers_share_the_total_cap_and_call_each_member_once(
     )
     print("attempts by controller:", {r["controller"]: r["n"] for r in by})
     assert sum(r["n"] for r in by) == len(numbers)
+
+
+def _get(ctl: Controller, path: str) -> tuple[int, str]:
+    req = urllib.request.Request(ctl.url(path), headers=basic_auth(ADMIN, ADMIN_PASSWORD))
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, resp.read().decode()
+
+
+def test_api_groups_and_a_cancelled_callout_ends_its_calls_politely(
+    stack: Settings, callout_controller: Controller, tmp_path: Path, member_port: int
+) -> None:
+    asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
+    ctl = callout_controller
+    name = f"api-{uuid.uuid4().hex[:8]}"
+    status, group = _api(ctl, "POST", "/api/groups", {"name": name})
+    assert status == 201, group
+    status, member = _api(
+        ctl,
+        "POST",
+        f"/api/groups/{group['id']}/members",
+        {"name": "Machine", "numbers": ["040 160 0093"], "kind": "partner"},
+    )
+    assert status == 201, member
+    status, problem = _api(
+        ctl, "POST", f"/api/groups/{group['id']}/members", {"name": "X", "numbers": ["12"]}
+    )
+    assert status == 400 and "numbers[0]" in problem["errors"], problem
+    _, shown = _get(ctl, f"/api/groups/{group['id']}")
+    (m,) = json.loads(shown)["members"]
+    assert m["numbers"] == ["+358401600093"] and m["kind"] == "partner" and m["position"] == 1
+
+    members = Members(tmp_path / "members", member_port, calls=1)
+    try:
+        status, started = _api(
+            ctl, "POST", "/api/callouts",
+            {"group": name, "message": "Hälytys.", "needed": 1, "ring": "5s", "language": "fi"},
+        )  # fmt: skip
+        assert status == 201, started
+        wait_for(
+            "the member to answer",
+            lambda: any(what == "answered" for _, _, what, _ in members.events()),
+            timeout=30,
+        )
+        cancel_at = time.time()
+        status, cancelled = _api(ctl, "POST", f"/api/callouts/{started['id']}/cancel", {})
+        assert status == 200 and cancelled["status"] == "cancelled", cancelled
+        wait_for(
+            "the call to end",
+            lambda: any(what == "end" for _, _, what, _ in members.events()),
+            timeout=20,
+        )
+    finally:
+        members.close()
+    ended = next(at for _, _, what, at in members.events() if what == "end")
+    status, again = _api(ctl, "POST", f"/api/callouts/{started['id']}/cancel", {})
+    assert status == 409, again
+    _, body = _get(ctl, f"/api/callouts/{started['id']}")
+    report = json.loads(body)
+    assert report["status"] == "cancelled"
+    (attempt,) = report["members"][0]["attempts"]
+    assert attempt["outcome"] == "ended" and attempt["key"] is None
+    # Up when cancelled, ended after "this call-out has ended" (~3 s), not after the message.
+    assert 0 < ended - cancel_at < 8, ended - cancel_at
+    _, csv_text = _get(ctl, f"/api/callouts/{started['id']}?format=csv")
+    assert csv_text.splitlines()[1].split(",")[2:4] == ["pending", "1"]
+    log = ctl.log()
+    assert "call-out ended: call closed" in log
