@@ -215,6 +215,8 @@ async def _add_members(
     already = select(CalloutMember.member_id).where(
         CalloutMember.callout_id == callout_id, CalloutMember.member_id.is_not(None)
     )
+    # One person in both groups (the same first number) is called once, as the first.
+    taken = select(StaffGroupMember.phone_number).where(StaffGroupMember.id.in_(already))
     members = (
         await s.scalars(
             select(StaffGroupMember)
@@ -222,6 +224,7 @@ async def _add_members(
                 StaffGroupMember.group_id == group_id,
                 StaffGroupMember.available.is_(True),
                 StaffGroupMember.id.not_in(already),
+                StaffGroupMember.phone_number.not_in(taken),
             )
             .order_by(StaffGroupMember.position, StaffGroupMember.name)
         )

@@ -586,3 +586,28 @@ def test_api_groups_and_a_cancelled_callout_ends_its_calls_politely(
     assert csv_text.splitlines()[1].split(",")[2:4] == ["pending", "1"]
     log = ctl.log()
     assert "call-out ended: call closed" in log
+
+
+def test_escalation_group_is_called_once_the_group_is_exhausted(
+    stack: Settings, callout_controller: Controller, tmp_path: Path, member_port: int
+) -> None:
+    declines, confirms = "+358401600204", "+358401600211"
+    first, second = f"esc-a-{uuid.uuid4().hex[:6]}", f"esc-b-{uuid.uuid4().hex[:6]}"
+    _group(first, [("Declines", [declines])])
+    _group(second, [("Declines Again", [declines]), ("Partner", [confirms])])  # one person twice
+    members = Members(tmp_path / "members", member_port, calls=2)
+    try:
+        callout_id = ok(
+            "callout", "start", "--tenant", "demo", "--group", first, "--escalate-to", second,
+            "--message", "Hälytys.", "--needed", "1", "--ring", "5s", "--language", "fi",
+        )  # fmt: skip
+        done = _wait_ended(stack, callout_id, timeout=60)
+    finally:
+        members.close()
+    assert done["status"] == "confirmed" and done["escalated_at"] is not None
+    assert dict(members.invites()) == {declines: 1, confirms: 1}
+    report = json.loads(ok("callout", "report", callout_id, "--format", "json"))
+    assert [(m["name"], m["escalation"], m["state"]) for m in report["members"]] == [
+        ("Declines", False, "declined"),
+        ("Partner", True, "confirmed"),
+    ]
