@@ -53,6 +53,10 @@ bench-storage: $(STAMP) stack
 bench-retention: $(STAMP) stack
 	$(PY) -m retention.bench
 
+.PHONY: bench-callout
+bench-callout: $(STAMP) stack
+	$(PY) -m ivr.callout.bench
+
 .PHONY: bench-export
 bench-export: $(STAMP) stack
 	$(PY) -m retention.bench_export

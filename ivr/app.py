@@ -46,6 +46,7 @@ FEATURES = (
     "subjects",
     "cases",
     "logins",
+    "callout",
     "console",
     "admin",
 )

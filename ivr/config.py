@@ -115,6 +115,20 @@ class Settings(BaseSettings):
     callback_lease: float = Field(default=60.0, ge=5, le=3600)
     # Replaces every queue's callback retry_delay when set (tests, incident handling).
     callback_retry_delay: float | None = Field(default=None, gt=0)
+    # Staff call-out (issue 16): caps held as leases in Postgres (per call-out and in total,
+    # over every controller), new calls per second on one controller, the defaults of a
+    # call-out, and how long a member has for a key after the options.
+    callout_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    callout_lease: float = Field(default=30.0, ge=3, le=3600)
+    callout_total_cap: int = Field(default=30, ge=1, le=1000)
+    callout_rate: float = Field(default=5.0, gt=0, le=100)
+    callout_max_parallel: int = Field(default=10, ge=1, le=1000)
+    callout_max_attempts: int = Field(default=3, ge=1, le=20)
+    callout_retry_delay: int = Field(default=60, ge=1, le=86400)
+    callout_ring_seconds: int = Field(default=30, ge=5, le=300)
+    callout_window: int = Field(default=3600, ge=60, le=7 * 86400)
+    callout_key_timeout: float = Field(default=6.0, gt=0, le=60)
+    callout_plays: int = Field(default=3, ge=1, le=10)  # the message, and again on * or no key
 
     # Logins (issue 13): argon2 on its own bounded pool, a short cache of verified
     # credentials (its key is made at start, never stored), backoff after failures, browser

@@ -122,6 +122,12 @@ class PromptRenderer:
         await self._ensure(key, render)
         return self._media(key)
 
+    async def stored(self, key: str, load: Callable[[], Awaitable[bytes]]) -> str:
+        """``sound:`` media for audio kept elsewhere (an uploaded call-out message, named by
+        its sha256): fetched with ``load`` on first use, then cached under ``key``."""
+        await self._ensure(key, load)
+        return self._media(key)
+
     async def _part(self, text: str, language: str) -> str:
         """A cached text that a number follows or precedes, trimmed of espeak's silence
         so the sentence flows (named apart from the untrimmed render of the same text)."""

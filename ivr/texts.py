@@ -78,6 +78,14 @@ class Text(StrEnum):
     AGENT_LOGGED_OUT = "agent.logged_out"
     AGENT_PAUSED = "agent.paused"
     AGENT_GOODBYE = "agent.goodbye"
+    # staff call-out, to the member called
+    CALLOUT_INTRO = "callout.intro"
+    CALLOUT_PIN = "callout.pin"
+    CALLOUT_PIN_WRONG = "callout.pin_wrong"
+    CALLOUT_OPTIONS = "callout.options"
+    CALLOUT_CONFIRMED = "callout.confirmed"
+    CALLOUT_DECLINED = "callout.declined"
+    CALLOUT_ENDED = "callout.ended"
 
 
 _T = Text
@@ -223,6 +231,42 @@ CATALOGUE: Final[Mapping[Text, Mapping[Language, str]]] = MappingProxyType(
             "fi": "Näkemiin.",
             "sv": "Hej då.",
             "en": "Goodbye.",
+        },
+        _T.CALLOUT_INTRO: {
+            "fi": "Tämä on hälytysviesti.",
+            "sv": "Det här är ett larmmeddelande.",
+            "en": "This is a call-out message.",
+        },
+        _T.CALLOUT_PIN: {
+            "fi": "Anna PIN-koodisi ja risuaita.",
+            "sv": "Ange din PIN-kod och fyrkant.",
+            "en": "Enter your PIN, then press hash.",
+        },
+        _T.CALLOUT_PIN_WRONG: {
+            "fi": "PIN-koodi ei kelpaa.",
+            "sv": "PIN-koden är inte giltig.",
+            "en": "The PIN is not valid.",
+        },
+        _T.CALLOUT_OPTIONS: {
+            "fi": "Vahvista painamalla 1. Jos et pääse, paina 2. Kuuntele uudelleen: tähti.",
+            "sv": "Tryck 1 för att bekräfta, 2 om du inte kan komma, stjärna för att höra "
+            "meddelandet igen.",
+            "en": "Press 1 to confirm, 2 if you cannot come, star to hear it again.",
+        },
+        _T.CALLOUT_CONFIRMED: {
+            "fi": "Kiitos, vahvistus on kirjattu. Näkemiin.",
+            "sv": "Tack, din bekräftelse är registrerad. Hej då.",
+            "en": "Thank you, your confirmation is recorded. Goodbye.",
+        },
+        _T.CALLOUT_DECLINED: {
+            "fi": "Kiitos, tieto on kirjattu. Näkemiin.",
+            "sv": "Tack, det är registrerat. Hej då.",
+            "en": "Thank you, that is recorded. Goodbye.",
+        },
+        _T.CALLOUT_ENDED: {
+            "fi": "Tämä hälytys on päättynyt. Kiitos, näkemiin.",
+            "sv": "Det här larmet har avslutats. Tack, hej då.",
+            "en": "This call-out has ended. Thank you, goodbye.",
         },
     }
 )

@@ -10,6 +10,7 @@ anything is read or changed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from storage.repositories.audit import AuditLog
 from storage.repositories.erasures import ErasureRepository
 from storage.repositories.media import ListeningLog
 from storage.repositories.restrictions import RestrictionRepository
+from storage.repositories.staff import erase_staff_members
 from storage.repositories.subjects import SubjectRepository
 from storage.repositories.sweep import SweepRepository
 from storage.repositories.tenants import TenantRepository
@@ -40,6 +42,9 @@ def subject_of(phone: str | None, email: str | None) -> Subject:
         return Subject.of(number=phone or None, email=email or None)
     except BadContact as exc:
         raise BadSubject(str(exc)) from None
+
+
+log = logging.getLogger(__name__)
 
 
 class SubjectRights:
@@ -60,6 +65,7 @@ class SubjectRights:
             ErasureRepository(sessions), SweepRepository(sessions), store, clock, copies=copies
         )
         self.restrictor = Restrictor(RestrictionRepository(sessions))
+        self._sessions = sessions
 
     async def tenant(self, slug: str) -> TenantInfo:
         try:
@@ -84,7 +90,25 @@ class SubjectRights:
     async def erase(
         self, tenant: TenantInfo, subject: Subject, by: UserInfo, *, request_ref: str | None
     ) -> EraseResult:
-        return await self.eraser.erase(tenant.id, subject, Actor.user(by), request_ref=request_ref)
+        result = await self.eraser.erase(
+            tenant.id, subject, Actor.user(by), request_ref=request_ref
+        )
+        await self._erase_staff(tenant, subject, result)
+        return result
+
+    async def _erase_staff(self, tenant: TenantInfo, subject: Subject, result: EraseResult) -> None:
+        """The person's call-out memberships go too (name, numbers, PIN), and their number
+        in call-out attempts is blanked (issue 16)."""
+        members, attempts = await erase_staff_members(
+            self._sessions, tenant.id, subject.number_forms()
+        )
+        if members or attempts:
+            log.info(
+                "[erasure %s] %d call-out group memberships removed, %d attempts blanked",
+                result.ledger.id,
+                members,
+                attempts,
+            )
 
     async def restrict(
         self, tenant: TenantInfo, subject: Subject, by: UserInfo, *, reason: str | None

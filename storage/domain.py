@@ -188,6 +188,14 @@ class StaffMemberView:
     phone_number: str
     kind: str
     user_id: uuid.UUID | None
+    other_numbers: tuple[str, ...] = ()  # after phone_number, in order of preference
+    position: int = 0  # the calling order in the group
+    has_pin: bool = False
+    available: bool = True
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return (self.phone_number, *self.other_numbers)
 
 
 @dataclass(frozen=True, slots=True)

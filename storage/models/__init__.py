@@ -4,6 +4,7 @@ from storage.models.access import IntakeToken, PhoneLoginLock
 from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
+from storage.models.callouts import Callout, CalloutAttempt, CalloutMember
 from storage.models.cases import CallbackAttempt, Case, ContactRequest, QueueEntry
 from storage.models.logins import ApiToken, WebSession
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
@@ -19,6 +20,9 @@ __all__ = [
     "Bulletin",
     "BulletinCallCounter",
     "CallbackAttempt",
+    "Callout",
+    "CalloutAttempt",
+    "CalloutMember",
     "Case",
     "ContactRequest",
     "Erasure",

@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, created_at, uuid_pk
@@ -49,3 +57,9 @@ class StaffGroupMember(Base):
     # Set when the member is also a Linja user (partners usually are not).
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = created_at()
+    # Call-out (issue 16): numbers after phone_number, in order of preference; the calling
+    # order within the group; an argon2 hash of the member's PIN; whether they are called.
+    other_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(21)), server_default="{}")
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    available: Mapped[bool] = mapped_column(Boolean, server_default="true")

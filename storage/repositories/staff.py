@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, String, and_, cast, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import StaffGroupView, StaffMemberView
 from storage.errors import NotFound
-from storage.models import StaffGroup, StaffGroupMember
+from storage.models import Callout, CalloutAttempt, CalloutMember, StaffGroup, StaffGroupMember
 from storage.repositories._uow import transaction
 
 
@@ -25,6 +27,10 @@ def _member(m: StaffGroupMember) -> StaffMemberView:
         phone_number=m.phone_number,
         kind=m.kind,
         user_id=m.user_id,
+        other_numbers=tuple(m.other_numbers or ()),
+        position=m.position,
+        has_pin=m.pin_hash is not None,
+        available=m.available,
     )
 
 
@@ -63,16 +69,29 @@ class StaffGroupRepository:
         *,
         kind: str = "staff",
         user_id: uuid.UUID | None = None,
+        other_numbers: tuple[str, ...] = (),
+        pin_hash: str | None = None,
+        available: bool = True,
     ) -> StaffMemberView:
-        member = StaffGroupMember(
-            id=uuid.uuid4(),
-            group_id=group_id,
-            name=name,
-            phone_number=phone_number,
-            kind=kind,
-            user_id=user_id,
-        )
+        """A new member, called after the group's members so far (their ``position``)."""
         async with transaction(self._sessions) as s:
+            last = await s.scalar(
+                select(func.coalesce(func.max(StaffGroupMember.position), 0)).where(
+                    StaffGroupMember.group_id == group_id
+                )
+            )
+            member = StaffGroupMember(
+                id=uuid.uuid4(),
+                group_id=group_id,
+                name=name,
+                phone_number=phone_number,
+                kind=kind,
+                user_id=user_id,
+                other_numbers=list(other_numbers),
+                position=int(last or 0) + 1,
+                pin_hash=pin_hash,
+                available=available,
+            )
             s.add(member)
             await s.flush()
             return _member(member)
@@ -91,7 +110,129 @@ class StaffGroupRepository:
         stmt = (
             select(StaffGroupMember)
             .where(StaffGroupMember.group_id == group_id)
-            .order_by(StaffGroupMember.name)
+            .order_by(StaffGroupMember.position, StaffGroupMember.name)
         )
         async with transaction(self._sessions) as s:
             return [_member(m) for m in await s.scalars(stmt)]
+
+    async def group_named(self, tenant_id: uuid.UUID, name: str) -> StaffGroupView | None:
+        stmt = select(StaffGroup).where(StaffGroup.tenant_id == tenant_id, StaffGroup.name == name)
+        async with transaction(self._sessions) as s:
+            group = await s.scalar(stmt)
+            return None if group is None else _group(group)
+
+    async def set_available(self, member_id: uuid.UUID, available: bool) -> None:
+        """Whether the member is called by new call-outs."""
+        async with transaction(self._sessions) as s:
+            result = await s.execute(
+                update(StaffGroupMember)
+                .where(StaffGroupMember.id == member_id)
+                .values(available=available)
+                .returning(StaffGroupMember.id)
+            )
+            if result.first() is None:
+                raise NotFound("staff group member", member_id)
+
+
+# -- data-subject rights: a member's name, numbers and PIN are personal data (issue 16) --------
+
+
+def _member_matches(tenant_id: uuid.UUID, forms: Sequence[str]) -> ColumnElement[bool]:
+    return and_(
+        StaffGroupMember.group_id.in_(
+            select(StaffGroup.id).where(StaffGroup.tenant_id == tenant_id)
+        ),
+        or_(
+            StaffGroupMember.phone_number.in_(forms),
+            StaffGroupMember.other_numbers.overlap(cast(list(forms), ARRAY(String(21)))),
+        ),
+    )
+
+
+def _attempt_matches(tenant_id: uuid.UUID, forms: Sequence[str]) -> ColumnElement[bool]:
+    return and_(
+        CalloutAttempt.callout_member_id.in_(
+            select(CalloutMember.id)
+            .join(Callout, Callout.id == CalloutMember.callout_id)
+            .where(Callout.tenant_id == tenant_id)
+        ),
+        CalloutAttempt.number.in_(forms),
+    )
+
+
+async def staff_member_rows(
+    s: AsyncSession, tenant_id: uuid.UUID, forms: Sequence[str]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The person's memberships (without the PIN hash: "has_pin" instead) and the call-out
+    attempts to their numbers, for an export."""
+    if not forms:
+        return [], []
+    members: list[dict[str, object]] = [
+        {
+            "id": str(m.id),
+            "group": group,
+            "name": m.name,
+            "numbers": [m.phone_number, *(m.other_numbers or ())],
+            "kind": m.kind,
+            "has_pin": m.pin_hash is not None,
+            "available": m.available,
+            "created_at": m.created_at.isoformat(),
+        }
+        for m, group in (
+            await s.execute(
+                select(StaffGroupMember, StaffGroup.name)
+                .join(StaffGroup, StaffGroup.id == StaffGroupMember.group_id)
+                .where(_member_matches(tenant_id, forms))
+                .order_by(StaffGroup.name)
+            )
+        ).all()
+    ]
+    attempts: list[dict[str, object]] = [
+        {
+            "callout_member_id": str(a.callout_member_id),
+            "attempt_no": a.attempt_no,
+            "number": a.number,
+            "started_at": a.started_at.isoformat(),
+            "answered_at": None if a.answered_at is None else a.answered_at.isoformat(),
+            "ended_at": None if a.ended_at is None else a.ended_at.isoformat(),
+            "key": a.key,
+            "outcome": a.outcome,
+        }
+        for a in await s.scalars(
+            select(CalloutAttempt)
+            .where(_attempt_matches(tenant_id, forms))
+            .order_by(CalloutAttempt.started_at)
+        )
+    ]
+    return members, attempts
+
+
+async def erase_staff_members(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, forms: Sequence[str]
+) -> tuple[int, int]:
+    """Removes the person's memberships (name, numbers, PIN hash; a call-out keeps the
+    member's place and outcomes, not who it was) and blanks their number in call-out
+    attempts. Returns (members removed, attempts blanked)."""
+    if not forms:
+        return 0, 0
+    async with transaction(sessions) as s:
+        ids = list(
+            await s.scalars(select(StaffGroupMember.id).where(_member_matches(tenant_id, forms)))
+        )
+        blanked = await s.execute(
+            update(CalloutAttempt)
+            .where(
+                or_(
+                    _attempt_matches(tenant_id, forms),
+                    CalloutAttempt.callout_member_id.in_(
+                        select(CalloutMember.id).where(CalloutMember.member_id.in_(ids))
+                    ),
+                )
+            )
+            .values(number=None)
+            .returning(CalloutAttempt.id)
+        )
+        n_blanked = len(blanked.all())
+        if ids:
+            await s.execute(delete(StaffGroupMember).where(StaffGroupMember.id.in_(ids)))
+        return len(ids), n_blanked

@@ -39,6 +39,7 @@ from storage.models import (
 )
 from storage.repositories._uow import transaction
 from storage.repositories.restrictions import case_matches
+from storage.repositories.staff import staff_member_rows
 
 Row = dict[str, Any]
 
@@ -81,6 +82,8 @@ class SubjectData:
     listening_events: list[Row] = field(default_factory=list)
     restrictions: list[Row] = field(default_factory=list)
     erasures: list[Row] = field(default_factory=list)
+    staff_memberships: list[Row] = field(default_factory=list)  # call-out groups (issue 16)
+    callout_attempts: list[Row] = field(default_factory=list)
     audio: list[AudioRef] = field(default_factory=list)
 
     SECTIONS = (
@@ -93,6 +96,8 @@ class SubjectData:
         "listening_events",
         "restrictions",
         "erasures",
+        "staff_memberships",
+        "callout_attempts",
     )
 
     def counts(self) -> dict[str, int]:
@@ -186,7 +191,14 @@ class SubjectRepository:
                 )
             ]
         data.erasures = await self.erasures(tenant_id, subject)
+        await self._staff(tenant_id, subject, data)
         return data
+
+    async def _staff(self, tenant_id: uuid.UUID, subject: Subject, data: SubjectData) -> None:
+        """The person as a member of the tenant's call-out groups, and the calls to them."""
+        async with transaction(self._sessions) as s:
+            members, attempts = await staff_member_rows(s, tenant_id, subject.number_forms())
+        data.staff_memberships, data.callout_attempts = members, attempts
 
     async def erasures(self, tenant_id: uuid.UUID, subject: Subject) -> list[Row]:
         """The subject's erasure ledger entries, oldest first, without their digests."""

@@ -64,10 +64,7 @@ def _lines(block: str) -> list[str]:
 
 def test_sh_blocks_hold_examples_not_syntax() -> None:
     bad = [
-        line
-        for block in blocks()
-        for line in _lines(block)
-        if SYNOPSIS.search(line.split("#")[0])
+        line for block in blocks() for line in _lines(block) if SYNOPSIS.search(line.split("#")[0])
     ]
     assert bad == [], "syntax summaries belong in ```text blocks:\n" + "\n".join(bad)
     text = README.read_text()

@@ -55,10 +55,16 @@ async def test_every_feature_wires_onto_one_core(tmp_path: Path) -> None:
         wired = await wire_all(core, stack)
     assert [f.name for f in wired] == list(FEATURES)
     flows = {f.name for feature in wired for f in feature.flows}
-    assert flows == {"announcement", "menu", "agent-login"}
+    assert flows == {"announcement", "menu", "agent-login", "callout-member"}
     tasks = [name for feature in wired for name, _ in feature.tasks]
     assert len(tasks) == len(set(tasks))
-    assert {"callback-dialer", "retention-sweep", "queues", "recording-recovery"} <= set(tasks)
+    assert {
+        "callback-dialer",
+        "callout-dialer",
+        "retention-sweep",
+        "queues",
+        "recording-recovery",
+    } <= set(tasks)
 
 
 async def test_features_out_of_order_name_the_missing_service(tmp_path: Path) -> None:

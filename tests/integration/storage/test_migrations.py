@@ -22,7 +22,7 @@ TABLES = {
     "staff_groups", "staff_group_members", "cases", "queue_entries", "contact_requests",
     "recordings", "voice_messages", "listening_events", "audit_log", "erasure_ledger",
     "subject_restrictions", "callback_attempts", "intake_tokens", "phone_login_locks",
-    "web_sessions", "api_tokens",
+    "web_sessions", "api_tokens", "callouts", "callout_members", "callout_attempts",
 }  # fmt: skip
 
 

@@ -1,0 +1,574 @@
+"""Call-outs as the dialer, the CLI and the API see them: the call-out rows, its members
+with their leases, and one row per dial attempt, each written as it happens.
+
+Who dials a member is decided by a **claim**: in one transaction, under one advisory lock
+(``pg_advisory_xact_lock``: claims are serialised across controllers), the member's row is
+locked ``FOR UPDATE SKIP LOCKED``, the live leases of the call-out and of all call-outs are
+counted, and the lease (``dialing_by`` = controller id, ``dialing_since``) is taken only
+below both caps. So two controllers never exceed a cap and never call one member at once.
+A lease older than ``lease`` seconds belongs to a dead controller: the claim that takes it
+over closes its open attempt as ``interrupted`` (one attempt used) and returns its channel
+ids so the new holder can hang the orphaned leg up before dialling. A confirmation or a
+refusal is stored with the attempt that got it, before the member hears the thanks, so a
+confirmed member is never called again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import (
+    Callout,
+    CalloutAttempt,
+    CalloutMember,
+    StaffGroupMember,
+    Tenant,
+)
+from storage.repositories._uow import transaction
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AttemptRow",
+    "CalloutMemberRow",
+    "CalloutRepository",
+    "CalloutRow",
+    "Claim",
+    "NewCallout",
+]
+
+_CLAIM_LOCK = 0x6C696E6A61  # pg_advisory_xact_lock key of call-out claims
+
+
+@dataclass(frozen=True, slots=True)
+class NewCallout:
+    tenant_id: uuid.UUID
+    group_id: uuid.UUID
+    escalate_group_id: uuid.UUID | None
+    message: str
+    language: str
+    needed: int
+    wait_seconds: int
+    window_seconds: int
+    max_attempts: int
+    retry_delay: int
+    ring_seconds: int
+    max_parallel: int
+    pin_required: bool
+    created_by: str
+    audio: bytes | None = None  # an uploaded message (8 kHz wav) instead of the text
+
+
+@dataclass(frozen=True, slots=True)
+class CalloutRow:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    tenant: str  # slug
+    group_id: uuid.UUID | None
+    escalate_group_id: uuid.UUID | None
+    message: str
+    audio_sha256: str | None
+    language: str
+    needed: int
+    wait_seconds: int
+    window_seconds: int
+    max_attempts: int
+    retry_delay: int
+    ring_seconds: int
+    max_parallel: int
+    pin_required: bool
+    status: str
+    started_at: datetime
+    escalated_at: datetime | None
+    ended_at: datetime | None
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class CalloutMemberRow:
+    id: uuid.UUID  # callout_members.id
+    callout_id: uuid.UUID
+    member_id: uuid.UUID | None  # None once the member was erased
+    position: int
+    escalation: bool
+    state: str
+    attempts: int
+    next_at: datetime | None
+    dialing_by: str | None
+    dialing_since: datetime | None
+    decided_at: datetime | None
+    name: str | None
+    numbers: tuple[str, ...]
+    pin_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    callout_member_id: uuid.UUID
+    attempt_no: int
+    number: str | None
+    channel_id: str
+    controller: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    key: str | None
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    member: CalloutMemberRow
+    orphans: tuple[str, ...]  # channels of a dead controller's open attempts: hang them up
+
+
+def _callout(c: Callout, slug: str) -> CalloutRow:
+    return CalloutRow(
+        id=c.id,
+        tenant_id=c.tenant_id,
+        tenant=slug,
+        group_id=c.group_id,
+        escalate_group_id=c.escalate_group_id,
+        message=c.message,
+        audio_sha256=c.audio_sha256,
+        language=c.language,
+        needed=c.needed,
+        wait_seconds=c.wait_seconds,
+        window_seconds=c.window_seconds,
+        max_attempts=c.max_attempts,
+        retry_delay=c.retry_delay,
+        ring_seconds=c.ring_seconds,
+        max_parallel=c.max_parallel,
+        pin_required=c.pin_required,
+        status=c.status,
+        started_at=c.started_at,
+        escalated_at=c.escalated_at,
+        ended_at=c.ended_at,
+        created_by=c.created_by,
+    )
+
+
+def _member(cm: CalloutMember, m: StaffGroupMember | None) -> CalloutMemberRow:
+    return CalloutMemberRow(
+        id=cm.id,
+        callout_id=cm.callout_id,
+        member_id=cm.member_id,
+        position=cm.position,
+        escalation=cm.escalation,
+        state=cm.state,
+        attempts=cm.attempts,
+        next_at=cm.next_at,
+        dialing_by=cm.dialing_by,
+        dialing_since=cm.dialing_since,
+        decided_at=cm.decided_at,
+        name=None if m is None else m.name,
+        numbers=() if m is None else (m.phone_number, *(m.other_numbers or ())),
+        pin_hash=None if m is None else m.pin_hash,
+    )
+
+
+def _attempt(a: CalloutAttempt) -> AttemptRow:
+    return AttemptRow(
+        callout_member_id=a.callout_member_id,
+        attempt_no=a.attempt_no,
+        number=a.number,
+        channel_id=a.channel_id,
+        controller=a.controller,
+        started_at=a.started_at,
+        answered_at=a.answered_at,
+        ended_at=a.ended_at,
+        key=a.key,
+        outcome=a.outcome,
+    )
+
+
+def _leased(now: datetime, lease: float) -> ColumnElement[bool]:
+    return and_(
+        CalloutMember.dialing_by.is_not(None),
+        CalloutMember.dialing_since >= now - timedelta(seconds=lease),
+    )
+
+
+def _lease_free(now: datetime, lease: float) -> ColumnElement[bool]:
+    return or_(
+        CalloutMember.dialing_by.is_(None),
+        CalloutMember.dialing_since < now - timedelta(seconds=lease),
+    )
+
+
+async def _add_members(
+    s: AsyncSession, callout_id: uuid.UUID, group_id: uuid.UUID, *, escalation: bool
+) -> int:
+    """The group's available members join the call-out after those it has; returns how many."""
+    after = await s.scalar(
+        select(func.coalesce(func.max(CalloutMember.position), 0)).where(
+            CalloutMember.callout_id == callout_id
+        )
+    )
+    already = select(CalloutMember.member_id).where(
+        CalloutMember.callout_id == callout_id, CalloutMember.member_id.is_not(None)
+    )
+    # One person in both groups (the same first number) is called once, as the first.
+    taken = select(StaffGroupMember.phone_number).where(StaffGroupMember.id.in_(already))
+    members = (
+        await s.scalars(
+            select(StaffGroupMember)
+            .where(
+                StaffGroupMember.group_id == group_id,
+                StaffGroupMember.available.is_(True),
+                StaffGroupMember.id.not_in(already),
+                StaffGroupMember.phone_number.not_in(taken),
+            )
+            .order_by(StaffGroupMember.position, StaffGroupMember.name)
+        )
+    ).all()
+    for i, m in enumerate(members, start=int(after or 0) + 1):
+        s.add(
+            CalloutMember(
+                id=uuid.uuid4(),
+                callout_id=callout_id,
+                member_id=m.id,
+                position=i,
+                escalation=escalation,
+            )
+        )
+    await s.flush()
+    return len(members)
+
+
+class CalloutRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    # -- starting, ending -----------------------------------------------------------------
+
+    async def create(self, new: NewCallout) -> uuid.UUID:
+        """A running call-out with the group's available members, in their order."""
+        callout_id = uuid.uuid4()
+        async with transaction(self._sessions) as s:
+            s.add(
+                Callout(
+                    id=callout_id,
+                    tenant_id=new.tenant_id,
+                    group_id=new.group_id,
+                    escalate_group_id=new.escalate_group_id,
+                    message=new.message,
+                    audio=new.audio,
+                    audio_sha256=None
+                    if new.audio is None
+                    else hashlib.sha256(new.audio).hexdigest(),
+                    language=new.language,
+                    needed=new.needed,
+                    wait_seconds=new.wait_seconds,
+                    window_seconds=new.window_seconds,
+                    max_attempts=new.max_attempts,
+                    retry_delay=new.retry_delay,
+                    ring_seconds=new.ring_seconds,
+                    max_parallel=new.max_parallel,
+                    pin_required=new.pin_required,
+                    created_by=new.created_by,
+                )
+            )
+            await s.flush()
+            await _add_members(s, callout_id, new.group_id, escalation=False)
+        return callout_id
+
+    async def escalate(self, callout_id: uuid.UUID, now: datetime) -> int:
+        """Adds the escalation group's members once; returns how many joined (0 if it was
+        escalated already, by this or another controller)."""
+        async with transaction(self._sessions) as s:
+            row = await s.scalar(
+                select(Callout)
+                .where(
+                    Callout.id == callout_id,
+                    Callout.status == "running",
+                    Callout.escalated_at.is_(None),
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return 0
+            row.escalated_at = now
+            if row.escalate_group_id is None:
+                return 0
+            return await _add_members(s, callout_id, row.escalate_group_id, escalation=True)
+
+    async def finish(self, callout_id: uuid.UUID, status: str, now: datetime) -> bool:
+        """Ends a running call-out; False if it had ended already."""
+        async with transaction(self._sessions) as s:
+            result = await s.execute(
+                update(Callout)
+                .where(Callout.id == callout_id, Callout.status == "running")
+                .values(status=status, ended_at=now)
+                .returning(Callout.id)
+            )
+            return result.first() is not None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, callout_id: uuid.UUID) -> CalloutRow | None:
+        async with transaction(self._sessions) as s:
+            found = (
+                await s.execute(
+                    select(Callout, Tenant.slug)
+                    .join(Tenant, Tenant.id == Callout.tenant_id)
+                    .where(Callout.id == callout_id)
+                )
+            ).first()
+            return None if found is None else _callout(*found)
+
+    async def audio(self, callout_id: uuid.UUID) -> bytes:
+        """The call-out's uploaded message (StorageError-free: b"" when there is none)."""
+        async with transaction(self._sessions) as s:
+            data = await s.scalar(select(Callout.audio).where(Callout.id == callout_id))
+            return data or b""
+
+    async def running(self) -> list[CalloutRow]:
+        async with transaction(self._sessions) as s:
+            rows = await s.execute(
+                select(Callout, Tenant.slug)
+                .join(Tenant, Tenant.id == Callout.tenant_id)
+                .where(Callout.status == "running")
+                .order_by(Callout.started_at)
+            )
+            return [_callout(c, slug) for c, slug in rows.all()]
+
+    async def of_tenant(self, tenant_id: uuid.UUID, limit: int = 100) -> list[CalloutRow]:
+        async with transaction(self._sessions) as s:
+            rows = await s.execute(
+                select(Callout, Tenant.slug)
+                .join(Tenant, Tenant.id == Callout.tenant_id)
+                .where(Callout.tenant_id == tenant_id)
+                .order_by(Callout.started_at.desc())
+                .limit(limit)
+            )
+            return [_callout(c, slug) for c, slug in rows.all()]
+
+    async def members(self, callout_id: uuid.UUID) -> list[CalloutMemberRow]:
+        async with transaction(self._sessions) as s:
+            rows = await s.execute(
+                select(CalloutMember, StaffGroupMember)
+                .outerjoin(StaffGroupMember, StaffGroupMember.id == CalloutMember.member_id)
+                .where(CalloutMember.callout_id == callout_id)
+                .order_by(CalloutMember.position)
+            )
+            return [_member(cm, m) for cm, m in rows.all()]
+
+    async def attempts(self, callout_id: uuid.UUID) -> list[AttemptRow]:
+        async with transaction(self._sessions) as s:
+            rows = await s.scalars(
+                select(CalloutAttempt)
+                .join(CalloutMember, CalloutMember.id == CalloutAttempt.callout_member_id)
+                .where(CalloutMember.callout_id == callout_id)
+                .order_by(CalloutAttempt.started_at, CalloutAttempt.attempt_no)
+            )
+            return [_attempt(a) for a in rows]
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        callout_member_id: uuid.UUID,
+        controller: str,
+        now: datetime,
+        *,
+        lease: float,
+        total_cap: int,
+    ) -> Claim | None:
+        """Takes the member's lease if they may be called now and both caps allow another
+        call; None otherwise (locked rows are skipped, never waited for)."""
+        async with transaction(self._sessions) as s:
+            await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+            found = (
+                await s.execute(
+                    select(CalloutMember, Callout.max_parallel)
+                    .join(Callout, Callout.id == CalloutMember.callout_id)
+                    .where(
+                        CalloutMember.id == callout_member_id,
+                        CalloutMember.state == "pending",
+                        CalloutMember.member_id.is_not(None),
+                        Callout.status == "running",
+                        or_(CalloutMember.next_at.is_(None), CalloutMember.next_at <= now),
+                        _lease_free(now, lease),
+                    )
+                    .with_for_update(of=CalloutMember, skip_locked=True)
+                )
+            ).first()
+            if found is None:
+                return None
+            row, per_callout = found
+            live = await s.execute(
+                select(
+                    func.count().filter(CalloutMember.callout_id == row.callout_id),
+                    func.count(),
+                )
+                .select_from(CalloutMember)
+                .join(Callout, Callout.id == CalloutMember.callout_id)
+                .where(Callout.status == "running", _leased(now, lease))
+            )
+            mine, total = live.one()
+            if mine >= per_callout or total >= total_cap:
+                return None
+            orphans: tuple[str, ...] = ()
+            if row.dialing_by is not None:
+                # The lease ran out: its controller died mid-call. Close what it left open.
+                log.warning(
+                    "[callout %s] member %s: lease of %s expired; taken over by %s",
+                    row.callout_id, row.id, row.dialing_by, controller,
+                )  # fmt: skip
+                open_ = await s.execute(
+                    update(CalloutAttempt)
+                    .where(
+                        CalloutAttempt.callout_member_id == row.id,
+                        CalloutAttempt.ended_at.is_(None),
+                    )
+                    .values(ended_at=now, outcome="interrupted")
+                    .returning(CalloutAttempt.channel_id)
+                )
+                orphans = tuple(open_.scalars())
+                row.attempts += len(orphans)
+            row.dialing_by = controller
+            row.dialing_since = now
+            await s.flush()
+            member = await s.get(StaffGroupMember, row.member_id)
+            return Claim(_member(row, member), orphans)
+
+    async def renew(self, callout_member_id: uuid.UUID, controller: str, now: datetime) -> bool:
+        async with transaction(self._sessions) as s:
+            result = await s.execute(
+                update(CalloutMember)
+                .where(
+                    CalloutMember.id == callout_member_id,
+                    CalloutMember.dialing_by == controller,
+                )
+                .values(dialing_since=now)
+                .returning(CalloutMember.id)
+            )
+            return result.first() is not None
+
+    async def release(
+        self,
+        callout_member_id: uuid.UUID,
+        controller: str,
+        *,
+        state: str | None = None,
+        now: datetime | None = None,
+        next_at: datetime | None = None,
+    ) -> None:
+        """Gives the lease back without an attempt; optionally with the member's new state
+        (a restricted member is ``failed`` without being called; after a take-over the
+        interrupted attempt is judged like any other: retried at ``next_at`` or failed)."""
+        values: dict[str, object] = {"dialing_by": None, "dialing_since": None}
+        if state is not None:
+            values.update(state=state, next_at=next_at)
+            if state != "pending":
+                values["decided_at"] = now
+        async with transaction(self._sessions) as s:
+            await s.execute(
+                update(CalloutMember)
+                .where(
+                    CalloutMember.id == callout_member_id,
+                    CalloutMember.dialing_by == controller,
+                )
+                .values(**values)
+            )
+
+    # -- attempts --------------------------------------------------------------------------
+
+    async def start_attempt(
+        self,
+        callout_member_id: uuid.UUID,
+        number: str,
+        channel_id: str,
+        controller: str,
+        now: datetime,
+    ) -> int:
+        """A new attempt row (before the member's phone rings); returns its number."""
+        async with transaction(self._sessions) as s:
+            last = await s.scalar(
+                select(func.coalesce(func.max(CalloutAttempt.attempt_no), 0)).where(
+                    CalloutAttempt.callout_member_id == callout_member_id
+                )
+            )
+            number_no = int(last or 0) + 1
+            await s.execute(
+                insert(CalloutAttempt).values(
+                    id=uuid.uuid4(),
+                    callout_member_id=callout_member_id,
+                    attempt_no=number_no,
+                    number=number,
+                    channel_id=channel_id,
+                    controller=controller,
+                    started_at=now,
+                )
+            )
+            return number_no
+
+    async def attempt_answered(
+        self, callout_member_id: uuid.UUID, attempt_no: int, at: datetime
+    ) -> None:
+        async with transaction(self._sessions) as s:
+            await s.execute(
+                update(CalloutAttempt)
+                .where(
+                    CalloutAttempt.callout_member_id == callout_member_id,
+                    CalloutAttempt.attempt_no == attempt_no,
+                )
+                .values(answered_at=func.greatest(CalloutAttempt.started_at, at))
+            )
+
+    async def end_attempt(
+        self,
+        callout_member_id: uuid.UUID,
+        attempt_no: int,
+        controller: str,
+        at: datetime,
+        *,
+        outcome: str,
+        key: str | None,
+        state: str,
+        next_at: datetime | None,
+        counts: bool = True,
+        keep_lease: bool = False,
+    ) -> bool:
+        """Ends the attempt and decides the member in one transaction; the lease is given
+        back unless ``keep_lease`` (a confirmed member still hears the thanks). False if the
+        lease was lost meanwhile (the attempt is still ended; the member is not changed)."""
+        async with transaction(self._sessions) as s:
+            await s.execute(
+                update(CalloutAttempt)
+                .where(
+                    CalloutAttempt.callout_member_id == callout_member_id,
+                    CalloutAttempt.attempt_no == attempt_no,
+                    CalloutAttempt.ended_at.is_(None),
+                )
+                .values(
+                    ended_at=func.greatest(CalloutAttempt.started_at, at), outcome=outcome, key=key
+                )
+            )
+            values: dict[str, object] = {
+                "attempts": CalloutMember.attempts + (1 if counts else 0),
+                "state": state,
+                "next_at": next_at,
+            }
+            if state != "pending":
+                values["decided_at"] = at
+            if not keep_lease:
+                values.update(dialing_by=None, dialing_since=None)
+            result = await s.execute(
+                update(CalloutMember)
+                .where(
+                    CalloutMember.id == callout_member_id,
+                    CalloutMember.dialing_by == controller,
+                )
+                .values(**values)
+                .returning(CalloutMember.id)
+            )
+            return result.first() is not None
