@@ -45,6 +45,8 @@ def row(
 SUBJECT = {"tenant": "{tenant}", "phone": "{phone}"}
 LOGIN = {"login": "{me}", "password": "matrix-password-1"}  # the caller's own (anonymous: A's team)
 USER = {"login": "user"}  # a fresh team user of A
+GROUP = {"id": "group_id"}  # a fresh staff group of A, with one member
+CALLOUT = {"id": "callout_id"}  # a fresh call-out of A (nobody dials it here)
 NEW_USER = {
     "login": "{new_login}",
     "name": "Uusi",
@@ -137,5 +139,21 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
             body={"phone_login": "{phone_login}", "pin": "4321"}),
     ("POST", "/api/users/{login}/disable"): row(401, 403, 403, 200, 403, 200, params=USER),
     ("POST", "/api/users/{login}/enable"): row(401, 403, 403, 200, 403, 200, params=USER),
+    # staff call-outs: admin and team of the tenant; another tenant's group or call-out is
+    # not found (404) rather than refused
+    ("GET", "/api/groups"): row(401, 403, 200, 200, 200, 200, tenant=True),
+    ("POST", "/api/groups"):
+        row(401, 403, 201, 201, 201, 201, tenant=True, body={"name": "{new_slug}"}),
+    ("GET", "/api/groups/{id}"): row(401, 403, 200, 200, 404, 200, tenant=True, params=GROUP),
+    ("POST", "/api/groups/{id}/members"):
+        row(401, 403, 201, 201, 404, 201, tenant=True, params=GROUP,
+            body={"name": "Varamies", "numbers": ["0401112233"]}),
+    ("GET", "/api/callouts"): row(401, 403, 200, 200, 200, 200, tenant=True),
+    ("POST", "/api/callouts"):
+        row(401, 403, 201, 201, 400, 201, tenant=True,
+            body={"group": "{group_name}", "message": "Myrsky", "needed": 1}),
+    ("GET", "/api/callouts/{id}"): row(401, 403, 200, 200, 404, 200, tenant=True, params=CALLOUT),
+    ("POST", "/api/callouts/{id}/cancel"):
+        row(401, 403, 200, 200, 404, 200, tenant=True, params=CALLOUT),
 }
 # fmt: on

@@ -42,8 +42,10 @@ from ivr.prompts import PromptRenderer
 from storage.db import connect
 from storage.domain import Actor, TenantInfo
 from storage.events import Channel, Role
+from storage.repositories.callouts import CalloutRepository, NewCallout
 from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.logins import ApiTokenRepository
+from storage.repositories.staff import StaffGroupRepository
 from tests.integration.route_expectations import EXPECTATIONS, PRINCIPALS, Row
 from tests.integration.test_listening import seed_audio
 from tests.unit.fake_ari import FakeAri
@@ -170,7 +172,22 @@ async def fresh_resources(m: Matrix) -> dict[str, str]:
         tenant_id=m.tenant_a.id, name=user, login=user, password=PASSWORD, role=Role.TEAM,
         actor=SYSTEM,
     )  # fmt: skip
+    group = await StaffGroupRepository(m.core.sessions).create_group(
+        m.tenant_a.id, f"vikapäivystys-{random.randrange(10**9)}"
+    )
+    await StaffGroupRepository(m.core.sessions).add_member(group.id, "Asentaja", phone)
+    callout = await CalloutRepository(m.core.sessions).create(
+        NewCallout(
+            tenant_id=m.tenant_a.id, group_id=group.id, escalate_group_id=None,
+            message="Myrsky: tulkaa töihin", language="fi", needed=1, wait_seconds=600,
+            window_seconds=3600, max_attempts=3, retry_delay=60, ring_seconds=30,
+            max_parallel=2, pin_required=False, created_by="tests",
+        )
+    )  # fmt: skip
     return {
+        "group_id": str(group.id),
+        "group_name": group.name,
+        "callout_id": str(callout),
         "token": str(token.id),
         "number": number,
         "new_number": "".join(random.choices("0123456789", k=9)),
