@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
@@ -28,6 +29,7 @@ from ivr.clock import Clock
 from ivr.prompts import PromptRenderer
 from ivr.telephony.ringing import Originator
 from ivr.texts import Text, text
+from storage.errors import StorageError
 from storage.events import CallbackResult
 
 __all__ = ["FLOW", "CallSpec", "MemberCall", "OrphanedLeg", "PinCheck"]
@@ -47,15 +49,29 @@ _THANKS = {
 }
 
 
+class LegAttempts(Protocol):
+    async def interrupt_leg(self, channel_id: str, at: datetime) -> int: ...
+
+
 class OrphanedLeg:
     """The flow of a member leg nobody dials any more: a restarted controller finds it in
-    the Stasis app (its own controller died) and hangs it up; the call-out carries on, and
-    the member is called again if the policy says so."""
+    the Stasis app (its own controller died), hangs it up and closes its attempt as
+    ``interrupted`` (also when the call-out has ended meanwhile and no lease is taken over);
+    the call-out carries on, and the member is called again if the policy says so."""
 
     name = FLOW
 
+    def __init__(self, attempts: LegAttempts, clock: Callable[[], datetime]) -> None:
+        self._attempts = attempts
+        self._clock = clock
+
     async def run(self, call: Call, tenant: str) -> None:
         log.warning("[%s] call-out member leg without its controller: hanging up", call.channel_id)
+        try:
+            if await self._attempts.interrupt_leg(call.channel_id, self._clock()):
+                log.info("[%s] call-out attempt closed as interrupted", call.channel_id)
+        except StorageError as exc:  # the lease takeover closes it later
+            log.warning("[%s] call-out attempt not closed yet (%s)", call.channel_id, exc)
         await call.hangup()
 
 

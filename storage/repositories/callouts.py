@@ -524,6 +524,20 @@ class CalloutRepository:
                 .values(answered_at=func.greatest(CalloutAttempt.started_at, at))
             )
 
+    async def interrupt_leg(self, channel_id: str, at: datetime) -> int:
+        """The attempt of a member leg whose controller died: closed as ``interrupted`` (its
+        lease, if it is still held, expires as usual). Returns how many were open."""
+        async with transaction(self._sessions) as s:
+            result = await s.execute(
+                update(CalloutAttempt)
+                .where(CalloutAttempt.channel_id == channel_id, CalloutAttempt.ended_at.is_(None))
+                .values(
+                    ended_at=func.greatest(CalloutAttempt.started_at, at), outcome="interrupted"
+                )
+                .returning(CalloutAttempt.attempt_no)
+            )
+            return len(result.all())
+
     async def end_attempt(
         self,
         callout_member_id: uuid.UUID,

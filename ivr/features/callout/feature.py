@@ -66,7 +66,7 @@ async def wire(core: Core) -> Feature:
     )
     return Feature(
         "callout",
-        flows=(OrphanedLeg(),),
+        flows=(OrphanedLeg(store, core.clock),),
         routes=(lambda app: add_routes(app, service, core.tenants, core.guard),),
         tasks=(("callout-dialer", dialer.run),),
     )
