@@ -408,7 +408,9 @@ def test_kill_9_mid_callout_a_restarted_controller_completes_it(
     assert outcomes["First"] == ["confirmed"] and outcomes["Last"] == ["confirmed"]
     for i, number in enumerate(machines):
         tried = outcomes[f"Machine {i}"]
-        assert tried[0] == "interrupted" and len(tried) == invites[number], outcomes
+        # A last attempt ended because the call-out was done may not have rung yet.
+        rang = len(tried) - (tried[-1] == "ended" and len(tried) > invites[number])
+        assert tried[0] == "interrupted" and rang == invites[number], (outcomes, invites)
         assert set(tried[1:]) <= {"no_key", "ended"}, outcomes
     log = restarted.log() if restarted is not None else ""
     assert "member leg without its controller: hanging up" in log
