@@ -29,7 +29,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -53,6 +53,7 @@ from ivr.http.sessions import (
 )
 from storage.domain import Actor, UserInfo
 from storage.events import Role
+from storage.ports import AuditAppender
 from storage.repositories.intake_tokens import well_formed
 
 log = logging.getLogger(__name__)
@@ -72,19 +73,6 @@ class TenantLookup(Protocol):
 
 class IntakeTokens(Protocol):
     async def verify(self, slug: str, token: str) -> uuid.UUID | None: ...
-
-
-class RefusalAudit(Protocol):
-    async def append(
-        self,
-        action: str,
-        actor: Actor,
-        *,
-        tenant_id: uuid.UUID | None = None,
-        target_type: str | None = None,
-        target_id: object | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -137,7 +125,7 @@ class Guard:
         tenants: TenantLookup,
         identity: Identity | None = None,
         *,
-        audit: RefusalAudit | None = None,
+        audit: AuditAppender | None = None,
     ) -> None:
         self._users = users
         self._tenants = tenants
