@@ -125,7 +125,7 @@ class Guard:
         tenants: TenantLookup,
         identity: Identity | None = None,
         *,
-        audit: AuditAppender | None = None,
+        audit: AuditAppender,
     ) -> None:
         self._users = users
         self._tenants = tenants
@@ -197,8 +197,6 @@ class Guard:
         resource = request.match_info.route.resource
         route = "?" if resource is None else resource.canonical
         log.info("user %s refused: %s %s: %s", user.login, request.method, route, detail[:200])
-        if self._audit is None:
-            return
         try:
             await self._audit.append(
                 "access.refused",

@@ -27,6 +27,7 @@ from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor, TenantInfo, UserInfo
 from storage.events import Role
 from storage.passwords import Hasher
+from storage.repositories.audit import AuditLog
 from storage.repositories.cases import CaseRepository
 from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.intake_tokens import IntakeTokenRepository
@@ -94,7 +95,7 @@ def _app(engine: AsyncEngine, clock: Clock) -> web.Application:
             intake_tokens=IntakeTokenRepository(sessions),
             queues_of=QUEUES.get,
         ),
-        Guard(users, Directory(TenantRepository(sessions), users)),
+        Guard(users, Directory(TenantRepository(sessions), users), audit=AuditLog(sessions)),
     )
     return app
 

@@ -29,6 +29,7 @@ from ivr.http.guard import Guard
 from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor, TenantInfo
 from storage.passwords import Hasher
+from storage.repositories.audit import AuditLog
 from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.intake_tokens import IntakeTokenRepository
 from storage.repositories.tenants import TenantRepository
@@ -80,7 +81,7 @@ async def world(scratch_db: Settings) -> AsyncIterator[World]:
             intake_tokens=tokens,
             queues_of=lambda _slug: ["taxi"],
         ),
-        Guard(users, Directory(tenants, users)),
+        Guard(users, Directory(tenants, users), audit=AuditLog(sessions)),
     )
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

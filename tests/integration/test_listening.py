@@ -423,7 +423,7 @@ async def test_listening_log_down_means_503_and_no_audio(
     )
     app = new_app()
     tenants = Directory(TenantRepository(world.sessions), repo)
-    add_routes(app, service, Guard(repo, tenants))
+    add_routes(app, service, Guard(repo, tenants, audit=AuditLog(world.sessions)))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         for path in [
             f"/api/recordings/{world.recording_id}/audio",

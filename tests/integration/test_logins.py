@@ -89,7 +89,7 @@ async def world(
     )  # fmt: skip
     settings = scratch_db.model_copy(update={"login_free_failures": 2, "login_backoff_base": 30})
     identity = Identity.build(settings, db, users.hasher, AuditLog(db), lambda: datetime.now(UTC))
-    guard = Guard(users, Directory(TenantRepository(db), users), identity)
+    guard = Guard(users, Directory(TenantRepository(db), users), identity, audit=AuditLog(db))
     app = new_app()
     app[HOSTS] = HostPolicy.loopback()
     add_routes(app, identity, guard)

@@ -29,6 +29,7 @@ from storage.db import session_factory
 from storage.domain import Actor
 from storage.events import Role
 from storage.passwords import Hasher
+from storage.repositories.audit import AuditLog
 from storage.repositories.restrictions import RestrictionRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
@@ -248,7 +249,7 @@ async def test_http_api_is_admin_only_and_exports_and_erases(
     app = new_app()
     rights = SubjectRights(sessions, AudioStore(tmp_path / "store"), lambda: datetime.now(UTC))
     users = UserRepository(sessions, Hasher.fast_for_tests())
-    guard = Guard(users, Directory(TenantRepository(sessions), users))
+    guard = Guard(users, Directory(TenantRepository(sessions), users), audit=AuditLog(sessions))
     await users.create(
         tenant_id=await new_tenant(conn, "3 months"), name="Other", login="other-admin",
         password=ADMIN_PW, role=Role.ADMIN, actor=Actor.system("tests"),

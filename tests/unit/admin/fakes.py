@@ -18,6 +18,7 @@ from ivr.http.guard import Guard
 from storage.domain import Actor, Page, ServiceNumberInfo, TenantInfo, UserInfo
 from storage.errors import Conflict, NotFound
 from storage.events import Role
+from tests.unit.fake_audit import FakeAudit
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -201,5 +202,5 @@ def management_app(world: World, dialplan_dir: Path) -> web.Application:
     tenants, users = FakeTenants(world), FakeUsers(world)
     admin = Management(tenants, users, dialplan_dir=dialplan_dir)  # type: ignore[arg-type]
     app = new_app()
-    add_routes(app, admin, Guard(users, tenants))
+    add_routes(app, admin, Guard(users, tenants, audit=FakeAudit()))
     return app

@@ -17,9 +17,10 @@ from ivr.http.auth import basic_credentials, bearer_token
 from ivr.http.edge import new_app
 from ivr.http.guard import Guard, IntakeCaller, Principal
 from ivr.http.problems import NotAllowed
-from storage.domain import Actor, UserInfo
+from storage.domain import UserInfo
 from storage.errors import StorageUnavailable
 from storage.events import Role
+from tests.unit.fake_audit import FakeAudit
 
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
 TENANTS = {"a": A, "b": B}
@@ -67,14 +68,6 @@ class IntakeTokens:
         return TOKENS.get((slug, token))
 
 
-class Audit:
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    async def append(self, action: str, actor: Actor, **kw: Any) -> None:
-        self.entries.append({"action": action, "actor": actor.label, **kw})
-
-
 def basic(login: str, password: str = "pw") -> dict[str, str]:
     raw = base64.b64encode(f"{login}:{password}".encode()).decode()
     return {"Authorization": f"Basic {raw}"}
@@ -89,7 +82,7 @@ class World:
     client: TestClient[web.Request, web.Application]
     users: Users
     touched: list[str]
-    audit: Audit
+    audit: FakeAudit
     tokens: IntakeTokens
 
     def get(self, path: str, **kw: Any) -> Any:
@@ -101,7 +94,7 @@ class World:
 
 @pytest.fixture
 async def client() -> AsyncIterator[World]:
-    users, audit, tokens = Users(), Audit(), IntakeTokens()
+    users, audit, tokens = Users(), FakeAudit(), IntakeTokens()
     guard = Guard(users, Tenants(), audit=audit)
     app = new_app()
     touched: list[str] = []

@@ -22,6 +22,7 @@ from recording.bridge import BridgeRecording, LiveRecordings
 from storage.domain import UserInfo
 from storage.errors import StorageUnavailable
 from storage.events import Role
+from tests.unit.fake_audit import FakeAudit
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TENANT = uuid.UUID(int=1)
@@ -111,7 +112,7 @@ def setup() -> tuple[web.Application, LiveRecordings, Rest, Clock]:
         )
     )
     app = new_app()
-    add_routes(app, live, Guard(Users(), NoTenants()))
+    add_routes(app, live, Guard(Users(), NoTenants(), audit=FakeAudit()))
     return app, live, rest, clock
 
 
