@@ -108,8 +108,9 @@ def test_readme_examples_run_as_written(
     stack: Settings, scratch_db: Settings, tmp_path: Path
 ) -> None:
     settings = scratch_db
-    env = {**os.environ, "LINJA_DB_NAME": settings.db_name, "HOME": str(tmp_path)}
-    # curl as a newcomer runs it, but an HTTP error is a failed command.
+    # curl as a newcomer runs it, but an HTTP error is a failed command (CURL_HOME, not
+    # HOME: linja finds its cache, the Asterisk root among it, under HOME).
+    env = {**os.environ, "LINJA_DB_NAME": settings.db_name, "CURL_HOME": str(tmp_path)}
     (tmp_path / ".curlrc").write_text("--fail-with-body\n--silent\n--show-error\n")
     work = tmp_path / "work"
     work.mkdir()
