@@ -479,7 +479,7 @@ async def test_routes_leave_the_live_recordings_listing_alone(w: World) -> None:
         return web.Response(text="live")
 
     app = new_app()
-    add_routes(app, w.service, Guard(NoUsers(), NoTenants()))
+    add_routes(app, w.service, Guard(NoUsers(), NoTenants(), audit=FakeAudit()))
     app.router.add_get("/api/recordings/live", live)  # registered after ours, still reached
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         assert await (await client.get("/api/recordings/live")).text() == "live"
@@ -493,7 +493,7 @@ async def test_user_directory_down_is_503_not_401(w: World) -> None:
             raise StorageUnavailable("database unreachable")
 
     app = new_app()
-    add_routes(app, w.service, Guard(DownUsers(), NoTenants()))
+    add_routes(app, w.service, Guard(DownUsers(), NoTenants(), audit=FakeAudit()))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         r = await client.get(
             f"/api/recordings/{uuid.uuid4()}/audio", headers={"Authorization": "Basic dTpw"}

@@ -180,7 +180,7 @@ async def test_user_directory_down_is_503() -> None:
 
     _app, live, _rest, _clock = setup()
     app = new_app()
-    add_routes(app, live, Guard(Down(), NoTenants()))
+    add_routes(app, live, Guard(Down(), NoTenants(), audit=FakeAudit()))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         r = await client.post(f"/api/calls/{CASE}/recording/pause", headers=auth("team"))
         assert r.status == 503
