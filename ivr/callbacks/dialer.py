@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
 from ivr.ari.protocol import AriRest
+from ivr.callbacks.orphans import AGENT_LEG, CUSTOMER_LEG
 from ivr.callbacks.outbox import OutcomeSpool, PendingWrite
 from ivr.callbacks.policy import dial_hours, next_attempt_at
 from ivr.callcenter.coordinator import (
@@ -528,7 +529,7 @@ class CallbackDialer:
             offer.agents,
             offer.ring_timeout,
             leg_id=lambda agent: f"cb-{request.id.hex[:12]}-{agent}-{uuid.uuid4().hex[:8]}",
-            app_args="callback-agent",
+            app_args=f"{AGENT_LEG},{request.tenant}",
             caller_id=f"Callback <{request.number}>",
             tag=f"cb {request.id}",
         )
@@ -564,7 +565,7 @@ class CallbackDialer:
             customer = await self._originator.dial(
                 cust_id,
                 f"PJSIP/customers/sip:{request.number}@{self._cfg.trunk}",
-                "callback-customer",
+                f"{CUSTOMER_LEG},{request.tenant}",
                 ring_seconds=int(ring) + 30,  # our own timer below decides "no answer"
             )
         except AriError as exc:

@@ -58,6 +58,7 @@ MESSAGE_CALLERS = 50
 KILLS = 3
 CAPTURE = re.compile(r"\[(\S+)\] callback capture for queue \S+ \(case ([0-9a-f-]{36})\)")
 KEPT = re.compile(r"\[(\S+)\] callback request stored for queue ")
+RECORDING = re.compile(r"\] recording bridge b-cb-\S+ as (rec-[0-9a-f]{32}-[0-9a-f]{32})")
 
 
 def _numbers(first: int, n: int) -> list[str]:
@@ -191,32 +192,46 @@ def test_kill_9_while_callbacks_are_dialled_never_calls_a_served_customer_again(
 ) -> None:
     """Six callbacks dialled by two agents while the controller is killed twice: an attempt
     cut off after the customer answered closes the request as served once another controller
-    (here the restarted one) takes its lease over; nobody is dialled after answering."""
+    (here the restarted one) takes its lease over; nobody is dialled after answering. Half of
+    the requests are for the recorded queue `desk`: their conversations are recorded (the
+    customer hears the notice first), and every recording file has its row."""
     dialer.env["LINJA_CALLBACK_LEASE"] = "6"  # takeovers within the test's time
+    dialer.env["LINJA_RECORDING_ORPHAN_AGE"] = "3"  # a killed recording is recovered soon
     dialer.stop()
     dialer.start()
     n = 6
     numbers = [f"+35840222000{i}" for i in range(1, n + 1)]
     phones = [
-        AgentPhone(stack, a, "agent-answers.xml", tmp_path, talk_ms=12000, calls=2 * n, timeout=240)
+        # An agent hears the number (~9 s), the customer rings, a desk customer hears the
+        # recording notice (~4 s): the agent stays long enough for a conversation after that.
+        AgentPhone(stack, a, "agent-answers.xml", tmp_path, talk_ms=22000, calls=2 * n, timeout=300)
         for a in ("agent1", "agent2")
     ]
     customer = Customer(
-        "customer-answers.xml", tmp_path / "customer", customer_port, calls=3 * n, timeout=240
+        "customer-answers.xml", tmp_path / "customer", customer_port, calls=3 * n, timeout=300
     )
     seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
-    kills = sorted(rng.uniform(8.0, 40.0) for _ in range(2))
-    print(f"kill -9 at {', '.join(f'{k:.1f}' for k in kills)} s (seed {seed})")
+    first_kill = random.Random(seed).uniform(8.0, 20.0)
+    print(f"kill -9 at {first_kill:.1f} s, then during a recording (seed {seed})")
     try:
         for agent in ("agent1", "agent2"):
             agent_action(dialer, agent, "login")
-        ids = [_new_request(stack, number) for number in numbers]
+        queues = ["desk" if i % 2 else "support" for i in range(n)]
+        ids = [_new_request(stack, num, q) for num, q in zip(numbers, queues, strict=True)]
         t0 = time.time()
-        for at in kills:
-            time.sleep(max(0.0, t0 + at - time.time()))
-            _kill_and_restart(dialer)
-        closed = [_closed(stack, rid, timeout=180) for rid in ids]
+        time.sleep(max(0.0, t0 + first_kill - time.time()))
+        _kill_and_restart(dialer)
+        # The second kill cuts a desk conversation while it is being recorded.
+        seen = len(RECORDING.findall(dialer.log()))
+        cut = wait_for(
+            "a recorded desk conversation",
+            lambda: RECORDING.findall(dialer.log())[seen:],
+            timeout=120,
+            step=0.2,
+        )[0]
+        time.sleep(1.5)
+        _kill_and_restart(dialer)
+        closed = [_closed(stack, rid, timeout=240) for rid in ids]
     finally:
         for agent in ("agent1", "agent2"):
             agent_action(dialer, agent, "logout")
@@ -236,3 +251,34 @@ def test_kill_9_while_callbacks_are_dialled_never_calls_a_served_customer_again(
         # Every time the customer's phone rang is an attempt the database knows.
         assert dialled[number] <= len(attempts), (number, dialled[number], attempts)
     print("customer dialled:", dict(dialled), "attempts:", dict(results))
+    # The recording cut by the kill is recovered from Asterisk's directory: file and row.
+    row = wait_for(
+        f"the row of the recording {cut} cut by the kill",
+        lambda: _rows(stack, "SELECT status, location FROM recordings WHERE name = $1", cut),
+        timeout=60,
+    )[0]
+    assert (stack.audio_store_dir / row["location"]).exists(), row
+    _every_recording_file_has_its_row(stack, ids, t0)
+
+
+def _every_recording_file_has_its_row(stack: Settings, ids: list[Any], since: float) -> None:
+    """The desk conversations were recorded; each file made since ``since`` has its row, each
+    completed row its file, and only desk requests' cases have recordings."""
+    rows = _rows(
+        stack,
+        "SELECT r.location, r.status, q.queue FROM recordings r"
+        " JOIN contact_requests q ON q.case_id = r.case_id WHERE q.id = ANY($1::uuid[])",
+        ids,
+    )
+    store = stack.audio_store_dir
+    assert {r["queue"] for r in rows} == {"desk"}, rows
+    completed = [r for r in rows if r["status"] == "completed"]
+    assert completed, f"no desk callback was recorded: {rows}"
+    assert all((store / r["location"]).exists() for r in completed), completed
+    made = {
+        str(p.relative_to(store))
+        for p in store.glob("*/recordings/*/*/*.wav")
+        if p.stat().st_mtime >= since
+    }
+    located = {r["location"] for r in rows}
+    assert made <= located, f"recording files without a row: {sorted(made - located)[:5]}"

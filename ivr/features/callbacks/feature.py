@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ivr.callbacks.dialer import CallbackDialer, DialerConfig
+from ivr.callbacks.orphans import orphan_flows
 from ivr.callbacks.outbox import OutcomeSpool
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.core import Core, Feature
@@ -50,4 +51,4 @@ async def wire(core: Core) -> Feature:
         restrictions=core.restrictions,
     )
     core.services.offer(capture)
-    return Feature("callbacks", tasks=(("callback-dialer", dialer.run),))
+    return Feature("callbacks", flows=orphan_flows(), tasks=(("callback-dialer", dialer.run),))

@@ -197,7 +197,7 @@ class World:
 
     async def answer_agent(self, agent: str, n: int = 1) -> str:
         leg = await self.rung(f"PJSIP/{agent}", n)
-        self.fake.start_call(leg, args=["callback-agent"])
+        self.fake.start_call(leg, args=["callback-agent", "demo"])
         return leg
 
     def index_of(self, leg: str) -> int:
@@ -239,12 +239,12 @@ async def test_claims_rings_the_agent_then_the_customer_and_bridges_them(tmp_pat
         assert r.dialing_by == "ctl-a" and w.store.mark_of("claim") <= w.index_of(agent)
         await asyncio.sleep(0.05)
         assert w.legs(CUSTOMER) == []  # no customer is called before an agent answers
-        w.fake.start_call(agent, args=["callback-agent"])
+        w.fake.start_call(agent, args=["callback-agent", "demo"])
         customer = await w.rung(CUSTOMER)
         assert heard(w.heard(agent), texts=(CALLING,)) == [
             *[CALLING, *"040", ",", *"123", ",", *"4567"]
         ]
-        w.fake.start_call(customer, args=["callback-customer"])
+        w.fake.start_call(customer, args=["callback-customer", "demo"])
         await w.until(lambda: w.bridged(agent, customer))
         await w.until(lambda: w.store.attempts(r.id)[0].answered_at is not None)
         assert r.status == "open" and r.dialing_by == "ctl-a"  # the lease holds the call
@@ -255,14 +255,14 @@ async def test_claims_rings_the_agent_then_the_customer_and_bridges_them(tmp_pat
     assert ring | {"channelId": None} == {
         "endpoint": "PJSIP/agent1",
         "app": "linja",
-        "appArgs": "callback-agent",
+        "appArgs": "callback-agent,demo",
         "channelId": None,
         "timeout": 0,
         "callerId": f"Callback <{NUMBER}>",
     }
     (dial,) = w.originated(CUSTOMER)
     assert dial["endpoint"] == f"PJSIP/customers/sip:{NUMBER}@{TRUNK}"
-    assert dial["appArgs"] == "callback-customer"
+    assert dial["appArgs"] == "callback-customer,demo"
     assert w.index_of(agent) < w.index_of(customer)
     assert w.fake.requests_to("POST", f"/bridges/b-{agent}/addChannel")[0][2] == {
         "channel": f"{agent},{customer}"
@@ -349,7 +349,7 @@ async def test_a_customer_that_cannot_be_dialled_is_a_failed_attempt(tmp_path: P
     async with w.running(a):
         agent = await w.rung("PJSIP/agent1")
         w.fake.channels[agent] = {"id": agent}
-        w.fake.start_call(agent, args=["callback-agent"])
+        w.fake.start_call(agent, args=["callback-agent", "demo"])
         await w.until(lambda: r.attempts == 1)
         await w.until(lambda: w.hung_up(agent))
     assert w.heard(agent)[-1] == w.said(Text.DIALER_FAILED)
@@ -400,7 +400,7 @@ async def test_an_agent_who_does_not_answer_passes_it_to_the_next(tmp_path: Path
         second = "agent2" if first == "PJSIP/agent1" else "agent1"
         w.fake.hangup(first_leg, cause=19)  # the phone rang out
         leg = await w.answer_agent(second)
-        w.fake.start_call(await w.rung(CUSTOMER), args=["callback-customer"])
+        w.fake.start_call(await w.rung(CUSTOMER), args=["callback-customer", "demo"])
         await w.until(lambda: bool(w.fake.bridges))
         w.fake.hangup(leg)
         await w.until(lambda: r.status == "done")
@@ -421,7 +421,7 @@ async def test_the_lease_is_renewed_while_the_call_lasts(tmp_path: Path) -> None
     async with w.running(a):
         agent = await w.answer_agent("agent1")
         customer = await w.rung(CUSTOMER)
-        w.fake.start_call(customer, args=["callback-customer"])
+        w.fake.start_call(customer, args=["callback-customer", "demo"])
         await w.until(lambda: w.bridged(agent, customer))
         before = len(w.store.calls("renew"))
         await asyncio.sleep(0.6)  # two leases long: renewed every lease / 3
@@ -450,7 +450,7 @@ async def test_a_dead_controllers_attempt_is_taken_over_once_its_lease_ran_out(
     async with w.running(a):
         agent = await w.answer_agent("agent1")
         customer = await w.rung(CUSTOMER)
-        w.fake.start_call(customer, args=["callback-customer"])
+        w.fake.start_call(customer, args=["callback-customer", "demo"])
         await w.until(lambda: w.bridged(agent, customer))
         w.fake.hangup(customer)
         await w.until(lambda: r.status == "done")
@@ -503,7 +503,7 @@ async def test_two_controllers_never_dial_the_same_request(tmp_path: Path) -> No
         await w.until(lambda: len(w.store.calls("claim")) >= 2)  # the loser tried too
         winner = r.dialing_by
         agent = await w.answer_agent("agent1")
-        w.fake.start_call(await w.rung(CUSTOMER), args=["callback-customer"])
+        w.fake.start_call(await w.rung(CUSTOMER), args=["callback-customer", "demo"])
         await w.until(lambda: bool(w.fake.bridges))
         w.fake.hangup(agent)
         await w.until(lambda: r.status == "done")
@@ -525,7 +525,7 @@ async def test_with_the_database_down_mid_dial_the_customer_is_bridged_and_store
         customer = await w.rung(CUSTOMER)
         w.store.down = True  # Postgres goes away while the customer's phone rings
         w.clock.advance(5)
-        w.fake.start_call(customer, args=["callback-customer"])
+        w.fake.start_call(customer, args=["callback-customer", "demo"])
         await w.until(lambda: w.bridged(agent, customer))  # at once, nothing stored
         await w.until(lambda: len(w.store.calls("attempt_answered")) >= 3)
         (attempt,) = w.store.attempts(r.id)
@@ -613,7 +613,7 @@ async def test_ari_failing_mid_dial_is_logged_without_a_traceback_and_left_to_th
             "POST", f"/bridges/b-{agent}/addChannel", AriUnavailable("connection reset")
         )
         customer = await w.rung(CUSTOMER)
-        w.fake.start_call(customer, args=["callback-customer"])
+        w.fake.start_call(customer, args=["callback-customer", "demo"])
         await w.until(lambda: results(w.store.attempts(r.id)) == [CallbackResult.FAILED])
         await w.until(lambda: w.hung_up(agent) and w.hung_up(customer))
         await asyncio.sleep(0.1)
