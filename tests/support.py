@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -153,6 +154,35 @@ async def owner_connection(settings: Settings) -> Any:
         password=settings.require("db_owner_password"),
         database=settings.db_name,
     )
+
+
+async def fetch_rows(settings: Settings, query: str, *args: Any) -> list[Any]:
+    """The rows of one query, as the owner role, on a connection of its own."""
+    conn = await owner_connection(settings)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+def sql(settings: Settings, query: str, *args: Any) -> list[Any]:
+    """:func:`fetch_rows` from synchronous test code (asyncpg records: ``row["column"]``)."""
+    return asyncio.run(fetch_rows(settings, query, *args))
+
+
+async def table_texts(settings: Settings) -> dict[str, str]:
+    """Every row of every table of the public schema as text (one line a row), per table:
+    what a test searches for personal data that must not be there."""
+    conn = await owner_connection(settings)
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        out: dict[str, str] = {}
+        for t in tables:
+            rows = await conn.fetch(f'SELECT t::text AS row FROM "{t["tablename"]}" t')
+            out[t["tablename"]] = "\n".join(r["row"] for r in rows)
+        return out
+    finally:
+        await conn.close()
 
 
 def ari_delete(settings: Settings, path: str) -> None:

@@ -15,7 +15,14 @@ from ivr.config import Settings
 from ivr.demo import DEMO_NUMBER
 from storage.db import make_engine, session_factory
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
-from tests.support import BULLETIN_CALLER, Controller, ari_get, owner_connection, run_sipp, wait_for
+from tests.support import (
+    BULLETIN_CALLER,
+    Controller,
+    ari_get,
+    run_sipp,
+    table_texts,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +51,6 @@ async def _counter_total(settings: Settings) -> int:
         await engine.dispose()
 
 
-async def _database_text(settings: Settings) -> str:
-    """Every row of every table in the database, as text."""
-    conn = await owner_connection(settings)
-    try:
-        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        chunks = []
-        for t in tables:
-            rows = await conn.fetch(f'SELECT t::text AS r FROM "{t["tablename"]}" t')
-            chunks.extend(r["r"] for r in rows)
-        return "\n".join(chunks)
-    finally:
-        await conn.close()
-
-
 def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
     stack: Settings, controller: Controller, no_live_channels: None, tmp_path: Path
 ) -> None:
@@ -83,7 +76,7 @@ def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
         timeout=10,
         step=0.5,
     )
-    assert BULLETIN_CALLER not in asyncio.run(_database_text(stack))
+    assert BULLETIN_CALLER not in "\n".join(asyncio.run(table_texts(stack)).values())
     assert "Traceback" not in controller.log()
 
 

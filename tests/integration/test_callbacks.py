@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -35,6 +34,7 @@ from tests.support import (
     owner_connection,
     read_stamp,
     run_sipp,
+    sql,
     wait_for,
 )
 
@@ -93,18 +93,6 @@ class Customer:
 
     def numbers(self) -> list[str]:
         return [p.read_text().strip() for p in sorted(self.workdir.glob("number_*.txt"))]
-
-
-async def _sql(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await owner_connection(settings)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-def sql(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
-    return asyncio.run(_sql(settings, query, *args))
 
 
 def _close_open_requests(settings: Settings) -> None:

@@ -44,8 +44,8 @@ from tests.support import (
     AgentPhone,
     Controller,
     ari_get,
-    owner_connection,
     run_sipp,
+    sql,
     wait_for,
 )
 
@@ -73,18 +73,6 @@ def _injected(tmp_path: Path, scenario: str, numbers: list[str]) -> tuple[str, l
     csv = tmp_path / f"{path.stem}.csv"
     csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
     return str(path), ["-inf", str(csv)]
-
-
-async def _fetch(stack: Settings, query: str, *args: Any) -> list[Any]:
-    conn = await owner_connection(stack)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-def _rows(stack: Settings, query: str, *args: Any) -> list[Any]:
-    return asyncio.run(_fetch(stack, query, *args))
 
 
 def _kill_and_restart(ctl: Controller) -> None:
@@ -148,7 +136,7 @@ def test_kill_9_during_200_callback_requests_loses_and_doubles_none(
         wait_for("no channels left", lambda: ari_get(stack, "/channels") == [], timeout=30)
 
         confirmed = _confirmed_cases(controller.log())
-        requests = _rows(
+        requests = sql(
             stack,
             "SELECT id, case_id::text AS case_id, callback_number FROM contact_requests"
             " WHERE callback_number = ANY($1::text[]) AND requested_at >= $2",
@@ -165,7 +153,7 @@ def test_kill_9_during_200_callback_requests_loses_and_doubles_none(
         assert max(per_number.values()) == 1, per_number.most_common(3)
 
         # Voice messages: every file has its row, every completed row its file.
-        rows = _rows(
+        rows = sql(
             stack,
             "SELECT v.location, v.status FROM voice_messages v JOIN cases c ON c.id = v.case_id"
             " WHERE c.caller_number = ANY($1::text[]) AND c.started_at >= $2",
@@ -254,7 +242,7 @@ def test_kill_9_while_callbacks_are_dialled_never_calls_a_served_customer_again(
     # The recording cut by the kill is recovered from Asterisk's directory: file and row.
     row = wait_for(
         f"the row of the recording {cut} cut by the kill",
-        lambda: _rows(stack, "SELECT status, location FROM recordings WHERE name = $1", cut),
+        lambda: sql(stack, "SELECT status, location FROM recordings WHERE name = $1", cut),
         timeout=60,
     )[0]
     assert (stack.audio_store_dir / row["location"]).exists(), row
@@ -264,7 +252,7 @@ def test_kill_9_while_callbacks_are_dialled_never_calls_a_served_customer_again(
 def _every_recording_file_has_its_row(stack: Settings, ids: list[Any], since: float) -> None:
     """The desk conversations were recorded; each file made since ``since`` has its row, each
     completed row its file, and only desk requests' cases have recordings."""
-    rows = _rows(
+    rows = sql(
         stack,
         "SELECT r.location, r.status, q.queue FROM recordings r"
         " JOIN contact_requests q ON q.case_id = r.case_id WHERE q.id = ANY($1::uuid[])",

@@ -45,9 +45,10 @@ from tests.support import (
     Controller,
     basic_auth,
     ensure_demo_admin,
-    owner_connection,
     project_root,
     run_sipp,
+    sql,
+    table_texts,
     wait_for,
 )
 
@@ -106,33 +107,8 @@ def _linja(stack: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _fetch(stack: Settings, query: str, *args: Any) -> list[Any]:
-    conn = await owner_connection(stack)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-def _rows(stack: Settings, query: str, *args: Any) -> list[Any]:
-    return asyncio.run(_fetch(stack, query, *args))
-
-
-async def _database_text(stack: Settings) -> dict[str, bytes]:
-    """Every row of every table of the public schema, as text, per table."""
-    conn = await owner_connection(stack)
-    try:
-        tables = [
-            r["tablename"]
-            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        ]
-        out: dict[str, bytes] = {}
-        for table in tables:
-            rows = await conn.fetch(f'SELECT t::text AS row FROM "{table}" t')
-            out[table] = "\n".join(r["row"] for r in rows).encode()
-        return out
-    finally:
-        await conn.close()
+def _database_bytes(stack: Settings) -> dict[str, bytes]:
+    return {table: text.encode() for table, text in asyncio.run(table_texts(stack)).items()}
 
 
 def _found_in_files(*roots: Path) -> list[str]:
@@ -240,7 +216,7 @@ def test_i17_2_an_erased_person_is_found_nowhere(
         lambda: (
             rows
             if len(
-                rows := _rows(
+                rows := sql(
                     stack,
                     "SELECT id FROM cases WHERE caller_number = $2 AND service_number = $3"
                     " AND started_at >= $1 AND ended_at IS NOT NULL",
@@ -257,13 +233,13 @@ def test_i17_2_an_erased_person_is_found_nowhere(
     case_ids = [r["id"] for r in cases]
     (rec,) = wait_for(
         "the recording row",
-        lambda: _rows(stack, "SELECT id FROM recordings WHERE case_id = ANY($1)", case_ids) or None,
+        lambda: sql(stack, "SELECT id FROM recordings WHERE case_id = ANY($1)", case_ids) or None,
         timeout=15,
     )
     wait_for(
         "the voice message row",
         lambda: (
-            _rows(stack, "SELECT id FROM voice_messages WHERE case_id = ANY($1)", case_ids) or None
+            sql(stack, "SELECT id FROM voice_messages WHERE case_id = ANY($1)", case_ids) or None
         ),
         timeout=15,
     )
@@ -280,7 +256,7 @@ def test_i17_2_an_erased_person_is_found_nowhere(
     try:
         assert asyncio.run(_refused_case_row(stack, spool_dir)) == 1
         # Before: the person is there (so the search below can find them).
-        before = asyncio.run(_database_text(stack))
+        before = _database_bytes(stack)
         assert any(NEEDLES[0].search(t) for t in before.values())
         assert any(NEEDLES[1].search(t) for t in before.values())
         assert _found_in_files(stack.audio_store_dir) == []  # audio never names them ...
@@ -298,7 +274,7 @@ def test_i17_2_an_erased_person_is_found_nowhere(
         assert erased_email.returncode == 0, erased_email.stdout + erased_email.stderr
         time.sleep(1.0)  # let the controller write what it was writing
 
-        after = asyncio.run(_database_text(stack))
+        after = _database_bytes(stack)
         in_tables = sorted(t for t, text in after.items() if any(n.search(text) for n in NEEDLES))
         assert in_tables == [], in_tables
         asterisk = stack.in_root(stack.asterisk_prefix or "/")  # its logs, spool, our sounds
@@ -311,7 +287,7 @@ def test_i17_2_an_erased_person_is_found_nowhere(
         )
         assert files == [], files
         assert not any(n.search(caplog.text.encode()) for n in NEEDLES)  # the recorder's log
-        (gone,) = _rows(stack, "SELECT deleted_at FROM recordings WHERE id = $1", rec["id"])
+        (gone,) = sql(stack, "SELECT deleted_at FROM recordings WHERE id = $1", rec["id"])
         assert gone["deleted_at"] is not None
         assert not Path(exported["bundle"]).exists()
     finally:

@@ -7,7 +7,6 @@ Names carry a random suffix: these tests share the stack's database with the oth
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import shutil
@@ -26,7 +25,7 @@ from hypothesis import strategies as st
 
 from ivr.cli import main
 from ivr.config import Settings, project_root
-from tests.support import Controller, basic_auth, owner_connection, run_sipp, wait_for
+from tests.support import Controller, basic_auth, run_sipp, sql, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -113,16 +112,8 @@ def http(
         return exc.code, json.loads(exc.read() or b"null")
 
 
-async def _fetch(settings: Settings, sql: str, *args: object) -> list[dict[str, Any]]:
-    conn = await owner_connection(settings)
-    try:
-        return [dict(r) for r in await conn.fetch(sql, *args)]
-    finally:
-        await conn.close()
-
-
-def fetch(settings: Settings, sql: str, *args: object) -> list[dict[str, Any]]:
-    return asyncio.run(_fetch(settings, sql, *args))
+def fetch(settings: Settings, query: str, *args: object) -> list[dict[str, Any]]:
+    return [dict(r) for r in sql(settings, query, *args)]
 
 
 COUNTS = (

@@ -27,7 +27,7 @@ from ivr.config import Settings
 from recording.store import AudioStore
 from storage.db import make_engine
 from tests.integration.test_listening import seed_audio
-from tests.support import Controller, free_udp_port, owner_connection, project_root
+from tests.support import Controller, fetch_rows, free_udp_port, project_root
 
 pytestmark = pytest.mark.integration
 
@@ -72,18 +72,10 @@ def test_sh_blocks_hold_examples_not_syntax() -> None:
     assert stale == [], f"NOT_HERE names examples the README no longer has: {stale}"
 
 
-async def _sql(settings: Settings, query: str, *args: object) -> list[dict[str, object]]:
-    conn = await owner_connection(settings)
-    try:
-        return [dict(r) for r in await conn.fetch(query, *args)]
-    finally:
-        await conn.close()
-
-
 async def _seed_audio(settings: Settings, tmp: Path) -> tuple[uuid.UUID, uuid.UUID, str, uuid.UUID]:
     engine = make_engine(settings, owner=True, pool_size=1)
     try:
-        (row,) = await _sql(settings, "SELECT id FROM tenants WHERE slug = 'demo'")
+        (row,) = await fetch_rows(settings, "SELECT id FROM tenants WHERE slug = 'demo'")
         tenant = row["id"]
         assert isinstance(tenant, uuid.UUID)
         return await seed_audio(engine, AudioStore(settings.audio_store_dir), tmp, tenant)
@@ -135,7 +127,7 @@ def test_readme_examples_run_as_written(
 
         def newest_request() -> str:
             rows = asyncio.run(
-                _sql(settings, "SELECT id FROM contact_requests ORDER BY requested_at DESC")
+                fetch_rows(settings, "SELECT id FROM contact_requests ORDER BY requested_at DESC")
             )
             return str(rows[0]["id"]) if rows else "no-request-yet"
 

@@ -43,7 +43,7 @@ from tests.support import (
     ari_get,
     basic_auth,
     ensure_demo_admin,
-    owner_connection,
+    fetch_rows,
     read_stamp,
     run_sipp,
     wait_for,
@@ -98,17 +98,9 @@ def desk(stack: Settings, controller: Controller) -> Iterator[Controller]:
             api(controller, "POST", f"/api/agents/{agent}/logout")
 
 
-async def _fetch(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await owner_connection(settings)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
 def _latest_case(settings: Settings, since: float, number: str = MENU) -> asyncpg.Record | None:
     rows = asyncio.run(
-        _fetch(
+        fetch_rows(
             settings,
             "SELECT * FROM cases WHERE service_number = $1"
             " AND started_at >= to_timestamp($2) ORDER BY started_at DESC LIMIT 1",
@@ -121,7 +113,7 @@ def _latest_case(settings: Settings, since: float, number: str = MENU) -> asyncp
 
 def _audio_rows(settings: Settings, table: str, case_id: uuid.UUID) -> list[asyncpg.Record]:
     assert table in ("recordings", "voice_messages")
-    return asyncio.run(_fetch(settings, f"SELECT * FROM {table} WHERE case_id = $1", case_id))
+    return asyncio.run(fetch_rows(settings, f"SELECT * FROM {table} WHERE case_id = $1", case_id))
 
 
 def _recordings_started(ctl: Controller) -> int:
@@ -488,7 +480,7 @@ def test_a_recorded_number_gives_the_notice_first_and_records_any_queue(
     bridged = read_stamp(phone.workdir, "bye") - read_stamp(phone.workdir, "answered")
     case = wait_for("the case row", lambda: _latest_case(stack, since, "201"), timeout=15, step=0.3)
     (stay,) = asyncio.run(
-        _fetch(stack, "SELECT * FROM queue_entries WHERE case_id = $1", case["id"])
+        fetch_rows(stack, "SELECT * FROM queue_entries WHERE case_id = $1", case["id"])
     )
     assert stay["queue"] == "support"
     (rec,) = wait_for(
