@@ -23,9 +23,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import Interval, cast, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.domain import Actor
 from storage.models import (
     Callout,
     CalloutAttempt,
@@ -35,6 +36,7 @@ from storage.models import (
 )
 from storage.repositories._lease import Lease, LeaseAttempts
 from storage.repositories._uow import transaction
+from storage.repositories.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +376,54 @@ class CalloutRepository:
                 .order_by(CalloutAttempt.started_at, CalloutAttempt.attempt_no)
             )
             return [_attempt(a) for a in rows]
+
+    # -- retention -------------------------------------------------------------------------
+
+    async def blank_expired_numbers(
+        self, tenant_id: uuid.UUID, now: datetime, actor: Actor, *, limit: int
+    ) -> int:
+        """Retention, one transaction: blanks the number of up to ``limit`` of the tenant's
+        call-out attempts older than its ``case_retention`` (of call-outs that have ended;
+        outcomes and times stay), with one audit entry. Returns how many; rows locked by
+        someone else are skipped (the next sweep takes them)."""
+        retention = (
+            select(cast(Tenant.case_retention, Interval))
+            .where(Tenant.id == tenant_id)
+            .scalar_subquery()
+        )
+        picked = (
+            select(CalloutAttempt.id)
+            .join(CalloutMember, CalloutMember.id == CalloutAttempt.callout_member_id)
+            .join(Callout, Callout.id == CalloutMember.callout_id)
+            .where(
+                Callout.tenant_id == tenant_id,
+                Callout.status != "running",
+                CalloutAttempt.number.is_not(None),
+                CalloutAttempt.started_at < now - retention,
+            )
+            .order_by(CalloutAttempt.started_at)
+            .limit(limit)
+            .with_for_update(of=CalloutAttempt, skip_locked=True)
+            .cte("picked")
+        )
+        async with transaction(self._sessions) as s:
+            rows = (
+                await s.execute(
+                    update(CalloutAttempt)
+                    .where(CalloutAttempt.id == picked.c.id)
+                    .values(number=None)
+                    .returning(CalloutAttempt.id)
+                )
+            ).all()
+            if rows:
+                await AuditLog.append_in(
+                    s,
+                    "retention.callout_attempts",
+                    actor,
+                    tenant_id=tenant_id,
+                    details={"callout_attempts": len(rows)},
+                )
+            return len(rows)
 
     # -- leases ----------------------------------------------------------------------------
 

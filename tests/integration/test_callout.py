@@ -6,6 +6,7 @@ the calls up at once, measured at the UAS, never exceed the cap."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -18,14 +19,20 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from ivr.audio import silence
 from ivr.callout.sipp_audio import member_audio
 from ivr.config import Settings, project_root
+from storage.db import short_lived_sessions
+from storage.domain import Actor
+from storage.repositories.callouts import CalloutRepository
+from storage.repositories.tenants import TenantRepository
 from tests.support import (
     SCENARIOS,
     Controller,
@@ -270,6 +277,34 @@ def test_callout_with_n_2_ends_confirmed_with_the_expected_attempts(
     log = callout_controller.log()
     assert "Traceback" not in log
 
+    # Retention: past the tenant's case retention the sweep blanks the attempts' numbers
+    # (outcomes and times stay), with an audit entry.
+    blanked = asyncio.run(_blank_numbers(stack, datetime.now(UTC) + timedelta(days=4000)))
+    assert blanked >= 8
+    kept = json.loads(ok("callout", "report", callout_id, "--format", "json"))
+    assert [a["number"] for m in kept["members"] for a in m["attempts"]] == [None] * 8
+    assert [[a["outcome"] for a in m["attempts"]] for m in kept["members"]] == [
+        [a["outcome"] for a in m["attempts"]] for m in report["members"]
+    ]
+    audited = sql(stack, "SELECT count(*) AS n FROM audit_log WHERE action = $1", RETENTION)
+    assert audited[0]["n"] >= 1
+
+
+RETENTION = "retention.callout_attempts"
+
+
+async def _blank_numbers(settings: Settings, now: datetime) -> int:
+    """The sweep's call-out step for the demo tenant, at ``now``."""
+    async with short_lived_sessions(settings) as sessions:
+        tenant = await TenantRepository(sessions).by_slug("demo")
+        repo = CalloutRepository(sessions)
+        total = 0
+        while done := await repo.blank_expired_numbers(
+            tenant.id, now, Actor.system("test-sweep"), limit=500
+        ):
+            total += done
+        return total
+
 
 ADMIN = "callout-test-admin"
 ADMIN_PASSWORD = "test-" + uuid.uuid4().hex
@@ -294,7 +329,7 @@ def _callouts(settings: Settings) -> int:
 
 
 def test_bad_input_gets_exit_2_or_400_naming_the_field_and_starts_nothing(
-    stack: Settings, callout_controller: Controller
+    stack: Settings, callout_controller: Controller, tmp_path: Path
 ) -> None:
     asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
     name = f"bad-{uuid.uuid4().hex[:8]}"
@@ -347,6 +382,20 @@ def test_bad_input_gets_exit_2_or_400_naming_the_field_and_starts_nothing(
         callout_controller, "POST", "/api/callouts", {"group": name, "messag": "x"}
     )
     assert status == 400 and problem["errors"] == {"messag": "unknown field"}, problem
+    # An uploaded message must be audio (base64 in the JSON body), 0.1 s to 5 min long.
+    for audio, error in (
+        ("not base64!", "base64 of an audio file"),
+        (base64.b64encode(b"just some text").decode(), "unreadable audio"),
+        (base64.b64encode(silence(0.05)).decode(), "shorter than 0.1 s"),
+    ):
+        status, problem = _api(
+            callout_controller, "POST", "/api/callouts", {"group": name, "audio": audio}
+        )
+        assert status == 400 and error in problem["errors"].get("audio", ""), problem
+    long = tmp_path / "long.wav"
+    long.write_bytes(silence(301))
+    done = linja(*start, "--group", name, "--audio", str(long))
+    assert done.returncode == 2 and "audio: 301 s long: at most 300 s" in done.stderr, done.stderr
     assert _callouts(stack) == before  # nothing started
 
 
@@ -461,8 +510,15 @@ def test_member_data_under_the_subject_rights_restrict_export_erase(
         "confirmed"
     ]
 
-    # Erasure removes the member and blanks the number; the call-out keeps its outcomes.
+    # Erasure removes the member and blanks the number; the call-out keeps its outcomes; the
+    # erasure ledger counts both.
     ok("subject", "erase", "--tenant", "demo", "--phone", other, "--by", ADMIN)
+    (entry,) = sql(
+        stack,
+        "SELECT counts FROM erasure_ledger ORDER BY performed_at DESC LIMIT 1",
+    )
+    counts = json.loads(entry["counts"]) if isinstance(entry["counts"], str) else entry["counts"]
+    assert counts["staff_members"] == 1 and counts["callout_attempts"] == 1, counts
     shown = ok("group", "show", "--tenant", "demo", "--group", name)
     assert "Other Member" not in shown and other not in shown
     after = json.loads(ok("callout", "report", callout_id, "--format", "json"))
@@ -557,9 +613,10 @@ def test_api_groups_and_a_cancelled_callout_ends_its_calls_politely(
 
     members = Members(tmp_path / "members", member_port, calls=1)
     try:
+        upload = base64.b64encode(silence(1.5)).decode()  # the message as uploaded audio
         status, started = _api(
             ctl, "POST", "/api/callouts",
-            {"group": name, "message": "Hälytys.", "needed": 1, "ring": "5s", "language": "fi"},
+            {"group": name, "audio": upload, "needed": 1, "ring": "5s", "language": "fi"},
         )  # fmt: skip
         assert status == 201, started
         wait_for(
@@ -582,7 +639,7 @@ def test_api_groups_and_a_cancelled_callout_ends_its_calls_politely(
     assert status == 409, again
     _, body = _get(ctl, f"/api/callouts/{started['id']}")
     report = json.loads(body)
-    assert report["status"] == "cancelled"
+    assert report["status"] == "cancelled" and report["audio"] is True
     (attempt,) = report["members"][0]["attempts"]
     assert attempt["outcome"] == "ended" and attempt["key"] is None
     # Up when cancelled, ended after "this call-out has ended" (~3 s), not after the message.
