@@ -403,7 +403,7 @@ def test_kill_9_mid_callout_a_restarted_controller_completes_it(
     stack: Settings, tmp_path: Path, member_port: int
 ) -> None:
     _end_running(stack)
-    env = {**_env(member_port), "LINJA_CALLOUT_PLAYS": "1"}
+    env = {**_env(member_port), "LINJA_CALLOUT_PLAYS": "1", "LINJA_CALLOUT_TAKEOVER_GRACE": "2"}
     name = f"kill-{uuid.uuid4().hex[:8]}"
     first, last = "+358401800001", "+358401800041"
     machines = ["+358401800013", "+358401800023", "+358401800033"]
@@ -458,7 +458,10 @@ def test_kill_9_mid_callout_a_restarted_controller_completes_it(
         tried = outcomes[f"Machine {i}"]
         # A last attempt ended because the call-out was done may not have rung yet.
         rang = len(tried) - (tried[-1] == "ended" and len(tried) > invites[number])
-        assert tried[0] == "interrupted" and rang == invites[number], (outcomes, invites)
+        # Cut off by the kill after the member answered: closed as answered by the takeover
+        # or the orphaned leg's hang-up (interrupted if the answer was not stored yet).
+        assert tried[0] in ("answered", "interrupted"), outcomes
+        assert rang == invites[number], (outcomes, invites)
         assert set(tried[1:]) <= {"machine", "ended"}, outcomes
     log = restarted.log() if restarted is not None else ""
     # The dead controller's legs (in AMD or its message) are hung up by the restarted one:

@@ -52,6 +52,7 @@ async def wire(core: Core) -> Feature:
             lease=s.callout_lease,
             total_cap=s.callout_total_cap,
             rate=s.callout_rate,
+            takeover_grace=s.callout_takeover_grace,
         ),
         restrictions=core.restrictions,
         hangup_orphan=hangup_orphan,
