@@ -35,7 +35,7 @@ from storage.models import (
     Tenant,
 )
 from storage.repositories._lease import Lease, LeaseAttempts
-from storage.repositories._uow import transaction
+from storage.repositories._uow import timestamptz, transaction
 from storage.repositories.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -399,7 +399,7 @@ class CalloutRepository:
                 Callout.tenant_id == tenant_id,
                 Callout.status != "running",
                 CalloutAttempt.number.is_not(None),
-                CalloutAttempt.started_at < now - retention,
+                CalloutAttempt.started_at < timestamptz(now) - retention,
             )
             .order_by(CalloutAttempt.started_at)
             .limit(limit)
