@@ -284,3 +284,16 @@ async def test_the_answered_leg_runs_amd_in_the_dialplan_before_the_message(
     w.fake.dtmf("co-1", "1")
     result = await asyncio.wait_for(task, 2)
     assert result.outcome is AttemptOutcome.CONFIRMED  # not sure: a person, who pressed 1
+
+
+async def test_hanging_up_during_the_detection_is_not_reached(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    task = w.start(w.spec())
+    await w.dialled()
+    w.fake.start_call("co-1", args=["callout-member", "demo"])
+    await w.fake.wait_until(lambda: w.fake.requests_to("POST", "/channels/co-1/continue"))
+    await asyncio.sleep(0.05)  # the StasisEnd of the detour came and went: still our call
+    w.fake.hangup("co-1")
+    result = await asyncio.wait_for(task, 2)
+    assert result.outcome is AttemptOutcome.NO_KEY and result.answered_at is not None
+    assert w.heard() == []
