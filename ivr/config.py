@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     callout_lease: float = Field(default=30.0, ge=3, le=3600)
     callout_total_cap: int = Field(default=30, ge=1, le=1000)
     callout_rate: float = Field(default=5.0, gt=0, le=100)
+    # Postgres answering this controller this long before it takes over an expired lease.
+    callout_takeover_grace: float = Field(default=15.0, ge=0, le=600)
     callout_max_parallel: int = Field(default=10, ge=1, le=1000)
     callout_max_attempts: int = Field(default=3, ge=1, le=20)
     callout_retry_delay: int = Field(default=60, ge=1, le=86400)

@@ -30,7 +30,6 @@ from storage.repositories.audit import AuditLog
 from storage.repositories.erasures import ErasureRepository
 from storage.repositories.media import ListeningLog
 from storage.repositories.restrictions import RestrictionRepository
-from storage.repositories.staff import erase_staff_members
 from storage.repositories.subjects import SubjectRepository
 from storage.repositories.sweep import SweepRepository
 from storage.repositories.tenants import TenantRepository
@@ -93,22 +92,7 @@ class SubjectRights:
         result = await self.eraser.erase(
             tenant.id, subject, Actor.user(by), request_ref=request_ref
         )
-        await self._erase_staff(tenant, subject, result)
         return result
-
-    async def _erase_staff(self, tenant: TenantInfo, subject: Subject, result: EraseResult) -> None:
-        """The person's call-out memberships go too (name, numbers, PIN), and their number
-        in call-out attempts is blanked (issue 16)."""
-        members, attempts = await erase_staff_members(
-            self._sessions, tenant.id, subject.number_forms()
-        )
-        if members or attempts:
-            log.info(
-                "[erasure %s] %d call-out group memberships removed, %d attempts blanked",
-                result.ledger.id,
-                members,
-                attempts,
-            )
 
     async def restrict(
         self, tenant: TenantInfo, subject: Subject, by: UserInfo, *, reason: str | None

@@ -9,6 +9,8 @@ One run (``linja sweep``, or periodically inside the service), holding the sweep
    deleted with time and reason ``retention``, one audit entry per batch and tenant;
 4. blank the caller's personal data of cases past ``case_retention`` (timings stay),
    tenant by tenant in batches of ``batch`` cases, one transaction and audit entry each;
+   with an :class:`AttemptBlanker` given, the same for the numbers of call-out attempts
+   (issue 16: staff and partners phoned by a call-out; outcomes and times stay);
 5. remove files with no live row: at once if their row is deleted, after a grace period if
    there is no row at all (the recorder writes the file first, then the row);
 6. with :class:`retention.copies.Copies` given: remove converted listening copies and API
@@ -75,14 +77,23 @@ class CaseBlanker(Protocol):
     ) -> BlankedBatch: ...
 
 
+class AttemptBlanker(Protocol):
+    async def blank_expired_numbers(
+        self, tenant_id: uuid.UUID, now: datetime, actor: Actor, *, limit: int
+    ) -> int: ...
+
+
 # The steps of a run, in order (see the module docstring); a failed one is named by these.
-Step = Literal["recover", "temps", "recordings", "voice_messages", "cases", "strays", "copies"]
+Step = Literal[
+    "recover", "temps", "recordings", "voice_messages", "cases", "callouts", "strays", "copies"
+]
 STEP_TEXT: dict[Step, str] = {
     "recover": "finishing half-done deletions",
     "temps": "removing temp files",
     "recordings": "deleting recordings",
     "voice_messages": "deleting voice messages",
     "cases": "anonymising cases",
+    "callouts": "blanking call-out numbers",
     "strays": "removing stray files",
     "copies": "removing expired copies",
 }
@@ -117,6 +128,7 @@ class SweepReport:
     orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
     orphans_journaled: int = 0  # files with no row yet but one in the audio-row journal (kept)
     cases_blanked: int = 0
+    callout_numbers_blanked: int = 0  # call-out attempts past case retention
     copies_removed: int = 0  # converted listening copies (of deleted audio, or expired)
     exports_removed: int = 0  # API export bundles past their TTL
     failed: dict[Step, str] = field(default_factory=dict)  # step -> error; the rest still ran
@@ -133,6 +145,8 @@ class SweepReport:
             return f"{self.deleted.get(kind, 0)} {kind.replace('_', ' ')}s deleted"
         if step == "cases":
             return f"{self.cases_blanked} cases anonymised"
+        if step == "callouts":
+            return f"{self.callout_numbers_blanked} call-out attempt numbers blanked"
         if step == "copies":
             return f"{self.copies_removed} copies, {self.exports_removed} export bundles removed"
         return f"{self.orphans_removed + self.tombstoned_removed} stray files removed"
@@ -147,6 +161,8 @@ class SweepReport:
         if not self.dry_run:
             parts.append(f"{self.recovered} half-done deletions finished")
             parts.append(f"{self.cases_blanked} cases anonymised")
+            if self.callout_numbers_blanked:
+                parts.append(f"{self.callout_numbers_blanked} call-out numbers blanked")
         gone = "to remove" if self.dry_run else "removed"
         parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files {gone}")
         parts.append(f"{self.temps_removed} temp files {gone}")
@@ -176,8 +192,10 @@ class Sweeper:
         journal: RowJournal,
         actor: Actor | None = None,
         copies: Copies | None = None,
+        callouts: AttemptBlanker | None = None,
     ) -> None:
         self._repo = repo
+        self._callouts = callouts
         self._lock = lock
         self._cases = cases
         self._store = store
@@ -218,6 +236,8 @@ class Sweeper:
         for table in AUDIO_TABLES:
             await self._step(report, table, functools.partial(self._delete_expired, table))
         await self._step(report, "cases", self._blank_cases)
+        if self._callouts is not None:
+            await self._step(report, "callouts", self._blank_callouts)
         await self._step(report, "strays", lambda r: self._strays(r, dry_run=False))
         if self._copies is not None:
             await self._step(report, "copies", self._expire_copies)
@@ -281,6 +301,18 @@ class Sweeper:
                 if done.last is None or done.cases < limit:
                     break
                 after = done.last
+
+    async def _blank_callouts(self, report: SweepReport) -> None:
+        """Case retention for call-out attempts' numbers, ``batch`` per transaction."""
+        assert self._callouts is not None
+        for tenant_id in await self._repo.tenants():
+            while True:
+                done = await self._callouts.blank_expired_numbers(
+                    tenant_id, report.now, self._actor, limit=self._config.batch
+                )
+                report.callout_numbers_blanked += done
+                if done < self._config.batch:
+                    break
 
     async def _recover(self, table: AudioTable, report: SweepReport) -> None:
         cutoff = datetime.now(UTC) - self._config.erasure_grace

@@ -270,6 +270,18 @@ class Controller:
         self.proc = None
         return code
 
+    def kill(self) -> int | None:
+        """``kill -9``: no cleanup, leases and legs left behind (waits for it to be gone)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

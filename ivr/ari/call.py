@@ -86,6 +86,7 @@ class Call:
         self._hangup_reason: str | None = None
         self._destroyed = False
         self._released = False
+        self._detour = False  # in the dialplan for a while, coming back (run_in_dialplan)
         self._bg_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -130,6 +131,8 @@ class Call:
                 if self._registry is not None:
                     self._registry.unregister_playback(pid)
             return
+        if etype == "StasisEnd" and self._detour:
+            return  # it left for the dialplan on purpose and comes back
         if etype in HANGUP_EVENTS:
             if etype == "ChannelDestroyed":
                 self._destroyed = True
@@ -254,6 +257,33 @@ class Call:
         await self._channel_request("POST", "/continue", params=params)
         self._released = True
         log.info("channel=%s continues in dialplan %s", self.channel_id, params or "")
+
+    async def run_in_dialplan(
+        self,
+        context: str,
+        extension: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - part of the flow API
+        priority: int = 1,
+    ) -> Event:
+        """Leave Stasis for dialplan that comes back into this app (e.g. ``AMD()`` then
+        ``Stasis(...)``); returns the StasisStart of the return (its ``args`` carry what
+        the dialplan found). The channel stays this call's: a hang-up meanwhile raises
+        CallHungUp, and TimeoutError after ``timeout`` seconds (the leg is still up)."""
+        self._check_alive()
+        self._detour = True
+        try:
+            await self._channel_request(
+                "POST",
+                "/continue",
+                params={"context": context, "extension": extension, "priority": priority},
+            )
+            log.info("channel=%s runs dialplan %s,%s", self.channel_id, context, extension)
+            event = await self.wait_event({"StasisStart"}, timeout)
+        finally:
+            self._detour = False
+        log.info("channel=%s back from %s: %s", self.channel_id, context, event.get("args"))
+        return event
 
     # -- music on hold -------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ Asterisk is asked for it. ``timeout`` is how long it rings before Asterisk gives
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ivr.ari.protocol import AriRest
 
@@ -21,6 +22,8 @@ class Originate:
     channel_id: str
     timeout: int  # seconds of ringing
     caller_id: str | None = None
+    # Channel variables set before it rings (the dialplan reads them, e.g. after continue).
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     def params(self) -> dict[str, str | int | bool]:
         params: dict[str, str | int | bool] = {
@@ -37,4 +40,5 @@ class Originate:
 
 async def originate(rest: AriRest, request: Originate) -> None:
     """Ask Asterisk to dial ``request``; raises the :mod:`ivr.ari.errors` types."""
-    await rest.request("POST", "/channels", params=request.params())
+    body = {"variables": dict(request.variables)} if request.variables else None
+    await rest.request("POST", "/channels", params=request.params(), json=body)

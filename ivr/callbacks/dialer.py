@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import logging
 import string
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -50,7 +49,7 @@ from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp
 from ivr.ari.protocol import AriRest
 from ivr.callbacks.orphans import AGENT_LEG, CUSTOMER_LEG
-from ivr.callbacks.outbox import OutcomeSpool, PendingWrite
+from ivr.callbacks.outbox import OutcomeSpool, PendingWrite, TakeoverGate
 from ivr.callbacks.policy import dial_hours, next_attempt_at
 from ivr.callcenter.coordinator import (
     Answered,
@@ -233,18 +232,16 @@ class CallbackDialer:
         self._jobs: dict[uuid.UUID, _Job] = {}
         self._wake = asyncio.Event()
         self._unknown: set[tuple[str, str]] = set()
-        self._healthy_since: float | None = None  # monotonic: Postgres answering us since
+        self._gate = TakeoverGate(config.takeover_grace)
 
     def _db_answered(self) -> None:
-        if self._healthy_since is None:
-            self._healthy_since = time.monotonic()
+        self._gate.answered()
 
     def _db_failed(self) -> None:
-        self._healthy_since = None
+        self._gate.failed()
 
     def _may_take_over(self) -> bool:
-        since = self._healthy_since
-        return since is not None and time.monotonic() - since >= self._cfg.takeover_grace
+        return self._gate.open()
 
     @property
     def me(self) -> str:

@@ -1,5 +1,8 @@
-"""The callback dialer's outcome spool: writes about a request (an attempt's answer and end,
-its retry, finish or release) that Postgres could not take, kept durably until it can.
+"""The dialers' outcome spools: writes about a callback request (an attempt's answer and end,
+its retry, finish or release) or a call-out member (:mod:`ivr.callout.outbox`) that Postgres
+could not take, kept durably until it can. :class:`Outbox` is the spool for any kind of
+write (a :class:`SpooledWrite`); :class:`OutcomeSpool` is the callback dialer's.
+:class:`TakeoverGate` says when a dialer may take over another controller's expired lease.
 
 ::
 
@@ -19,22 +22,59 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from storage.errors import SpoolError, StorageError, StorageUnavailable
 from storage.spool import Spool
 
-__all__ = ["OutcomeSpool", "PendingWrite", "WriteOp"]
+__all__ = ["Outbox", "OutcomeSpool", "PendingWrite", "SpooledWrite", "TakeoverGate", "WriteOp"]
 
 log = logging.getLogger(__name__)
 
 WriteOp = Literal["answered", "end_attempt", "retry", "finish", "release"]
 MAX_BYTES = 16 * 1024 * 1024  # some 50 000 outcomes: far more than one outage produces
+
+
+class SpooledWrite(Protocol):
+    """A write an :class:`Outbox` keeps: about one row (``key``), one JSON line."""
+
+    @property
+    def key(self) -> uuid.UUID: ...
+
+    @property
+    def op(self) -> str: ...
+
+    def encode(self) -> bytes: ...
+
+
+W = TypeVar("W", bound=SpooledWrite)
+
+
+class TakeoverGate:
+    """Whether this controller may take over another one's expired lease: only once
+    Postgres has answered it for ``grace`` seconds without a failure (after an outage all
+    controllers saw, the lease holder first writes what it spooled, within a poll)."""
+
+    def __init__(self, grace: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._grace = grace
+        self._clock = clock
+        self._since: float | None = None  # Postgres answering us since
+
+    def answered(self) -> None:
+        if self._since is None:
+            self._since = self._clock()
+
+    def failed(self) -> None:
+        self._since = None
+
+    def open(self) -> bool:
+        return self._since is not None and self._clock() - self._since >= self._grace
 
 
 @dataclass(frozen=True)
@@ -52,6 +92,10 @@ class PendingWrite:
     agent_id: uuid.UUID | None = None
     counts_attempt: bool = True
     served: tuple[datetime, datetime] | None = None
+
+    @property
+    def key(self) -> uuid.UUID:
+        return self.request_id
 
     def encode(self) -> bytes:
         def plain(value: Any) -> Any:
@@ -87,11 +131,21 @@ class PendingWrite:
         )
 
 
-class OutcomeSpool:
-    """Async face of a :class:`storage.spool.Spool` for the dialer (one writer at a time)."""
+class Outbox(Generic[W]):
+    """Async face of a :class:`storage.spool.Spool` for a dialer (one writer at a time):
+    writes ``W`` (``decode`` reads one back), logged with ``tag`` and the row's key."""
 
-    def __init__(self, directory: Path, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        decode: Callable[[bytes], W],
+        *,
+        tag: str,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self._spool = Spool(directory, max_bytes)
+        self._decode = decode
+        self._tag = tag
         self._lock = asyncio.Lock()
         self._pending: set[uuid.UUID] = set()
         self._done_in_head = 0  # lines of the oldest segment already written
@@ -105,9 +159,9 @@ class OutcomeSpool:
     def empty(self) -> bool:
         return not self._pending
 
-    def holds(self, request_id: uuid.UUID) -> bool:
-        """Whether a write about this request is still waiting for Postgres."""
-        return request_id in self._pending
+    def holds(self, key: uuid.UUID) -> bool:
+        """Whether a write about this row is still waiting for Postgres."""
+        return key in self._pending
 
     def open(self) -> None:
         """Take the directory and note which requests have writes from an earlier run.
@@ -119,8 +173,9 @@ class OutcomeSpool:
         self._pending = self._ids_held()
         if self._pending:
             log.warning(
-                "callback outcome spool %s: %d request(s) with writes from an earlier run;"
+                "%s outcome spool %s: %d row(s) with writes from an earlier run;"
                 " replayed before anything is claimed",
+                self._tag,
                 self.directory,
                 len(self._pending),
             )
@@ -131,21 +186,22 @@ class OutcomeSpool:
                 await asyncio.to_thread(self._spool.close)
                 self._open = False
 
-    async def add(self, write: PendingWrite) -> None:
+    async def add(self, write: W) -> None:
         """Keep ``write`` durably (fsync'd) after those already kept. Raises SpoolError when
         it could not be kept (disk full or failing)."""
         line = write.encode()
         async with self._lock:
             if await asyncio.to_thread(self._spool.append, [line]) != 1:
-                raise SpoolError(f"callback outcome spool {self.directory} is full")
-            self._pending.add(write.request_id)
+                raise SpoolError(f"{self._tag} outcome spool {self.directory} is full")
+            self._pending.add(write.key)
         log.warning(
-            "[cb %s] %s kept in the outcome spool until Postgres is back",
-            write.request_id,
+            "[%s %s] %s kept in the outcome spool until Postgres is back",
+            self._tag,
+            write.key,
             write.op,
         )
 
-    async def replay(self, write: Callable[[PendingWrite], Awaitable[object]]) -> bool:
+    async def replay(self, write: Callable[[W], Awaitable[object]]) -> bool:
         """Write what is kept, oldest first, through ``write``; stops at the first
         StorageUnavailable. True when nothing is left."""
         async with self._lock:
@@ -162,35 +218,34 @@ class OutcomeSpool:
                 await asyncio.to_thread(self._spool.remove, segment)
                 self._done_in_head = 0
             self._pending.clear()
-            log.info("callback outcome spool %s: everything written", self.directory)
+            log.info("%s outcome spool %s: everything written", self._tag, self.directory)
             return True
 
-    async def _replay_line(
-        self, line: bytes, write: Callable[[PendingWrite], Awaitable[object]]
-    ) -> bool:
+    async def _replay_line(self, line: bytes, write: Callable[[W], Awaitable[object]]) -> bool:
         try:
-            pending = PendingWrite.decode(line)
+            pending = self._decode(line)
         except (ValueError, KeyError, TypeError) as exc:
-            log.error("callback outcome spool: unreadable line kept aside (%s)", exc)
+            log.error("%s outcome spool: unreadable line kept aside (%s)", self._tag, exc)
             await asyncio.to_thread(self._spool.reject, [line])
             return True
         try:
             await write(pending)
         except StorageUnavailable as exc:
             log.info(
-                "[cb %s] %s still waits for Postgres (%s)", pending.request_id, pending.op, exc
+                "[%s %s] %s still waits for Postgres (%s)", self._tag, pending.key, pending.op, exc
             )
             return False
         except (StorageError, ValueError) as exc:  # refused (or malformed): kept aside
             log.error(
-                "[cb %s] spooled %s refused (%s); kept in rejected.jsonl",
-                pending.request_id,
+                "[%s %s] spooled %s refused (%s); kept in rejected.jsonl",
+                self._tag,
+                pending.key,
                 pending.op,
                 exc,
             )
             await asyncio.to_thread(self._spool.reject, [line])
             return True
-        log.info("[cb %s] spooled %s written", pending.request_id, pending.op)
+        log.info("[%s %s] spooled %s written", self._tag, pending.key, pending.op)
         return True
 
     def _lines(self, segment: Path) -> list[bytes]:
@@ -201,7 +256,14 @@ class OutcomeSpool:
         for segment in self._spool.segments():
             for line in self._spool.read(segment):
                 try:
-                    ids.add(PendingWrite.decode(line).request_id)
+                    ids.add(self._decode(line).key)
                 except (ValueError, KeyError, TypeError):
                     ids.add(uuid.UUID(int=0))  # something to replay (and reject) all the same
         return ids
+
+
+class OutcomeSpool(Outbox[PendingWrite]):
+    """The callback dialer's spool (``<state_dir>/spool/callbacks/``)."""
+
+    def __init__(self, directory: Path, max_bytes: int = MAX_BYTES) -> None:
+        super().__init__(directory, PendingWrite.decode, tag="cb", max_bytes=max_bytes)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.callout.service import CalloutDefaults, CalloutService, StartRequest
+from ivr.callout.sipp_audio import member_audio
 from ivr.config import Settings, project_root
 from ivr.demo import seed_demo
 from storage.db import short_lived_sessions
@@ -145,6 +146,7 @@ def run_one(settings: Settings, group: str, members: int, cap: int, workdir: Pat
     }
     run_dir = workdir / f"k{cap}"
     run_dir.mkdir()
+    member_audio(run_dir)  # what the members say when they answer
     uas = subprocess.Popen(
         [
             "sipp", "-sf", str(_scenario(workdir)), "-i", "127.0.0.1", "-p", str(port),

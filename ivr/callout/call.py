@@ -1,14 +1,17 @@
 """One call to one member of a call-out: dial their number through the trunk, and once they
-answer: the PIN (when the call-out asks for one), the message, then "press 1 to confirm, 2 if
-you cannot come, star to hear it again".
+answer: answering-machine detection (Asterisk's ``AMD()`` in the dialplan context
+``linja-callout``, which hands the leg back with its verdict), then the PIN (when the
+call-out asks for one), the message, then "press 1 to confirm, 2 if you cannot come, star to
+hear it again".
 
 Only a key press decides: ``1`` confirmed, ``2`` declined. Whatever else happens is "not
 reached" and retried by the policy: busy, no answer, a failed dial, a wrong PIN three times,
-or an answered call that ends without a key (a person who hung up, or an answering machine
-that heard the message after its greeting). The decision is handed to ``decided`` (which
-stores it) *before* the member hears the thanks, so a confirmation survives a crash right
-after the key press. Cancelled (the call-out ended), the member hears that it has ended and
-the call is hung up.
+an answered call that ends without a key (a person who hung up), or an answering machine
+(``machine``: it hears the message once after its greeting, and is hung up). A key pressed
+during the detection still counts (only a person presses one). The decision is handed to
+``decided`` (which stores it) *before* the member hears the thanks, so a confirmation
+survives a crash right after the key press. Cancelled (the call-out ended), the member hears
+that it has ended and the call is hung up.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 
 PinCheck = Callable[[str, str], Awaitable[bool]]  # (stored hash, typed) -> matches
 FLOW = "callout-member"
+AMD_CONTEXT = "linja-callout"  # dialplan/linja.conf: AMD(), then back into Stasis
+AMD_EXTENSION = "amd"
 _NOT_REACHED = {
     CallbackResult.BUSY: AttemptOutcome.BUSY,
     CallbackResult.NO_ANSWER: AttemptOutcome.NO_ANSWER,
@@ -109,6 +114,7 @@ class MemberCall:
         plays: int = 3,
         pin_tries: int = 3,
         goodbye_timeout: float = 10.0,
+        amd_timeout: float = 40.0,
     ) -> None:
         self._originator = originator
         self._prompts = prompts
@@ -119,6 +125,7 @@ class MemberCall:
         self._plays = plays
         self._pin_tries = pin_tries
         self._goodbye_timeout = goodbye_timeout
+        self._amd_timeout = amd_timeout  # AMD (5 s) + a machine's greeting (20 s), at most
 
     async def run(
         self,
@@ -132,6 +139,7 @@ class MemberCall:
                 f"PJSIP/customers/sip:{spec.number}@{self._trunk}",
                 f"{FLOW},{spec.tenant}",
                 ring_seconds=int(spec.ring_seconds) + 5,  # our own timer decides "no answer"
+                variables={"LINJA_TENANT": spec.tenant},
             )
         except AriError as exc:
             log.warning("[%s] cannot dial (%s): %s", spec.tag, spec.channel_id, exc)
@@ -145,6 +153,9 @@ class MemberCall:
                 return CallResult(ringing, None, None)
             at = self._clock()
             await answered(at)
+            if await self._machine(leg, spec):
+                await self._leave_message(leg, spec)
+                return CallResult(AttemptOutcome.MACHINE, None, at)
             outcome, key = await self._converse(leg, spec)
             if outcome in _THANKS:
                 await decided(outcome, key)
@@ -176,15 +187,38 @@ class MemberCall:
             return None
         return _NOT_REACHED.get(result_for_cause(event.get("cause")), AttemptOutcome.FAILED)
 
+    async def _machine(self, leg: Call, spec: CallSpec) -> bool:
+        """AMD in the dialplan; True for an answering machine (its greeting is over when
+        this returns). Not sure, or no verdict in time: a person (they may press a key)."""
+        try:
+            back = await leg.run_in_dialplan(AMD_CONTEXT, AMD_EXTENSION, timeout=self._amd_timeout)
+        except TimeoutError:
+            log.warning("[%s] no answering-machine verdict in time: taken as a person", spec.tag)
+            return False
+        args = [str(a) for a in back.get("args") or []]
+        status, cause = (args[3] if len(args) > 3 else ""), (args[4] if len(args) > 4 else "")
+        log.info("[%s] answering-machine detection: %s %s", spec.tag, status or "-", cause)
+        return status == "MACHINE"
+
+    async def _leave_message(self, leg: Call, spec: CallSpec) -> None:
+        """An answering machine hears the message once (after its greeting)."""
+        with contextlib.suppress(CallHungUp, AriError):
+            await leg.play(await self._message(spec))
+        log.info("[%s] answering machine: message left, not reached", spec.tag)
+
+    async def _message(self, spec: CallSpec) -> list[str]:
+        intro = await self._say(Text.CALLOUT_INTRO, spec.language)
+        if spec.audio_key is not None and spec.audio is not None:
+            message = await self._prompts.stored(f"callout-{spec.audio_key}", spec.audio)
+        else:
+            message = await self._prompts.text(spec.message, spec.language)
+        return [intro, message]
+
     async def _converse(self, leg: Call, spec: CallSpec) -> tuple[AttemptOutcome, str]:
         lang = spec.language
         if spec.pin_hash is not None and not await self._pin(leg, spec.pin_hash, lang):
             return AttemptOutcome.WRONG_PIN, ""
-        intro = await self._say(Text.CALLOUT_INTRO, lang)
-        if spec.audio_key is not None and spec.audio is not None:
-            message = await self._prompts.stored(f"callout-{spec.audio_key}", spec.audio)
-        else:
-            message = await self._prompts.text(spec.message, lang)
+        intro, message = await self._message(spec)
         options = await self._say(Text.CALLOUT_OPTIONS, lang)
         for _ in range(self._plays):
             key = await leg.prompt_digits(

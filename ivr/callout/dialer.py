@@ -19,10 +19,17 @@ refusals are stored as the key is pressed (with the lease kept until the thanks 
 so a confirmed member is never called again. New calls start at most ``rate`` per second
 on this controller.
 
+An expired lease of another controller is taken over only once Postgres has answered this
+one for ``takeover_grace`` seconds (:class:`ivr.callbacks.outbox.TakeoverGate`), so a holder
+that is alive has written what it spooled first.
+
 Errors it expects: the database unavailable or refusing (:mod:`storage.errors`: the poll is
-retried; an outcome that cannot be written leaves the lease to expire, and the member is
-called again by the policy's rules), ARI failing (:mod:`ivr.ari.errors`: the attempt is a
-``failed`` one). Anything else is a bug: logged with its traceback and the call-out id.
+retried; an attempt's answer and end (a confirmation among them) and a release that cannot be
+written go to the outcome spool, :mod:`ivr.callout.outbox`, fsync'd, and are written in order
+at the next polls; while anything is kept there nothing is claimed, also after a restart, so
+a member who confirmed is not called again; an attempt that cannot be started leaves the
+lease to expire), ARI failing (:mod:`ivr.ari.errors`: the attempt is a ``failed`` one).
+Anything else is a bug: logged with its traceback and the call-out id.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from ivr.callbacks.outbox import TakeoverGate
 from ivr.callout.call import CallResult, CallSpec, MemberCall
+from ivr.callout.outbox import CalloutOutbox, CalloutWrite
 from ivr.callout.policy import (
     AttemptOutcome,
     MemberState,
@@ -48,7 +57,7 @@ from ivr.callout.policy import (
 )
 from ivr.clock import Clock
 from ivr.flows.restriction import Restrictions
-from storage.errors import StorageError
+from storage.errors import SpoolError, StorageError, StorageUnavailable
 from storage.repositories.callouts import CalloutMemberRow, CalloutRow, Claim
 
 __all__ = ["CalloutConfig", "CalloutDialer", "CalloutStore", "plan_of"]
@@ -71,6 +80,7 @@ class CalloutStore(Protocol):
         *,
         lease: float,
         total_cap: int,
+        takeovers: bool = True,
     ) -> Claim | None: ...
 
     async def renew(self, callout_member_id: uuid.UUID, controller: str, now: datetime) -> bool: ...
@@ -127,6 +137,7 @@ class CalloutConfig:
     lease: float = 30.0  # seconds a claim lasts unless renewed (renewed every lease / 3)
     total_cap: int = 30  # calls at once over all call-outs and controllers (K in total)
     rate: float = 5.0  # new calls per second on this controller (R)
+    takeover_grace: float = 15.0  # Postgres answering us this long before a takeover
 
 
 @dataclass
@@ -160,6 +171,7 @@ class CalloutDialer:
         *,
         restrictions: Restrictions,
         hangup_orphan: Callable[[str], Awaitable[None]],
+        outcomes: CalloutOutbox,
     ) -> None:
         self._store = store
         self._call = call
@@ -170,6 +182,8 @@ class CalloutDialer:
         self._jobs: dict[uuid.UUID, _Job] = {}  # by callout_members.id
         self._wake = asyncio.Event()
         self._next_dial = 0.0  # loop time before which no new call starts (rate)
+        self._outcomes = outcomes
+        self._gate = TakeoverGate(config.takeover_grace)
 
     @property
     def me(self) -> str:
@@ -183,11 +197,20 @@ class CalloutDialer:
         """Polls until cancelled; cancelling ends this controller's calls politely and
         leaves their leases to expire."""
         try:
+            self._outcomes.open()
             while True:
                 self._wake.clear()
                 try:
-                    await self.poll()
+                    if await self._outcomes.replay(self._write):
+                        await self.poll()
+                    else:
+                        self._gate.failed()
+                        log.warning(
+                            "callout dialer: outcomes wait for Postgres in %s; claiming nothing",
+                            self._outcomes.directory,
+                        )
                 except StorageError as exc:
+                    self._gate.failed()
                     log.warning("callout dialer: cannot read call-outs (%s); retrying", exc)
                 except Exception:
                     log.exception("callout dialer: poll failed unexpectedly; polling on")
@@ -201,9 +224,11 @@ class CalloutDialer:
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
+            await self._outcomes.close()
 
     async def poll(self) -> None:
         running = await self._store.running()
+        self._gate.answered()
         ids = {c.id for c in running}
         self._end_calls(lambda job: job.callout_id not in ids)  # cancelled, or ended elsewhere
         for callout in running:
@@ -234,6 +259,7 @@ class CalloutDialer:
                 self._clock(),
                 lease=self._cfg.lease,
                 total_cap=self._cfg.total_cap,
+                takeovers=self._gate.open(),
             )
             if claim is None:
                 continue
@@ -356,13 +382,16 @@ class CalloutDialer:
         )
 
         async def answered(at: datetime) -> None:
-            await self._store.attempt_answered(m.id, attempt_no, at)
+            await self._record(CalloutWrite("answered", m.id, self.me, at, attempt_no), tag)
 
         async def decided(outcome: AttemptOutcome, key: str) -> None:
             state, _ = after_attempt(plan, outcome, used, len(m.numbers), self._clock())
-            await self._store.end_attempt(
-                m.id, attempt_no, self.me, self._clock(),
-                outcome=outcome.value, key=key, state=state.value, next_at=None, keep_lease=True,
+            await self._record(
+                CalloutWrite(
+                    "end_attempt", m.id, self.me, self._clock(), attempt_no,
+                    outcome=outcome.value, digit=key, state=state.value, keep_lease=True,
+                ),
+                tag,
             )  # fmt: skip
             job.decided = True
             self.notify()
@@ -375,12 +404,16 @@ class CalloutDialer:
             raise
         ended = self._clock()
         if job.decided:
-            await self._store.release(m.id, self.me)
+            await self._record(CalloutWrite("release", m.id, self.me), tag)
             return
         state, next_at = after_attempt(plan, result.outcome, used, len(m.numbers), ended)
-        await self._store.end_attempt(
-            m.id, attempt_no, self.me, ended,
-            outcome=result.outcome.value, key=result.key, state=state.value, next_at=next_at,
+        await self._record(
+            CalloutWrite(
+                "end_attempt", m.id, self.me, ended, attempt_no,
+                outcome=result.outcome.value, digit=result.key, state=state.value,
+                next_at=next_at,
+            ),
+            tag,
         )  # fmt: skip
         log.info(
             "[%s] %s; member %s%s",
@@ -392,9 +425,51 @@ class CalloutDialer:
 
     async def _ended(self, m: CalloutMemberRow, attempt_no: int) -> None:
         """The call-out ended during the call: the attempt is closed, not counted."""
-        with contextlib.suppress(StorageError):
-            await self._store.end_attempt(
-                m.id, attempt_no, self.me, self._clock(),
-                outcome=AttemptOutcome.ENDED.value, key=None,
-                state=MemberState.PENDING.value, next_at=None, counts=False,
+        await self._record(
+            CalloutWrite(
+                "end_attempt", m.id, self.me, self._clock(), attempt_no,
+                outcome=AttemptOutcome.ENDED.value, state=MemberState.PENDING.value,
+                counts=False,
+            ),
+            f"member {m.id}",
+        )  # fmt: skip
+
+    async def _record(self, w: CalloutWrite, tag: str) -> None:
+        """An outcome write: straight to the store, or to the outcome spool when Postgres is
+        unavailable or earlier writes wait there (they are written in order)."""
+        if self._outcomes.empty:
+            try:
+                await self._write(w)
+                return
+            except StorageUnavailable as exc:
+                self._gate.failed()
+                log.warning("[%s] %s failed (%s); spooling it", tag, w.op, exc)
+            except StorageError as exc:  # refused: trying again cannot help
+                log.error("[%s] %s refused by the database: %s", tag, w.op, exc)
+                return
+        try:
+            await self._outcomes.add(w)
+        except SpoolError as exc:
+            log.critical(
+                "[%s] %s could not be stored nor spooled (%s): the lease expires", tag, w.op, exc
+            )
+            return
+        self.notify()
+
+    async def _write(self, w: CalloutWrite) -> None:
+        """Makes one (possibly spooled) write; raises StorageError as the store does
+        (ValueError for a write missing what its op needs)."""
+        if w.op == "release":
+            await self._store.release(w.member, w.controller)
+        elif w.op == "answered" and w.at is not None and w.attempt_no is not None:
+            await self._store.attempt_answered(w.member, w.attempt_no, w.at)
+        elif w.op == "end_attempt" and w.at and w.attempt_no and w.outcome and w.state:
+            kept = await self._store.end_attempt(
+                w.member, w.attempt_no, w.controller, w.at,
+                outcome=w.outcome, key=w.digit, state=w.state, next_at=w.next_at,
+                counts=w.counts, keep_lease=w.keep_lease,
             )  # fmt: skip
+            if not kept:
+                log.warning("[member %s] attempt %s ended; lease lost", w.member, w.attempt_no)
+        else:
+            raise ValueError(f"malformed call-out write {w!r}")

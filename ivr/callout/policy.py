@@ -59,6 +59,7 @@ class AttemptOutcome(StrEnum):
     WRONG_PIN = "wrong_pin"
     MACHINE = "machine"
     INTERRUPTED = "interrupted"  # its controller died mid-call (lease taken over)
+    ANSWERED = "answered"  # ... after the member had answered, before a key: not reached
     ENDED = "ended"  # the call-out ended while the call was up (not an attempt used)
 
 

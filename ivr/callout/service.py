@@ -3,11 +3,14 @@ and cancelling a call-out, and its report (a timeline per member and the totals)
 
 Everything is checked before anything is written: an unknown group, an empty message, more
 confirmations needed than the group has available members, a wait of zero or less, a bad
-number in a member -> :class:`BadCallout` (``errors`` by field), and nothing is started.
+number in a member, an uploaded message that is not audio ffmpeg reads, or is shorter than
+0.1 s, longer than :data:`MAX_AUDIO_SECONDS` or larger than :data:`MAX_AUDIO_BYTES` ->
+:class:`BadCallout` (``errors`` by field), and nothing is started.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ivr.audio import AudioError, to_asterisk_wav, wav_duration
 from ivr.clock import Clock
 from ivr.telephony.numbers import InvalidNumber, parse_number
 from ivr.texts import LANGUAGES
@@ -29,6 +33,8 @@ from storage.repositories.staff import StaffGroupRepository
 from storage.repositories.tenants import TenantRepository
 
 __all__ = [
+    "MAX_AUDIO_BYTES",
+    "MAX_AUDIO_SECONDS",
     "BadCallout",
     "CalloutDefaults",
     "CalloutService",
@@ -41,6 +47,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600}
 _PIN = re.compile(r"^[0-9]{4,12}$")
 MAX_MESSAGE = 2000
+MAX_AUDIO_BYTES = 20 * 1024 * 1024  # an uploaded message, as uploaded
+MAX_AUDIO_SECONDS = 300.0
 
 
 class BadCallout(ValueError):
@@ -92,7 +100,7 @@ class StartRequest:
     retry_delay: str | float | None = None
     ring: str | float | None = None
     window: str | float | None = None
-    audio: bytes | None = None  # an uploaded message (8 kHz wav, ivr.audio.to_asterisk_wav)
+    audio: bytes | None = None  # an uploaded message, any format ffmpeg reads (validated)
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ class CalloutService:
         except BadCallout as exc:
             raise BadCallout({**exc.errors}) from None
         message = req.message.strip() if isinstance(req.message, str) else ""
+        audio = await _message_audio(req.audio, errors)
         if not message and req.audio is None:
             errors["message"] = "required (the text spoken to the members, or audio)"
         elif len(message) > MAX_MESSAGE:
@@ -265,7 +274,7 @@ class CalloutService:
                 group_id=group.id,
                 escalate_group_id=None if escalate is None else escalate.id,
                 message=message,
-                audio=req.audio,
+                audio=audio,
                 language=language,
                 needed=needed,
                 wait_seconds=max(1, round(wait)),
@@ -390,6 +399,26 @@ def report_csv(report: dict[str, Any]) -> str:
 
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat()
+
+
+async def _message_audio(raw: bytes | None, errors: dict[str, str]) -> bytes | None:
+    """The uploaded message as the 8 kHz wav Asterisk plays; None (and ``errors["audio"]``)
+    when it is not usable audio, is too short, too long or too large."""
+    if raw is None:
+        return None
+    if len(raw) > MAX_AUDIO_BYTES:
+        errors["audio"] = f"larger than {MAX_AUDIO_BYTES // 2**20} MiB"
+        return None
+    try:
+        wav = await asyncio.to_thread(to_asterisk_wav, raw)
+    except AudioError as exc:
+        errors["audio"] = str(exc)
+        return None
+    seconds = wav_duration(wav)
+    if seconds > MAX_AUDIO_SECONDS:
+        errors["audio"] = f"{seconds:.0f} s long: at most {MAX_AUDIO_SECONDS:.0f} s"
+        return None
+    return wav
 
 
 def _seconds(raw: str | float | None, field: str, errors: dict[str, str]) -> float | None:

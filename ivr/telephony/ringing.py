@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ivr.ari.call import Call
@@ -46,9 +46,11 @@ class Originator:
         *,
         ring_seconds: int,
         caller_id: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> Call:
         """The new leg, ringing for at most ``ring_seconds`` (Asterisk's originate timeout);
-        raises AriError (leg released) when Asterisk refuses."""
+        raises AriError (leg released) when Asterisk refuses. ``variables``: channel
+        variables for the dialplan (``LINJA_APP``, the Stasis app, is added to them)."""
         request = Originate(
             endpoint=endpoint,
             app=self._app,
@@ -56,6 +58,7 @@ class Originator:
             channel_id=channel_id,
             timeout=ring_seconds,
             caller_id=caller_id,
+            variables={} if variables is None else {"LINJA_APP": self._app, **variables},
         )
         leg = self._adopt(channel_id)
         try:

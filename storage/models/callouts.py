@@ -34,6 +34,7 @@ ATTEMPT_OUTCOMES = (
     "machine",
     "interrupted",
     "ended",
+    "answered",  # answered, then its controller died before a key (migration 0016)
 )
 
 

@@ -4,10 +4,12 @@ Requests enter ``contact_requests`` through the case recorder (``ContactRequeste
 the contact-request API. The dialer of every controller lists the *due* phone requests (open,
 with a number, ``next_attempt_at`` passed, no live lease, case not restricted) and puts them in
 its queue engine at their virtual arrival time (``queue_entered_at``). When the engine offers
-one to an agent, the controller **claims** it: ``SELECT ... FOR UPDATE SKIP LOCKED`` and a
-lease (``dialing_by`` = controller id, ``dialing_since``), so two controllers never dial the
-same request. A lease is renewed while the call goes on; a lease older than ``lease`` seconds
-belongs to a dead controller and may be taken over, so a crash mid-dial resumes the request.
+one to an agent, the controller **claims** it under the dialers' lease
+(:mod:`storage.repositories._lease`: ``FOR UPDATE SKIP LOCKED``, ``dialing_by`` /
+``dialing_since``), so two controllers never dial the same request. A lease is renewed while
+the call goes on; a lease older than ``lease`` seconds belongs to a dead controller and may be
+taken over, so a crash mid-dial resumes the request (one whose customer had answered is
+closed as answered instead).
 
 Every dial attempt is a ``callback_attempts`` row (``start_attempt`` / ``end_attempt``). A
 failed customer attempt is rescheduled (``retry_later``: ``attempts`` + 1, ``next_attempt_at``)
@@ -20,13 +22,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.events import CallbackOutcome, CallbackResult, Channel, ContactStatus, Outcome
 from storage.models import CallbackAttempt, Case, ContactRequest, Tenant
+from storage.repositories._lease import Lease, LeaseAttempts
 from storage.repositories._uow import transaction
 
 log = logging.getLogger(__name__)
@@ -63,25 +66,30 @@ def _place() -> ColumnElement[datetime]:
     return func.coalesce(ContactRequest.queue_entered_at, ContactRequest.requested_at)
 
 
-def _lease_free(now: datetime, lease: float) -> ColumnElement[bool]:
-    return or_(
-        ContactRequest.dialing_by.is_(None),
-        ContactRequest.dialing_since < now - timedelta(seconds=lease),
-    )
+LEASE = Lease(
+    ContactRequest, ContactRequest.dialing_by, ContactRequest.dialing_since, ContactRequest.id
+)
+ATTEMPTS = LeaseAttempts(
+    parent=CallbackAttempt.request_id,
+    started=CallbackAttempt.started_at,
+    ended=CallbackAttempt.ended_at,
+    answered=CallbackAttempt.answered_at,
+    result=CallbackAttempt.result,
+    interrupted=CallbackResult.INTERRUPTED.value,
+)
 
 
 def _dialable(now: datetime, lease: float, takeovers: bool = True) -> ColumnElement[bool]:
     """Dialable now; with ``takeovers`` False, not a request whose expired lease another
     controller held (it may still hold the request's outcome in its spool)."""
     return and_(
-        true() if takeovers else ContactRequest.dialing_by.is_(None),
+        LEASE.free(now, lease, takeovers=takeovers),
         ContactRequest.channel == Channel.PHONE.value,
         ContactRequest.status == ContactStatus.OPEN.value,
         ContactRequest.callback_number.is_not(None),
         ContactRequest.queue.is_not(None),
         ContactRequest.personal_data_erased_at.is_(None),
         or_(ContactRequest.next_attempt_at.is_(None), ContactRequest.next_attempt_at <= now),
-        _lease_free(now, lease),
         Case.restricted_at.is_(None),
     )
 
@@ -134,10 +142,9 @@ class CallbackRepository:
             .join(Case, Case.id == ContactRequest.case_id)
             .join(Tenant, Tenant.id == ContactRequest.tenant_id)
             .where(ContactRequest.id == request_id, _dialable(now, lease, takeovers))
-            .with_for_update(of=ContactRequest, skip_locked=True)
         )
         async with transaction(self._sessions) as s:
-            found = (await s.execute(stmt)).first()
+            found = (await s.execute(LEASE.claimable(stmt))).first()
             if found is None:
                 return None
             row, slug = found
@@ -147,16 +154,7 @@ class CallbackRepository:
                     "[cb %s] lease of %s expired; taken over by %s",
                     request_id, row.dialing_by, controller,
                 )  # fmt: skip
-                cut = await s.execute(
-                    update(CallbackAttempt)
-                    .where(
-                        CallbackAttempt.request_id == request_id,
-                        CallbackAttempt.ended_at.is_(None),
-                    )
-                    .values(ended_at=now, result=CallbackResult.INTERRUPTED.value)
-                    .returning(CallbackAttempt.answered_at)
-                )
-                if any(answered is not None for answered in cut.scalars()):
+                if (await ATTEMPTS.close_dead(s, request_id, now)).answered:
                     # The customer had answered: they talked to the agent (maybe cut short)
                     # and are not called a second time.
                     log.warning(
@@ -171,30 +169,19 @@ class CallbackRepository:
                     row.last_handled_at = row.closed_at = now
                     await s.flush()
                     return None
-            row.dialing_by = controller
-            row.dialing_since = now
+            LEASE.take(row, controller, now)
             await s.flush()
             return _request(row, slug)
 
     async def renew(self, request_id: uuid.UUID, controller: str, now: datetime) -> bool:
         """Extends the lease; False if it is no longer ours."""
         async with transaction(self._sessions) as s:
-            result = await s.execute(
-                update(ContactRequest)
-                .where(ContactRequest.id == request_id, ContactRequest.dialing_by == controller)
-                .values(dialing_since=now)
-                .returning(ContactRequest.id)
-            )
-            return result.first() is not None
+            return await LEASE.renew(s, request_id, controller, now)
 
     async def release(self, request_id: uuid.UUID, controller: str) -> None:
         """Gives the lease back without counting an attempt (e.g. no agent answered)."""
         async with transaction(self._sessions) as s:
-            await s.execute(
-                update(ContactRequest)
-                .where(ContactRequest.id == request_id, ContactRequest.dialing_by == controller)
-                .values(dialing_by=None, dialing_since=None)
-            )
+            await LEASE.release(s, request_id, controller)
 
     async def start_attempt(
         self,
@@ -278,20 +265,17 @@ class CallbackRepository:
         """One more customer attempt used; dial again at ``next_at``. False if the lease
         was lost meanwhile (someone else owns the request now: nothing changes)."""
         async with transaction(self._sessions) as s:
-            result = await s.execute(
-                update(ContactRequest)
-                .where(ContactRequest.id == request_id, ContactRequest.dialing_by == controller)
-                .values(
-                    attempts=ContactRequest.attempts + 1,
-                    next_attempt_at=next_at,
-                    dialing_by=None,
-                    dialing_since=None,
-                    last_agent_id=func.coalesce(agent_id, ContactRequest.last_agent_id),
-                    last_handled_at=now,
-                )
-                .returning(ContactRequest.id)
+            return await LEASE.release(
+                s,
+                request_id,
+                controller,
+                {
+                    "attempts": ContactRequest.attempts + 1,
+                    "next_attempt_at": next_at,
+                    "last_agent_id": func.coalesce(agent_id, ContactRequest.last_agent_id),
+                    "last_handled_at": now,
+                },
             )
-            return result.first() is not None
 
     async def finish(
         self,

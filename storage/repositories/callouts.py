@@ -4,11 +4,13 @@ with their leases, and one row per dial attempt, each written as it happens.
 Who dials a member is decided by a **claim**: in one transaction, under one advisory lock
 (``pg_advisory_xact_lock``: claims are serialised across controllers), the member's row is
 locked ``FOR UPDATE SKIP LOCKED``, the live leases of the call-out and of all call-outs are
-counted, and the lease (``dialing_by`` = controller id, ``dialing_since``) is taken only
-below both caps. So two controllers never exceed a cap and never call one member at once.
-A lease older than ``lease`` seconds belongs to a dead controller: the claim that takes it
-over closes its open attempt as ``interrupted`` (one attempt used) and returns its channel
-ids so the new holder can hang the orphaned leg up before dialling. A confirmation or a
+counted, and the lease (the dialers' lease, :mod:`storage.repositories._lease`, shared with
+the callback requests) is taken only below both caps. So two controllers never exceed a cap
+and never call one member at once. A lease older than ``lease`` seconds belongs to a dead
+controller (taken over only when ``takeovers``): the claim that takes it over closes its open
+attempt as ``interrupted``, or as ``answered`` when the member had answered it (one attempt
+used either way), and returns its channel ids so the new holder can hang the orphaned leg up
+before dialling. A confirmation or a
 refusal is stored with the attempt that got it, before the member hears the thanks, so a
 confirmed member is never called again.
 """
@@ -19,11 +21,12 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy import Interval, cast, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.domain import Actor
 from storage.models import (
     Callout,
     CalloutAttempt,
@@ -31,7 +34,9 @@ from storage.models import (
     StaffGroupMember,
     Tenant,
 )
-from storage.repositories._uow import transaction
+from storage.repositories._lease import Lease, LeaseAttempts
+from storage.repositories._uow import timestamptz, transaction
+from storage.repositories.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -189,18 +194,19 @@ def _attempt(a: CalloutAttempt) -> AttemptRow:
     )
 
 
-def _leased(now: datetime, lease: float) -> ColumnElement[bool]:
-    return and_(
-        CalloutMember.dialing_by.is_not(None),
-        CalloutMember.dialing_since >= now - timedelta(seconds=lease),
-    )
-
-
-def _lease_free(now: datetime, lease: float) -> ColumnElement[bool]:
-    return or_(
-        CalloutMember.dialing_by.is_(None),
-        CalloutMember.dialing_since < now - timedelta(seconds=lease),
-    )
+LEASE = Lease(
+    CalloutMember, CalloutMember.dialing_by, CalloutMember.dialing_since, CalloutMember.id
+)
+ATTEMPTS = LeaseAttempts(
+    parent=CalloutAttempt.callout_member_id,
+    started=CalloutAttempt.started_at,
+    ended=CalloutAttempt.ended_at,
+    answered=CalloutAttempt.answered_at,
+    result=CalloutAttempt.outcome,
+    interrupted="interrupted",
+    answered_result="answered",  # reached, cut off before a key: not reached (retried)
+    channel=CalloutAttempt.channel_id,
+)
 
 
 async def _add_members(
@@ -371,6 +377,54 @@ class CalloutRepository:
             )
             return [_attempt(a) for a in rows]
 
+    # -- retention -------------------------------------------------------------------------
+
+    async def blank_expired_numbers(
+        self, tenant_id: uuid.UUID, now: datetime, actor: Actor, *, limit: int
+    ) -> int:
+        """Retention, one transaction: blanks the number of up to ``limit`` of the tenant's
+        call-out attempts older than its ``case_retention`` (of call-outs that have ended;
+        outcomes and times stay), with one audit entry. Returns how many; rows locked by
+        someone else are skipped (the next sweep takes them)."""
+        retention = (
+            select(cast(Tenant.case_retention, Interval))
+            .where(Tenant.id == tenant_id)
+            .scalar_subquery()
+        )
+        picked = (
+            select(CalloutAttempt.id)
+            .join(CalloutMember, CalloutMember.id == CalloutAttempt.callout_member_id)
+            .join(Callout, Callout.id == CalloutMember.callout_id)
+            .where(
+                Callout.tenant_id == tenant_id,
+                Callout.status != "running",
+                CalloutAttempt.number.is_not(None),
+                CalloutAttempt.started_at < timestamptz(now) - retention,
+            )
+            .order_by(CalloutAttempt.started_at)
+            .limit(limit)
+            .with_for_update(of=CalloutAttempt, skip_locked=True)
+            .cte("picked")
+        )
+        async with transaction(self._sessions) as s:
+            rows = (
+                await s.execute(
+                    update(CalloutAttempt)
+                    .where(CalloutAttempt.id == picked.c.id)
+                    .values(number=None)
+                    .returning(CalloutAttempt.id)
+                )
+            ).all()
+            if rows:
+                await AuditLog.append_in(
+                    s,
+                    "retention.callout_attempts",
+                    actor,
+                    tenant_id=tenant_id,
+                    details={"callout_attempts": len(rows)},
+                )
+            return len(rows)
+
     # -- leases ----------------------------------------------------------------------------
 
     async def claim(
@@ -381,24 +435,27 @@ class CalloutRepository:
         *,
         lease: float,
         total_cap: int,
+        takeovers: bool = True,
     ) -> Claim | None:
         """Takes the member's lease if they may be called now and both caps allow another
-        call; None otherwise (locked rows are skipped, never waited for)."""
+        call; None otherwise (locked rows are skipped, never waited for). ``takeovers``
+        False: not a member whose expired lease another controller held."""
         async with transaction(self._sessions) as s:
             await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
             found = (
                 await s.execute(
-                    select(CalloutMember, Callout.max_parallel)
-                    .join(Callout, Callout.id == CalloutMember.callout_id)
-                    .where(
-                        CalloutMember.id == callout_member_id,
-                        CalloutMember.state == "pending",
-                        CalloutMember.member_id.is_not(None),
-                        Callout.status == "running",
-                        or_(CalloutMember.next_at.is_(None), CalloutMember.next_at <= now),
-                        _lease_free(now, lease),
+                    LEASE.claimable(
+                        select(CalloutMember, Callout.max_parallel)
+                        .join(Callout, Callout.id == CalloutMember.callout_id)
+                        .where(
+                            CalloutMember.id == callout_member_id,
+                            CalloutMember.state == "pending",
+                            CalloutMember.member_id.is_not(None),
+                            Callout.status == "running",
+                            or_(CalloutMember.next_at.is_(None), CalloutMember.next_at <= now),
+                            LEASE.free(now, lease, takeovers=takeovers),
+                        )
                     )
-                    .with_for_update(of=CalloutMember, skip_locked=True)
                 )
             ).first()
             if found is None:
@@ -411,7 +468,7 @@ class CalloutRepository:
                 )
                 .select_from(CalloutMember)
                 .join(Callout, Callout.id == CalloutMember.callout_id)
-                .where(Callout.status == "running", _leased(now, lease))
+                .where(Callout.status == "running", LEASE.live(now, lease))
             )
             mine, total = live.one()
             if mine >= per_callout or total >= total_cap:
@@ -423,35 +480,23 @@ class CalloutRepository:
                     "[callout %s] member %s: lease of %s expired; taken over by %s",
                     row.callout_id, row.id, row.dialing_by, controller,
                 )  # fmt: skip
-                open_ = await s.execute(
-                    update(CalloutAttempt)
-                    .where(
-                        CalloutAttempt.callout_member_id == row.id,
-                        CalloutAttempt.ended_at.is_(None),
-                    )
-                    .values(ended_at=now, outcome="interrupted")
-                    .returning(CalloutAttempt.channel_id)
-                )
-                orphans = tuple(open_.scalars())
-                row.attempts += len(orphans)
-            row.dialing_by = controller
-            row.dialing_since = now
+                dead = await ATTEMPTS.close_dead(s, row.id, now)
+                if dead.answered:
+                    log.warning(
+                        "[callout %s] member %s had answered the dead controller's call: "
+                        "attempt closed as answered",
+                        row.callout_id, row.id,
+                    )  # fmt: skip
+                orphans = dead.channels
+                row.attempts += dead.count
+            LEASE.take(row, controller, now)
             await s.flush()
             member = await s.get(StaffGroupMember, row.member_id)
             return Claim(_member(row, member), orphans)
 
     async def renew(self, callout_member_id: uuid.UUID, controller: str, now: datetime) -> bool:
         async with transaction(self._sessions) as s:
-            result = await s.execute(
-                update(CalloutMember)
-                .where(
-                    CalloutMember.id == callout_member_id,
-                    CalloutMember.dialing_by == controller,
-                )
-                .values(dialing_since=now)
-                .returning(CalloutMember.id)
-            )
-            return result.first() is not None
+            return await LEASE.renew(s, callout_member_id, controller, now)
 
     async def release(
         self,
@@ -465,20 +510,13 @@ class CalloutRepository:
         """Gives the lease back without an attempt; optionally with the member's new state
         (a restricted member is ``failed`` without being called; after a take-over the
         interrupted attempt is judged like any other: retried at ``next_at`` or failed)."""
-        values: dict[str, object] = {"dialing_by": None, "dialing_since": None}
+        values: dict[str, object] = {}
         if state is not None:
             values.update(state=state, next_at=next_at)
             if state != "pending":
                 values["decided_at"] = now
         async with transaction(self._sessions) as s:
-            await s.execute(
-                update(CalloutMember)
-                .where(
-                    CalloutMember.id == callout_member_id,
-                    CalloutMember.dialing_by == controller,
-                )
-                .values(**values)
-            )
+            await LEASE.release(s, callout_member_id, controller, values)
 
     # -- attempts --------------------------------------------------------------------------
 
@@ -525,18 +563,10 @@ class CalloutRepository:
             )
 
     async def interrupt_leg(self, channel_id: str, at: datetime) -> int:
-        """The attempt of a member leg whose controller died: closed as ``interrupted`` (its
-        lease, if it is still held, expires as usual). Returns how many were open."""
+        """The attempt of a member leg whose controller died: closed as ``interrupted`` (or
+        ``answered``; its lease, if still held, expires as usual). Returns how many."""
         async with transaction(self._sessions) as s:
-            result = await s.execute(
-                update(CalloutAttempt)
-                .where(CalloutAttempt.channel_id == channel_id, CalloutAttempt.ended_at.is_(None))
-                .values(
-                    ended_at=func.greatest(CalloutAttempt.started_at, at), outcome="interrupted"
-                )
-                .returning(CalloutAttempt.attempt_no)
-            )
-            return len(result.all())
+            return (await ATTEMPTS.close(s, CalloutAttempt.channel_id == channel_id, at)).count
 
     async def end_attempt(
         self,
@@ -574,15 +604,6 @@ class CalloutRepository:
             }
             if state != "pending":
                 values["decided_at"] = at
-            if not keep_lease:
-                values.update(dialing_by=None, dialing_since=None)
-            result = await s.execute(
-                update(CalloutMember)
-                .where(
-                    CalloutMember.id == callout_member_id,
-                    CalloutMember.dialing_by == controller,
-                )
-                .values(**values)
-                .returning(CalloutMember.id)
-            )
-            return result.first() is not None
+            if keep_lease:
+                return await LEASE.update_held(s, callout_member_id, controller, values)
+            return await LEASE.release(s, callout_member_id, controller, values)

@@ -1,9 +1,11 @@
 """Erasure of a data subject's personal data, and the ledger that proves it was done.
 
-:meth:`ErasureRepository.erase_subject` blanks the subject's cases and contact requests in
-one transaction, writes a ledger row (append-only, holds no personal data) and an audit row,
-and returns the recordings and voice messages of those cases: the caller deletes their files
-and then marks each deleted with reason ``erasure``.
+:meth:`ErasureRepository.erase_subject` blanks the subject's cases and contact requests,
+removes their call-out group memberships and blanks their number in call-out attempts (the
+ledger counts ``staff_members`` and ``callout_attempts``) in one transaction, writes a
+ledger row (append-only, holds no personal data) and an audit row, and returns the
+recordings and voice messages of those cases: the caller deletes their files and then marks
+each deleted with reason ``erasure``.
 
 In the same transaction those audio rows get their deletion intent (``deleting_since``,
 ``deleting_reason = 'erasure'``): if the caller dies before the files are gone, the next
@@ -26,6 +28,7 @@ from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
 from storage.repositories.cases import BLANK_REQUEST
 from storage.repositories.media import audio_view
+from storage.repositories.staff import erase_staff_in
 
 
 def _view(e: Erasure) -> ErasureView:
@@ -137,12 +140,16 @@ class ErasureRepository:
                         row.deleting_reason = "erasure"
                     out.append(audio_view(kind, row))
             await s.flush()
+            # Call-out group memberships go, and the number in call-out attempts (issue 16).
+            staff, attempts = await erase_staff_in(s, tenant_id, all_numbers)
             counts = {
                 "cases": len(case_ids),
                 "contact_requests": len(request_ids),
                 "recordings": len(recordings),
                 "voice_messages": len(voice),
                 **held,
+                "staff_members": staff,
+                "callout_attempts": attempts,
             }
             entry = Erasure(
                 id=uuid.uuid4(),

@@ -207,32 +207,32 @@ async def staff_member_rows(
     return members, attempts
 
 
-async def erase_staff_members(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, forms: Sequence[str]
+async def erase_staff_in(
+    s: AsyncSession, tenant_id: uuid.UUID, forms: Sequence[str]
 ) -> tuple[int, int]:
-    """Removes the person's memberships (name, numbers, PIN hash; a call-out keeps the
-    member's place and outcomes, not who it was) and blanks their number in call-out
-    attempts. Returns (members removed, attempts blanked)."""
+    """In the erasure's transaction: removes the person's memberships (name, numbers, PIN
+    hash; a call-out keeps the member's place and outcomes, not who it was) and blanks their
+    number in call-out attempts. Returns (members removed, attempts blanked)."""
     if not forms:
         return 0, 0
-    async with transaction(sessions) as s:
-        ids = list(
-            await s.scalars(select(StaffGroupMember.id).where(_member_matches(tenant_id, forms)))
+    ids = list(
+        await s.scalars(select(StaffGroupMember.id).where(_member_matches(tenant_id, forms)))
+    )
+    blanked = await s.execute(
+        update(CalloutAttempt)
+        .where(
+            or_(
+                _attempt_matches(tenant_id, forms),
+                CalloutAttempt.callout_member_id.in_(
+                    select(CalloutMember.id).where(CalloutMember.member_id.in_(ids))
+                ),
+            ),
+            CalloutAttempt.number.is_not(None),
         )
-        blanked = await s.execute(
-            update(CalloutAttempt)
-            .where(
-                or_(
-                    _attempt_matches(tenant_id, forms),
-                    CalloutAttempt.callout_member_id.in_(
-                        select(CalloutMember.id).where(CalloutMember.member_id.in_(ids))
-                    ),
-                )
-            )
-            .values(number=None)
-            .returning(CalloutAttempt.id)
-        )
-        n_blanked = len(blanked.all())
-        if ids:
-            await s.execute(delete(StaffGroupMember).where(StaffGroupMember.id.in_(ids)))
-        return len(ids), n_blanked
+        .values(number=None)
+        .returning(CalloutAttempt.id)
+    )
+    n_blanked = len(blanked.all())
+    if ids:
+        await s.execute(delete(StaffGroupMember).where(StaffGroupMember.id.in_(ids)))
+    return len(ids), n_blanked

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -76,10 +75,7 @@ def _injected(tmp_path: Path, scenario: str, numbers: list[str]) -> tuple[str, l
 
 
 def _kill_and_restart(ctl: Controller) -> None:
-    assert ctl.proc is not None
-    ctl.proc.send_signal(signal.SIGKILL)
-    ctl.proc.wait()
-    ctl.proc = None
+    assert ctl.kill() is not None, "the controller was not running"
     time.sleep(1.0)
     ctl.start()
 

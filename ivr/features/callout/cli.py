@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ivr.audio import AudioError, to_asterisk_wav
 from ivr.callout.service import (
+    MAX_AUDIO_BYTES,
     BadCallout,
     CalloutDefaults,
     CalloutService,
@@ -134,7 +134,6 @@ def _register_callout(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=_cmd(_callout_cancel))
 
 
-MAX_AUDIO_BYTES = 20 * 1024 * 1024
 Action = Callable[[CalloutService, argparse.Namespace], Awaitable[str]]
 
 
@@ -233,18 +232,15 @@ async def _group_available(svc: CalloutService, a: argparse.Namespace) -> str:
 
 
 def _audio(path: Path | None) -> bytes | None:
+    """The file as uploaded (the service converts and checks it)."""
     if path is None:
         return None
     try:
         if path.stat().st_size > MAX_AUDIO_BYTES:
-            raise BadCallout({"audio": f"larger than {MAX_AUDIO_BYTES // 2**20} MiB"})
-        raw = path.read_bytes()
+            raise BadCallout({"audio": f"{path}: larger than {MAX_AUDIO_BYTES // 2**20} MiB"})
+        return path.read_bytes()
     except OSError as exc:
         raise BadCallout({"audio": f"{path}: {exc.strerror}"}) from None
-    try:
-        return to_asterisk_wav(raw)
-    except AudioError as exc:
-        raise BadCallout({"audio": f"{path}: {exc}"}) from None
 
 
 async def _callout_start(svc: CalloutService, a: argparse.Namespace) -> str:

@@ -9,6 +9,7 @@ import os
 from ivr.ari.call import Call
 from ivr.callout.call import MemberCall, OrphanedLeg
 from ivr.callout.dialer import CalloutConfig, CalloutDialer
+from ivr.callout.outbox import CalloutOutbox
 from ivr.callout.service import CalloutService
 from ivr.core import Core, Feature
 from ivr.features.callout.cli import defaults
@@ -51,9 +52,11 @@ async def wire(core: Core) -> Feature:
             lease=s.callout_lease,
             total_cap=s.callout_total_cap,
             rate=s.callout_rate,
+            takeover_grace=s.callout_takeover_grace,
         ),
         restrictions=core.restrictions,
         hangup_orphan=hangup_orphan,
+        outcomes=CalloutOutbox(s.state_dir / "spool" / "callouts"),
     )
     service = CalloutService(
         core.tenants,

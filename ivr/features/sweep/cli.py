@@ -26,6 +26,7 @@ from retention.sweeper import SweepConfig, Sweeper, SweepReport
 from storage.db import make_engine, session_factory
 from storage.domain import Actor
 from storage.errors import Conflict, NotFound, StorageError
+from storage.repositories.callouts import CalloutRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import AudioTable, SweepLock, SweepRepository
 from storage.repositories.users import UserRepository
@@ -110,6 +111,7 @@ async def run_sweep(
             actor=Actor.system("sweep-cli"),
             copies=Copies.in_state(settings.state_dir, settings.export_ttl),
             journal=RowJournal.in_state(settings.state_dir),
+            callouts=CalloutRepository(sessions),
         )
         return await sweeper.run(dry_run=dry_run, out=print)
     finally:

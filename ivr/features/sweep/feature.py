@@ -1,6 +1,6 @@
-"""Retention: the periodic sweeper that deletes audio and blanks case personal data past each
-tenant's retention (crash-safe, one sweep at a time), and removes the converted listening
-copies and API export bundles past their TTL."""
+"""Retention: the periodic sweeper that deletes audio and blanks case personal data (and the
+numbers of call-out attempts) past each tenant's retention (crash-safe, one sweep at a
+time), and removes the converted listening copies and API export bundles past their TTL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from recording.journal import RowJournal
 from retention.copies import Copies
 from retention.periodic import run_periodic
 from retention.sweeper import SweepConfig, Sweeper
+from storage.repositories.callouts import CalloutRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import SweepLock, SweepRepository
 
@@ -24,6 +25,7 @@ async def wire(core: Core) -> Feature:
         SweepConfig(batch=s.sweep_batch),
         copies=Copies.in_state(s.state_dir, s.export_ttl),
         journal=RowJournal.in_state(s.state_dir),
+        callouts=CalloutRepository(core.sessions),
     )
     return Feature(
         "sweep", tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),)

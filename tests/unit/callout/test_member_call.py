@@ -77,9 +77,12 @@ class World:
     async def dialled(self) -> None:
         await self.fake.wait_until(lambda: "co-1" in self.fake.channels)
 
-    async def answer(self) -> None:
+    async def answer(self, amd: str = "HUMAN") -> None:
+        """The member answers; AMD in the dialplan says ``amd`` and hands the leg back."""
         await self.dialled()
         self.fake.start_call("co-1", args=["callout-member", "demo"])
+        await self.fake.wait_until(lambda: self.fake.requests_to("POST", "/channels/co-1/continue"))
+        self.fake.start_call("co-1", args=["callout-member", "demo", "amd", amd, f"{amd}-1-1"])
 
     async def heard_options(self, times: int = 1) -> None:
         options = text(Text.CALLOUT_OPTIONS, "fi")
@@ -246,3 +249,51 @@ async def test_an_uploaded_message_is_played_instead_of_the_text(tmp_path: Path)
     media = w.fake.media_played("co-1")
     assert media[1] == f"sound:/sounds/callout-{'ab' * 32}" and MESSAGE not in w.heard()
     assert (tmp_path / "sounds" / f"callout-{'ab' * 32}.wav").is_file() and loads == [1]
+
+
+async def test_answering_machine_hears_the_message_after_its_greeting_and_is_not_reached(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    task = w.start(w.spec())
+    await w.answer(amd="MACHINE")
+    result = await asyncio.wait_for(task, 2)
+    assert result.outcome is AttemptOutcome.MACHINE and result.key is None
+    assert result.answered_at is not None
+    assert w.heard() == [text(Text.CALLOUT_INTRO, "fi"), MESSAGE]  # once, no options
+    assert w.log == ["answered"]  # nothing decided
+    assert w.hung_up()
+
+
+async def test_the_answered_leg_runs_amd_in_the_dialplan_before_the_message(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)
+    task = w.start(w.spec())
+    await w.dialled()
+    (body,) = [b for m, path, _, b in w.fake.requests if m == "POST" and path == "/channels"]
+    assert body == {"variables": {"LINJA_APP": "linja", "LINJA_TENANT": "demo"}}
+    w.fake.start_call("co-1", args=["callout-member", "demo"])
+    await w.fake.wait_until(lambda: w.fake.requests_to("POST", "/channels/co-1/continue"))
+    (cont,) = w.fake.requests_to("POST", "/channels/co-1/continue")
+    assert cont[2] == {"context": "linja-callout", "extension": "amd", "priority": 1}
+    await asyncio.sleep(0.05)
+    assert w.heard() == []  # nothing is played before AMD's verdict
+    w.fake.start_call("co-1", args=["callout-member", "demo", "amd", "NOTSURE", "TOOLONG-5000"])
+    await w.heard_options()
+    w.fake.dtmf("co-1", "1")
+    result = await asyncio.wait_for(task, 2)
+    assert result.outcome is AttemptOutcome.CONFIRMED  # not sure: a person, who pressed 1
+
+
+async def test_hanging_up_during_the_detection_is_not_reached(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    task = w.start(w.spec())
+    await w.dialled()
+    w.fake.start_call("co-1", args=["callout-member", "demo"])
+    await w.fake.wait_until(lambda: w.fake.requests_to("POST", "/channels/co-1/continue"))
+    await asyncio.sleep(0.05)  # the StasisEnd of the detour came and went: still our call
+    w.fake.hangup("co-1")
+    result = await asyncio.wait_for(task, 2)
+    assert result.outcome is AttemptOutcome.NO_KEY and result.answered_at is not None
+    assert w.heard() == []
