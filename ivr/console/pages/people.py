@@ -6,6 +6,8 @@ requests' JSON bodies, never in a URL."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
 from ivr.console.deps import PageDeps
@@ -28,8 +30,9 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
         if tenant is None and slug:
             tenant = await deps.tenant_by_slug(slug)
         entries = [] if tenant is None else await ledger.ledger(tenant.id, limit=100)
+        zone = ZoneInfo(tenant.time_zone if tenant is not None else "Europe/Helsinki")
         return await deps.render(
-            request, who, "people/index.html", {"tenant": tenant, "ledger": entries}
+            request, who, "people/index.html", {"tenant": tenant, "ledger": entries, "zone": zone}
         )
 
     app.router.add_get("/people", people)
