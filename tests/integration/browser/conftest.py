@@ -2,8 +2,9 @@
 ``/usr/bin/chromium`` (installed by ``linja stack up``; nothing is downloaded), against a real
 ``linja serve`` on the worker's stack, with the demo tenant seeded.
 
-- ``console`` (one controller per test module): ``console.url(path)``, ``console.user(role)``
-  (a fresh user of the demo tenant, or of ``tenant=``; password :data:`PASSWORD`),
+- ``console`` (one controller for the package's tests that run in a row):
+  ``console.url(path)``, ``console.user(role)`` (a fresh user of the demo tenant, or of
+  ``tenant=``; password :data:`PASSWORD`),
   ``console.tenant()`` (a fresh tenant's slug), ``console.fetch(sql, ...)`` (rows from the
   database, as the superuser);
 - ``page_as(login)`` (per test): a new browser context at 1366x768 whose session is logged
@@ -134,7 +135,10 @@ class Console:
         return login
 
 
-@pytest.fixture(scope="module")
+# Package scope: one controller and one browser for the browser tests that run one after
+# another on a worker; pytest stops them before the worker goes on to any other test file
+# (whose controllers need the worker's HTTP port).
+@pytest.fixture(scope="package")
 def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     log_path = tmp_path_factory.mktemp("console") / "controller.log"
     ctl = Controller(stack, log_path)
@@ -145,7 +149,7 @@ def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         ctl.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `linja stack up` installs Debian's chromium")
