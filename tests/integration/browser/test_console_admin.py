@@ -50,6 +50,7 @@ def test_a_team_user_sees_no_admin_pages_and_gets_403_pages_on_their_urls(
     for path in ADMIN_PAGES:
         reply = page.goto(path)
         assert reply is not None and reply.status == 403, path
+        assert reply.headers["content-type"].startswith("text/html"), path
         expect(page.locator("h1")).to_have_text("Ei käyttöoikeutta")
     shot(page, "403")
     assert refusals(console, login) == list(ADMIN_PAGES)
