@@ -80,6 +80,19 @@ def test_an_admin_sets_retention_and_a_bad_duration_changes_nothing(
     page.get_by_role("link", name=slug).click()
     expect(page).to_have_url(console.url(f"/admin/tenants/{slug}"))
     before = tenant_row(console, slug)
+    page.locator("#f-tenant-time_zone").fill("Mars/Olympus")
+    page.locator("#f-tenant-name").fill("")
+    submit(page, "tenant")
+    expect(page.locator("#e-tenant-time_zone")).not_to_be_empty()
+    expect(page.locator("#e-tenant-name")).not_to_be_empty()
+    assert tenant_row(console, slug) == before
+    page.locator("#f-tenant-time_zone").fill("Europe/Stockholm")
+    page.locator("#f-tenant-name").fill("Uusi nimi Oy")
+    page.locator("#f-tenant-language").select_option("en")
+    submit_and_reload(page, "tenant")
+    before = tenant_row(console, slug)
+    assert (before["name"], before["language"]) == ("Uusi nimi Oy", "en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")  # the tenant's language now
     page.locator("#f-retention-recording_retention").fill("forever")
     page.locator("#f-retention-case_retention").fill("40m")
     submit(page, "retention")
@@ -139,6 +152,22 @@ def test_an_admin_adds_a_user_and_disables_them_and_bad_fields_change_nothing(
     )
     assert made == {"role": "admin", "slug": slug}
     page.get_by_role("link", name=login).click()
+    page.locator("#f-user-email").fill("ei-osoite")
+    page.locator("#f-user-name").fill("Muutettu Nimi")
+    submit(page, "user")
+    expect(page.locator("#e-user-email")).not_to_be_empty()
+    page.locator("#f-password-password").fill("short")
+    submit(page, "password")
+    expect(page.locator("#e-password-password")).not_to_be_empty()
+    (unchanged,) = console.fetch(
+        "SELECT name, email, password_hash FROM users WHERE login = $1", login
+    )
+    assert (unchanged["name"], unchanged["email"]) == ("Uusi Agentti", None)
+    page.locator("#f-password-password").fill("another-long-password")
+    submit(page, "password")
+    expect(page.locator("#password [data-form-status]")).not_to_be_empty()
+    (changed,) = console.fetch("SELECT password_hash FROM users WHERE login = $1", login)
+    assert changed["password_hash"] != unchanged["password_hash"]
     page.get_by_role("button", name="Poista käytöstä").click()
     dialog = page.locator("#confirm-disable")
     expect(dialog).to_be_visible()
