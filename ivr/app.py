@@ -47,8 +47,8 @@ FEATURES = (
     "cases",
     "logins",
     "callout",
-    "console",
     "admin",
+    "console",  # last: its pages use what the features before it offer
 )
 
 

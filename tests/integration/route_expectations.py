@@ -58,8 +58,20 @@ PUBLIC = row(200, 200, 200, 200, 200, 200)
 
 # fmt: off
 EXPECTATIONS: dict[tuple[str, str], Row] = {
-    # console: public, in-memory (health is 503 while ARI is not connected: the fake ARI)
-    ("GET", "/"): PUBLIC,
+    # console: the JSON endpoints are public and in memory (health is 503 while ARI is not
+    # connected: the fake ARI); the pages (console/) send nobody to /login (303, not followed)
+    ("GET", "/"): row(303, 200, 200, 200, 200, 200),  # anonymous: to the login page
+    ("GET", "/login"): PUBLIC,
+    ("GET", "/language/{code}"): row(303, 303, 303, 303, 303, 303, params={"code": "en"}),
+    ("GET", "/static/{name}"): row(200, 200, 200, 200, 200, 200, params={"name": "console.js"}),
+    ("GET", "/agents"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/people"): row(303, 403, 403, 200, 200, 200, tenant=True),
+    ("GET", "/audit"): row(303, 403, 403, 200, 200, 200, tenant=True),
+    ("GET", "/admin/tenants"): row(303, 403, 403, 200, 200, 200),
+    ("GET", "/admin/tenants/{slug}"): row(303, 403, 403, 200, 403, 200, params={"slug": "tenant"}),
+    ("GET", "/admin/numbers"): row(303, 403, 403, 200, 200, 200),
+    ("GET", "/admin/users"): row(303, 403, 403, 200, 200, 200),
+    ("GET", "/admin/users/{login}"): row(303, 403, 403, 200, 403, 200, params=USER),
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,
