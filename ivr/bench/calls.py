@@ -5,7 +5,7 @@ In one run, on the developer's stack (loopback only, bounded in calls and time):
 1. **ceiling**: for each path (``8190``: dialplan Answer + Playback + Hangup; ``190``: the
    controller's announcement flow, same audio), a binary search (RFC 7501 style) for the
    highest rate whose burst of ``seconds`` has zero failed calls and leaves no channel;
-2. **beyond**: fixed-rate bursts at 0.8×, 1.5× and 2× of each path's own ceiling;
+2. **beyond**: fixed-rate bursts at 0.8x, 1.5x and 2x of each path's own ceiling;
 3. **concurrent listeners**: calls to a 20 s bulletin at a steady rate until the first
    failure, for both paths: the most calls up at once before it;
 4. **call center**: menu → queue → agent calls with SIPp agents (calls/s into queues).
@@ -15,7 +15,7 @@ seconds after SIPp finished, the controller's CPU per answered call (from ``/pro
 over the burst) and RSS, Asterisk's CPU per call; then the controller's figures as ratios to
 the dialplan's, measured in the same run.
 
-``LINJA_BENCH_QUICK=1``: short bursts, a coarse search, no 0.8× row and no concurrency or
+``LINJA_BENCH_QUICK=1``: short bursts, a coarse search, no 0.8x row and no concurrency or
 call-center run (development). ``LINJA_BENCH_ONLY=controller`` (or ``dialplan``): one path.
 """
 
@@ -76,7 +76,7 @@ def ceiling(trial: Callable[[float], Row], plan: Plan, rows: list[Row]) -> float
 def ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or b == 0:
         return "-"
-    return f"{a / b:.2f}×"
+    return f"{a / b:.2f}x"
 
 
 def main() -> None:
@@ -119,7 +119,7 @@ def main() -> None:
                     row = trial(max(plan.low, ceilings[path] * m))
                     fixed[(path, m)] = row
                     rows[path].append(row)
-                    print(f"{format_row(row)}   ({m:g}× ceiling)", flush=True)
+                    print(f"{format_row(row)}   ({m:g}x ceiling)", flush=True)
             concurrent = {}
             if plan.concurrency_calls:
                 long_scenario = scenario
@@ -160,14 +160,12 @@ def main() -> None:
         for m in plan.multiples:
             dr, cr = fixed[("dialplan", m)], fixed[("controller", m)]
             print(
-                f"{m:g}× ceiling: failed {cr.failed} vs {dr.failed} ({ratio(cr.failed, dr.failed)})"
+                f"{m:g}x ceiling: failed {cr.failed} vs {dr.failed} ({ratio(cr.failed, dr.failed)})"
                 f", p99 {ratio(cr.p99, dr.p99)}, channels left {cr.left} vs {dr.left}"
             )
         if concurrent:
-            print(
-                f"concurrent listeners: controller {concurrent.get('controller')} vs dialplan "
-                f"{concurrent.get('dialplan')} ({ratio(concurrent.get('controller'), concurrent.get('dialplan'))})"
-            )
+            cc, dc = concurrent.get("controller"), concurrent.get("dialplan")
+            print(f"concurrent listeners: controller {cc} vs dialplan {dc} ({ratio(cc, dc)})")
 
 
 if __name__ == "__main__":

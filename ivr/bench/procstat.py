@@ -13,6 +13,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 class Sample:
     cpu_s: float  # user + system CPU seconds since the process started
     rss_mb: float
+    sys_s: float = 0.0  # the system part of cpu_s
 
 
 def sample(pid: int) -> Sample:
@@ -24,7 +25,7 @@ def sample(pid: int) -> Sample:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss_kb = int(line.split()[1])
-    return Sample(cpu, rss_kb / 1024)
+    return Sample(cpu, rss_kb / 1024, int(fields[12]) / _TICKS)
 
 
 def alive(pid: int) -> bool:

@@ -158,9 +158,11 @@ class ControllerProcess:
         return self.proc.pid
 
     def start(self, *, wait: bool = True) -> None:
+        profile = self.env.get("LINJA_BENCH_PROFILE")  # cProfile output of the controller
+        prefix = ["-m", "cProfile", "-o", profile] if profile else []
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ivr.cli", "serve"],
+                [sys.executable, *prefix, "-m", "ivr.cli", "serve"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=project_root(),
             )  # fmt: skip
