@@ -40,7 +40,8 @@ BENCH_DIALPLAN = """; Bench only (ivr/bench/rig.py): installed for a bench run, 
 [linja-inbound]
 {routes}
 """
-ROUTE = """exten => {n},1,Stasis(linja,announcement,demo)
+ROUTE = """exten => {n},1,Answer()
+ same => n,Stasis(linja,announcement,demo)
  same => n,GotoIf($["${{STASISSTATUS}}" = "FAILED"]?linja-fallback,${{EXTEN}},1)
  same => n,Hangup()
 exten => {b}{n},1,Answer()
