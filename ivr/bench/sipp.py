@@ -68,7 +68,7 @@ def timed_scenario(workdir: Path, *, rtp_port: int | None = None) -> Path:
             '<recv response="200" rrs="true" rtd="1"><action>'
             '<ereg regexp="m=audio ([0-9]+)" search_in="body" check_it="true" '
             'assign_to="sdp,astport"/>'
-            '<log message="answer [$astport] [clock_tick]"/></action></recv>',
+            '<log message="answer [$astport] [clock_tick] [$sdp]"/></action></recv>',
         )
         text = text.replace(
             '<recv request="BYE"/>',
