@@ -84,7 +84,7 @@ def settled_count(settings: Settings, want: int, timeout: float = 30) -> int:
     while time.monotonic() < deadline:
         try:
             now = counted(settings)
-        except Exception:  # noqa: BLE001 - Postgres may still be starting
+        except Exception:  # Postgres may still be starting
             time.sleep(1)
             continue
         if now >= want:

@@ -10,6 +10,7 @@ answer and the BYE, more than ``gap_s`` passed without a packet from that call's
 from __future__ import annotations
 
 import bisect
+import itertools
 import socket
 import threading
 import time
@@ -77,6 +78,6 @@ def silent_callers(
         hi = bisect.bisect_right(times, end)
         inside = times[lo:hi]
         marks = [start, *inside, end]
-        if max(b - a for a, b in zip(marks, marks[1:], strict=False)) > gap_s:
+        if max(b - a for a, b in itertools.pairwise(marks)) > gap_s:
             silent += 1
     return Silence(len(calls), silent)
