@@ -7,16 +7,15 @@ In one run, on the developer's stack (loopback only, bounded in calls and time):
    highest rate whose burst of ``seconds`` has zero failed calls and leaves no channel;
 2. **beyond**: fixed-rate bursts at 0.8x, 1.5x and 2x of each path's own ceiling;
 3. **concurrent listeners**: calls to a 20 s bulletin at a steady rate until the first
-   failure, for both paths: the most calls up at once before it;
-4. **call center**: menu → queue → agent calls with SIPp agents (calls/s into queues).
+   failure, for both paths: the most calls up at once before it.
 
 Per burst: calls ok / failed, p50 / p95 / p99 INVITE→200 (ms), channels left ``settle``
 seconds after SIPp finished, the controller's CPU per answered call (from ``/proc/<pid>/stat``,
 over the burst) and RSS, Asterisk's CPU per call; then the controller's figures as ratios to
 the dialplan's, measured in the same run.
 
-``LINJA_BENCH_QUICK=1``: short bursts, a coarse search, no 0.8x row and no concurrency or
-call-center run (development). ``LINJA_BENCH_ONLY=controller`` (or ``dialplan``): one path.
+``LINJA_BENCH_QUICK=1``: short bursts, a coarse search, no 0.8x row and no concurrency run
+(development). ``LINJA_BENCH_ONLY=controller`` (or ``dialplan``): one path.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.bench import callcenter
 from ivr.bench.rig import BASELINE_PREFIX, LONG, LONG_S, SHORT, SHORT_S, ControllerProcess, Rig
 from ivr.bench.sipp import run_load, timed_scenario
 from ivr.bench.trial import HEADER, Row, burst, format_row
@@ -45,14 +43,13 @@ class Plan:
     multiples: tuple[float, ...] = (0.8, 1.5, 2.0)
     concurrency_rate: float = 40.0
     concurrency_calls: int = 1200
-    call_center: bool = True
 
     @classmethod
     def from_env(cls) -> Plan:
         if os.environ.get("LINJA_BENCH_QUICK"):
             return cls(
                 seconds=3.0, settle=3.0, high=400.0, resolution=50.0, multiples=(1.5, 2.0),
-                concurrency_calls=0, call_center=False,
+                concurrency_calls=0,
             )  # fmt: skip
         return cls()
 
@@ -110,6 +107,7 @@ def main() -> None:
                     row, _ = burst(
                         rig, ctl, scenario, workdir, path=path, service=service, rate=rate,
                         seconds=plan.seconds, call_timeout_s=call_timeout, settle_s=plan.settle,
+                        idle_cpu_per_s=idle,
                     )  # fmt: skip
                     return row
 
@@ -143,8 +141,6 @@ def main() -> None:
                         f"{result.failed} failed, {left} channels left)",
                         flush=True,
                     )
-            if plan.call_center and not only:
-                print(callcenter.run(settings, workdir), flush=True)
         finally:
             ctl.stop()
     print()

@@ -1,9 +1,10 @@
 """``make bench-soak``: ``LINJA_SOAK_CALLS`` (default 100,000) bulletin calls through the
 controller at a steady ``LINJA_SOAK_RATE`` (default 150) calls/s, below the burst ceiling.
 
-The calls go in chunks of 10,000 (``LINJA_SOAK_CHUNK``; one SIPp run each, back to back); after each chunk: calls
-ok / failed so far, the controller's RSS and CPU per call, channels left. At the end: RSS at
-10k against RSS at the last chunk (the target: within 10 %), failures and channels left.
+The calls go in chunks of 10,000 (``LINJA_SOAK_CHUNK``; one SIPp run each, back to back);
+after each chunk: calls ok / failed so far, the controller's RSS and CPU per call, channels
+up. At the end: RSS at 10k against RSS at the last chunk (the target: within 10 %), failures
+and channels left.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ class Row:
     ctl_rss_mb: float | None
     ast_cpu_s: float | None
     seconds: float
+    idle_cpu_s: float = 0.0  # what the idle controller would have spent in ``seconds``
 
     @property
     def passed(self) -> bool:
@@ -37,6 +38,13 @@ class Row:
         return self.ctl_cpu_s * 1000 / self.ok
 
     @property
+    def ctl_net_ms_per_call(self) -> float | None:
+        """CPU per call less the idle controller's background work over the burst."""
+        if self.ctl_cpu_s is None or not self.ok:
+            return None
+        return max(0.0, self.ctl_cpu_s - self.idle_cpu_s) * 1000 / self.ok
+
+    @property
     def ast_ms_per_call(self) -> float | None:
         if self.ast_cpu_s is None or not self.ok:
             return None
@@ -45,7 +53,7 @@ class Row:
 
 HEADER = (
     f"{'path':<10} {'calls/s':>7} {'ok':>6} {'failed':>6} {'p50':>6} {'p95':>6} {'p99':>7} "
-    f"{'left':>4} {'ctl ms/call':>11} {'ctl RSS MB':>10} {'ast ms/call':>11}"
+    f"{'left':>4} {'ctl ms/call':>11} {'net':>5} {'ctl RSS MB':>10} {'ast ms/call':>11}"
 )
 
 
@@ -61,6 +69,7 @@ def format_row(row: Row) -> str:
     return (
         f"{row.path:<10} {row.rate:>7.0f} {row.ok:>6} {row.failed:>6} {_ms(row.p50, 6)} "
         f"{_ms(row.p95, 6)} {_ms(row.p99, 7)} {row.left:>4} {_f(row.ctl_ms_per_call, 11)} "
+        f"{_f(row.ctl_net_ms_per_call, 5)} "
         f"{_f(row.ctl_rss_mb, 10, 0)} {_f(row.ast_ms_per_call, 11)}"
     )
 
@@ -77,6 +86,7 @@ def burst(
     seconds: float,
     call_timeout_s: float,
     settle_s: float,
+    idle_cpu_per_s: float = 0.0,
 ) -> tuple[Row, LoadResult]:
     """``rate`` calls/s for ``seconds`` to ``service``; channels counted ``settle_s`` after
     SIPp is done, then any left are hung up so the next burst starts clean."""
@@ -104,6 +114,6 @@ def burst(
         ctl_cpu_s=None if ctl0 is None or ctl1 is None else ctl1.cpu_s - ctl0.cpu_s,
         ctl_rss_mb=None if ctl1 is None else ctl1.rss_mb,
         ast_cpu_s=None if ast0 is None or ast1 is None else ast1.cpu_s - ast0.cpu_s,
-        seconds=elapsed,
+        seconds=elapsed, idle_cpu_s=idle_cpu_per_s * elapsed,
     )  # fmt: skip
     return row, result
