@@ -61,6 +61,20 @@ bench-callout: $(STAMP) stack
 bench-export: $(STAMP) stack
 	$(PY) -m retention.bench_export
 
+.PHONY: bench-calls bench-soak bench-faults
+## Call-rate benchmark: the bulletin through the controller vs the pure dialplan (~10 min;
+## LINJA_BENCH_QUICK=1 for a short run).
+bench-calls: $(STAMP) stack
+	$(PY) -m ivr.bench.calls
+
+## 100,000 calls at a steady rate below the ceiling: RSS at 10k and 100k, failures, channels.
+bench-soak: $(STAMP) stack
+	$(PY) -m ivr.bench.soak
+
+## Faults under 100 calls/s: kill -9 the controller, restart Asterisk, restart Postgres.
+bench-faults: $(STAMP) stack
+	$(PY) -m ivr.bench.faults
+
 .PHONY: bench-auth
 bench-auth: $(STAMP)
 	$(PY) -m ivr.auth_bench

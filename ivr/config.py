@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     http_port: Port = 8080
 
     ari_app: str = "linja"
+    # Ask ARI for only the event types the flows use (ivr/ari/filters.py); off: every event.
+    ari_event_filter: bool = True
     ari_user: str = "linja"
     ari_password: SecretStr | None = None
     ami_user: str = "linja"

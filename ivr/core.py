@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ivr.ari.client import AriClient
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.events import EventStream
+from ivr.ari.filters import apply_event_filter
 from ivr.clock import Clock, utcnow
 from ivr.config import Settings, project_root
 from ivr.directory import Directory
@@ -178,6 +179,8 @@ def assemble_core(
 
     async def on_connected(reconnected: bool) -> None:
         log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)
+        if settings.ari_event_filter:
+            await apply_event_filter(ari, settings.ari_app)
         await dispatcher.resync()
 
     stream = EventStream(

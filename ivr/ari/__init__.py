@@ -1,7 +1,10 @@
 """Linja's own thin ARI layer; the only package that builds ARI paths.
 
-- :mod:`ivr.ari.client`: ``AriClient``, REST over aiohttp (:class:`ivr.ari.protocol.AriRest`);
-- :mod:`ivr.ari.events`: ``EventStream``, the ``/ari/events`` websocket with reconnect;
+- :mod:`ivr.ari.client`: ``AriClient``, REST (:class:`ivr.ari.protocol.AriRest`) over
+  :mod:`ivr.ari.http1`, a lean pool of keep-alive HTTP/1.1 connections;
+- :mod:`ivr.ari.events`: ``EventStream``, the ``/ari/events`` websocket (aiohttp) with
+  reconnect; :mod:`ivr.ari.filters`: the event types the flows use, and the application
+  event filter asking ARI for only those;
 - :mod:`ivr.ari.dispatcher`: ``Dispatcher``, one task and one :class:`~ivr.ari.call.Call` per
   channel;
 - handles: :mod:`ivr.ari.call` (``Call``: playback, DTMF, recording, music on hold),

@@ -217,9 +217,14 @@ class Call:
             raise CallHungUp(self.channel_id, f"gone (HTTP {exc.status})") from exc
 
     async def answer(self) -> None:
+        """Answer the channel; one the dialplan answered before Stasis (its StasisStart said
+        ``Up``) costs no request."""
         self._check_alive()
+        if self.channel.get("state") == "Up":
+            log.debug("channel=%s already answered", self.channel_id)
+            return
         await self._channel_request("POST", "/answer")
-        log.info("channel=%s answered", self.channel_id)
+        log.debug("channel=%s answered", self.channel_id)
 
     async def hangup(self, reason: str = "normal") -> None:
         """Hang the channel up; a channel that is already gone is fine."""

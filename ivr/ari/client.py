@@ -1,4 +1,4 @@
-"""AriClient: ARI's REST side over one shared aiohttp session.
+"""AriClient: ARI's REST side over one pool of keep-alive connections (:mod:`ivr.ari.http1`).
 
 Credentials travel only in the ``Authorization`` header (never ``api_key=`` in a URL) and
 are never logged or put into exception messages.
@@ -6,6 +6,7 @@ are never logged or put into exception messages.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json as jsonlib
 import logging
@@ -14,9 +15,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import aiohttp
-
 from ivr.ari.errors import AriError, AriUnavailable, http_error
+from ivr.ari.http1 import Http1Pool, TransportError
 from ivr.ari.protocol import Params
 
 __all__ = ["AriClient", "Redactor", "basic_auth_header", "encode_params"]
@@ -61,7 +61,7 @@ class Redactor:
 
 
 class AriClient:
-    """Implements :class:`ivr.ari.protocol.AriRest` over an ``aiohttp.ClientSession``.
+    """Implements :class:`ivr.ari.protocol.AriRest` over an :class:`~ivr.ari.http1.Http1Pool`.
 
     Requests for different calls run concurrently over a pool of up to ``connection_limit``
     connections, so a slow answer for one channel never delays another call.
@@ -79,24 +79,23 @@ class AriClient:
         self._base_url = base_url.rstrip("/")
         self._auth = basic_auth_header(username, password)
         self._redact = Redactor(password, self._auth, self._auth.removeprefix("Basic "))
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._timeout = request_timeout
         self._connection_limit = connection_limit
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Http1Pool | None = None
         self._closed = False
 
     @property
     def base_url(self) -> str:
         return self._base_url
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self) -> Http1Pool:
         if self._closed:
             raise AriError("AriClient is closed")
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._connection_limit, limit_per_host=0)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
+            self._session = Http1Pool(
+                self._base_url,
                 headers={"Authorization": self._auth},
+                limit=self._connection_limit,
             )
         return self._session
 
@@ -111,17 +110,16 @@ class AriClient:
         if not path.startswith("/"):
             path = "/" + path
         session = self._get_session()
-        url = self._base_url + path
+        payload = None if json is None else jsonlib.dumps(json).encode()
         started = time.monotonic()
         try:
-            async with session.request(
-                method, url, params=encode_params(params), json=json
-            ) as resp:
-                status = resp.status
-                body = await resp.read()
+            async with asyncio.timeout(self._timeout):
+                status, body = await session.request(
+                    method, path, params=encode_params(params), body=payload
+                )
         except TimeoutError as exc:
             raise AriUnavailable(f"ARI {method} {path}: timed out") from exc
-        except aiohttp.ClientError as exc:
+        except TransportError as exc:
             detail = self._redact(f"{type(exc).__name__}: {exc}")
             raise AriUnavailable(f"ARI {method} {path}: {detail}") from exc
         elapsed_ms = (time.monotonic() - started) * 1000

@@ -62,7 +62,7 @@ class AnnouncementFlow:
         else:
             media = [state.no_disruptions.media]
             self._counter.count(state.number_id, [None])
-        log.info("[%s] playing %d item(s) on %s", cid, len(media), state.number)
+        log.debug("[%s] playing %d item(s) on %s", cid, len(media), state.number)
         await call.play(media, lang=state.language)
         log.info("[%s] bulletin finished, hanging up", cid)
         await call.hangup()

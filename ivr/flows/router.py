@@ -39,5 +39,5 @@ class FlowRouter:
             log.error("[%s] unknown flow %r; hanging up", call.channel_id, flow_name)
             await call.hangup()
             return
-        log.info("[%s] flow %s for tenant %s", call.channel_id, flow_name, tenant)
+        log.debug("[%s] flow %s for tenant %s", call.channel_id, flow_name, tenant)
         await flow.run(call, tenant)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.ari.filters import FLOW_EVENTS
 from ivr.audio import wav_duration
 from ivr.config import Settings
 from ivr.demo import DEMO_NUMBER
@@ -68,6 +69,8 @@ def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
     events = controller.get("/api/stats")["events"]
     for kind in ("StasisStart", "PlaybackStarted", "PlaybackFinished"):
         assert events.get(kind, 0) - before_events.get(kind, 0) == calls, (kind, events)
+    # The application's event filter: nothing the flows do not use (was 5 ChannelVarset a call).
+    assert set(events) <= set(FLOW_EVENTS), events
     finished = re.findall(r"\[([\w.]+)\] bulletin finished", controller.log())
     assert len(set(finished)) == calls
     wait_for(

@@ -135,12 +135,14 @@ class FakeAri:
         exten: str = "100",
         context: str = "linja-inbound",
         language: str = "fi",
+        state: str = "Ring",
     ) -> dict[str, Any]:
-        """A new channel enters the app: emits StasisStart. Returns the channel dict."""
+        """A new channel enters the app: emits StasisStart. Returns the channel dict.
+        ``state="Up"``: the dialplan answered it before Stasis."""
         channel = self.channels.get(channel_id) or {
             "id": channel_id,
             "name": f"PJSIP/trunk-{channel_id}",
-            "state": "Ring",
+            "state": state,
             "caller": {"name": caller_name, "number": caller},
             "connected": {"name": "", "number": ""},
             "accountcode": "",

@@ -40,6 +40,21 @@ async def test_call_attributes_from_stasis_start() -> None:
     assert (call.caller_number, call.dialed, call.language) == ("0401234567", "100", "fi")
 
 
+async def test_answer_of_a_channel_the_dialplan_answered_costs_no_request() -> None:
+    async def flow(call: Call) -> None:
+        await call.answer()
+        await call.play("sound:welcome")
+        await call.hangup()
+
+    fake, _ = setup(flow, durations={"sound:welcome": 0.01})
+    fake.start_call("up", state="Up")
+    fake.start_call("ringing")
+    await fake.wait_calls_done()
+    assert fake.requests_to("POST", "/channels/up/answer") == []
+    assert len(fake.requests_to("POST", "/channels/ringing/answer")) == 1
+    assert fake.media_played("up") == ["sound:welcome"]
+
+
 async def test_answer_play_list_with_lang_then_hangup() -> None:
     async def flow(call: Call) -> None:
         await call.answer()
