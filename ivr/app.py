@@ -47,6 +47,7 @@ FEATURES = (
     "cases",
     "logins",
     "callout",
+    "wallboard",
     "console",
     "admin",
 )
