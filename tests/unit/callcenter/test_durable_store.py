@@ -77,3 +77,15 @@ async def test_a_failed_save_is_retried_by_the_coordinator(tmp_path: Path) -> No
     rows.down = False
     assert await coordinator.flush_agents()
     assert rows.rows["agent1"]["state"] == "available"
+
+
+def test_a_restore_that_moves_an_agent_saves_it_again() -> None:
+    from datetime import UTC, datetime
+
+    from ivr.callcenter.agents import AgentBoard
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    ringing = {"agent_id": "a1", "state": "ringing", "since": now.isoformat(), "pending": "logout"}
+    board = AgentBoard.restore([ringing, RECORD], now)
+    (changed,) = board.drain_changes()  # the stored "ringing" row would stay stale otherwise
+    assert (changed.agent_id, changed.state) == ("a1", "logged_out")
