@@ -118,6 +118,11 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/tenants/{slug}"): row(401, 403, 403, 200, 403, 200, params={"slug": "tenant"}),
     ("PATCH", "/api/tenants/{slug}"):
         row(401, 403, 403, 200, 403, 200, params={"slug": "tenant"}, body={"name": "Seinä A"}),
+    # the wallboard: admin and team of the tenant, operators; the stream's first event is read
+    ("GET", "/api/tenants/{slug}/wallboard"):
+        row(401, 403, 200, 200, 403, 200, params={"slug": "tenant"}),
+    ("GET", "/api/tenants/{slug}/wallboard/events"):
+        row(401, 403, 200, 200, 403, 200, params={"slug": "tenant"}),
     # numbers: operators change them; an admin lists their own
     ("GET", "/api/numbers"): row(401, 403, 403, 200, 200, 200),
     ("POST", "/api/numbers"):
