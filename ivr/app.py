@@ -48,8 +48,8 @@ FEATURES = (
     "logins",
     "callout",
     "wallboard",
-    "console",
     "admin",
+    "console",  # last: its pages use what the features before it offer
 )
 
 

@@ -1,8 +1,8 @@
-"""Ops console: health, live calls and the bulletins in force. Read-only for now."""
+"""The console's JSON endpoints: health, live calls and the bulletins in force (the pages are
+:mod:`ivr.console`)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -72,24 +72,6 @@ def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
             {"active_calls": deps.calls.active_calls, "events": dict(deps.events_seen)}
         )
 
-    async def index(_: web.Request) -> web.Response:
-        snap = snapshot()
-        rows = "".join(
-            f"<tr><td>{html.escape(str(n['number']))}</td><td>{html.escape(str(n['tenant']))}</td>"
-            f"<td>{len(n['active']) if isinstance(n['active'], list) else 0}</td></tr>"
-            for n in snap["numbers"]  # type: ignore[attr-defined]
-        )
-        body = (
-            "<!doctype html><meta charset=utf-8><title>Linja</title>"
-            "<h1>Linja</h1>"
-            f"<p>ARI connected: {snap['ari_connected']} &middot; "
-            f"active calls: {snap['active_calls']}</p>"
-            "<table border=1><tr><th>number</th><th>tenant</th><th>bulletins in force</th></tr>"
-            f"{rows}</table>"
-        )
-        return web.Response(text=body, content_type="text/html")
-
-    app.router.add_get("/", index)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/bulletins", bulletins)
     app.router.add_get("/api/stats", stats)

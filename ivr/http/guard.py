@@ -114,6 +114,11 @@ class IntakeCaller:
     tenant_id: uuid.UUID
 
 
+def permits(role: Role, roles: frozenset[Role]) -> bool:
+    """Whether ``role`` may use what ``roles`` may (an operator may use what an admin may)."""
+    return role in roles or (role is Role.OPERATOR and Role.ADMIN in roles)
+
+
 PrincipalHandler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 IntakeHandler = Callable[[web.Request, IntakeCaller], Awaitable[web.StreamResponse]]
 
@@ -168,7 +173,7 @@ class Guard:
         user = await self._identify(request)
         if user is None:
             raise Unauthenticated("log in with HTTP Basic", challenge=BASIC_CHALLENGE)
-        if user.role not in roles and not (user.role is Role.OPERATOR and Role.ADMIN in roles):
+        if not permits(user.role, roles):
             names = " or ".join(sorted(r.value for r in roles))
             raise await self.refused(request, user, NotAllowed(f"this needs the role {names}"))
         if tenant_param is None:

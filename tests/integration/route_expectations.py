@@ -58,8 +58,12 @@ PUBLIC = row(200, 200, 200, 200, 200, 200)
 
 # fmt: off
 EXPECTATIONS: dict[tuple[str, str], Row] = {
-    # console: public, in-memory (health is 503 while ARI is not connected: the fake ARI)
-    ("GET", "/"): PUBLIC,
+    # console: the JSON endpoints are public and in memory (health is 503 while ARI is not
+    # connected: the fake ARI); the pages (console/) send nobody to /login (303, not followed)
+    ("GET", "/"): row(303, 200, 200, 200, 200, 200),  # anonymous: to the login page
+    ("GET", "/login"): PUBLIC,
+    ("GET", "/language/{code}"): row(303, 303, 303, 303, 303, 303, params={"code": "en"}),
+    ("GET", "/static/{name}"): row(200, 200, 200, 200, 200, 200, params={"name": "console.js"}),
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,

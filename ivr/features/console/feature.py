@@ -1,8 +1,12 @@
-"""The ops console: health, live calls, ARI event counts and the bulletins in force."""
+"""The ops console: the JSON health and bulletin endpoints, and the browser console's pages
+(:mod:`ivr.console`). Wired last: its page areas use what the other features offer."""
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from ivr.bulletins.service import BulletinService
+from ivr.console.pages import add_console
 from ivr.core import Core, Feature
 from ivr.http.console import ConsoleDeps, add_routes
 
@@ -15,4 +19,9 @@ async def wire(core: Core) -> Feature:
         lambda: core.stream.connected,
         core.events.seen,
     )
-    return Feature("console", routes=(lambda app: add_routes(app, deps),))
+
+    def routes(app: web.Application) -> None:
+        add_routes(app, deps)
+        add_console(app, core)
+
+    return Feature("console", routes=(routes,))

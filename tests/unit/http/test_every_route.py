@@ -27,7 +27,6 @@ from tests.unit.http.whole_app import SAMPLE_VALUES, build_whole_app
 
 # Routes that never touch Postgres; each must still answer without a 500.
 EXEMPT = {
-    "/": "console page: in-memory bulletins and call counts only",
     "/api/health": "health: ARI connection and call count, no database",
     "/api/bulletins": "bulletins in force from the in-memory cache",
     "/api/stats": "ARI event counters kept in memory",
@@ -150,6 +149,13 @@ class Api:
     port: int
 
     def routes(self) -> list[tuple[str, str]]:
+        """The JSON API's routes (the console's pages: :meth:`pages`)."""
+        return [(m, p) for m, p in self.all_routes() if p.startswith("/api/")]
+
+    def pages(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.all_routes() if not p.startswith("/api/")]
+
+    def all_routes(self) -> list[tuple[str, str]]:
         return sorted(
             {
                 (r.method, _sample_path(r.resource))
@@ -252,3 +258,31 @@ async def test_malformed_authorization_is_400_or_401_problem_on_every_route(api:
             assert reply.headers["www-authenticate"].split()[0] in ("Basic", "Bearer")
         if method != "HEAD":
             reply.problem()
+
+
+# Console pages anyone may open (the rest send a browser to the login page).
+PUBLIC_PAGES = {"/login", "/static/console.css", "/language/en"}
+
+
+async def test_console_pages_answer_html_with_postgres_down_never_a_500(api: Api) -> None:
+    """A page is never problem+json: nobody logged in is sent to the login page (303), a
+    user whose database cannot be asked gets an HTML 503, a malformed header an HTML 400."""
+    pages = api.pages()
+    assert ("GET", "/login") in pages and len(pages) >= 3
+    basic = b"Basic " + _b64(b"agent1:a-plausible-password")
+    for method, path in pages:
+        anonymous = await raw_request(api.port, method, path, None)
+        if path in PUBLIC_PAGES:
+            assert anonymous.status in (200, 303), (method, path, anonymous.status)
+            continue
+        assert anonymous.status == 303, (method, path, anonymous.status, anonymous.body[:200])
+        assert anonymous.headers["location"].startswith("/login?next=")
+        for auth in (basic, PLAUSIBLE_TOKEN, None):
+            cookie = PLAUSIBLE_COOKIE if auth is None else None
+            reply = await raw_request(api.port, method, path, auth, cookie=cookie)
+            assert reply.status == 503, (method, path, auth, reply.status, reply.body[:200])
+            assert reply.headers["content-type"].startswith("text/html"), (method, path)
+        for what, header in MALFORMED.items():
+            reply = await raw_request(api.port, method, path, header)
+            assert reply.status in (303, 400), (method, path, what, reply.status)
+            assert not reply.headers.get("content-type", "").startswith("application/problem")

@@ -37,5 +37,6 @@ SAMPLE_VALUES: dict[str, tuple[str, ...]] = {
     "slug": ("demo",),
     "number": ("100",),
     "login": ("agent1",),
-    "name": (f"demo/recordings/2026/11/{uuid.UUID(int=9)}.wav",),
+    "name": (f"demo/recordings/2026/11/{uuid.UUID(int=9)}.wav", "console.css"),
+    "code": ("en",),
 }
