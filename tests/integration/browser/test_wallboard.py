@@ -1,8 +1,16 @@
-"""Issue 14, the wallboard on the real stack: one scripted run of SIPp calls on the demo
-number 200 (answered, abandoned under and over 5 s, overflowed, a callback request), watched
-over Server-Sent Events; then the wallboard's figures against the test's own SQL, and again
-after a controller restart, and a browser's resumption with Last-Event-ID. (Refusals: the
-route matrix and the page's browser test.)"""
+"""Issue 14, the wallboard on the real stack, one controller for the module:
+
+- over the API: one scripted run of SIPp calls on the demo number 200 (answered, abandoned
+  under and over 5 s, overflowed, a callback request), watched over Server-Sent Events (a
+  caller waiting within 2 s, then talking); the wallboard's figures against the test's own
+  SQL, and again after a controller restart; a browser's resumption with Last-Event-ID;
+- in a real Chromium: the page shows a SIPp caller waiting within 2 s, then talking with the
+  SIPp agent who answers; the full-screen mode has no nav; another tenant's admin and an
+  external user get the 403 page and 403 on the stream. Screenshots at 1366x768 and phone
+  width.
+
+The API test is async and runs first; the page test uses Playwright's sync API (its loop on
+the test's thread), so it comes after it."""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +29,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.sync_api import expect
 
 from ivr.config import Settings
 from ivr.wallboard.deltas import apply
+from storage.db import short_lived_sessions
+from storage.events import Role
+from storage.repositories.tenants import TenantRepository
+from tests.integration.browser.conftest import PASSWORD, Console, PageAs, Shot, run_async
 from tests.integration.test_call_center import ADMIN, ADMIN_PASSWORD, agent_action
 from tests.support import (
     AgentPhone,
@@ -261,15 +275,16 @@ async def _close_callbacks(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="module")
-def board(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
-    """One controller for the file (starting one costs seconds). Callback requests left by
-    other tests would be offered to this file's agent: they are closed before it starts."""
-    asyncio.run(_close_callbacks(stack))
-    asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
+def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """One controller for the module (starting one costs seconds), the console's fixture
+    replaced: callback requests other tests left would be offered to this module's agent,
+    so they are closed before it starts."""
+    run_async(lambda: _close_callbacks(stack))
+    run_async(lambda: ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
     ctl = Controller(stack, tmp_path_factory.mktemp("wallboard") / "controller.log")
     ctl.start()
     try:
-        yield ctl
+        yield Console(stack, ctl)
     finally:
         for agent in ("agent1", "agent2", "agent3"):
             with contextlib.suppress(OSError):
@@ -317,9 +332,9 @@ def sipp(tmp: Path, name: str, scenario: str, settings: Settings, *extra: str) -
 
 
 async def test_wallboard_live_over_sse_and_its_figures_equal_the_databases_also_after_a_restart(
-    stack: Settings, board: Controller, tmp_path: Path
+    stack: Settings, console: Console, tmp_path: Path
 ) -> None:
-    ctl = board
+    ctl = console.controller
     act = lambda agent, action: asyncio.to_thread(agent_action, ctl, agent, action)  # noqa: E731
     for agent in ("agent1", "agent2", "agent3"):
         await act(agent, "logout")
@@ -416,3 +431,86 @@ async def test_wallboard_live_over_sse_and_its_figures_equal_the_databases_also_
         shown = apply(event.data["changes"], first.data)["agents"]["agent2"]["state"]
         assert shown in ("available", "ringing"), shown
     await act("agent2", "logout")
+
+
+# -- the page ------------------------------------------------------------------------------
+
+OTHER = "wallboard-other"
+
+
+def agent_as(console: Console, admin: str, login: str, action: str) -> str:
+    req = urllib.request.Request(
+        console.url(f"/api/agents/{login}/{action}"),
+        method="POST",
+        headers=basic_auth(admin, PASSWORD),
+    )
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        return str(json.loads(resp.read())["state"])
+
+
+def other_tenant(settings: Settings) -> None:
+    async def make() -> None:
+        async with short_lived_sessions(settings, owner=True) as sessions:
+            await TenantRepository(sessions).ensure(OTHER, "Toinen Oy", "fi")
+
+    run_async(make)
+
+
+def test_wallboard_page_shows_a_caller_waiting_then_talking_and_refuses_others(
+    console: Console, page_as: PageAs, shot: Shot, tmp_path: Path
+) -> None:
+    run_async(lambda: _close_callbacks(console.settings))  # the API test's request
+    admin = console.user(Role.ADMIN)
+    for login in ("agent1", "agent2", "agent3"):
+        agent_as(console, admin, login, "logout")
+    phone = AgentPhone(console.settings, "agent3", "agent-answers.xml", tmp_path, talk_ms=1500)
+    try:
+        agent_as(console, admin, "agent3", "login")
+        agent_as(console, admin, "agent3", "pause")
+        page = page_as(admin)
+        page.goto("/wallboard")
+        expect(page.locator("#wallboard[data-seq]")).to_have_count(1)  # the snapshot came
+        callers = page.locator('[data-queue="support"] [data-field="callers"] li[data-call]')
+        expect(callers).to_have_count(0)
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp, "caller-picks-2.xml", tmp_path / "caller", service=MENU,
+                settings=console.settings, timeout=45,
+            )  # fmt: skip
+            expect(callers).to_have_count(1)
+            shown = time.time()
+            waited = shown - read_stamp(tmp_path / "caller", "dtmf")
+            assert waited <= 2.0, f"the waiting caller showed {waited:.2f}s after the key"
+            expect(page.locator('[data-queue="support"] [data-field="waiting"]')).to_have_text("1")
+            call = callers.first.get_attribute("data-call")
+            shot(page, "waiting")
+            agent_as(console, admin, "agent3", "unpause")
+            row = page.locator('tr[data-agent="agent3"]')
+            expect(row).to_have_attribute("data-state", "talking")
+            late = time.time() - read_stamp(phone.workdir, "answered")
+            assert late <= 2.0, f"talking showed {late:.2f}s after the answer"
+            expect(callers).to_have_count(0)
+            assert call is not None
+            shot(page, "talking")
+            code, out = phone.wait(30)
+            assert code == 0, out
+            agent_as(console, admin, "agent3", "logout")
+            result = caller.result(timeout=60)
+            assert result.returncode == 0, result.output + result.errors
+        expect(row).to_have_attribute("data-state", "logged_out")
+    finally:
+        phone.close()
+
+    page.goto("/wallboard?wall=1")
+    expect(page.locator("#wallboard[data-seq]")).to_have_count(1)
+    expect(page.locator("header.top")).to_be_hidden()  # no nav on the wall
+    shot(page, "wall")
+
+    other_tenant(console.settings)
+    for who in (console.user(Role.ADMIN, OTHER), console.user(Role.EXTERNAL)):
+        refused = page_as(who)
+        reply = refused.goto("/wallboard?tenant=demo")
+        assert reply is not None and reply.status == 403, who
+        stream = refused.request.get("/api/tenants/demo/wallboard/events")
+        assert stream.status == 403, (who, stream.status)
+    shot(refused, "refused")
