@@ -64,6 +64,8 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/login"): PUBLIC,
     ("GET", "/language/{code}"): row(303, 303, 303, 303, 303, 303, params={"code": "en"}),
     ("GET", "/static/{name}"): row(200, 200, 200, 200, 200, 200, params={"name": "console.js"}),
+    # the wallboard page: admin and team see their own tenant's (B's admin: B's), operators name it
+    ("GET", "/wallboard"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,
