@@ -69,11 +69,11 @@ def add_routes(
         async with hub.watch(last) as (first, watcher):
             log.info("wallboard %s: %s watching (last id %s)", slug, who.login, last)
             async with sse_response(request) as resp:
-                for i, event in enumerate(first):
-                    await _send(resp, event, RETRY_MS if i == 0 else None)
                 gone = asyncio.ensure_future(resp.wait())
                 closing = asyncio.ensure_future(wallboards.closing.wait())
                 try:
+                    for i, event in enumerate(first):
+                        await _send(resp, event, RETRY_MS if i == 0 else None)
                     while not gone.done() and not closing.done():
                         nxt = asyncio.ensure_future(watcher.next())
                         await asyncio.wait({nxt, gone, closing}, return_when="FIRST_COMPLETED")
