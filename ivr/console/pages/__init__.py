@@ -16,7 +16,14 @@ from ivr.console.nav import NavItem
 from ivr.console.static import Static, load
 from ivr.core import Core
 
-AREAS = ("home", "wallboard")
+AREAS = (
+    "home",
+    "wallboard",
+    "agents",
+    "people",
+    "audit",
+    "admin",
+)
 
 
 def areas(names: tuple[str, ...] = AREAS) -> list[ModuleType]:
