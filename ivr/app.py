@@ -47,6 +47,7 @@ FEATURES = (
     "cases",
     "logins",
     "callout",
+    "wallboard",
     "admin",
     "console",  # last: its pages use what the features before it offer
 )

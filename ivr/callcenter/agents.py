@@ -301,6 +301,7 @@ class AgentBoard:
         agents too unless listed in ``still_busy``; pending pause/logout then apply.
         """
         board = cls()
+        moved: list[str] = []
         for record in records:
             agent = Agent.from_dict(record)
             board._agents[agent.agent_id] = agent
@@ -309,7 +310,9 @@ class AgentBoard:
             ):
                 idle = agent.idle_since if agent.state is AgentState.RINGING else now
                 board._become_available(agent, now, f"restored from {agent.state}", idle_since=idle)
-        board._changed.clear()
+                moved.append(agent.agent_id)
+        # only the agents the restore moved need saving (their stored record is stale)
+        board._changed = set(moved)
         return board
 
     # -- internals -----------------------------------------------------------------------------

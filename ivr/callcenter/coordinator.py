@@ -250,9 +250,15 @@ class QueueCoordinator:
         self._store_retry = store_retry
         self._tickets: dict[str, Ticket] = {}
         self._dirty = asyncio.Event()
+        self._watchers: list[Callable[[], None]] = []
 
     def now(self) -> datetime:
         return self._clock()
+
+    def on_change(self, watcher: Callable[[], None]) -> None:
+        """``watcher()`` runs after every change to entries or agents (e.g. the wallboard);
+        it must not block nor raise."""
+        self._watchers.append(watcher)
 
     # -- entries -----------------------------------------------------------------------------
 
@@ -280,6 +286,7 @@ class QueueCoordinator:
                     target=result.target,
                 )
             )
+            self._changed()
             return ticket
         self._tickets[entry_id] = ticket
         self._pump(now)
@@ -445,6 +452,14 @@ class QueueCoordinator:
                 ticket._deliver(PositionChanged(position, estimate))
         if self.engine.board.has_changes:
             self._dirty.set()
+        self._changed()
+
+    def _changed(self) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher()
+            except Exception:
+                log.exception("a queue watcher failed")
 
     async def _persist(self, store: AgentStore) -> None:
         while True:

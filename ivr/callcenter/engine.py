@@ -527,6 +527,12 @@ class QueueEngine:
             mean_service_time=line.service.mean,
         )
 
+    def waiting(self, queue: str) -> list[tuple[Entry, bool]]:
+        """The entries waiting in ``queue`` in service order, each with whether a ring for it
+        is in progress (an unknown queue has none)."""
+        line = self._lines.get(queue)
+        return [] if line is None else [(w.entry, w.offer is not None) for w in line.entries]
+
     def snapshot(self) -> dict[str, Any]:
         """Plain, JSON-ready state: agents (for ``restore``), and per queue its waiting
         entries (for inspection) and recent service times (for ``restore``)."""

@@ -578,6 +578,7 @@ class _Parser:
                 position_prompt=position,
                 record=t.boolean("record"),
                 callback=self.callback(t),
+                service_level_threshold=t.seconds("service_level_threshold"),
             )
         return out
 

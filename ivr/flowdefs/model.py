@@ -150,6 +150,8 @@ class Queue:
     position_prompt: str | None = None  # optional prompt before the position number
     callback: CallbackConfig = field(default_factory=CallbackConfig)
     record: bool = False  # record the conversation with the agent (after the notice)
+    # the wallboard's service level: % of callers answered within this many seconds
+    service_level_threshold: float = 20.0
 
     @property
     def timeout_target(self) -> Target | None:

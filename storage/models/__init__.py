@@ -1,6 +1,7 @@
 """All models; importing this package fills ``Base.metadata``."""
 
 from storage.models.access import IntakeToken, PhoneLoginLock
+from storage.models.agents import AgentStateRow
 from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
@@ -14,6 +15,7 @@ from storage.models.tenants import ServiceNumber, Tenant
 from storage.models.users import User
 
 __all__ = [
+    "AgentStateRow",
     "ApiToken",
     "AuditEntry",
     "Base",

@@ -64,6 +64,8 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/login"): PUBLIC,
     ("GET", "/language/{code}"): row(303, 303, 303, 303, 303, 303, params={"code": "en"}),
     ("GET", "/static/{name}"): row(200, 200, 200, 200, 200, 200, params={"name": "console.js"}),
+    # the wallboard page: admin and team see their own tenant's (B's admin: B's), operators name it
+    ("GET", "/wallboard"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/agents"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/people"): row(303, 403, 403, 200, 200, 200, tenant=True),
     ("GET", "/audit"): row(303, 403, 403, 200, 200, 200, tenant=True),
@@ -130,6 +132,11 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/tenants/{slug}"): row(401, 403, 403, 200, 403, 200, params={"slug": "tenant"}),
     ("PATCH", "/api/tenants/{slug}"):
         row(401, 403, 403, 200, 403, 200, params={"slug": "tenant"}, body={"name": "Seinä A"}),
+    # the wallboard: admin and team of the tenant, operators; the stream's first event is read
+    ("GET", "/api/tenants/{slug}/wallboard"):
+        row(401, 403, 200, 200, 403, 200, params={"slug": "tenant"}),
+    ("GET", "/api/tenants/{slug}/wallboard/events"):
+        row(401, 403, 200, 200, 403, 200, params={"slug": "tenant"}),
     # numbers: operators change them; an admin lists their own
     ("GET", "/api/numbers"): row(401, 403, 403, 200, 200, 200),
     ("POST", "/api/numbers"):

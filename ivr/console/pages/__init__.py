@@ -18,6 +18,7 @@ from ivr.core import Core
 
 AREAS = (
     "home",
+    "wallboard",
     "agents",
     "people",
     "audit",
