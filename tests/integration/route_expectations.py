@@ -98,6 +98,7 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     # cases: any user of the tenant (personal data only for admin/team); another tenant's: 403
     ("GET", "/api/cases"): row(401, 200, 200, 200, 200, 200, tenant=True),
     ("GET", "/api/cases/{case_id}"): row(401, 200, 200, 200, 403, 200),
+    ("GET", "/api/reports/queues"): row(401, 200, 200, 200, 200, 200, tenant=True),
     ("GET", "/api/cases/{case_id}/audio"): row(401, 403, 200, 200, 403, 403),
     ("GET", "/api/cases/{case_id}/listening-events"): row(401, 403, 403, 200, 403, 403),
     ("POST", "/api/cases/{case_id}/export"): row(401, 403, 200, 200, 403, 403),
