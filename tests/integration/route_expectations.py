@@ -64,6 +64,12 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/login"): PUBLIC,
     ("GET", "/language/{code}"): row(303, 303, 303, 303, 303, 303, params={"code": "en"}),
     ("GET", "/static/{name}"): row(200, 200, 200, 200, 200, 200, params={"name": "console.js"}),
+    # console pages of cases, reports and work lists: admin and team of the tenant
+    ("GET", "/cases"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/cases/abandoned"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/cases/{case_id}"): row(303, 403, 200, 200, 403, 200, tenant=True),
+    ("GET", "/reports"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/work"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,
