@@ -73,6 +73,15 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,
+    # bulletins from the console: admins change their tenant's numbers, admin and team read
+    # (the demo number 100 is not tenant A's: 403 for A's users, 404 for the operator's empty
+    # preview body aside)
+    ("POST", "/api/bulletins/preview"): row(401, 403, 403, 400, 400, 400),
+    ("POST", "/api/bulletins/{number}"): row(401, 403, 403, 404, 404, 404),
+    ("POST", "/api/bulletins/{number}/{id}/end"): row(401, 403, 403, 404, 404, 404),
+    ("GET", "/api/bulletins/{number}/fallback"): row(401, 403, 404, 404, 404, 404),
+    ("GET", "/api/bulletins/{number}/{id}/audio"): row(401, 403, 404, 404, 404, 404),
+    ("GET", "/bulletins"): row(303, 403, 200, 200, 200, 200, tenant=True),
     # agents: the principal's tenant only; a team user changes only themselves
     ("GET", "/api/agents"): row(401, 403, 200, 200, 200, 200, tenant=True),
     ("POST", "/api/agents/{agent}/{action}"):

@@ -16,7 +16,7 @@ from ivr.console.nav import NavItem
 from ivr.console.static import Static, load
 from ivr.core import Core
 
-AREAS = ("home", "cases", "work")
+AREAS = ("home", "bulletins", "cases", "work")
 
 
 def areas(names: tuple[str, ...] = AREAS) -> list[ModuleType]:

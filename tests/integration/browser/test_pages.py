@@ -39,6 +39,7 @@ from storage.repositories.tenants import TenantRepository
 from storage.spool import Spool
 from tests.integration.browser.conftest import Console, PageAs, Shot, run_async
 from tests.integration.test_listening import seed_audio
+from tests.support import run_sipp, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -214,9 +215,59 @@ def test_an_external_user_gets_the_403_page_and_no_nav_to_them(
 ) -> None:
     page = page_as(console.user(Role.EXTERNAL))
     page.goto("/")
-    for path in ("/cases", "/reports", "/work"):
+    for path in ("/bulletins", "/cases", "/reports", "/work"):
         expect(page.locator(f".main-nav a[href='{path}']")).to_have_count(0)
-    for path in ("/cases", f"/cases/{seeded.answered}", "/cases/abandoned", "/reports", "/work"):
+    for path in ("/bulletins", "/cases", f"/cases/{seeded.answered}", "/cases/abandoned",
+                 "/reports", "/work"):  # fmt: skip
         reply = page.goto(path)
         assert reply is not None and reply.status == 403, path
     shot(page, "refused")
+
+
+def test_a_bulletin_published_from_the_page_is_heard_on_a_call_and_ended(
+    console: Console, page_as: PageAs, shot: Shot, tmp_path: Path
+) -> None:
+    page = page_as(console.user(Role.ADMIN))
+    page.goto("/bulletins")
+    section = page.locator("section[data-number='100']")
+    expect(section.locator("[data-testid=fallback]")).to_have_count(1)
+    count_sql = "SELECT count(*) AS n FROM bulletins"
+    before = console.fetch(count_sql)[0]["n"]
+    # bad input: neither text nor audio, and an end in the past, beside their fields
+    section.locator("#f-add-100-ends_at").fill("2020-01-01T10:00")
+    section.get_by_role("button", name="Julkaise").click()
+    expect(section.locator("#e-add-100-text")).to_have_text("give a text or an audio file")
+    expect(section.locator("#e-add-100-ends_at")).to_have_text("is already in the past")
+    assert console.fetch(count_sql)[0]["n"] == before
+    shot(page, "bulletin-errors")
+    text = f"Sähkökatko Kalliossa {secrets.randbelow(90) + 10}. Korjaus on käynnissä."
+    section.locator("#f-add-100-ends_at").fill("")
+    section.locator("#f-add-100-text").fill(text)
+    section.get_by_role("button", name="Esikuuntele").click()
+    expect(section.locator("[data-preview-audio]")).to_have_attribute(
+        "data-bytes", re.compile(r"^[1-9]")
+    )
+    section.get_by_role("button", name="Julkaise").click()
+    row = section.locator("[data-testid=bulletins] tr", has_text=text)
+    expect(row).to_have_count(1)
+    bulletin_id = row.get_attribute("data-bulletin")
+    (stored,) = console.fetch("SELECT id, text FROM bulletins WHERE id = $1::uuid", bulletin_id)
+    assert stored["text"] == text
+    shot(page, "bulletins")
+    # the controller plays it: after the change notice, a SIPp call to 100 names it
+    wait_for("the controller knows the bulletin", lambda: page.request.get(
+        f"/api/bulletins/100/{bulletin_id}/audio").status == 200, 15)  # fmt: skip
+    result = run_sipp("caller-hears-bulletin.xml", tmp_path, settings=console.settings, timeout=60)
+    assert result.returncode == 0, result.output
+    played = rf"playing \d+ item\(s\) on 100 \(bulletins [^)]*{bulletin_id}"
+    assert re.search(played, console.controller.log()), "the call did not play the bulletin"
+    # end it now (with the confirmation dialog)
+    row.get_by_role("button", name="Lopeta nyt").click()
+    page.locator("#confirm-end [data-confirm-yes]").click()
+    expect(row).to_have_count(0)
+    ended = console.fetch("SELECT cleared_at FROM bulletins WHERE id = $1::uuid", bulletin_id)
+    assert ended[0]["cleared_at"] is not None
+    actions = console.fetch(
+        "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", bulletin_id
+    )
+    assert [a["action"] for a in actions] == ["bulletin.add", "bulletin.end"]
