@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -39,9 +40,11 @@ from storage.repositories.tenants import TenantRepository
 from storage.spool import Spool
 from tests.integration.browser.conftest import Console, PageAs, Shot, run_async
 from tests.integration.test_listening import seed_audio
-from tests.support import run_sipp, wait_for
+from tests.support import run_sipp, wait_for, write_tone
 
 pytestmark = pytest.mark.integration
+
+HKI = ZoneInfo("Europe/Helsinki")  # the demo tenant's zone
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,25 @@ class Seeded:
     agent: str
 
 
+@dataclass(frozen=True)
+class Logins:
+    admin: str
+    team: str
+    external: str
+
+
 @pytest.fixture(scope="module")
-def seeded(console: Console, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+def logins(console: Console) -> Logins:
+    """One user per role for the module (each new user costs an argon2 hash)."""
+    return Logins(*(console.user(r) for r in (Role.ADMIN, Role.TEAM, Role.EXTERNAL)))
+
+
+@pytest.fixture(scope="module")
+def seeded(console: Console, logins: Logins, tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     tmp = tmp_path_factory.mktemp("seed")
     queue = f"pages-{secrets.token_hex(3)}"
     number = "29" + "".join(secrets.choice("0123456789") for _ in range(6))
-    agent = console.user(Role.TEAM)
+    agent = logins.team
     (agent_row,) = console.fetch("SELECT id FROM users WHERE login = $1", agent)
     answered, abandoned = uuid.uuid4(), uuid.uuid4()
     t0 = datetime.now(UTC) - timedelta(hours=1)
@@ -99,9 +115,9 @@ def seeded(console: Console, tmp_path_factory: pytest.TempPathFactory) -> Seeded
 
 
 def test_cases_search_timeline_abandoned_list_and_report(
-    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded
+    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded, logins: Logins
 ) -> None:
-    page = page_as(console.user(Role.ADMIN))
+    page = page_as(logins.admin)
     page.goto(f"/cases?queue={seeded.queue}")
     rows = page.locator("[data-testid=cases] tbody tr")
     expect(rows).to_have_count(2)
@@ -115,7 +131,6 @@ def test_cases_search_timeline_abandoned_list_and_report(
     expect(page.locator("#e-search-to")).to_have_text("must be after from")
     expect(page.locator("#f-search-to")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("[data-testid=cases]")).to_have_count(0)
-    shot(page, "cases-bad-filter")
     # the answered case's timeline
     page.goto(f"/cases?queue={seeded.queue}&outcome=answered")
     page.locator(f"tr[data-case='{seeded.answered}'] a").click()
@@ -156,9 +171,9 @@ def test_cases_search_timeline_abandoned_list_and_report(
 
 
 def test_a_contact_request_is_claimed_and_completed_from_the_work_list(
-    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded
+    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded, logins: Logins
 ) -> None:
-    page = page_as(console.user(Role.TEAM))
+    page = page_as(logins.team)
     page.goto("/work?list=contacts")
     row = page.locator(f"tr[data-request='{seeded.request}']")
     expect(row.locator("[data-testid=status]")).to_have_text("avoin")
@@ -186,9 +201,9 @@ def test_a_contact_request_is_claimed_and_completed_from_the_work_list(
 
 
 def test_a_recording_plays_in_the_browser_after_its_listening_event(
-    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded
+    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded, logins: Logins
 ) -> None:
-    login = console.user(Role.TEAM)
+    login = logins.team
     page = page_as(login)
     page.goto(f"/cases/{seeded.audio_case}")
     row = page.locator(f"tr[data-audio='{seeded.recording}']")
@@ -211,9 +226,9 @@ def test_a_recording_plays_in_the_browser_after_its_listening_event(
 
 
 def test_an_external_user_gets_the_403_page_and_no_nav_to_them(
-    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded
+    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded, logins: Logins
 ) -> None:
-    page = page_as(console.user(Role.EXTERNAL))
+    page = page_as(logins.external)
     page.goto("/")
     for path in ("/bulletins", "/cases", "/reports", "/work"):
         expect(page.locator(f".main-nav a[href='{path}']")).to_have_count(0)
@@ -225,9 +240,9 @@ def test_an_external_user_gets_the_403_page_and_no_nav_to_them(
 
 
 def test_a_bulletin_published_from_the_page_is_heard_on_a_call_and_ended(
-    console: Console, page_as: PageAs, shot: Shot, tmp_path: Path
+    console: Console, page_as: PageAs, shot: Shot, tmp_path: Path, logins: Logins
 ) -> None:
-    page = page_as(console.user(Role.ADMIN))
+    page = page_as(logins.admin)
     page.goto("/bulletins")
     section = page.locator("section[data-number='100']")
     expect(section.locator("[data-testid=fallback]")).to_have_count(1)
@@ -242,7 +257,7 @@ def test_a_bulletin_published_from_the_page_is_heard_on_a_call_and_ended(
     )  # the start: now
     assert console.fetch(count_sql)[0]["n"] == before
     shot(page, "bulletin-errors")
-    text = f"Sähkökatko Kalliossa {secrets.randbelow(90) + 10}. Korjaus on käynnissä."
+    text = f"Katko {secrets.randbelow(90) + 10}."  # short: the SIPp call hears it all
     section.locator("#f-add-100-ends_at").fill("")
     section.locator("#f-add-100-text").fill(text)
     section.get_by_role("button", name="Esikuuntele").click()
@@ -273,3 +288,24 @@ def test_a_bulletin_published_from_the_page_is_heard_on_a_call_and_ended(
         "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", bulletin_id
     )
     assert [a["action"] for a in actions] == ["bulletin.add", "bulletin.end"]
+    # an uploaded audio file, scheduled for tomorrow 08-16 local time, then ended too
+    tomorrow = (datetime.now(HKI) + timedelta(days=1)).date()
+    section.locator("#file-add-100").set_input_files(
+        str(write_tone(tmp_path / "katko.wav", 0.5, rate=16000))
+    )
+    section.locator("#f-add-100-starts_at").fill(f"{tomorrow}T08:00")
+    section.locator("#f-add-100-ends_at").fill(f"{tomorrow}T16:00")
+    section.get_by_role("button", name="Julkaise").click()
+    upcoming = section.locator("[data-testid=bulletins] tr", has_text="äänitiedosto")
+    expect(upcoming).to_have_count(1)
+    (stored,) = console.fetch(
+        "SELECT starts_at, ends_at, audio_sha256 FROM bulletins WHERE id = $1::uuid",
+        upcoming.get_attribute("data-bulletin"),
+    )
+    assert stored["audio_sha256"] is not None
+    assert stored["starts_at"] == datetime(tomorrow.year, tomorrow.month, tomorrow.day, 8,
+                                           tzinfo=HKI)  # fmt: skip
+    assert stored["ends_at"] - stored["starts_at"] == timedelta(hours=8)
+    upcoming.get_by_role("button", name="Lopeta nyt").click()
+    page.locator("#confirm-end [data-confirm-yes]").click()
+    expect(upcoming).to_have_count(0)
