@@ -7,9 +7,9 @@ of the controllers its tests start, which inherit the environment). A worker bri
 up when a test first needs it and stops it when its session ends.
 
 `make test` distributes with `--dist loadgroup --no-loadscope-reorder`: a test file goes to
-one worker as a whole, except the files in SPREAD, whose tests share nothing but the worker's
-stack and are handed out one by one. The slowest files come first (SLOW_FIRST), so that no
-worker is left with a long file at the end.
+one worker as a whole (and the browser tests' package too), except the files in SPREAD, whose
+tests share nothing but the worker's stack and are handed out one by one. The slowest files
+come first (SLOW_FIRST), so that no worker is left with a long file at the end.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ SPREAD = frozenset(
         "tests/integration/test_callbacks_kill9.py",
     }
 )
+# The browser tests (tests/integration/browser/) share one controller and one Chromium per
+# worker (package-scoped fixtures), so they go to one worker together.
+BROWSER = "tests/integration/browser/"
 # Slowest first (serial run of 2026-12-01: 380, 207, 144, 52, 57 (management, later), 47, 36,
 # 36 s);
 # the rest follow in collection order.
@@ -70,7 +73,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        if path not in SPREAD:
+        if path.startswith(BROWSER):  # one worker: one controller and browser for them all
+            item.add_marker(pytest.mark.xdist_group(BROWSER))
+        elif path not in SPREAD:
             item.add_marker(pytest.mark.xdist_group(path))
     rank = {path: n for n, path in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -3,7 +3,8 @@
 user of one tenant; `external` users never). The list holds the agents of the principal's
 tenant only. A `team` user changes only themselves, an `admin` any agent of their tenant, an
 operator any agent, naming the tenant (`?tenant=SLUG`; another tenant named, or an agent of
-another tenant, is a 403). Errors are problem+json bodies (:mod:`ivr.http.edge`): an illegal
+another tenant, is a 403). A pause's ``?reason=`` is at most 100 printable characters (400
+naming ``reason`` otherwise). Errors are problem+json bodies (:mod:`ivr.http.edge`): an illegal
 transition is 409."""
 
 from __future__ import annotations
@@ -19,12 +20,24 @@ from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.errors import IllegalTransition
 from ivr.http.edge import register
 from ivr.http.guard import Guard, Principal
-from ivr.http.problems import NotAllowed, NotThere, TenantRefused
+from ivr.http.problems import BadInput, NotAllowed, NotThere, TenantRefused
 from storage.events import Role
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("login", "logout", "pause", "unpause")
+REASON_MAX = 100
+
+
+def pause_reason(request: web.Request) -> str:
+    """``?reason=`` of a pause: at most :data:`REASON_MAX` printable characters (may be empty)."""
+    reason = request.query.get("reason", "")
+    if len(reason) > REASON_MAX or not reason.isprintable():
+        raise BadInput(
+            "the pause reason is not valid",
+            errors={"reason": f"at most {REASON_MAX} printable characters"},
+        )
+    return reason
 
 
 class AgentTenants(Protocol):
@@ -54,7 +67,7 @@ def add_routes(
         if tenant != who.tenant():
             raise TenantRefused("an agent of another tenant")
         if action == "pause":
-            state = coordinator.pause(agent, request.query.get("reason", ""))
+            state = coordinator.pause(agent, pause_reason(request))
         else:
             state = getattr(coordinator, action)(agent)
         log.info("agent %s: %s by %s", agent, action, who.login)

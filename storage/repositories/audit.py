@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,22 @@ from storage.repositories._uow import transaction
 
 # pg_advisory_xact_lock key: "linja-au" as a big-endian 64-bit integer.
 AUDIT_LOCK_KEY = int.from_bytes(b"linja-au", "big") - (1 << 63)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A filter of the audit log: each given part must match (action: a prefix such as
+    ``user.``; actor: part of the label; target: the target id; since/until: a time range,
+    until excluded; before: ids below it, for the next page)."""
+
+    tenant_id: uuid.UUID | None = None
+    action: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None
+    limit: int = 100
 
 
 def _view(e: AuditEntry) -> AuditEntryView:
@@ -149,6 +166,26 @@ class AuditLog:
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if tenant_id is not None:
             stmt = stmt.where(AuditEntry.tenant_id == tenant_id)
+        async with transaction(self._sessions) as session:
+            return [_view(e) for e in (await session.scalars(stmt))]
+
+    async def search(self, query: AuditQuery) -> list[AuditEntryView]:
+        """Entries matching ``query``, newest first (at most ``query.limit``)."""
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(query.limit)
+        if query.tenant_id is not None:
+            stmt = stmt.where(AuditEntry.tenant_id == query.tenant_id)
+        if query.action:
+            stmt = stmt.where(AuditEntry.action.startswith(query.action, autoescape=True))
+        if query.actor:
+            stmt = stmt.where(AuditEntry.actor.contains(query.actor, autoescape=True))
+        if query.target:
+            stmt = stmt.where(AuditEntry.target_id == query.target)
+        if query.since is not None:
+            stmt = stmt.where(AuditEntry.at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(AuditEntry.at < query.until)
+        if query.before is not None:
+            stmt = stmt.where(AuditEntry.id < query.before)
         async with transaction(self._sessions) as session:
             return [_view(e) for e in (await session.scalars(stmt))]
 

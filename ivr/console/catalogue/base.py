@@ -12,6 +12,15 @@ TEXTS = {
     "login.title": {"fi": "Kirjaudu sisään", "en": "Log in"},
     "login.login": {"fi": "Käyttäjätunnus", "en": "Login"},
     "login.password": {"fi": "Salasana", "en": "Password"},
+    "login.wrong": {
+        "fi": "Väärä käyttäjätunnus tai salasana.",
+        "en": "Wrong login or password.",
+    },
+    "login.wait": {
+        "fi": "Liian monta epäonnistunutta yritystä: odota hetki.",
+        "en": "Too many failed attempts: wait a moment.",
+    },
+    "login.busy": {"fi": "Palvelu on kiireinen: yritä uudelleen.", "en": "Busy: try again."},
     "login.submit": {"fi": "Kirjaudu", "en": "Log in"},
     "home.nav": {"fi": "Etusivu", "en": "Home"},
     "home.title": {"fi": "Linja-konsoli", "en": "Linja console"},
@@ -55,6 +64,10 @@ TEXTS = {
     "error.503.text": {
         "fi": "Tietokanta ei juuri nyt vastaa. Yritä hetken päästä uudelleen.",
         "en": "The database does not answer right now. Try again shortly.",
+    },
+    "form.invalid": {
+        "fi": "Korjaa merkityt kentät. Mitään ei muutettu.",
+        "en": "Correct the marked fields. Nothing was changed.",
     },
     "form.saved": {"fi": "Tallennettu.", "en": "Saved."},
     "form.save": {"fi": "Tallenna", "en": "Save"},

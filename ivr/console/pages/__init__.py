@@ -16,7 +16,16 @@ from ivr.console.nav import NavItem
 from ivr.console.static import Static, load
 from ivr.core import Core
 
-AREAS = ("home", "bulletins", "cases", "work")
+AREAS = (
+    "home",
+    "bulletins",
+    "cases",
+    "work",
+    "agents",
+    "people",
+    "audit",
+    "admin",
+)
 
 
 def areas(names: tuple[str, ...] = AREAS) -> list[ModuleType]:

@@ -29,7 +29,9 @@
     say(form, "");
   }
 
-  function showProblem(form, problem) {
+  function showProblem(form, problem, status) {
+    const own = status && form.getAttribute("data-status-" + status);
+    if (own) problem = Object.assign({}, problem, { detail: own });
     const errors = (problem && typeof problem.errors === "object" && problem.errors) || {};
     const slots = new Map();
     for (const el of form.querySelectorAll("[data-error-for]")) slots.set(el.dataset.errorFor, el);
@@ -50,7 +52,9 @@
     const box = form.querySelector("[data-form-errors]");
     if (box) {
       const lines = [];
-      if (problem && problem.detail) lines.push(String(problem.detail));
+      // Errors shown beside their fields: say so in the page's language, not the API's.
+      if (first && form.dataset.invalid) lines.push(form.dataset.invalid);
+      else if (problem && problem.detail) lines.push(String(problem.detail));
       else if (problem && problem.title) lines.push(String(problem.title));
       lines.push(...rest);
       box.textContent = lines.join(" · ");
@@ -59,11 +63,14 @@
     if (first) first.focus();
   }
 
-  function collect(form) {
+  // A field marked data-only is sent only by a submit button whose data-fields names it.
+  function collect(form, submitter) {
     const body = {};
     const query = new URLSearchParams();
+    const extra = ((submitter && submitter.dataset.fields) || "").split(" ");
     for (const el of form.elements) {
       if (!el.name || el.disabled || el.dataset.local !== undefined) continue;
+      if (el.dataset.only !== undefined && !extra.includes(el.name)) continue;
       let value;
       if (el.type === "checkbox") value = el.checked;
       else if (el.type === "number" && el.value !== "") value = Number(el.value);
@@ -75,11 +82,13 @@
     return { body, query };
   }
 
-  async function send(form) {
+  // The submit button may name its own data-api, data-method and data-then.
+  async function send(form, submitter) {
     clear(form);
-    const { body, query } = collect(form);
-    const method = (form.dataset.method || "POST").toUpperCase();
-    let url = form.dataset.api;
+    const own = (submitter && submitter.dataset) || {};
+    const { body, query } = collect(form, submitter);
+    const method = (own.method || form.dataset.method || "POST").toUpperCase();
+    let url = own.api || form.dataset.api;
     const qs = query.toString();
     if (qs) url += (url.includes("?") ? "&" : "?") + qs;
     const headers = { "Accept": "application/json", "X-Linja-Console": "1" };
@@ -104,9 +113,13 @@
     let answer = null;
     const type = response.headers.get("Content-Type") || "";
     if (type.includes("json")) answer = await response.json();
-    form.dispatchEvent(new CustomEvent("linja:answer", { detail: { status: response.status, body: answer } }));
-    if (!response.ok) { showProblem(form, answer || { detail: response.status + " " + response.statusText }); return; }
-    const then = form.dataset.then || "reload";
+    const detail = { status: response.status, body: answer, api: url, submitter };
+    form.dispatchEvent(new CustomEvent("linja:answer", { detail }));
+    if (!response.ok) {
+      showProblem(form, answer || { detail: response.status + " " + response.statusText }, response.status);
+      return;
+    }
+    const then = own.then || form.dataset.then || "reload";
     if (then === "reload") window.location.reload();
     else if (then.startsWith("/")) window.location.assign(then);
     else say(form, form.dataset.done || "OK");
@@ -116,17 +129,19 @@
     const form = event.target.closest("form.api-form");
     if (!form) return;
     event.preventDefault();
-    const dialogId = form.dataset.confirm;
+    const submitter = event.submitter && event.submitter.form === form ? event.submitter : null;
+    const dialogId = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
     if (dialogId && form.dataset.confirmed !== "yes") {
       const dialog = document.getElementById(dialogId);
       if (dialog && dialog.showModal) {
         dialog.dataset.form = form.id;
+        dialog.dataset.submitter = (submitter && submitter.id) || "";
         dialog.showModal();
         return;
       }
     }
     form.dataset.confirmed = "";
-    send(form);
+    send(form, submitter);
   });
 
   // A confirmation <dialog> has a button[data-confirm-yes] and one [data-confirm-no].
@@ -138,7 +153,8 @@
     event.preventDefault();
     dialog.close();
     const form = document.getElementById(dialog.dataset.form || "");
-    if (yes && form) { form.dataset.confirmed = "yes"; form.requestSubmit(); }
+    const submitter = document.getElementById(dialog.dataset.submitter || "");
+    if (yes && form) { form.dataset.confirmed = "yes"; form.requestSubmit(submitter || undefined); }
   });
 
   document.addEventListener("click", async (event) => {

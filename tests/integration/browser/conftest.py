@@ -2,9 +2,11 @@
 ``/usr/bin/chromium`` (installed by ``linja stack up``; nothing is downloaded), against a real
 ``linja serve`` on the worker's stack, with the demo tenant seeded.
 
-- ``console`` (one controller per test module): ``console.url(path)``, ``console.user(role)``
-  (a fresh user of the demo tenant, password :data:`PASSWORD`), ``console.fetch(sql, ...)``
-  (rows from the database, as the superuser);
+- ``console`` (one controller for the package's tests that run in a row):
+  ``console.url(path)``, ``console.user(role)`` (a fresh user of the demo tenant, or of
+  ``tenant=``; password :data:`PASSWORD`),
+  ``console.tenant()`` (a fresh tenant's slug), ``console.fetch(sql, ...)`` (rows from the
+  database, as the superuser);
 - ``page_as(login)`` (per test): a new browser context at 1366x768 whose session is logged
   in through ``POST /api/login``; ``page_as(None)`` is a context logged in as nobody;
 - ``shot(page, name)``: saves the page at 1366x768 and at 390x844 (a phone) as PNGs under
@@ -33,6 +35,7 @@ from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor
 from storage.errors import NotFound
 from storage.events import Role
+from storage.passwords import Hasher
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
 from tests.support import Controller
@@ -77,6 +80,22 @@ class Console:
 
         return run_async(run)
 
+    def tenant(self, language: str = "fi") -> str:
+        """A fresh tenant (its slug), for tests that change a tenant's settings."""
+        slug = f"console-{secrets.token_hex(4)}"
+
+        async def run() -> None:
+            engine = make_engine(self.settings, owner=True, pool_size=1)
+            try:
+                repo = TenantRepository(session_factory(engine))
+                await repo.create(slug, f"Testi {slug}", Actor.system("browser-tests"),
+                                  language=language)  # fmt: skip
+            finally:
+                await engine.dispose()
+
+        run_async(run)
+        return slug
+
     def user(
         self,
         role: Role,
@@ -92,7 +111,8 @@ class Console:
             engine = make_engine(self.settings, owner=True, pool_size=1)
             try:
                 sessions = session_factory(engine)
-                users = UserRepository(sessions)
+                # cheap argon2 parameters: logging in stays the real path, only faster
+                users = UserRepository(sessions, Hasher.fast_for_tests())
                 tenant_id = (
                     None
                     if tenant is None
@@ -115,7 +135,10 @@ class Console:
         return login
 
 
-@pytest.fixture(scope="module")
+# Package scope: one controller and one browser for the browser tests that run one after
+# another on a worker; pytest stops them before the worker goes on to any other test file
+# (whose controllers need the worker's HTTP port).
+@pytest.fixture(scope="package")
 def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     log_path = tmp_path_factory.mktemp("console") / "controller.log"
     ctl = Controller(stack, log_path)
@@ -126,7 +149,7 @@ def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         ctl.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `linja stack up` installs Debian's chromium")

@@ -65,7 +65,7 @@ def test_a_bad_login_shows_the_error_beside_the_field_and_logs_nobody_in(
     shot(page, "field-error")
     page.locator("#f-login-login").fill("nobody-such")
     page.locator("#f-login-password").press("Enter")
-    expect(page.locator("[data-form-errors]")).to_contain_text("wrong login or password")
+    expect(page.locator("[data-form-errors]")).to_contain_text("Väärä käyttäjätunnus tai salasana")
     expect(page.locator("#e-login-login")).to_be_empty()
     assert not [c for c in page.context.cookies() if c["name"] == "linja_session"]
     expect(page).to_have_url(re.compile(r"/login$"))
@@ -102,7 +102,7 @@ def test_the_language_switch_and_html_error_pages(
     page = page_as(console.user(Role.TEAM))
     page.goto("/")
     expect(page.locator("html")).to_have_attribute("lang", "fi")  # the demo tenant's language
-    page.get_by_role("link", name="EN").click()
+    page.get_by_role("link", name="EN", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     reply = page.goto("/no/such/page")

@@ -109,3 +109,13 @@ def test_every_text_a_template_uses_is_in_the_catalogue_in_both_languages() -> N
 def test_a_text_without_english_is_refused() -> None:
     with pytest.raises(CatalogueError, match="en"):
         Catalogue({"x.y": {"fi": "vain suomeksi"}})
+
+
+async def test_the_consoles_own_requests_get_no_basic_challenge(client: Client) -> None:
+    """A 401 with a Basic challenge would open the browser's password dialog over the page:
+    requests marked by the console's script get the session challenge instead."""
+    plain = await client.get("/api/session")
+    assert plain.status == 401 and plain.headers["WWW-Authenticate"].startswith("Basic")
+    marked = await client.get("/api/session", headers={"X-Linja-Console": "1"})
+    assert marked.status == 401 and marked.headers["WWW-Authenticate"] == 'Session realm="linja"'
+    assert marked.content_type == "application/problem+json"

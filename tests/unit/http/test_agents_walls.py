@@ -141,3 +141,19 @@ async def test_agents_admin_changes_only_agents_of_their_own_tenant(world: World
 async def test_agents_team_user_changes_only_themselves(world: World) -> None:
     assert await world.change("agent-a1", "agent-a2") == 403
     assert await world.change("agent-a2", "agent-a2") == 200
+
+
+async def test_agents_a_pause_reason_is_at_most_100_printable_characters(world: World) -> None:
+    """The console's pause form shows a bad reason beside its field: the API names it in the
+    problem's ``errors`` and the agent stays as they were."""
+    for reason in ("x" * 101, "tauko\x07"):
+        reply = await world.client.post(
+            "/api/agents/agent-a1/pause", params={"reason": reason}, headers=basic("agent-a1")
+        )
+        assert reply.status == 400, reason
+        assert "reason" in (await reply.json())["errors"]
+        assert world.coordinator.engine.board.state("agent-a1").value == "available"
+    ok = await world.client.post(
+        "/api/agents/agent-a1/pause", params={"reason": "lounas"}, headers=basic("agent-a1")
+    )
+    assert ok.status == 200 and (await ok.json())["pause_reason"] == "lounas"
