@@ -64,6 +64,11 @@ def api_query(form: Mapping[str, str], zone: ZoneInfo, keep: tuple[str, ...]) ->
     return out
 
 
+def operator_tenant(request: web.Request, who: Principal) -> str | None:
+    """The ``tenant`` a user of no tenant (an operator) named: kept in the page's links."""
+    return request.query.get("tenant") if who.user.tenant_id is None else None
+
+
 def seconds(value: timedelta | float | None) -> str:
     if value is None:
         return "\u2013"
@@ -118,6 +123,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
         request: web.Request, who: Principal, template: str, fixed: dict[str, str]
     ) -> web.StreamResponse:
         zone = await zone_of(who)
+        tenant_q = operator_tenant(request, who)
         form = {k: request.query.get(k, "") for k in FILTERS}
         query = {**api_query(form, zone, FILTERS), **fixed, "limit": str(PAGE_SIZE)}
         if request.query.get("after"):
@@ -134,6 +140,8 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             items = [case_json(i, who.user) for i in page.items]
             if page.next is not None:
                 kept = {k: v for k, v in form.items() if v}
+                if tenant_q:
+                    kept["tenant"] = tenant_q
                 next_link = (
                     f"{request.path}?{urlencode({**kept, 'after': encode_cursor(page.next)})}"
                 )
@@ -143,6 +151,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             template,
             {
                 "form": form, "errors": errors, "items": items, "next_link": next_link,
+                "tenant_q": tenant_q,
                 "outcomes": [(o.value, o.value) for o in Outcome],
                 "channels": [(c.value, c.value) for c in Channel],
                 "local": local(zone), "seconds": seconds,
@@ -186,6 +195,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
     @deps.guard.requires(*ROLES, tenant_param="tenant")
     async def report_page(request: web.Request, who: Principal) -> web.StreamResponse:
         zone = await zone_of(who)
+        tenant_q = operator_tenant(request, who)
         keep = ("from", "to", "by", "queue", "threshold")
         form = {k: request.query.get(k, "") for k in keep}
         form["by"] = form["by"] or "day"
@@ -201,6 +211,8 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             rows = await reports.figures(who.tenant(), parsed)
             csv_query = {**query, "from": parsed.since.isoformat(), "to": parsed.until.isoformat(),
                          "format": "csv"}  # fmt: skip
+            if tenant_q:
+                csv_query["tenant"] = tenant_q
             csv_link = f"/api/reports/queues?{urlencode(csv_query)}"
             if not form["from"]:
                 form["from"] = parsed.since.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
@@ -213,6 +225,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             {
                 "form": form, "errors": errors, "rows": rows, "csv_link": csv_link,
                 "chart": bar_chart(rows), "seconds": seconds, "zone": zone,
+                "tenant_q": tenant_q,
             },
             status=400 if errors else 200,
         )  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -58,7 +59,10 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
         def mine(r: ContactRequestView) -> bool:
             return r.claimed_by == who.user.id or (r.claimed_by is not None and who.role.is_admin)
 
+        tenant_q = request.query.get("tenant") if who.user.tenant_id is None else None
         context: dict[str, Any] = {
+            "tenant_q": tenant_q,
+            "tenant_qs": f"?{urlencode({'tenant': tenant_q})}" if tenant_q else "",
             "which": which, "rows": rows, "history": history, "local": local, "mine": mine,
             "channels": [(c.value, c.value) for c in LISTS[which]],
         }  # fmt: skip

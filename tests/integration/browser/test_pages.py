@@ -312,3 +312,15 @@ def test_a_bulletin_published_from_the_page_is_heard_on_a_call_and_ended(
         "UPDATE bulletins SET cleared_at = now() WHERE id = $1::uuid RETURNING id",
         upcoming.get_attribute("data-bulletin"),
     )
+
+
+def test_an_operator_keeps_the_tenant_they_named_across_the_filter_form(
+    console: Console, page_as: PageAs, seeded: Seeded
+) -> None:
+    page = page_as(console.user(Role.OPERATOR, tenant=None))
+    page.goto(f"/cases/abandoned?tenant=demo&queue={seeded.queue}")
+    page.get_by_role("button", name="Hae").click()
+    expect(page).to_have_url(re.compile(r"[?&]tenant=demo(&|$)"))
+    expect(page.locator("[data-testid=abandoned] tbody tr")).to_have_count(1)
+    page.goto(f"/reports?tenant=demo&queue={seeded.queue}")
+    expect(page.locator("[data-testid=csv]")).to_have_attribute("href", re.compile("tenant=demo"))
