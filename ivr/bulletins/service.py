@@ -84,6 +84,19 @@ class BulletinService:
     def notify_changed(self) -> None:
         self._changed.set()
 
+    # ----- what the console shows ----------------------------------------------------------
+    def wav_of(self, prepared: Prepared) -> Path:
+        """The host file a prepared bulletin (or prompt) plays."""
+        return self._host_wav(prepared.media)
+
+    def fallback_file(self, number: str) -> Path:
+        """What the dialplan plays on ``number`` while the controller is down."""
+        return self._paths.fallback_host / f"{number}.wav"
+
+    async def preview(self, text_: str, language: str) -> Path:
+        """``text_`` spoken as a bulletin would be (cached by hash like any prompt)."""
+        return self._host_wav(await self._prompts.text(text_, language))
+
     # ----- loading -----------------------------------------------------------------------------
     async def refresh(self) -> None:
         """Reload from the database and bring files up to date. Raises on DB trouble."""

@@ -62,7 +62,8 @@ class AnnouncementFlow:
         else:
             media = [state.no_disruptions.media]
             self._counter.count(state.number_id, [None])
-        log.debug("[%s] playing %d item(s) on %s", cid, len(media), state.number)
+        ids = ", ".join(str(p.bulletin_id) for p in active) or "none"
+        log.info("[%s] playing %d item(s) on %s (bulletins %s)", cid, len(media), state.number, ids)
         await call.play(media, lang=state.language)
         log.info("[%s] bulletin finished, hanging up", cid)
         await call.hangup()

@@ -243,3 +243,21 @@ class CounterRepository:
                 .group_by(BulletinCallCounter.bulletin_id)
             )
             return {r[0]: int(r[1]) for r in rows}
+
+    async def hourly(
+        self, number: str, since: datetime
+    ) -> list[tuple[uuid.UUID | None, datetime, int]]:
+        """Calls per (bulletin, hour) for a number from ``since``, oldest hour first."""
+        async with self._sessions() as s:
+            rows = await s.execute(
+                select(
+                    BulletinCallCounter.bulletin_id,
+                    BulletinCallCounter.hour,
+                    func.sum(BulletinCallCounter.calls),
+                )
+                .join(ServiceNumber, ServiceNumber.id == BulletinCallCounter.service_number_id)
+                .where(ServiceNumber.number == number, BulletinCallCounter.hour >= since)
+                .group_by(BulletinCallCounter.bulletin_id, BulletinCallCounter.hour)
+                .order_by(BulletinCallCounter.hour)
+            )
+            return [(r[0], r[1], int(r[2])) for r in rows]

@@ -66,6 +66,12 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/static/{name}"): row(200, 200, 200, 200, 200, 200, params={"name": "console.js"}),
     # the wallboard page: admin and team see their own tenant's (B's admin: B's), operators name it
     ("GET", "/wallboard"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    # console pages of cases, reports and work lists: admin and team of the tenant
+    ("GET", "/cases"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/cases/abandoned"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/cases/{case_id}"): row(303, 403, 200, 200, 403, 200, tenant=True),
+    ("GET", "/reports"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/work"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/agents"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/people"): row(303, 403, 403, 200, 200, 200, tenant=True),
     ("GET", "/audit"): row(303, 403, 403, 200, 200, 200, tenant=True),
@@ -77,6 +83,15 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,
+    # bulletins from the console: admins change their tenant's numbers, admin and team read
+    # (the demo number 100 is not tenant A's: 403 for A's users, 404 for the operator's empty
+    # preview body aside)
+    ("POST", "/api/bulletins/preview"): row(401, 403, 403, 400, 400, 400),
+    ("POST", "/api/bulletins/{number}"): row(401, 403, 403, 404, 404, 404),
+    ("POST", "/api/bulletins/{number}/{id}/end"): row(401, 403, 403, 404, 404, 404),
+    ("GET", "/api/bulletins/{number}/fallback"): row(401, 403, 404, 404, 404, 404),
+    ("GET", "/api/bulletins/{number}/{id}/audio"): row(401, 403, 404, 404, 404, 404),
+    ("GET", "/bulletins"): row(303, 403, 200, 200, 200, 200, tenant=True),
     # agents: the principal's tenant only; a team user changes only themselves
     ("GET", "/api/agents"): row(401, 403, 200, 200, 200, 200, tenant=True),
     ("POST", "/api/agents/{agent}/{action}"):
@@ -108,6 +123,7 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     # cases: any user of the tenant (personal data only for admin/team); another tenant's: 403
     ("GET", "/api/cases"): row(401, 200, 200, 200, 200, 200, tenant=True),
     ("GET", "/api/cases/{case_id}"): row(401, 200, 200, 200, 403, 200),
+    ("GET", "/api/reports/queues"): row(401, 200, 200, 200, 200, 200, tenant=True),
     ("GET", "/api/cases/{case_id}/audio"): row(401, 403, 200, 200, 403, 403),
     ("GET", "/api/cases/{case_id}/listening-events"): row(401, 403, 403, 200, 403, 403),
     ("POST", "/api/cases/{case_id}/export"): row(401, 403, 200, 200, 403, 403),

@@ -19,6 +19,9 @@ from ivr.core import Core
 AREAS = (
     "home",
     "wallboard",
+    "bulletins",
+    "cases",
+    "work",
     "agents",
     "people",
     "audit",

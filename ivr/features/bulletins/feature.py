@@ -10,6 +10,7 @@ from ivr.bulletins.listener import listen
 from ivr.bulletins.service import BulletinService, Paths
 from ivr.core import Core, Feature
 from ivr.flows.announcement import AnnouncementFlow
+from ivr.http.bulletins import add_routes
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,9 @@ log = logging.getLogger(__name__)
 
 async def wire(core: Core) -> Feature:
     s = core.settings
+    repo = BulletinRepository(core.sessions)
     bulletins = BulletinService(
-        BulletinRepository(core.sessions),
+        repo,
         Paths(
             sounds_host=s.in_root(s.sounds_inner),
             sounds_inner=s.sounds_inner,
@@ -32,16 +34,22 @@ async def wire(core: Core) -> Feature:
         log.error("cannot load bulletins from the database (%s)", type(exc).__name__)
         if not bulletins.load_manifest():
             log.error("no bulletin manifest either: bulletin numbers play not-in-service")
+    counts = CounterRepository(core.sessions)
     counter = CallCounter(
-        CounterRepository(core.sessions),
+        counts,
         s.state_dir / "spool" / "bulletin-counters.json",
         core.clock,
     )
     announcement = AnnouncementFlow(bulletins, counter, core.clock)
-    core.services.offer(bulletins, announcement)
+    core.services.offer(bulletins, announcement, repo, counts)
     return Feature(
         "bulletins",
         flows=(announcement,),
+        routes=(
+            lambda app: add_routes(
+                app, bulletins, repo, core.tenants.get, core.audit, core.clock, core.guard
+            ),
+        ),
         tasks=(
             ("bulletins", bulletins.run),
             ("counter", counter.run),

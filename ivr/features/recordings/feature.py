@@ -87,7 +87,7 @@ async def wire(core: Core) -> Feature:
         workdir=copies.workdir,
         audit=core.audit,
     )
-    core.services.offer(bridgers, notice, voicemail, live)
+    core.services.offer(bridgers, notice, voicemail, live, listening)
     interval = min(60.0, max(1.0, s.recording_orphan_age / 2))
     return Feature(
         "recordings",

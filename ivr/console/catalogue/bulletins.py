@@ -1,0 +1,45 @@
+"""Texts of the bulletins page."""
+
+TEXTS = {
+    "bulletins.nav": {"fi": "Tiedotteet", "en": "Bulletins"},
+    "bulletins.title": {"fi": "Häiriötiedotteet", "en": "Disruption bulletins"},
+    "bulletins.number": {"fi": "Numero {number}", "en": "Number {number}"},
+    "bulletins.now": {"fi": "Soittaja kuulee nyt", "en": "Callers hear now"},
+    "bulletins.bulletin": {"fi": "Tiedote", "en": "Bulletin"},
+    "bulletins.no_disruptions": {
+        "fi": "Ei tiedossa olevia häiriöitä (oletusviesti)",
+        "en": "No known disruptions (the default message)",
+    },
+    "bulletins.listen": {"fi": "Kuuntele", "en": "Listen"},
+    "bulletins.fallback": {"fi": "Varajärjestelmä", "en": "Fallback"},
+    "bulletins.fallback_hint": {
+        "fi": "Tämän puhelinvaihde soittaa, jos ohjain ei ole käynnissä:",
+        "en": "What the dialplan plays while the controller is down:",
+    },
+    "bulletins.list": {"fi": "Voimassa ja tulossa", "en": "Current and upcoming"},
+    "bulletins.content": {"fi": "Sisältö", "en": "Content"},
+    "bulletins.starts": {"fi": "Alkaa", "en": "Starts"},
+    "bulletins.starts_hint": {"fi": "tyhjä: heti", "en": "blank: now"},
+    "bulletins.ends": {"fi": "Päättyy", "en": "Ends"},
+    "bulletins.until_ended": {"fi": "kunnes lopetetaan", "en": "until ended"},
+    "bulletins.calls": {"fi": "Soittoja 48 h", "en": "Calls in 48 h"},
+    "bulletins.audio_file": {"fi": "äänitiedosto", "en": "audio file"},
+    "bulletins.end_now": {"fi": "Lopeta nyt", "en": "End now"},
+    "bulletins.confirm_end": {
+        "fi": "Lopetetaanko tiedote heti?",
+        "en": "End this bulletin now?",
+    },
+    "bulletins.cancel": {"fi": "Peruuta", "en": "Cancel"},
+    "bulletins.none": {"fi": "Ei voimassa olevia tiedotteita.", "en": "No current bulletins."},
+    "bulletins.counters": {"fi": "Soitot tunneittain", "en": "Calls per hour"},
+    "bulletins.chart": {
+        "fi": "Soitot tunneittain, 48 h: yhteensä {total}",
+        "en": "Calls per hour over 48 h: {total} in all",
+    },
+    "bulletins.add": {"fi": "Uusi tiedote", "en": "New bulletin"},
+    "bulletins.text": {"fi": "Teksti (puhesynteesi)", "en": "Text (text-to-speech)"},
+    "bulletins.language": {"fi": "Kieli", "en": "Language"},
+    "bulletins.upload": {"fi": "tai äänitiedosto", "en": "or an audio file"},
+    "bulletins.preview": {"fi": "Esikuuntele", "en": "Preview"},
+    "bulletins.publish": {"fi": "Julkaise", "en": "Publish"},
+}

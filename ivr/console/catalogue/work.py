@@ -1,0 +1,28 @@
+"""Texts of the work lists."""
+
+TEXTS = {
+    "work.nav": {"fi": "Työjonot", "en": "Work lists"},
+    "work.title": {"fi": "Soitto- ja yhteydenottopyynnöt", "en": "Callback and contact requests"},
+    "work.lists": {"fi": "Listat", "en": "Lists"},
+    "work.callbacks": {"fi": "Soittopyynnöt", "en": "Callback requests"},
+    "work.contacts": {"fi": "Yhteydenottopyynnöt", "en": "Contact requests"},
+    "work.claim": {"fi": "Ota käsittelyyn", "en": "Claim"},
+    "work.claim_next": {"fi": "Ota vanhin", "en": "Claim the oldest"},
+    "work.channel": {"fi": "Kanava", "en": "Channel"},
+    "work.requested": {"fi": "Jätetty", "en": "Requested"},
+    "work.who": {"fi": "Yhteystiedot", "en": "Contact"},
+    "work.status": {"fi": "Tila", "en": "Status"},
+    "work.status.open": {"fi": "avoin", "en": "open"},
+    "work.status.claimed": {"fi": "käsittelyssä", "en": "claimed"},
+    "work.status.done": {"fi": "hoidettu", "en": "done"},
+    "work.status.cancelled": {"fi": "peruttu", "en": "cancelled"},
+    "work.attempts": {"fi": "Yritykset", "en": "Attempts"},
+    "work.last": {"fi": "viimeksi", "en": "last"},
+    "work.history": {"fi": "Soittoyritykset", "en": "Call attempts"},
+    "work.running": {"fi": "käynnissä", "en": "in progress"},
+    "work.actions": {"fi": "Toiminnot", "en": "Actions"},
+    "work.complete": {"fi": "Merkitse hoidetuksi", "en": "Complete"},
+    "work.release": {"fi": "Palauta jonoon", "en": "Release"},
+    "work.claimed_other": {"fi": "toisen käsittelyssä", "en": "claimed by another"},
+    "work.none": {"fi": "Ei avoimia pyyntöjä.", "en": "No open requests."},
+}
