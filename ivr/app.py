@@ -49,6 +49,7 @@ FEATURES = (
     "callout",
     "console",
     "admin",
+    "capacity",
 )
 
 

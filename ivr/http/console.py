@@ -25,6 +25,8 @@ class ConsoleDeps:
     clock: Clock
     ari_connected: Callable[[], bool]
     events_seen: Mapping[str, int]
+    # Calls shed and the load they are judged by (the flow router and the admission gate).
+    load: Callable[[], Mapping[str, object]] = lambda: {}
 
 
 def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
@@ -69,7 +71,11 @@ def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
     async def stats(_: web.Request) -> web.Response:
         """ARI events seen by type since start (no channel or caller data)."""
         return web.json_response(
-            {"active_calls": deps.calls.active_calls, "events": dict(deps.events_seen)}
+            {
+                "active_calls": deps.calls.active_calls,
+                "events": dict(deps.events_seen),
+                **deps.load(),
+            }
         )
 
     async def index(_: web.Request) -> web.Response:
@@ -83,7 +89,8 @@ def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
             "<!doctype html><meta charset=utf-8><title>Linja</title>"
             "<h1>Linja</h1>"
             f"<p>ARI connected: {snap['ari_connected']} &middot; "
-            f"active calls: {snap['active_calls']}</p>"
+            f"active calls: {snap['active_calls']} &middot; "
+            f"calls shed: {html.escape(str(deps.load().get('shed', {})))}</p>"
             "<table border=1><tr><th>number</th><th>tenant</th><th>bulletins in force</th></tr>"
             f"{rows}</table>"
         )

@@ -63,6 +63,8 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/health"): row(503, 503, 503, 503, 503, 503),
     ("GET", "/api/bulletins"): PUBLIC,
     ("GET", "/api/stats"): PUBLIC,
+    # Prometheus metrics: platform-wide traffic figures, operators only (a scraper's token)
+    ("GET", "/metrics"): row(401, 403, 403, 403, 403, 200),
     # agents: the principal's tenant only; a team user changes only themselves
     ("GET", "/api/agents"): row(401, 403, 200, 200, 200, 200, tenant=True),
     ("POST", "/api/agents/{agent}/{action}"):

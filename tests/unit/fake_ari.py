@@ -72,6 +72,8 @@ class FakePlayback:
 class FakeAri:
     """In-memory ARI (REST side + event injection) for flow tests."""
 
+    in_flight = 0  # AriClient's count of requests not answered yet (the admission gate)
+
     def __init__(
         self,
         *,
