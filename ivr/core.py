@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ivr.ari.client import AriClient, pool_size
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.events import EventStream
+from ivr.ari.reconciler import SHED_LABEL
 from ivr.ari.retry import RetryPolicy
 from ivr.clock import Clock, utcnow
 from ivr.config import Settings, project_root
@@ -197,7 +198,7 @@ def assemble_core(
         loop_lag=lambda: lag.seconds,
     )
     router.admission = gate
-    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app)
+    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app, fallback_label=SHED_LABEL)
     events = EventStats()
 
     def on_event(event: dict[str, Any]) -> None:

@@ -75,12 +75,15 @@ class Dispatcher:
         hangup_on_exit: bool = True,
         hangup_timeout: float = 2.0,
         resync_concurrency: int = 32,
+        fallback_label: str | None = None,
     ) -> None:
         self._rest = rest
         self._handler = handler
         self._app = app
         self._hangup_on_exit = hangup_on_exit
         self._hangup_timeout = hangup_timeout
+        self._fallback_label = fallback_label
+        self._failed: OrderedDict[str, None] = OrderedDict()  # flows that died on ARI
         self._resync_concurrency = resync_concurrency
         self._calls: dict[str, Call] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -114,6 +117,10 @@ class Dispatcher:
     def ended_recently(self, channel_id: str) -> bool:
         """Whether a call on ``channel_id`` ended lately (among the last 16384)."""
         return channel_id in self._ended
+
+    def failed_recently(self, channel_id: str) -> bool:
+        """Whether the flow of ``channel_id`` ended lately on a failed ARI request."""
+        return channel_id in self._failed
 
     def end_vanished(self, channel_id: str, why: str) -> None:
         """End the call of a channel Asterisk no longer has (its events were lost)."""
@@ -248,14 +255,40 @@ class Dispatcher:
             await self._hangup_leftover(call)
             raise
         except AriError as exc:
-            # Asterisk refused or dropped a request: hang up if it can; if not, the channel
-            # is the reconciler's (ivr/ari/reconciler.py), which ends it on its next passes.
+            # Asterisk refused or dropped a request the flow needed: the caller goes on in
+            # the dialplan's fallback if it can; if not, the channel is the reconciler's
+            # (ivr/ari/reconciler.py), which settles it on its next passes.
             log.error("channel=%s call flow failed on ARI: %s", cid, exc)
+            self._failed[cid] = None
+            if len(self._failed) > _RECENTLY_ENDED:
+                self._failed.popitem(last=False)
+            if await self._fall_back(call):
+                return
         except Exception:
             log.exception("channel=%s call flow failed", cid)
         else:
             log.info("channel=%s call flow finished", cid)
         await self._hangup_leftover(call)
+
+    async def _fall_back(self, call: Call) -> bool:
+        """Continue a call whose flow failed at ``fallback_label`` of its extension; False
+        when there is none (or ARI refuses that too): the caller hangs up the leftover."""
+        if self._fallback_label is None or call.released or call.hung_up:
+            return False
+        cid = call.channel_id
+        try:
+            async with asyncio.timeout(self._hangup_timeout):
+                await self._rest.request(
+                    "POST", f"/channels/{cid}/continue", params={"label": self._fallback_label}
+                )
+        except ChannelGone:
+            log.info("channel=%s has no dialplan label %s", cid, self._fallback_label)
+            return False
+        except (AriError, TimeoutError) as exc:
+            log.warning("channel=%s fallback failed (left to the reconciler): %s", cid, exc)
+            return True  # a hang-up would meet the same refusal
+        log.info("channel=%s continues at dialplan label %s", cid, self._fallback_label)
+        return True
 
     async def _hangup_leftover(self, call: Call) -> None:
         """A flow that ended without hanging up (or crashed) must not leave dead air."""

@@ -10,9 +10,9 @@ difference                                      action
 in our app, never seen (its StasisStart lost)   ``adopt``: start its flow, as a resync
                                                 after a reconnect does (the admission
                                                 gate may shed it)
-in our app, its flow ended, never answered      ``continue``: to the ``shed`` label of its
+in our app, its flow failed on ARI              ``continue``: to the ``shed`` label of its
                                                 extension (the dialplan fallback)
-in our app, its flow ended, answered            ``hangup``
+in our app, its flow ended otherwise            ``hangup``
 a running flow whose channel Asterisk lacks     ``forget``: end the flow (a synthetic
                                                 ChannelDestroyed)
 ==============================================  ======================================
@@ -60,6 +60,8 @@ class LocalView(Protocol):
 
     def ended_recently(self, channel_id: str) -> bool: ...
 
+    def failed_recently(self, channel_id: str) -> bool: ...
+
 
 class ActionLog(Protocol):
     def reconciled(self, action: str) -> None: ...
@@ -78,12 +80,10 @@ def decide(channels: Iterable[Any], local: LocalView, app: str) -> list[Decision
             continue
         if not local.ended_recently(cid):
             decisions.append(Decision(cid, "adopt", "in the application without a flow"))
-        elif channel.get("state") == "Up":
-            decisions.append(Decision(cid, "hangup", "its flow ended, the channel stayed"))
+        elif local.failed_recently(cid):
+            decisions.append(Decision(cid, "continue", "its flow failed on ARI"))
         else:
-            decisions.append(
-                Decision(cid, "continue", f"its flow ended unanswered ({channel.get('state')})")
-            )
+            decisions.append(Decision(cid, "hangup", "its flow ended, the channel stayed"))
     for cid in sorted(local.flow_channels() - live):
         decisions.append(Decision(cid, "forget", "Asterisk has no such channel"))
     return decisions

@@ -377,6 +377,8 @@ class FakeAri:
             return None
         if rest == "/continue":
             self._in_stasis.discard(channel_id)
+            # back in the dialplan: GET /channels no longer shows it in Stasis
+            channel["dialplan"] = {**channel["dialplan"], "app_name": "", "app_data": ""}
             self._emit_soon({"type": "StasisEnd", "channel": self._channel_ref(channel_id)})
             return None
         if m := _PLAY.match(rest):
