@@ -118,6 +118,8 @@ class Reconciler:
                 await self.reconcile()
             except AriError as exc:
                 log.warning("reconciler: listing channels failed: %s", exc)
+            except Exception:  # a bug here must not end the reconciling
+                log.exception("reconciler: pass failed")
 
     async def reconcile(self) -> list[Decision]:
         """One pass: returns the decisions acted on."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from ivr.ari.call import Call
-from ivr.ari.errors import AriError, CallHungUp
+from ivr.ari.errors import CallHungUp
 from ivr.ari.reconciler import SHED_LABEL
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,12 @@ class FlowRouter:
             self.events.flow_ended(flow_name)
 
     async def _shed(self, call: Call, flow: str, reason: str) -> None:
-        """Send the call to its dialplan fallback; hang up if the dialplan has none."""
+        """Send the call to its dialplan fallback; hang up if the dialplan has none. Any
+        other ARI failure goes up to the dispatcher, which tries the fallback again and
+        else leaves the channel to the reconciler."""
         self.shed[flow] += 1
         self.events.flow_shed(flow, reason)
-        log.warning(
+        log.info(
             "[%s] %s call shed (%s): continues at dialplan label %s",
             call.channel_id,
             flow,
@@ -118,7 +120,7 @@ class FlowRouter:
         )
         try:
             await call.continue_in_dialplan(label=SHED_LABEL)
-        except (CallHungUp, AriError) as exc:
+        except CallHungUp as exc:  # 404: no such label (or the caller is gone)
             log.error(
                 "[%s] shedding to label %s failed (%s); hanging up",
                 call.channel_id,
