@@ -201,8 +201,9 @@ def test_ari_dropping_requests_leaves_no_channel(
         finally:
             ctl.stop()
     assert proxy.dropped >= 10, (proxy.dropped, proxy.requests)
-    # Every caller was answered and heard audio: 1.5 s is 75 packets of 20 ms.
-    assert rtp.streams(at_least=50) == calls, rtp.packets
+    # Every caller was answered and heard audio: 1.5 s is 75 packets of 20 ms, less what a
+    # fallback after a failed request costs (at least half a second of it, even loaded).
+    assert rtp.streams(at_least=25) == calls, rtp.packets
     assert re.search(r"channel=\S+ call flow failed on ARI: ARI POST", log), log[-4000:]
     assert "fallback failed (left to the reconciler)" in log, log[-4000:]
     assert "reconciler: continue (its flow failed on ARI)" in log, log[-4000:]
