@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # (label `shed` of its extension) instead of starting a flow. 0 turns a limit off.
     shed_max_flows: int = Field(default=3000, ge=0, le=100_000)
     shed_max_ari_inflight: int = Field(default=400, ge=0, le=100_000)
-    shed_max_loop_lag: float = Field(default=0.5, ge=0, le=60)
+    shed_max_loop_lag: float = Field(default=1.0, ge=0, le=60)
     ari_user: str = "linja"
     ari_password: SecretStr | None = None
     ami_user: str = "linja"
