@@ -2,7 +2,7 @@
 concurrency cap callers hear the dialplan fallback instead of silence or endless ringing.
 
 Real SIPp calls into the real Asterisk. The first test puts a proxy in front of Asterisk's
-HTTP port that drops ARI requests (every 5th, and all of them for a second in the middle of
+HTTP port that drops ARI requests (every 5th, and all of them for 2.5 s in the middle of
 the calls, as Asterisk past its ``sessionlimit`` does). The second runs the controller with
 a cap of one flow and counts the RTP packets every shed caller receives.
 """
@@ -182,9 +182,11 @@ def test_ari_dropping_requests_leaves_no_channel(
         try:
 
             def blackout() -> None:
+                # Long enough for a flow to exhaust the retries of its answer and of its
+                # fallback (well under a second each): those channels are the reconciler's.
                 time.sleep(1.0)
                 proxy.blackout = True
-                time.sleep(1.0)
+                time.sleep(2.5)
                 proxy.blackout = False
 
             threading.Thread(target=blackout, daemon=True).start()
