@@ -49,6 +49,7 @@ FEATURES = (
     "callout",
     "wallboard",
     "admin",
+    "capacity",
     "console",  # last: its pages use what the features before it offer
 )
 

@@ -58,8 +58,14 @@ class Settings(BaseSettings):
 
     bind: str = "127.0.0.1"
     sip_port: Port = 5060
-    rtp_start: Port = 20000
-    rtp_end: Port = 20999
+    # Two ports a call (RTP + RTCP): 10000-19999 holds 5000 concurrent calls, below the
+    # kernel's ephemeral ports (32768-) and apart from the 21000-28999 blocks of the helper
+    # stacks' env files. Parallel test workers each get a slice (ivr/stack/workers.py).
+    rtp_start: Port = 10000
+    rtp_end: Port = 19999
+    # Asterisk's own caps (asterisk.conf): calls at once, and its file-descriptor limit.
+    asterisk_max_calls: int = Field(default=6000, ge=10, le=100_000)
+    asterisk_max_files: int = Field(default=65536, ge=1024, le=1_048_576)
     ari_port: Port = 8088
     ami_port: Port = 5038
     pg_port: Port = 5433
@@ -68,6 +74,23 @@ class Settings(BaseSettings):
     ari_app: str = "linja"
     # Ask ARI for only the event types the flows use (ivr/ari/filters.py); off: every event.
     ari_event_filter: bool = True
+    # Asterisk's HTTP server accepts at most this many connections (http.conf sessionlimit,
+    # rendered from this value); the controller's REST pool stays ari_sessions_reserved below
+    # it, leaving room for the event websocket, the CLI and the stack's health probes.
+    ari_sessions: int = Field(default=200, ge=8, le=4000)
+    ari_sessions_reserved: int = Field(default=8, ge=2, le=64)
+    # Idempotent ARI requests (hang-up, continue, stop playback, deletes, reads) are tried
+    # this many times in all on a dropped connection or a 5xx, with jittered backoff.
+    ari_retry_attempts: int = Field(default=4, ge=1, le=10)
+    ari_retry_backoff: float = Field(default=0.05, gt=0, le=5)
+    ari_retry_backoff_max: float = Field(default=1.0, gt=0, le=30)
+    # Seconds between the reconciler's comparisons of Asterisk's channels with our flows.
+    reconcile_interval: float = Field(default=3.0, ge=0.2, le=300)
+    # Load shedding: beyond any of these a new call goes back to its dialplan fallback
+    # (label `shed` of its extension) instead of starting a flow. 0 turns a limit off.
+    shed_max_flows: int = Field(default=3000, ge=0, le=100_000)
+    shed_max_ari_inflight: int = Field(default=400, ge=0, le=100_000)
+    shed_max_loop_lag: float = Field(default=1.0, ge=0, le=60)
     ari_user: str = "linja"
     ari_password: SecretStr | None = None
     ami_user: str = "linja"

@@ -24,10 +24,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ivr.ari.client import AriClient
+from ivr.ari.client import AriClient, pool_size
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.events import EventStream
 from ivr.ari.filters import apply_event_filter
+from ivr.ari.reconciler import SHED_LABEL
+from ivr.ari.retry import RetryPolicy
 from ivr.clock import Clock, utcnow
 from ivr.config import Settings, project_root
 from ivr.directory import Directory
@@ -35,6 +37,9 @@ from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.router import Flow, FlowRouter
 from ivr.http.guard import Guard
 from ivr.http.sessions import Identity
+from ivr.load.gate import Limits, LoadGate
+from ivr.load.lag import LoopLag
+from ivr.metrics import Metrics
 from ivr.prompts import PromptRenderer
 from recording.store import AudioStore
 from storage.casewriter import build_recorder
@@ -115,6 +120,9 @@ class Core:
     restrictions: RestrictionRepository
     audio: AudioStore
     services: Services
+    metrics: Metrics
+    gate: LoadGate
+    lag: LoopLag
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,17 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
     recorder = build_recorder(settings, engine)
     await recorder.start()
     stack.push_async_callback(recorder.close)
-    client = AriClient(settings.ari_base_url, settings.ari_user, settings.require("ari_password"))
+    metrics = Metrics()
+    client = AriClient(
+        settings.ari_base_url,
+        settings.ari_user,
+        settings.require("ari_password"),
+        connection_limit=pool_size(settings.ari_sessions, settings.ari_sessions_reserved),
+        retry=RetryPolicy(
+            settings.ari_retry_attempts, settings.ari_retry_backoff, settings.ari_retry_backoff_max
+        ),
+        observer=metrics,
+    )
     stack.push_async_callback(client.close)
     definitions = LiveDefinitions(project_root() / "dialplan", settings.state_dir / "flows.json")
     definitions.load()
@@ -150,6 +168,7 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
         cases=recorder,
         prompts=PromptRenderer(settings.in_root(settings.sounds_inner), settings.sounds_inner),
         definitions=definitions,
+        metrics=metrics,
     )
 
 
@@ -165,12 +184,22 @@ def assemble_core(
     users: UserRepository | None = None,
     directory: Directory | None = None,
     restrictions: RestrictionRepository | None = None,
+    metrics: Metrics | None = None,
 ) -> Core:
     """The core around parts already made (:func:`build_core` makes the real ones; unit tests
     give fakes). The rest is built here, on ``engine``'s sessions."""
     sessions = session_factory(engine)
-    router = FlowRouter({})
-    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app)
+    metrics = metrics or Metrics()
+    lag = LoopLag()
+    router = FlowRouter({}, events=metrics)
+    gate = LoadGate(
+        Limits(settings.shed_max_flows, settings.shed_max_ari_inflight, settings.shed_max_loop_lag),
+        flows=lambda: router.flows_running,
+        ari_inflight=lambda: ari.in_flight,
+        loop_lag=lambda: lag.seconds,
+    )
+    router.admission = gate
+    dispatcher = Dispatcher(ari, router.handle, app=settings.ari_app, fallback_label=SHED_LABEL)
     events = EventStats()
 
     def on_event(event: dict[str, Any]) -> None:
@@ -217,4 +246,7 @@ def assemble_core(
         restrictions=restrictions or RestrictionRepository(sessions),
         audio=AudioStore(settings.audio_store_dir),
         services=Services(),
+        metrics=metrics,
+        gate=gate,
+        lag=lag,
     )

@@ -86,6 +86,7 @@ class Text(StrEnum):
     CALLOUT_CONFIRMED = "callout.confirmed"
     CALLOUT_DECLINED = "callout.declined"
     CALLOUT_ENDED = "callout.ended"
+    LINES_BUSY = "load.lines_busy"
 
 
 _T = Text
@@ -267,6 +268,16 @@ CATALOGUE: Final[Mapping[Text, Mapping[Language, str]]] = MappingProxyType(
             "fi": "Tämä hälytys on päättynyt. Kiitos, näkemiin.",
             "sv": "Det här larmet har avslutats. Tack, hej då.",
             "en": "This call-out has ended. Thank you, goodbye.",
+        },
+        # Played by the dialplan (label `shed`) while the controller sheds load; 1 asks for
+        # a callback (dialplan/linja.conf [linja-busy]).
+        _T.LINES_BUSY: {
+            "fi": "Kaikki linjamme ovat juuri nyt varattuja. Soita myöhemmin uudelleen, "
+            "tai paina 1, niin soitamme sinulle takaisin.",
+            "sv": "Alla våra linjer är upptagna just nu. Ring igen senare, "
+            "eller tryck 1 så ringer vi upp dig.",
+            "en": "All our lines are busy right now. Please call again later, "
+            "or press 1 to be called back.",
         },
     }
 )

@@ -13,17 +13,52 @@ import logging
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from ivr.ari.errors import AriError, AriUnavailable, http_error
+from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error
 from ivr.ari.http1 import Http1Pool, TransportError
 from ivr.ari.protocol import Params
+from ivr.ari.retry import RetryPolicy, is_idempotent, retrying
 
-__all__ = ["AriClient", "Redactor", "basic_auth_header", "encode_params"]
+__all__ = [
+    "AriClient",
+    "Redactor",
+    "RequestObserver",
+    "basic_auth_header",
+    "encode_params",
+    "pool_size",
+]
 
 log = logging.getLogger(__name__)
 
 _MAX_DETAIL = 200
+# Idle pooled connections are closed after this many seconds: well below Asterisk's
+# http.conf session_keep_alive (15 s), so a request never goes out on a connection the
+# server is closing at that moment (a ServerDisconnectedError).
+KEEPALIVE_S = 5.0
+
+
+def pool_size(sessions: int, reserved: int) -> int:
+    """The REST pool for an Asterisk that accepts ``sessions`` HTTP connections, leaving
+    ``reserved`` for the event websocket and other clients (CLI, health probes)."""
+    return max(1, sessions - reserved)
+
+
+class RequestObserver(Protocol):
+    """Told about every ARI request (metrics): ``outcome`` is the HTTP status as text, or
+    ``unavailable`` when no answer came; ``retry`` when a try failed and is sent again."""
+
+    def request_done(self, method: str, outcome: str, seconds: float) -> None: ...
+
+    def request_retried(self, method: str) -> None: ...
+
+
+class _NoObserver:
+    def request_done(self, method: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def request_retried(self, method: str) -> None:
+        pass
 
 
 def basic_auth_header(username: str, password: str) -> str:
@@ -64,7 +99,10 @@ class AriClient:
     """Implements :class:`ivr.ari.protocol.AriRest` over an :class:`~ivr.ari.http1.Http1Pool`.
 
     Requests for different calls run concurrently over a pool of up to ``connection_limit``
-    connections, so a slow answer for one channel never delays another call.
+    connections, so a slow answer for one channel never delays another call; the limit must
+    stay below what Asterisk accepts (:func:`pool_size`): more requests wait for a free
+    connection here (counted in :attr:`in_flight`). Idempotent requests
+    (:func:`ivr.ari.retry.is_idempotent`) are retried on a dropped connection or a 5xx.
     """
 
     def __init__(
@@ -74,15 +112,29 @@ class AriClient:
         password: str,
         *,
         request_timeout: float = 10.0,
-        connection_limit: int = 256,
+        connection_limit: int = 96,
+        retry: RetryPolicy | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._auth = basic_auth_header(username, password)
         self._redact = Redactor(password, self._auth, self._auth.removeprefix("Basic "))
         self._timeout = request_timeout
         self._connection_limit = connection_limit
+        self._retry = retry or RetryPolicy()
+        self.observer: RequestObserver = observer or _NoObserver()
         self._session: Http1Pool | None = None
         self._closed = False
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent or waiting for a pooled connection, not answered yet."""
+        return self._in_flight
+
+    @property
+    def connection_limit(self) -> int:
+        return self._connection_limit
 
     @property
     def base_url(self) -> str:
@@ -96,6 +148,7 @@ class AriClient:
                 self._base_url,
                 headers={"Authorization": self._auth},
                 limit=self._connection_limit,
+                max_idle=KEEPALIVE_S,
             )
         return self._session
 
@@ -109,21 +162,40 @@ class AriClient:
     ) -> Any:
         if not path.startswith("/"):
             path = "/" + path
+        query = encode_params(params)
+
+        async def send() -> Any:
+            return await self._send(method, path, query, json)
+
+        if not is_idempotent(method, path):
+            return await send()
+        return await retrying(
+            send,
+            self._retry,
+            what=f"ARI {method} {path}",
+            on_retry=lambda _: self.observer.request_retried(method),
+        )
+
+    async def _send(self, method: str, path: str, query: dict[str, str], json: Any) -> Any:
         session = self._get_session()
         payload = None if json is None else jsonlib.dumps(json).encode()
         started = time.monotonic()
+        self._in_flight += 1
         try:
             async with asyncio.timeout(self._timeout):
-                status, body = await session.request(
-                    method, path, params=encode_params(params), body=payload
-                )
+                status, body = await session.request(method, path, params=query, body=payload)
         except TimeoutError as exc:
-            raise AriUnavailable(f"ARI {method} {path}: timed out") from exc
+            self.observer.request_done(method, "unavailable", time.monotonic() - started)
+            raise AriTimedOut(f"ARI {method} {path}: timed out") from exc
         except TransportError as exc:
+            self.observer.request_done(method, "unavailable", time.monotonic() - started)
             detail = self._redact(f"{type(exc).__name__}: {exc}")
             raise AriUnavailable(f"ARI {method} {path}: {detail}") from exc
-        elapsed_ms = (time.monotonic() - started) * 1000
-        log.debug("ARI %s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
+        finally:
+            self._in_flight -= 1
+        elapsed = time.monotonic() - started
+        self.observer.request_done(method, str(status), elapsed)
+        log.debug("ARI %s %s -> %d (%.0f ms)", method, path, status, elapsed * 1000)
         if status >= 300:
             raise http_error(status, method, path, self._error_detail(body))
         if not body:

@@ -18,7 +18,7 @@ from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp, ChannelGone
 from ivr.ari.protocol import AriRest
 
-__all__ = ["Dispatcher", "Handler"]
+__all__ = ["Dispatcher", "Handler", "stasis_args"]
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ Handler = Callable[[Call], Awaitable[None]]
 Event = dict[str, Any]
 
 _END_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed"})
-_RECENTLY_ENDED = 4096
+_RECENTLY_ENDED = 16384  # about a minute of ended calls at 300 calls/s
 
 
 def _target_channel(obj: Any) -> str | None:
@@ -47,6 +47,18 @@ def _channel_id(event: Event) -> str | None:
     return None
 
 
+def stasis_args(channel: Any, app: str) -> list[str] | None:
+    """The Stasis arguments of a channel (as ``GET /channels`` lists it) that sits in
+    application ``app``; None when it is elsewhere."""
+    if not isinstance(channel, dict):
+        return None
+    dialplan = channel.get("dialplan") or {}
+    if dialplan.get("app_name") != "Stasis":
+        return None
+    name, *args = str(dialplan.get("app_data") or "").split(",")
+    return args if name.strip() == app else None
+
+
 class Dispatcher:
     """Routes events to :class:`Call` handles; implements their ``CallRegistry``.
 
@@ -63,12 +75,15 @@ class Dispatcher:
         hangup_on_exit: bool = True,
         hangup_timeout: float = 2.0,
         resync_concurrency: int = 32,
+        fallback_label: str | None = None,
     ) -> None:
         self._rest = rest
         self._handler = handler
         self._app = app
         self._hangup_on_exit = hangup_on_exit
         self._hangup_timeout = hangup_timeout
+        self._fallback_label = fallback_label
+        self._failed: OrderedDict[str, None] = OrderedDict()  # flows that died on ARI
         self._resync_concurrency = resync_concurrency
         self._calls: dict[str, Call] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -90,6 +105,38 @@ class Dispatcher:
 
     def get_call(self, channel_id: str) -> Call | None:
         return self._calls.get(channel_id)
+
+    def flow_channels(self) -> frozenset[str]:
+        """Channels whose call flow is running."""
+        return frozenset(self._tasks)
+
+    def tracks(self, channel_id: str) -> bool:
+        """Whether events of ``channel_id`` reach a call (a flow, or an adopted channel)."""
+        return channel_id in self._calls
+
+    def ended_recently(self, channel_id: str) -> bool:
+        """Whether a call on ``channel_id`` ended lately (among the last 16384)."""
+        return channel_id in self._ended
+
+    def failed_recently(self, channel_id: str) -> bool:
+        """Whether the flow of ``channel_id`` ended lately on a failed ARI request."""
+        return channel_id in self._failed
+
+    def end_vanished(self, channel_id: str, why: str) -> None:
+        """End the call of a channel Asterisk no longer has (its events were lost)."""
+        self.on_event(
+            {
+                "type": "ChannelDestroyed",
+                "channel": {"id": channel_id},
+                "cause": 16,
+                "cause_txt": why,
+                "synthetic": True,
+            }
+        )
+
+    def start_orphan(self, channel: dict[str, Any], args: list[str]) -> None:
+        """Start the flow of a channel in our application whose StasisStart was lost."""
+        self.on_event({"type": "StasisStart", "channel": channel, "args": args, "synthetic": True})
 
     # -- CallRegistry --------------------------------------------------------------------
 
@@ -207,11 +254,41 @@ class Dispatcher:
             log.info("channel=%s call flow cancelled", cid)
             await self._hangup_leftover(call)
             raise
+        except AriError as exc:
+            # Asterisk refused or dropped a request the flow needed: the caller goes on in
+            # the dialplan's fallback if it can; if not, the channel is the reconciler's
+            # (ivr/ari/reconciler.py), which settles it on its next passes.
+            log.error("channel=%s call flow failed on ARI: %s", cid, exc)
+            self._failed[cid] = None
+            if len(self._failed) > _RECENTLY_ENDED:
+                self._failed.popitem(last=False)
+            if await self._fall_back(call):
+                return
         except Exception:
             log.exception("channel=%s call flow failed", cid)
         else:
             log.info("channel=%s call flow finished", cid)
         await self._hangup_leftover(call)
+
+    async def _fall_back(self, call: Call) -> bool:
+        """Continue a call whose flow failed at ``fallback_label`` of its extension; False
+        when there is none (or ARI refuses that too): the caller hangs up the leftover."""
+        if self._fallback_label is None or call.released or call.hung_up:
+            return False
+        cid = call.channel_id
+        try:
+            async with asyncio.timeout(self._hangup_timeout):
+                await self._rest.request(
+                    "POST", f"/channels/{cid}/continue", params={"label": self._fallback_label}
+                )
+        except ChannelGone:
+            log.info("channel=%s has no dialplan label %s", cid, self._fallback_label)
+            return False
+        except (AriError, TimeoutError) as exc:
+            log.warning("channel=%s fallback failed (left to the reconciler): %s", cid, exc)
+            return True  # a hang-up would meet the same refusal
+        log.info("channel=%s continues at dialplan label %s", cid, self._fallback_label)
+        return True
 
     async def _hangup_leftover(self, call: Call) -> None:
         """A flow that ended without hanging up (or crashed) must not leave dead air."""
@@ -221,7 +298,11 @@ class Dispatcher:
             async with asyncio.timeout(self._hangup_timeout):
                 await call.hangup()
         except (AriError, TimeoutError) as exc:
-            log.warning("channel=%s hang-up after flow end failed: %s", call.channel_id, exc)
+            log.warning(
+                "channel=%s hang-up after flow end failed (left to the reconciler): %s",
+                call.channel_id,
+                exc,
+            )
 
     def _call_done(self, call: Call, task: asyncio.Task[None]) -> None:
         cid = call.channel_id
@@ -272,15 +353,7 @@ class Dispatcher:
             if cid not in live and not call.hung_up:
                 gone += 1
                 log.info("channel=%s vanished during the event gap; ending its call", cid)
-                self.on_event(
-                    {
-                        "type": "ChannelDestroyed",
-                        "channel": {"id": cid},
-                        "cause": 16,
-                        "cause_txt": "gone while ARI events were lost",
-                        "synthetic": True,
-                    }
-                )
+                self.end_vanished(cid, "gone while ARI events were lost")
         started = self._start_orphans(live)
 
         waiting = [
@@ -337,17 +410,11 @@ class Dispatcher:
         for cid, channel in live.items():
             if cid in self._calls or cid in self._ended:
                 continue
-            dialplan = channel.get("dialplan") or {}
-            if dialplan.get("app_name") != "Stasis":
-                continue
-            app_data = str(dialplan.get("app_data") or "")
-            app, *args = app_data.split(",")
-            if app.strip() != self._app:
+            args = stasis_args(channel, self._app)
+            if args is None:
                 continue
             log.warning("channel=%s in app %s without a flow; starting one", cid, self._app)
-            self.on_event(
-                {"type": "StasisStart", "channel": channel, "args": args, "synthetic": True}
-            )
+            self.start_orphan(channel, args)
             started += 1
         return started
 

@@ -5,6 +5,7 @@ Exception tree::
     Exception
     ├── AriError                  anything that went wrong talking to ARI
     │   ├── AriUnavailable        connection refused / timed out / reset
+    │   │   └── AriTimedOut       no answer within the request timeout (not retried)
     │   └── AriHttpError          ARI answered with a non-2xx status (.status .method .path)
     │       ├── ChannelGone       404: the channel (or playback, bridge, ...) does not exist
     │       └── NotInStasis       409 / 412: the channel is not in our Stasis app / bad state
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "AriError",
     "AriHttpError",
+    "AriTimedOut",
     "AriUnavailable",
     "CallHungUp",
     "ChannelGone",
@@ -35,6 +37,10 @@ class AriError(Exception):
 
 class AriUnavailable(AriError):
     """ARI could not be reached: connection refused, timeout or reset."""
+
+
+class AriTimedOut(AriUnavailable):
+    """No answer within the request timeout: Asterisk is slow, not refusing; not retried."""
 
 
 class AriHttpError(AriError):

@@ -10,13 +10,15 @@ body from the stream: about a third of the cost.
 Connections are kept in a LIFO pool of at most ``limit`` (idle ones first, so a burst reuses
 warm connections); a request waits for a free slot beyond that. A reused connection the
 server closed while idle (EOF before any byte of the response) is retried once on a new
-connection: the server never read that request. Every other failure closes the connection
-and raises :class:`TransportError`.
+connection: the server never read that request. Connections idle for ``max_idle`` seconds
+(below Asterisk's ``session_keep_alive``) are closed rather than reused. Every other
+failure closes the connection and raises :class:`TransportError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
@@ -31,11 +33,12 @@ class TransportError(OSError):
 
 
 class _Conn:
-    __slots__ = ("reader", "writer")
+    __slots__ = ("idle_since", "reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.idle_since = 0.0
 
     def close(self) -> None:
         self.writer.close()
@@ -44,7 +47,14 @@ class _Conn:
 class Http1Pool:
     """Requests to one ``http://host:port/prefix`` over pooled keep-alive connections."""
 
-    def __init__(self, base_url: str, *, headers: Mapping[str, str], limit: int = 64) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str],
+        limit: int = 64,
+        max_idle: float = 5.0,
+    ) -> None:
         url = urlsplit(base_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"Http1Pool supports http://host:port URLs only, not {base_url!r}")
@@ -55,6 +65,7 @@ class Http1Pool:
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self._fixed = f" HTTP/1.1\r\nHost: {host_header}\r\n{extra}".encode("latin-1")
         self._idle: list[_Conn] = []
+        self._max_idle = max_idle  # below the server's keep-alive: it never closes one in use
         self._slots = asyncio.Semaphore(limit)
         self._closed = False
 
@@ -91,6 +102,7 @@ class Http1Pool:
                     conn.close()
                     raise
                 if keep and not self._closed:
+                    conn.idle_since = time.monotonic()
                     self._idle.append(conn)
                 else:
                     conn.close()
@@ -99,8 +111,14 @@ class Http1Pool:
     async def _checkout(self) -> tuple[_Conn, bool]:
         if self._closed:
             raise TransportError("pool is closed")
+        stale_before = time.monotonic() - self._max_idle
         while self._idle:
             conn = self._idle.pop()
+            if conn.idle_since < stale_before:  # the newest is too old: so are the rest
+                for old in (conn, *self._idle):
+                    old.close()
+                self._idle.clear()
+                break
             if conn.reader.at_eof() or conn.writer.is_closing():
                 conn.close()
                 continue

@@ -16,7 +16,7 @@ from pathlib import Path
 from ivr.flowdefs.dialplanconf import FLOWS, DialplanScan
 from ivr.flowdefs.errors import DefinitionError, DefinitionErrors
 from ivr.flowdefs.flowfile import ParsedFile, parse_flow_file, unreachable_menus
-from ivr.flowdefs.model import TenantFlows
+from ivr.flowdefs.model import CALLBACK_ENTRY, TenantFlows
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,19 @@ def check_definitions(
             continue
         flows = parsed[route.tenant].draft if route.tenant in parsed else None
         if route.menu is None or "$" in route.menu or flows is None:
+            continue
+        if route.menu.startswith(CALLBACK_ENTRY):
+            # Stasis(linja,menu,<tenant>,callback:<queue>): straight to a callback request
+            # (the dialplan's busy prompt, while the controller sheds load).
+            queue = route.menu.removeprefix(CALLBACK_ENTRY)
+            if queue not in flows.queues:
+                errors.append(
+                    DefinitionError(
+                        route.file,
+                        route.line,
+                        f"{route.call}: tenant '{route.tenant}' has no queue '{queue}'",
+                    )
+                )
             continue
         if route.menu not in flows.menus:
             errors.append(

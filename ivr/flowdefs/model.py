@@ -74,6 +74,11 @@ def file_default(cls: type, key: str) -> object:
     raise KeyError(f"{cls.__name__} has no default for the key '{key}'")
 
 
+# The entry argument Stasis(linja,menu,<tenant>,callback:<queue>) takes a caller straight to
+# a callback request for <queue> (the dialplan's "lines are busy, press 1" path).
+CALLBACK_ENTRY = "callback:"
+
+
 @dataclass(frozen=True)
 class Target:
     kind: TargetKind

@@ -10,7 +10,7 @@ from typing import Protocol, assert_never
 from ivr.ari.call import Call
 from ivr.clock import Clock
 from ivr.flowdefs import is_open
-from ivr.flowdefs.model import Menu, Target, TenantFlows
+from ivr.flowdefs.model import CALLBACK_ENTRY, Menu, Target, TenantFlows
 from ivr.flows.announcement import AnnouncementFlow
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
@@ -85,6 +85,8 @@ class MenuFlow:
         try:
             entry = call.args[2] if len(call.args) > 2 and call.args[2] else flows.entry
             target = Target("menu", entry)
+            if entry.startswith(CALLBACK_ENTRY):
+                target = Target("callback", entry.removeprefix(CALLBACK_ENTRY))
             if flows.hours is not None and not is_open(flows.hours, self._clock()):
                 target = flows.hours.closed_target
                 ctx.outcome = Outcome.CLOSED

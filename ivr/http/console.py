@@ -25,6 +25,8 @@ class ConsoleDeps:
     clock: Clock
     ari_connected: Callable[[], bool]
     events_seen: Mapping[str, int]
+    # Calls shed and the load they are judged by (the flow router and the admission gate).
+    load: Callable[[], Mapping[str, object]] = lambda: {}
 
 
 def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
@@ -69,7 +71,11 @@ def add_routes(app: web.Application, deps: ConsoleDeps) -> None:
     async def stats(_: web.Request) -> web.Response:
         """ARI events seen by type since start (no channel or caller data)."""
         return web.json_response(
-            {"active_calls": deps.calls.active_calls, "events": dict(deps.events_seen)}
+            {
+                "active_calls": deps.calls.active_calls,
+                "events": dict(deps.events_seen),
+                **deps.load(),
+            }
         )
 
     app.router.add_get("/api/health", health)

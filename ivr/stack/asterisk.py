@@ -34,6 +34,8 @@ PACKAGES = (
 )
 READY_MARK = ".linja-root-ready"
 DEBIAN_MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+# http.conf session_keep_alive: above the controller's pool keep-alive (ivr/ari/client.py).
+ARI_KEEP_ALIVE_MS = 15000
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,10 @@ class AsteriskServer:
             "RTP_START": str(s.rtp_start),
             "RTP_END": str(s.rtp_end),
             "ARI_PORT": str(s.ari_port),
+            "ARI_SESSIONS": str(s.ari_sessions),
+            "ARI_KEEP_ALIVE_MS": str(ARI_KEEP_ALIVE_MS),
+            "MAX_CALLS": str(s.asterisk_max_calls),
+            "MAX_FILES": str(s.asterisk_max_files),
             "AMI_PORT": str(s.ami_port),
             "ARI_USER": s.ari_user,
             "ARI_PASSWORD": s.require("ari_password"),

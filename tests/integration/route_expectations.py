@@ -92,6 +92,8 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/bulletins/{number}/fallback"): row(401, 403, 404, 404, 404, 404),
     ("GET", "/api/bulletins/{number}/{id}/audio"): row(401, 403, 404, 404, 404, 404),
     ("GET", "/bulletins"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    # Prometheus metrics: platform-wide traffic figures, operators only (a scraper's token)
+    ("GET", "/metrics"): row(401, 403, 403, 403, 403, 200),
     # agents: the principal's tenant only; a team user changes only themselves
     ("GET", "/api/agents"): row(401, 403, 200, 200, 200, 200, tenant=True),
     ("POST", "/api/agents/{agent}/{action}"):

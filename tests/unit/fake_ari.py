@@ -72,6 +72,8 @@ class FakePlayback:
 class FakeAri:
     """In-memory ARI (REST side + event injection) for flow tests."""
 
+    in_flight = 0  # AriClient's count of requests not answered yet (the admission gate)
+
     def __init__(
         self,
         *,
@@ -377,6 +379,8 @@ class FakeAri:
             return None
         if rest == "/continue":
             self._in_stasis.discard(channel_id)
+            # back in the dialplan: GET /channels no longer shows it in Stasis
+            channel["dialplan"] = {**channel["dialplan"], "app_name": "", "app_data": ""}
             self._emit_soon({"type": "StasisEnd", "channel": self._channel_ref(channel_id)})
             return None
         if m := _PLAY.match(rest):

@@ -64,7 +64,14 @@ async def test_every_feature_wires_onto_one_core(tmp_path: Path) -> None:
         "retention-sweep",
         "queues",
         "recording-recovery",
+        "reconciler",
+        "loop-lag",
     } <= set(tasks)
+    # /metrics reads the core at scrape time (issue 15)
+    metrics = core.metrics.render().decode()
+    for gauge in ("linja_flows_in_flight", "linja_ari_requests_in_flight", "linja_spool_bytes"):
+        assert f"{gauge} 0.0" in metrics
+    assert "linja_event_loop_lag_seconds" in metrics
 
 
 async def test_features_out_of_order_name_the_missing_service(tmp_path: Path) -> None:

@@ -18,6 +18,19 @@ async def wire(core: Core) -> Feature:
         core.clock,
         lambda: core.stream.connected,
         core.events.seen,
+        load=lambda: {
+            "shed": dict(core.router.shed),
+            "load": {
+                "flows_running": core.router.flows_running,
+                "ari_in_flight": core.ari.in_flight,
+                "loop_lag_s": round(core.lag.seconds, 4),
+                "limits": {
+                    "max_flows": core.gate.limits.max_flows,
+                    "max_ari_inflight": core.gate.limits.max_ari_inflight,
+                    "max_loop_lag_s": core.gate.limits.max_loop_lag,
+                },
+            },
+        },
     )
 
     def routes(app: web.Application) -> None:

@@ -41,6 +41,7 @@ class SimAri:
         self.in_flight = 0  # requests being delayed right now
         self.most_in_flight = 0  # the most at any one time
         self.status_override: dict[str, tuple[int, dict[str, Any]]] = {}  # path -> answer
+        self.drops: dict[str, int] = {}  # path -> how many of its next requests to drop
         self.ws_accepting = True
         self.ws_attempts: list[float] = []  # monotonic time of every websocket handshake
         self.ws_connects = 0
@@ -126,6 +127,12 @@ class SimAri:
                 await asyncio.sleep(self.delays[match["id"]])
             finally:
                 self.in_flight -= 1
+        if self.drops.get(request.path, 0) > 0:
+            # Like an Asterisk past its sessionlimit: the connection closes, no answer.
+            self.drops[request.path] -= 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
         if request.path in self.status_override:
             status, body = self.status_override[request.path]
             return web.json_response(body, status=status)

@@ -137,3 +137,13 @@ async def test_nothing_listening_is_a_transport_error() -> None:
 def test_only_plain_http_urls() -> None:
     with pytest.raises(ValueError, match="http://host:port"):
         Http1Pool("https://127.0.0.1:8089/ari", headers={})
+
+
+async def test_a_connection_idle_longer_than_max_idle_is_not_reused(server: Server) -> None:
+    pool = Http1Pool(f"http://127.0.0.1:{server.port}/ari", headers={}, limit=4, max_idle=0.05)
+    await pool.request("GET", "/a")
+    await pool.request("GET", "/b")  # reused at once
+    await asyncio.sleep(0.1)  # older than max_idle: the server may be closing it right now
+    await pool.request("GET", "/c")
+    await pool.close()
+    assert server.connections == 2

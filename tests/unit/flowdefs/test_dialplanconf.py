@@ -127,3 +127,16 @@ def test_a_menu_route_to_a_broken_tenant_file_is_not_unknown(make_dir: MakeDir) 
     assert conf_errors(make_dir, conf, acme='tenant = "acme\n') == [
         "flows/acme.toml:1: TOML syntax error: Illegal character '\\n' (column 15)"
     ]
+
+
+def test_a_callback_entry_must_name_a_queue_of_the_tenant(make_dir: MakeDir) -> None:
+    # The busy prompt's "press 1" (issue 15): Stasis(linja,menu,<tenant>,callback:<queue>).
+    conf = """\
+        [in]
+        exten => 100,1,Stasis(linja,menu,acme,callback:sales)
+        exten => 101,1,Stasis(linja,menu,acme,callback:nosuch)
+    """
+    assert conf_errors(make_dir, conf) == [
+        "linja.conf:3: Stasis(linja,menu,acme,callback:nosuch): tenant 'acme' has no queue "
+        "'nosuch'",
+    ]

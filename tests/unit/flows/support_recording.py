@@ -3,6 +3,7 @@ a prompt renderer that never runs espeak, and a MenuFlow wired with both flows."
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from ivr.telephony.numbers import InvalidNumber, parse_number
 from recording.store import AudioStore
 from storage.errors import StorageUnavailable
 from storage.events import CaseEvent
+from storage.recorder import RecorderStats
 from tests.unit.fake_ari import FakeAri
 from tests.unit.wiring import Definitions, Directory, unit_core, unit_settings, wire_all
 
@@ -55,6 +57,11 @@ class Sink:
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
+
+    def stats(self) -> RecorderStats:
+        """What /metrics reads of the recorder: nothing pending, nothing spooled."""
+        fields = {f.name: 0 for f in dataclasses.fields(RecorderStats)}
+        return RecorderStats(**{**fields, "database_up": True})
 
 
 async def fake_speak(text: str, language: str) -> bytes:

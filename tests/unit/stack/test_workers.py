@@ -26,8 +26,8 @@ CI_DEFAULTS: dict[str, object] = {
     "ami_port": 5038,
     "pg_port": 5433,
     "http_port": 8080,
-    "rtp_start": 20000,
-    "rtp_end": 20999,
+    "rtp_start": 10000,
+    "rtp_end": 19999,
     "callback_trunk": "127.0.0.1:5070",
 }
 DEV_BLOCK: dict[str, object] = {
@@ -129,7 +129,7 @@ def test_a_layout_where_ports_meet_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_port_inside_an_rtp_range_is_refused(tmp_path: Path) -> None:
-    base = _base(tmp_path, **{**CI_DEFAULTS, "http_port": 20500})
+    base = _base(tmp_path, **{**CI_DEFAULTS, "http_port": 10500})
     with pytest.raises(StackError, match="RTP range"):
         worker_env(base, 0, 2)
 
@@ -159,3 +159,21 @@ def test_a_system_asterisk_keeps_its_prefix_under_the_state_dir(
     assert s.asterisk_prefix == str(tmp_path / "st" / "asterisk")
     w0 = worker_settings(s, 0, 2)
     assert w0.asterisk_prefix == str(w0.state_dir / "asterisk")
+
+
+def test_ci_defaults_are_the_settings_defaults() -> None:
+    fields = Settings.model_fields
+    assert {k: fields[k].default for k in CI_DEFAULTS} == CI_DEFAULTS
+
+
+@pytest.mark.parametrize("count", [4, max_workers()])
+def test_the_default_rtp_range_holds_hundreds_of_calls_per_worker(
+    tmp_path: Path, count: int
+) -> None:
+    # Issue 15: the base stack holds 5000 concurrent calls (two ports each); a worker's slice
+    # still holds hundreds, so a test's burst never meets "488 Not Acceptable Here".
+    base = _base(tmp_path, **CI_DEFAULTS)
+    assert (base.rtp_end - base.rtp_start + 1) // 2 == 5000
+    workers = [worker_settings(base, n, count) for n in range(count)]
+    check_disjoint([base, *workers])
+    assert min((w.rtp_end - w.rtp_start + 1) // 2 for w in workers) >= 5000 // count - 1

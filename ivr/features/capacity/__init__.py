@@ -1,0 +1,1 @@
+"""Surges: reconciler, loop lag, busy prompts, /metrics."""
