@@ -47,6 +47,7 @@ FEATURES = (
     "cases",
     "logins",
     "callout",
+    "transcripts",
     "console",
     "admin",
 )

@@ -11,7 +11,9 @@ One run (``linja sweep``, or periodically inside the service), holding the sweep
    tenant by tenant in batches of ``batch`` cases, one transaction and audit entry each;
 5. remove files with no live row: at once if their row is deleted, after a grace period if
    there is no row at all (the recorder writes the file first, then the row);
-6. with :class:`retention.copies.Copies` given: remove converted listening copies and API
+6. with a transcript repository given: delete transcripts past the tenant's
+   ``transcript_retention`` (issue 18), ``batch`` at a time;
+7. with :class:`retention.copies.Copies` given: remove converted listening copies and API
    export bundles past their TTL. The converted copies of audio deleted in steps 1 and 3 go
    with it, in the same step.
 
@@ -63,6 +65,10 @@ Clock = Callable[[], datetime]
 Printer = Callable[[str], None]
 
 
+class TranscriptExpirer(Protocol):
+    async def delete_expired(self, now: datetime, *, limit: int = 500) -> int: ...
+
+
 class CaseBlanker(Protocol):
     async def blank_expired_batch(
         self,
@@ -76,7 +82,9 @@ class CaseBlanker(Protocol):
 
 
 # The steps of a run, in order (see the module docstring); a failed one is named by these.
-Step = Literal["recover", "temps", "recordings", "voice_messages", "cases", "strays", "copies"]
+Step = Literal[
+    "recover", "temps", "recordings", "voice_messages", "cases", "strays", "transcripts", "copies"
+]
 STEP_TEXT: dict[Step, str] = {
     "recover": "finishing half-done deletions",
     "temps": "removing temp files",
@@ -84,6 +92,7 @@ STEP_TEXT: dict[Step, str] = {
     "voice_messages": "deleting voice messages",
     "cases": "anonymising cases",
     "strays": "removing stray files",
+    "transcripts": "deleting transcripts",
     "copies": "removing expired copies",
 }
 
@@ -117,6 +126,7 @@ class SweepReport:
     orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
     orphans_journaled: int = 0  # files with no row yet but one in the audio-row journal (kept)
     cases_blanked: int = 0
+    transcripts_deleted: int = 0
     copies_removed: int = 0  # converted listening copies (of deleted audio, or expired)
     exports_removed: int = 0  # API export bundles past their TTL
     failed: dict[Step, str] = field(default_factory=dict)  # step -> error; the rest still ran
@@ -133,6 +143,8 @@ class SweepReport:
             return f"{self.deleted.get(kind, 0)} {kind.replace('_', ' ')}s deleted"
         if step == "cases":
             return f"{self.cases_blanked} cases anonymised"
+        if step == "transcripts":
+            return f"{self.transcripts_deleted} transcripts deleted"
         if step == "copies":
             return f"{self.copies_removed} copies, {self.exports_removed} export bundles removed"
         return f"{self.orphans_removed + self.tombstoned_removed} stray files removed"
@@ -147,6 +159,8 @@ class SweepReport:
         if not self.dry_run:
             parts.append(f"{self.recovered} half-done deletions finished")
             parts.append(f"{self.cases_blanked} cases anonymised")
+            if self.transcripts_deleted:
+                parts.append(f"{self.transcripts_deleted} transcripts deleted")
         gone = "to remove" if self.dry_run else "removed"
         parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files {gone}")
         parts.append(f"{self.temps_removed} temp files {gone}")
@@ -176,7 +190,9 @@ class Sweeper:
         journal: RowJournal,
         actor: Actor | None = None,
         copies: Copies | None = None,
+        transcripts: TranscriptExpirer | None = None,
     ) -> None:
+        self._transcripts = transcripts
         self._repo = repo
         self._lock = lock
         self._cases = cases
@@ -219,6 +235,8 @@ class Sweeper:
             await self._step(report, table, functools.partial(self._delete_expired, table))
         await self._step(report, "cases", self._blank_cases)
         await self._step(report, "strays", lambda r: self._strays(r, dry_run=False))
+        if self._transcripts is not None:
+            await self._step(report, "transcripts", self._expire_transcripts)
         if self._copies is not None:
             await self._step(report, "copies", self._expire_copies)
 
@@ -281,6 +299,14 @@ class Sweeper:
                 if done.last is None or done.cases < limit:
                     break
                 after = done.last
+
+    async def _expire_transcripts(self, report: SweepReport) -> None:
+        assert self._transcripts is not None
+        while True:
+            n = await self._transcripts.delete_expired(report.now, limit=self._config.batch)
+            report.transcripts_deleted += n
+            if n < self._config.batch:
+                return
 
     async def _recover(self, table: AudioTable, report: SweepReport) -> None:
         cutoff = datetime.now(UTC) - self._config.erasure_grace

@@ -147,9 +147,12 @@ def _ibans(norm: str) -> Iterator[tuple[int, int]]:
         # the longest prefix of the match that checks (the regex may run into later text)
         length = IBAN_LENGTH.get(m[1].upper())
         chars = [(i, c) for i, c in enumerate(m.group(), m.start()) if not c.isspace()]
-        if length is not None and len(chars) >= length:
-            if iban_ok("".join(c for _, c in chars[:length])):
-                yield m.start(), chars[length - 1][0] + 1
+        if (
+            length is not None
+            and len(chars) >= length
+            and iban_ok("".join(c for _, c in chars[:length]))
+        ):
+            yield m.start(), chars[length - 1][0] + 1
 
 
 def _hetus(norm: str) -> Iterator[tuple[int, int]]:

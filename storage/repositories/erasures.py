@@ -3,7 +3,8 @@
 :meth:`ErasureRepository.erase_subject` blanks the subject's cases and contact requests in
 one transaction, writes a ledger row (append-only, holds no personal data) and an audit row,
 and returns the recordings and voice messages of those cases: the caller deletes their files
-and then marks each deleted with reason ``erasure``.
+and then marks each deleted with reason ``erasure``. The transcripts of those cases (and
+their pending transcription jobs) are deleted in the same transaction.
 
 In the same transaction those audio rows get their deletion intent (``deleting_since``,
 ``deleting_reason = 'erasure'``): if the caller dies before the files are gone, the next
@@ -16,11 +17,19 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor, AudioView, ErasureResult, ErasureView
-from storage.models import Case, ContactRequest, Erasure, Recording, VoiceMessage
+from storage.models import (
+    Case,
+    ContactRequest,
+    Erasure,
+    Recording,
+    Transcript,
+    TranscriptionJob,
+    VoiceMessage,
+)
 from storage.models.audit import ERASURE_BASES
 from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
@@ -137,11 +146,16 @@ class ErasureRepository:
                         row.deleting_reason = "erasure"
                     out.append(audio_view(kind, row))
             await s.flush()
+            # Transcripts of those cases go whole (their text is about the person, redacted
+            # or not), and so do jobs not yet run.
+            gone = await s.execute(delete(Transcript).where(Transcript.case_id.in_(case_ids)))
+            await s.execute(delete(TranscriptionJob).where(TranscriptionJob.case_id.in_(case_ids)))
             counts = {
                 "cases": len(case_ids),
                 "contact_requests": len(request_ids),
                 "recordings": len(recordings),
                 "voice_messages": len(voice),
+                "transcripts": int(getattr(gone, "rowcount", 0) or 0),
                 **held,
             }
             entry = Erasure(

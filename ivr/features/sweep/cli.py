@@ -28,6 +28,7 @@ from storage.domain import Actor
 from storage.errors import Conflict, NotFound, StorageError
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import AudioTable, SweepLock, SweepRepository
+from storage.repositories.transcripts import TranscriptRepository
 from storage.repositories.users import UserRepository
 
 
@@ -110,6 +111,7 @@ async def run_sweep(
             actor=Actor.system("sweep-cli"),
             copies=Copies.in_state(settings.state_dir, settings.export_ttl),
             journal=RowJournal.in_state(settings.state_dir),
+            transcripts=TranscriptRepository(sessions),
         )
         return await sweeper.run(dry_run=dry_run, out=print)
     finally:

@@ -11,6 +11,7 @@ from retention.periodic import run_periodic
 from retention.sweeper import SweepConfig, Sweeper
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import SweepLock, SweepRepository
+from storage.repositories.transcripts import TranscriptRepository
 
 
 async def wire(core: Core) -> Feature:
@@ -24,6 +25,7 @@ async def wire(core: Core) -> Feature:
         SweepConfig(batch=s.sweep_batch),
         copies=Copies.in_state(s.state_dir, s.export_ttl),
         journal=RowJournal.in_state(s.state_dir),
+        transcripts=TranscriptRepository(core.sessions),
     )
     return Feature(
         "sweep", tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),)
