@@ -4,8 +4,8 @@
 looks in that normalised text for, in this order (an earlier finding wins an overlap):
 
 - ``[EMAIL]``: addresses, also spoken ("matti piste meikäläinen ät esimerkki piste fi",
-  "john dot smith at example dot com"), and a bare domain right after the word e-mail /
-  sähköposti (a half-heard address);
+  "john dot smith at example dot com"), and whatever follows "my e-mail is" /
+  "sähköpostini on" up to the end of the sentence (a half-heard address);
 - ``[IBAN]``: IBANs whose ISO 7064 check (mod 97) holds;
 - ``[HETU]``: Finnish personal identity codes whose check character holds (the separator
   may be spoken: "viiva", "miinus", "dash");
@@ -35,18 +35,27 @@ from ivr.transcripts.numbers import Normalised, normalise
 LABELS = ("EMAIL", "IBAN", "HETU", "CARD", "PHONE", "NAME", "NUMBER")
 
 _W = r"[^\W_][\w+-]*"
-_DOT = r"\s*(?:\.|\bdot\b|\bpiste\b|\bpoint\b|\bpist\b)\s*"
+# a written dot inside an address (never a sentence's full stop), or a spoken one
+_DOT = r"(?:\.(?=\w)|\s*\b(?:dot|piste|point|pist)\b\s*)"
 _AT = r"\s*(?:@|\bat\b|\bät\b|\bätt\b|\bmiuku\b|\bmiukumauku\b|\bat-merkki\b)\s*"
 _LOCAL_SEP = rf"(?:{_DOT}|\s*[_-]\s*|\s+(?:underscore|alaviiva|viiva)\s+)"
 _TLD = r"[a-zåäö]{2,6}\b"
 EMAIL = re.compile(
     rf"{_W}(?:{_LOCAL_SEP}{_W}){{0,3}}{_AT}{_W}(?:{_DOT}{_W}){{0,2}}{_DOT}{_TLD}", re.I
 )
-_MAIL_WORD = re.compile(r"(?:e-?mail|sähköpost\w*|s-?posti\w*|osoite\w*|address)", re.I)
-DOMAIN = re.compile(rf"{_W}(?:{_DOT}{_W}){{0,2}}{_DOT}(?:fi|com|net|org|eu|se|io|info)\b", re.I)
+# What follows "my e-mail is" is the address, however badly it was heard ("on not Smith"):
+# up to the end of the sentence, at most 8 words.
+MAIL_INTRO = re.compile(
+    r"\b(?:e-?mail|sähköpost\w*|s-?posti\w*)(?:\s+address|\s*osoit\w*)?\s+"
+    r"(?:is|was|on|oli)\s+((?:[^\s.!?]+(?:\.(?=\w)[^\s.!?]+)*[\s,]*){1,8})",
+    re.I,
+)
 
 _HETU_MARK = r"(?:[-+]|\bviiva\b|\bmiinus\b|\bplus\b|\bdash\b|\bhyphen\b|\bminus\b|[A-FU-Y]\b)"
-HETU = re.compile(rf"((?:\d\s*){{6}})\s*({_HETU_MARK})\s*((?:\d\s*){{3}})([0-9A-Y])\b", re.I)
+_SEP = r"[\s,.]{0,3}"  # between spoken digit groups: "1 3 1, 0 5 2"
+HETU = re.compile(
+    rf"((?:\d{_SEP}){{6}})\s*({_HETU_MARK})\s*((?:\d{_SEP}){{3}})([0-9A-Y])\b", re.I
+)
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 _HETU_WORD = {"viiva": "-", "miinus": "-", "minus": "-", "dash": "-", "hyphen": "-", "plus": "+"}
 
@@ -74,7 +83,7 @@ IBAN_LENGTH = {
     "PL": 28,
     "IS": 26,
 }
-DIGIT_RUN = re.compile(r"\d(?:[ \t-]*\d)*")
+DIGIT_RUN = re.compile(r"\d(?:[ \t,.-]{0,3}\d)*")
 NAME = re.compile(
     r"\b(?:[Mm]y name is|[Tt]his is|[Nn]imeni on|[Mm]inun nimeni on|[Mm]inä olen|[Tt]äällä on)"
     r"\s+([A-ZÅÄÖ][\w'-]+(?:\s+[A-ZÅÄÖ][\w'-]+){0,2})"
@@ -130,16 +139,14 @@ def iban_ok(iban: str) -> bool:
 
 
 def _compact(text: str) -> str:
-    return re.sub(r"[\s-]", "", text)
+    return re.sub(r"[\s,.-]", "", text)
 
 
 def _emails(norm: str) -> Iterator[tuple[int, int]]:
     for m in EMAIL.finditer(norm):
         yield m.start(), m.end()
-    for m in DOMAIN.finditer(norm):
-        before = norm[max(0, m.start() - 60) : m.start()]
-        if _MAIL_WORD.search(before):
-            yield m.start(), m.end()
+    for m in MAIL_INTRO.finditer(norm):
+        yield m.start(1), m.start(1) + len(m[1].rstrip(" ,"))
 
 
 def _ibans(norm: str) -> Iterator[tuple[int, int]]:

@@ -212,7 +212,11 @@ class TranscriptWorker:
                 await asyncio.sleep(self._poll)
 
     async def step(self) -> bool:
-        """At most one job; True when one was handled (look again at once)."""
+        """At most one job; True when one was handled (look again at once). With no job
+        queued or waiting nothing else is looked at (a controller whose tenants do not use
+        transcripts never checks, nor complains about, the model)."""
+        if not await self._jobs.pending(self._clock(), self._lease):
+            return False
         problem = await asyncio.to_thread(self._model_state)
         if problem is not None:
             await self._unusable(problem, None)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.errors import NotFound
 from storage.models import Recording, Tenant, Transcript, TranscriptionJob, VoiceMessage
-from storage.repositories._uow import transaction
+from storage.repositories._uow import timestamptz, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +200,18 @@ class TranscriptionJobs:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
+    async def pending(self, now: datetime, lease: timedelta) -> int:
+        """Jobs queued, waiting, or running under a claim whose lease ran out."""
+        stmt = select(func.count()).where(
+            TranscriptionJob.status.in_(("queued", "waiting"))
+            | (
+                (TranscriptionJob.status == "running")
+                & (TranscriptionJob.claimed_at < now - lease)
+            )
+        )
+        async with transaction(self._sessions) as s:
+            return int(await s.scalar(stmt) or 0)
+
     async def waiting(self) -> int:
         async with transaction(self._sessions) as s:
             n = await s.scalar(select(func.count()).where(TranscriptionJob.status == "waiting"))
@@ -301,7 +313,7 @@ class TranscriptRepository:
         expired = (
             select(Transcript.id)
             .join(Tenant, Tenant.id == Transcript.tenant_id)
-            .where(Transcript.created_at < now - Tenant.transcript_retention)
+            .where(Transcript.created_at < timestamptz(now) - Tenant.transcript_retention)
             .limit(limit)
             .scalar_subquery()
         )
