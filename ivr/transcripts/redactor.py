@@ -53,9 +53,7 @@ MAIL_INTRO = re.compile(
 
 _HETU_MARK = r"(?:[-+]|\bviiva\b|\bmiinus\b|\bplus\b|\bdash\b|\bhyphen\b|\bminus\b|[A-FU-Y]\b)"
 _SEP = r"[\s,.]{0,3}"  # between spoken digit groups: "1 3 1, 0 5 2"
-HETU = re.compile(
-    rf"((?:\d{_SEP}){{6}})\s*({_HETU_MARK})\s*((?:\d{_SEP}){{3}})([0-9A-Y])\b", re.I
-)
+HETU = re.compile(rf"((?:\d{_SEP}){{6}})\s*({_HETU_MARK})\s*((?:\d{_SEP}){{3}})([0-9A-Y])\b", re.I)
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 _HETU_WORD = {"viiva": "-", "miinus": "-", "minus": "-", "dash": "-", "hyphen": "-", "plus": "+"}
 

@@ -157,7 +157,7 @@ def wav_to_pcap(wav: Path, pcap: Path, *, tail_ms: int = 0) -> float:
             bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
         ) + udp  # fmt: skip
         frame = b"\x00" * 12 + b"\x08\x00" + ip
-        sec, usec = int(t), int(round((t - int(t)) * 1e6))
+        sec, usec = int(t), round((t - int(t)) * 1e6)
         out += struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
         seq, ts, t = seq + 1, ts + 160, t + 0.02
     pcap.write_bytes(bytes(out))

@@ -204,10 +204,7 @@ class TranscriptionJobs:
         """Jobs queued, waiting, or running under a claim whose lease ran out."""
         stmt = select(func.count()).where(
             TranscriptionJob.status.in_(("queued", "waiting"))
-            | (
-                (TranscriptionJob.status == "running")
-                & (TranscriptionJob.claimed_at < now - lease)
-            )
+            | ((TranscriptionJob.status == "running") & (TranscriptionJob.claimed_at < now - lease))
         )
         async with transaction(self._sessions) as s:
             return int(await s.scalar(stmt) or 0)

@@ -30,7 +30,6 @@ import pytest
 import pytest_asyncio
 
 from ivr.config import Settings
-from ivr.transcripts.model import ModelUnavailable
 from ivr.transcripts.quality import RedactionScore, compact, word_error_rate
 from ivr.transcripts.redactor import redact
 from ivr.transcripts.testset import CALL_CLIP, CLIPS, Clip, Identifier, render, wav_to_pcap
@@ -364,9 +363,10 @@ async def test_a_missing_or_unreadable_model_parks_the_jobs_with_one_error(
 def _scenario(tmp_path: Path, pcap: Path, wait_ms: int) -> Path:
     """caller-talks-to-agent.xml, saying the clip ``wait_ms`` after choosing the queue."""
     text = (SCENARIOS / "caller-talks-to-agent.xml").read_text()
-    old = '  <pause/>\n  <nop>\n    <action>\n      <exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>'
+    play = "  <nop>\n    <action>\n      <exec play_pcap_audio="
+    old = f'  <pause/>\n{play}"/usr/share/sip-tester/g711a.pcap"/>'
     assert old in text
-    new = f'  <pause milliseconds="{wait_ms}"/>\n  <nop>\n    <action>\n      <exec play_pcap_audio="{pcap}"/>'
+    new = f'  <pause milliseconds="{wait_ms}"/>\n{play}"{pcap}"/>'
     path = tmp_path / "caller-reads-details.xml"
     path.write_text(text.replace(old, new))
     return path
@@ -438,12 +438,11 @@ def test_a_recorded_call_is_transcribed_redacted_read_with_audit_and_erased(
             phone.close()
         assert result.returncode == 0, result.output + result.errors
         assert code == 0, out
-        rec = wait_for(
-            "the recording row",
-            lambda: (sql(stack, "SELECT * FROM recordings WHERE completed_at >= $1 AND"
-                     " tenant_id = (SELECT id FROM tenants WHERE slug = 'demo')", since) or [None])[0],
-            20,
-        )  # fmt: skip
+        query = (
+            "SELECT * FROM recordings WHERE completed_at >= $1"
+            " AND tenant_id = (SELECT id FROM tenants WHERE slug = 'demo')"
+        )
+        rec = wait_for("the recording row", lambda: (sql(stack, query, since) or [None])[0], 20)
         assert rec["status"] == "completed"
         # No model: the recording is there as always, its job waits; one error line.
         job = wait_for(
@@ -482,3 +481,71 @@ def test_a_recorded_call_is_transcribed_redacted_read_with_audit_and_erased(
     finally:
         _api(ctl, "POST", "/api/agents/agent3/logout")
         ctl.stop()
+
+
+# ----- rights and retention (no model needed) -------------------------------------------
+
+
+async def _transcript_row(
+    settings: Settings, tenant_id: uuid.UUID, rec_id: uuid.UUID, age: timedelta, text: str
+) -> uuid.UUID:
+    tid = uuid.uuid4()
+    conn = await owner_connection(settings)
+    try:
+        case_id = await conn.fetchval("SELECT case_id FROM recordings WHERE id = $1", rec_id)
+        await conn.execute(
+            "INSERT INTO transcripts (id, tenant_id, case_id, recording_id, language,"
+            " language_detected, engine, model_sha256, confidence, audio_seconds,"
+            " processing_seconds, text, redactions, created_at) VALUES ($1, $2, $3, $4, 'fi',"
+            " false, 'test', $5, 0.5, 1, 0.1, $6, '{\"PHONE\": 1}', now() - $7::interval)",
+            tid, tenant_id, case_id, rec_id, "0" * 64, text, age,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    return tid
+
+
+@in_module_loop
+async def test_export_has_the_transcripts_the_sweep_and_the_cli_keep_to_their_rules(
+    stack: Settings, clips: dict[str, Path], app_engine: Any, tmp_path: Path
+) -> None:
+    from retention.rights import subject_of
+    from storage.repositories.subjects import SubjectRepository
+    from storage.repositories.transcripts import TranscriptRepository
+
+    tenant, slug = await _new_tenant(stack, on=False)
+    old_rec = await _add_recording(stack, tenant, clips["en-call"])
+    new_rec = await _add_recording(stack, tenant, clips["en-call"])
+    old = await _transcript_row(stack, tenant, old_rec, timedelta(days=400), "vanha [PHONE]")
+    new = await _transcript_row(stack, tenant, new_rec, timedelta(days=2), "uusi [PHONE]")
+    # Subject export: the caller's transcripts are in the bundle.
+    sessions = session_factory(app_engine)
+    data = await SubjectRepository(sessions).collect(tenant, subject_of("0409990000", None))
+    assert {r["id"] for r in data.transcripts} == {str(old), str(new)}
+    # The CLI: JSON lines with the texts, no case, caller or audio ids.
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(  # noqa: ASYNC221 (the test waits for the command on purpose)
+        [sys.executable, "-m", "ivr.cli", "transcript", "show", "--tenant", slug, "--since",
+         (datetime.now(UTC) - timedelta(days=3)).isoformat()],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == ["uusi [PHONE]"]
+    flat = json.dumps(rows)
+    case_ids = await _exec(
+        stack, "SELECT case_id FROM recordings WHERE id = ANY($1)", [old_rec, new_rec]
+    )
+    for value in [str(new), str(new_rec), "0409990000", *(str(r["case_id"]) for r in case_ids)]:
+        assert value not in flat
+    # Retention (default 12 months): the 400-day-old transcript goes, the new one stays.
+    repo = TranscriptRepository(sessions)
+    await repo.delete_expired(datetime.now(UTC))
+    left = await _exec(stack, "SELECT id FROM transcripts WHERE tenant_id = $1", tenant)
+    assert [r["id"] for r in left] == [new]
+    # 1 day retention (the minimum): the 2-day-old one goes too.
+    await _exec(stack, "UPDATE tenants SET transcript_retention = '1 day' WHERE id = $1", tenant)
+    await repo.delete_expired(datetime.now(UTC))
+    assert await _exec(stack, "SELECT id FROM transcripts WHERE tenant_id = $1", tenant) == []

@@ -30,8 +30,12 @@ from ivr.transcripts.redactor import hetu_ok, iban_ok, luhn_ok, redact
         ("tunnus 131052-308T kiitos", "HETU", "131052308T"),
         ("yksi kolme yksi nolla viisi kaksi viiva kolme nolla kahdeksan T", "HETU", "131052308T"),
         ("card 4111 1111 1111 1111 thanks", "CARD", "4111111111111111"),
-        ("neljä viisi kolme yhdeksän, yksi neljä kahdeksan kahdeksan, nolla kolme neljä kolme,"
-         " kuusi neljä kuusi seitsemän", "CARD", "4539148803436467"),
+        (
+            "neljä viisi kolme yhdeksän, yksi neljä kahdeksan kahdeksan, nolla kolme neljä kolme,"
+            " kuusi neljä kuusi seitsemän",
+            "CARD",
+            "4539148803436467",
+        ),
         ("code is one three one, oh five two dash three oh eight T", "HETU", "131052308T"),
         (
             "four one one one one one one one one one one one one one one one",
@@ -103,7 +107,8 @@ def test_an_unrelated_prefix_is_no_iban() -> None:
 
 def test_a_half_heard_address_after_the_word_email() -> None:
     assert redact("my email is on mymple.com").text == "my email is [EMAIL]"
-    assert redact("My email is on not Smith, I'm not full. Bye.").text == "My email is [EMAIL]. Bye."
+    heard = "My email is on not Smith, I'm not full. Bye."
+    assert redact(heard).text == "My email is [EMAIL]. Bye."
     assert redact("Sähköpostiosoitteeni on maasti pipi. Kiitos.").text == (
         "Sähköpostiosoitteeni on [EMAIL]. Kiitos."
     )
