@@ -61,6 +61,10 @@ bench-callout: $(STAMP) stack
 bench-export: $(STAMP) stack
 	$(PY) -m retention.bench_export
 
+.PHONY: bench-transcripts
+bench-transcripts: $(STAMP) stack
+	$(PY) -m ivr.transcripts.bench
+
 .PHONY: bench-auth
 bench-auth: $(STAMP)
 	$(PY) -m ivr.auth_bench

@@ -149,6 +149,19 @@ class RunnerProcess:
                 model_sha256=str(self._ready.get("model_sha256", "")),
             )
 
+    def peak_rss_kib(self) -> int | None:
+        """The runner's peak resident memory (Linux VmHWM), while it runs."""
+        if self._proc is None or self._proc.returncode is not None:
+            return None
+        try:
+            status = Path(f"/proc/{self._proc.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return None
+
     async def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.returncode is not None:
