@@ -211,6 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=50, help="bulletin calls per second")
     parser.add_argument("--seconds", type=int, default=20, help="seconds of load")
+    parser.add_argument("--load-only", action="store_true", help="skip the real-time factors")
     args = parser.parse_args()
     settings = Settings()
     asyncio.run(seed_demo(settings))  # the demo tenant and its bulletin number
@@ -219,7 +220,8 @@ def main() -> None:
     clip = render(english, workdir / "clip.wav")
     files = {n: _recording(clip, n, workdir / f"rec-{n}s.wav") for n in LENGTHS}
     print(f"Transcription bench ({os.cpu_count()} cores), files in {workdir}", flush=True)
-    asyncio.run(real_time_factors(settings, files))
+    if not args.load_only:
+        asyncio.run(real_time_factors(settings, files))
     ok = load_while_transcribing(settings, files[300], workdir, args.rate, args.seconds)
     if not ok:
         raise SystemExit("calls failed while the worker ran")

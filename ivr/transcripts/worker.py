@@ -94,7 +94,7 @@ class RunnerProcess:
             str(c.nice),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=None,  # the runner's own warnings go where the controller's stderr goes
             env={**os.environ, "OMP_NUM_THREADS": str(c.threads)},
             limit=16 * 1024 * 1024,
         )
