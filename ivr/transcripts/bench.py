@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def load_while_transcribing(
             if time.monotonic() > deadline or ctl.poll() is not None:
                 raise SystemExit(f"controller did not start; see {workdir / 'controller.log'}")
             time.sleep(0.3)
+        base = _load(settings, workdir / "baseline", rate, seconds)
+        print(f"baseline, nothing transcribing: {base.line()}", flush=True)
         rec = asyncio.run(_queue_recording(settings, wav))
         job = "SELECT status FROM transcription_jobs WHERE recording_id = $1"
         deadline = time.monotonic() + 120
@@ -155,26 +158,9 @@ def load_while_transcribing(
                 raise SystemExit("the transcription job did not start")
             time.sleep(0.5)
         time.sleep(5)  # the runner has loaded the model and is transcribing
-        calls = rate * seconds
-        started = time.perf_counter()
-        sipp = subprocess.run(
-            [
-                "sipp", f"{settings.bind}:{settings.sip_port}", "-sf", str(SCENARIO), "-s", "100",
-                "-i", "127.0.0.1", "-p", str(_free_udp_port()), "-m", str(calls), "-r",
-                str(rate), "-l", str(rate * 10), "-timeout", f"{seconds + 60}s",
-                "-timeout_error", "-nostdin",
-            ],
-            cwd=workdir, capture_output=True, text=True,
-        )  # fmt: skip
-        elapsed = time.perf_counter() - started
+        busy = _load(settings, workdir / "busy", rate, seconds)
         state = asyncio.run(_sql(settings, job, rec))
-        failed = _count(sipp.stdout, "Failed call")
-        ok = _count(sipp.stdout, "Successful call")
-        print(
-            f"SIPp {calls} bulletin calls at {rate}/s in {elapsed:.1f} s while transcribing "
-            f"300 s: {ok} ok, {failed} failed (exit {sipp.returncode}); job {state} at the end",
-            flush=True,
-        )
+        print(f"while transcribing 300 s:      {busy.line()}; job {state} at the end", flush=True)
         done = time.monotonic() + 600
         while asyncio.run(_sql(settings, job, rec)) not in ("done", "failed"):
             if time.monotonic() > done:
@@ -186,7 +172,7 @@ def load_while_transcribing(
             )
         )
         print(f"the 300 s recording (under the load) took {took} s to transcribe")
-        return sipp.returncode == 0 and failed == 0 and ok == calls
+        return busy.failed == 0 and busy.ok == busy.calls and state == "running"
     finally:
         ctl.terminate()
         try:
@@ -199,6 +185,43 @@ def load_while_transcribing(
                 settings, "UPDATE tenants SET transcripts_enabled = $1 WHERE slug = 'demo'", was_on
             )
         )
+
+
+@dataclass(frozen=True)
+class Load:
+    calls: int
+    ok: int
+    failed: int
+    code: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"SIPp {self.calls} bulletin calls: {self.ok} ok, {self.failed} failed "
+            f"(exit {self.code}) in {self.seconds:.1f} s"
+        )
+
+
+def _load(settings: Settings, workdir: Path, rate: int, seconds: int) -> Load:
+    workdir.mkdir(parents=True, exist_ok=True)
+    calls = rate * seconds
+    started = time.perf_counter()
+    sipp = subprocess.run(
+        [
+            "sipp", f"{settings.bind}:{settings.sip_port}", "-sf", str(SCENARIO), "-s", "100",
+            "-i", "127.0.0.1", "-p", str(_free_udp_port()), "-m", str(calls), "-r", str(rate),
+            "-l", str(rate * 10), "-timeout", f"{seconds * 4 + 60}s", "-timeout_error",
+            "-nostdin",
+        ],
+        cwd=workdir, capture_output=True, text=True,
+    )  # fmt: skip
+    return Load(
+        calls,
+        _count(sipp.stdout, "Successful call"),
+        _count(sipp.stdout, "Failed call"),
+        sipp.returncode,
+        time.perf_counter() - started,
+    )
 
 
 def _count(stdout: str, label: str) -> int:

@@ -3,8 +3,9 @@
 Loaded only inside the runner process (:mod:`ivr.transcripts.runner`), never in the
 controller: CTranslate2 takes all the CPU it is given. Decoding is greedy at temperature 0
 with voice-activity detection (silence costs nothing and is not hallucinated over), without
-conditioning on the previous window (no repetition loops), and without the no-speech and
-log-probability filters, which drop Whisper *base*'s low-confidence Finnish whole.
+conditioning on the previous window, a window that loops decoded again warmer, and
+without the no-speech and log-probability filters, which drop Whisper *base*'s
+low-confidence Finnish whole.
 
 Language: the flow's language when given; otherwise detected, among the languages Linja
 speaks (fi, sv, en) only: on 8 kHz audio an open detection drifts to unrelated languages.
@@ -22,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 LANGUAGES = ("fi", "sv", "en")
+# A window whose text repeats itself ("katsotaan, katsotaan, ...": gzip ratio above 2.4) is
+# decoded again at a higher temperature, at most twice.
+FALLBACK_TEMPERATURES = (0.0, 0.4, 0.8)
+LOOP_RATIO = 2.4
 SAMPLE_RATE = 16000
 
 
@@ -57,12 +62,12 @@ class WhisperEngine:
             audio,
             language=language,
             beam_size=1,
-            temperature=0.0,
+            temperature=FALLBACK_TEMPERATURES,
+            compression_ratio_threshold=LOOP_RATIO,
             vad_filter=True,
             condition_on_previous_text=False,
             no_speech_threshold=None,
             log_prob_threshold=None,
-            compression_ratio_threshold=None,
         )
         texts: list[str] = []
         weighted = total = 0.0

@@ -458,6 +458,8 @@ def test_a_recorded_call_is_transcribed_redacted_read_with_audit_and_erased(
             (model_dir / f.name).symlink_to(f)
         t = wait_for("the transcript", lambda: _transcript(stack, rec["id"]), 120, step=0.5)
         assert t["case_id"] == rec["case_id"] and t["tenant_id"] == rec["tenant_id"]
+        # The demo's flow file says transcript_language = "auto": detected (an English caller).
+        assert (t["language"], t["language_detected"]) == ("en", True)
         assert "[" in t["text"], t["text"]
         for ident in CALL_CLIP.identifiers:
             assert not leaks(ident, t["text"]), (ident.label, t["text"])

@@ -24,8 +24,13 @@ async def wire(core: Core) -> Feature:
     transcripts = TranscriptRepository(core.sessions)
 
     def language_of(slug: str) -> str | None:
+        """The flow file's transcript language ("auto": detect), else its language; a
+        tenant without a flow file: detect."""
         flows = core.definitions.get(slug)
-        return None if flows is None else flows.language
+        if flows is None:
+            return None
+        chosen = flows.recording.transcript_language or flows.language
+        return None if chosen == "auto" else chosen
 
     def path_of(location: str) -> Path:
         return core.audio.path(location)
