@@ -161,7 +161,7 @@ def load_while_transcribing(
         busy = _load(settings, workdir / "busy", rate, seconds)
         state = asyncio.run(_sql(settings, job, rec))
         print(f"while transcribing 300 s:      {busy.line()}; job {state} at the end", flush=True)
-        done = time.monotonic() + 600
+        done = time.monotonic() + 900  # a 300 s recording at nice 15 on a busy machine
         while asyncio.run(_sql(settings, job, rec)) not in ("done", "failed"):
             if time.monotonic() > done:
                 break

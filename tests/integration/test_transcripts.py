@@ -216,7 +216,7 @@ def _worker(
 
 async def _drain(worker: TranscriptWorker, settings: Settings, ids: list[uuid.UUID]) -> None:
     """Run the worker until the jobs of ``ids`` are done (other jobs may be run too)."""
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600  # CPU-bound: slow on a loaded machine
     while time.monotonic() < deadline:
         states = [
             r["status"]
