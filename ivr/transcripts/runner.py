@@ -1,8 +1,9 @@
 """The transcription runner: a child process at low CPU priority that holds the model.
 
 ``python -m ivr.transcripts.runner --model DIR [--threads N] [--compute-type T] [--nice N]``
-lowers its own priority (``os.nice``) before loading anything, so the controller and
-Asterisk always win the CPU; then loads the model once and answers JSON lines on stdin:
+lowers its own priority (``os.nice``, then the SCHED_IDLE class on Linux) before loading
+anything, so the controller and Asterisk always win the CPU; then loads the model once and
+answers JSON lines on stdin:
 
     -> {"path": "/abs/file.wav", "language": "fi" | null}
     <- {"ok": true, "text": ..., "language": ..., "detected": ..., "confidence": ...,
@@ -16,6 +17,7 @@ Its first line says whether the model loaded: ``{"ready": true, "engine": ...}``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -33,6 +35,14 @@ def _say(out: TextIO, message: dict[str, Any]) -> None:
     out.flush()
 
 
+def _idle_class() -> None:
+    """Linux SCHED_IDLE: the runner (and the threads it starts) gets CPU only when nothing
+    else wants it; a nice value alone still takes a share from the calls on 2 cores."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):  # not allowed here: the nice value stays
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ivr.transcripts.runner")
     p.add_argument("--model", type=Path, required=True)
@@ -43,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     if args.nice:
         os.nice(args.nice)
+        _idle_class()
     try:
         check(args.model)
         from ivr.transcripts.engine import WhisperEngine
