@@ -75,6 +75,10 @@ bench-soak: $(STAMP) stack
 bench-faults: $(STAMP) stack
 	$(PY) -m ivr.bench.faults
 
+.PHONY: bench-transcripts
+bench-transcripts: $(STAMP) stack
+	$(PY) -m ivr.transcripts.bench
+
 .PHONY: bench-auth
 bench-auth: $(STAMP)
 	$(PY) -m ivr.auth_bench

@@ -48,6 +48,7 @@ FEATURES = (
     "logins",
     "callout",
     "wallboard",
+    "transcripts",
     "admin",
     "capacity",
     "console",  # last: its pages use what the features before it offer

@@ -180,6 +180,20 @@ class Settings(BaseSettings):
         "besides localhost, 127.0.0.1, [::1] and the bind address with the HTTP port.",
     )
 
+    # Transcripts (issue 18): the model directory (faster-whisper / CTranslate2 format;
+    # default: the one `linja stack up` assembles from the pinned package), the worker.
+    transcript_model_dir: Path | None = Field(
+        default=None,
+        description="A faster-whisper model directory (default: <cache>/models/whisper-base).",
+    )
+    transcript_workers: int = Field(default=1, ge=0, le=8, description="jobs at once (0: off)")
+    transcript_threads: int = Field(default=2, ge=1, le=16, description="CPU threads per job")
+    transcript_nice: int = Field(default=15, ge=0, le=19, description="CPU nice of the runner")
+    transcript_poll_interval: float = Field(default=5.0, gt=0, le=600)
+    transcript_lease: float = Field(default=1800.0, ge=10, le=86400)
+    transcript_max_attempts: int = Field(default=3, ge=1, le=20)
+    transcript_compute_type: str = Field(default="int8", pattern=r"^[a-z0-9_]{2,20}$")
+
     @model_validator(mode="after")
     def _default_prefix(self) -> Settings:
         if self.asterisk_bin is not None and "asterisk_prefix" not in self.model_fields_set:
@@ -212,6 +226,12 @@ class Settings(BaseSettings):
         if self.asterisk_bin is not None:
             return Path("/")
         return self.cache_dir / "asterisk-root"
+
+    @property
+    def transcript_model(self) -> Path:
+        if self.transcript_model_dir is not None:
+            return self.transcript_model_dir
+        return self.cache_dir / "models" / "whisper-base"
 
     def in_root(self, inner: str) -> Path:
         """Host path of a path as Asterisk sees it."""

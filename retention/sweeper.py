@@ -13,7 +13,9 @@ One run (``linja sweep``, or periodically inside the service), holding the sweep
    (issue 16: staff and partners phoned by a call-out; outcomes and times stay);
 5. remove files with no live row: at once if their row is deleted, after a grace period if
    there is no row at all (the recorder writes the file first, then the row);
-6. with :class:`retention.copies.Copies` given: remove converted listening copies and API
+6. with a transcript repository given: delete transcripts past the tenant's
+   ``transcript_retention`` (issue 18), ``batch`` at a time;
+7. with :class:`retention.copies.Copies` given: remove converted listening copies and API
    export bundles past their TTL. The converted copies of audio deleted in steps 1 and 3 go
    with it, in the same step.
 
@@ -65,6 +67,10 @@ Clock = Callable[[], datetime]
 Printer = Callable[[str], None]
 
 
+class TranscriptExpirer(Protocol):
+    async def delete_expired(self, now: datetime, *, limit: int = 500) -> int: ...
+
+
 class CaseBlanker(Protocol):
     async def blank_expired_batch(
         self,
@@ -85,7 +91,15 @@ class AttemptBlanker(Protocol):
 
 # The steps of a run, in order (see the module docstring); a failed one is named by these.
 Step = Literal[
-    "recover", "temps", "recordings", "voice_messages", "cases", "callouts", "strays", "copies"
+    "recover",
+    "temps",
+    "recordings",
+    "voice_messages",
+    "cases",
+    "callouts",
+    "strays",
+    "transcripts",
+    "copies",
 ]
 STEP_TEXT: dict[Step, str] = {
     "recover": "finishing half-done deletions",
@@ -95,6 +109,7 @@ STEP_TEXT: dict[Step, str] = {
     "cases": "anonymising cases",
     "callouts": "blanking call-out numbers",
     "strays": "removing stray files",
+    "transcripts": "deleting transcripts",
     "copies": "removing expired copies",
 }
 
@@ -129,6 +144,7 @@ class SweepReport:
     orphans_journaled: int = 0  # files with no row yet but one in the audio-row journal (kept)
     cases_blanked: int = 0
     callout_numbers_blanked: int = 0  # call-out attempts past case retention
+    transcripts_deleted: int = 0
     copies_removed: int = 0  # converted listening copies (of deleted audio, or expired)
     exports_removed: int = 0  # API export bundles past their TTL
     failed: dict[Step, str] = field(default_factory=dict)  # step -> error; the rest still ran
@@ -147,6 +163,8 @@ class SweepReport:
             return f"{self.cases_blanked} cases anonymised"
         if step == "callouts":
             return f"{self.callout_numbers_blanked} call-out attempt numbers blanked"
+        if step == "transcripts":
+            return f"{self.transcripts_deleted} transcripts deleted"
         if step == "copies":
             return f"{self.copies_removed} copies, {self.exports_removed} export bundles removed"
         return f"{self.orphans_removed + self.tombstoned_removed} stray files removed"
@@ -163,6 +181,8 @@ class SweepReport:
             parts.append(f"{self.cases_blanked} cases anonymised")
             if self.callout_numbers_blanked:
                 parts.append(f"{self.callout_numbers_blanked} call-out numbers blanked")
+            if self.transcripts_deleted:
+                parts.append(f"{self.transcripts_deleted} transcripts deleted")
         gone = "to remove" if self.dry_run else "removed"
         parts.append(f"{self.orphans_removed + self.tombstoned_removed} stray files {gone}")
         parts.append(f"{self.temps_removed} temp files {gone}")
@@ -193,7 +213,9 @@ class Sweeper:
         actor: Actor | None = None,
         copies: Copies | None = None,
         callouts: AttemptBlanker | None = None,
+        transcripts: TranscriptExpirer | None = None,
     ) -> None:
+        self._transcripts = transcripts
         self._repo = repo
         self._callouts = callouts
         self._lock = lock
@@ -239,6 +261,8 @@ class Sweeper:
         if self._callouts is not None:
             await self._step(report, "callouts", self._blank_callouts)
         await self._step(report, "strays", lambda r: self._strays(r, dry_run=False))
+        if self._transcripts is not None:
+            await self._step(report, "transcripts", self._expire_transcripts)
         if self._copies is not None:
             await self._step(report, "copies", self._expire_copies)
 
@@ -313,6 +337,14 @@ class Sweeper:
                 report.callout_numbers_blanked += done
                 if done < self._config.batch:
                     break
+
+    async def _expire_transcripts(self, report: SweepReport) -> None:
+        assert self._transcripts is not None
+        while True:
+            n = await self._transcripts.delete_expired(report.now, limit=self._config.batch)
+            report.transcripts_deleted += n
+            if n < self._config.batch:
+                return
 
     async def _recover(self, table: AudioTable, report: SweepReport) -> None:
         cutoff = datetime.now(UTC) - self._config.erasure_grace

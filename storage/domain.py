@@ -51,6 +51,8 @@ class TenantInfo:
     voicemail_retention: timedelta
     case_retention: timedelta
     time_zone: str = "Europe/Helsinki"
+    transcripts_enabled: bool = False
+    transcript_retention: timedelta = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ class ListenKind(StrEnum):
     PLAY = "play"
     DOWNLOAD = "download"
     EXPORT = "export"
+    TRANSCRIPT = "transcript"  # a transcript was read (issue 18)
 
 
 class ContactStatus(StrEnum):

@@ -55,6 +55,7 @@ SLOW_FIRST = (
     "tests/integration/test_callout.py",  # 7 tests, about 330 s serially (issue 16)
     "tests/integration/test_recording.py",
     "tests/integration/test_call_center.py",
+    "tests/integration/test_transcripts.py",  # the model: CPU-bound, one runner (issue 18)
     "tests/integration/test_readme_examples.py",  # 80 s
     "tests/integration/test_erasure_every_path.py",  # 70 s
     "tests/integration/test_retention.py",

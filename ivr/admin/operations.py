@@ -106,6 +106,8 @@ class Management:
                 recording_retention=values.get("recording_retention"),
                 voicemail_retention=values.get("voice_message_retention"),
                 case_retention=values.get("case_retention"),
+                transcripts_enabled=values.get("transcripts"),
+                transcript_retention=values.get("transcript_retention"),
             )
         except Conflict:
             raise Taken({"slug": f"tenant '{values['slug']}' exists already"}) from None

@@ -162,6 +162,15 @@ def time_zone(value: object) -> str:
     return text
 
 
+def switch(value: object) -> bool:
+    """true/false (JSON), or on/off (the CLI)."""
+    if isinstance(value, bool):
+        return value
+    if value in ("on", "off"):
+        return value == "on"
+    raise FieldError("must be true or false (on or off)")
+
+
 def retention(value: object) -> timedelta:
     if not isinstance(value, str):
         raise FieldError("must be a duration string like 90d, 3m or 1y")
@@ -252,12 +261,16 @@ RETENTIONS = {
     "recording_retention": "recording_retention",
     "voice_message_retention": "voicemail_retention",
     "case_retention": "case_retention",
+    "transcript_retention": "transcript_retention",
 }
+# API / CLI fields whose tenants column has another name (besides the retentions)
+COLUMNS = {**RETENTIONS, "transcripts": "transcripts_enabled"}
 TENANT_SETTINGS: Schema = {
     "name": Field(display_name),
     "language": Field(language),
     "time_zone": Field(time_zone),
     **{k: Field(retention) for k in RETENTIONS},
+    "transcripts": Field(switch),
 }
 TENANT_CREATE: Schema = {
     "slug": Field(slug, required=True),
@@ -302,7 +315,7 @@ PHONE_LOGIN: Schema = {
 
 def tenant_columns(values: Mapping[str, Any]) -> dict[str, object]:
     """Validated tenant fields as ``tenants`` columns (the slug is not one to change)."""
-    return {RETENTIONS.get(k, k): v for k, v in values.items() if k != "slug"}
+    return {COLUMNS.get(k, k): v for k, v in values.items() if k != "slug"}
 
 
 def user_tenant_check(values: Mapping[str, Any]) -> dict[str, str]:

@@ -20,6 +20,8 @@ def tenant_view(t: TenantInfo) -> dict[str, Any]:
         "recording_retention": format_duration(t.recording_retention),
         "voice_message_retention": format_duration(t.voicemail_retention),
         "case_retention": format_duration(t.case_retention),
+        "transcripts": t.transcripts_enabled,
+        "transcript_retention": format_duration(t.transcript_retention),
     }
 
 

@@ -348,10 +348,18 @@ class _Parser:
                     )
                 else:
                     numbers.append(number)
+        transcript = t.string("transcript_language")
+        if transcript is not None and transcript not in (*LANGUAGES, "auto"):
+            t.err(
+                "transcript_language",
+                f"transcript_language '{transcript}' is not one of {', '.join(LANGUAGES)}, auto",
+            )
+            transcript = None
         return RecordingConfig(
             notice=notice,
             replay_on_transfer=t.boolean("replay_on_transfer"),
             numbers=tuple(numbers),
+            transcript_language=transcript,
         )
 
     def voicemail(self) -> VoicemailConfig:

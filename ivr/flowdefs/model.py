@@ -184,6 +184,9 @@ class RecordingConfig:
     notice: str | None = None  # a prompt name; None: the built-in text in the tenant's language
     replay_on_transfer: bool = False  # play the notice to the agent too before bridging
     numbers: tuple[str, ...] = ()
+    # The language recordings are transcribed in (issue 18): fi, sv, en, or "auto" to detect
+    # it; None: the tenant's language.
+    transcript_language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from ivr.stack import agentphones, packages, secrets
 from ivr.stack.asterisk import AsteriskServer, build_root
 from ivr.stack.postgres import PgCluster
 from ivr.stack.proc import StackError, pid_alive, read_pid
+from ivr.transcripts import model
 from storage.db import database_url
 from storage.migrate import upgrade
 
@@ -34,6 +35,7 @@ def up(settings: Settings) -> Settings:
             build_root(asterisk.root)
         ast_uid = asterisk.asterisk_uid()
         pg.ensure_user({ast_uid} if ast_uid is not None else set())
+        _speech_model(settings)
     settings = secrets.ensure(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.state_dir.chmod(0o700)
@@ -49,6 +51,18 @@ def up(settings: Settings) -> Settings:
     asterisk.start()
     log.info("stack up in %.1fs", time.monotonic() - started)
     return settings
+
+
+def _speech_model(settings: Settings) -> None:
+    """The default transcript model, assembled once from the pinned repack (issue 18). An
+    operator's own model directory is left alone; a missing package is a warning (the
+    transcript worker then reports the model missing, calls are not affected)."""
+    if settings.transcript_model_dir is not None:
+        return
+    try:
+        model.assemble(settings.transcript_model)
+    except model.ModelUnavailable as exc:
+        log.warning("speech model not assembled: %s", exc)
 
 
 @contextlib.contextmanager

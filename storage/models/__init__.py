@@ -12,6 +12,7 @@ from storage.models.media import ListeningEvent, Recording, VoiceMessage
 from storage.models.restrictions import SubjectRestriction
 from storage.models.staff import StaffGroup, StaffGroupMember
 from storage.models.tenants import ServiceNumber, Tenant
+from storage.models.transcripts import Transcript, TranscriptionJob
 from storage.models.users import User
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "StaffGroupMember",
     "SubjectRestriction",
     "Tenant",
+    "Transcript",
+    "TranscriptionJob",
     "User",
     "VoiceMessage",
     "WebSession",

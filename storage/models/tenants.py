@@ -30,6 +30,7 @@ class Tenant(Base):
         _retention_check("recording_retention"),
         _retention_check("voicemail_retention"),
         _retention_check("case_retention"),
+        _retention_check("transcript_retention"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -45,6 +46,11 @@ class Tenant(Base):
         Interval, server_default=text("interval '3 months'")
     )
     case_retention: Mapped[timedelta] = mapped_column(
+        Interval, server_default=text("interval '12 months'")
+    )
+    # Transcripts of recordings and voice messages (issue 18): off unless switched on.
+    transcripts_enabled: Mapped[bool] = mapped_column(server_default="false")
+    transcript_retention: Mapped[timedelta] = mapped_column(
         Interval, server_default=text("interval '12 months'")
     )
     created_at: Mapped[datetime] = created_at()

@@ -5,7 +5,8 @@ removes their call-out group memberships and blanks their number in call-out att
 ledger counts ``staff_members`` and ``callout_attempts``) in one transaction, writes a
 ledger row (append-only, holds no personal data) and an audit row, and returns the
 recordings and voice messages of those cases: the caller deletes their files and then marks
-each deleted with reason ``erasure``.
+each deleted with reason ``erasure``. The transcripts of those cases (and their pending
+transcription jobs) are deleted in the same transaction.
 
 In the same transaction those audio rows get their deletion intent (``deleting_since``,
 ``deleting_reason = 'erasure'``): if the caller dies before the files are gone, the next
@@ -18,11 +19,19 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor, AudioView, ErasureResult, ErasureView
-from storage.models import Case, ContactRequest, Erasure, Recording, VoiceMessage
+from storage.models import (
+    Case,
+    ContactRequest,
+    Erasure,
+    Recording,
+    Transcript,
+    TranscriptionJob,
+    VoiceMessage,
+)
 from storage.models.audit import ERASURE_BASES
 from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
@@ -142,11 +151,16 @@ class ErasureRepository:
             await s.flush()
             # Call-out group memberships go, and the number in call-out attempts (issue 16).
             staff, attempts = await erase_staff_in(s, tenant_id, all_numbers)
+            # Transcripts of those cases go whole (their text is about the person, redacted
+            # or not), and so do jobs not yet run.
+            gone = await s.execute(delete(Transcript).where(Transcript.case_id.in_(case_ids)))
+            await s.execute(delete(TranscriptionJob).where(TranscriptionJob.case_id.in_(case_ids)))
             counts = {
                 "cases": len(case_ids),
                 "contact_requests": len(request_ids),
                 "recordings": len(recordings),
                 "voice_messages": len(voice),
+                "transcripts": int(getattr(gone, "rowcount", 0) or 0),
                 **held,
                 "staff_members": staff,
                 "callout_attempts": attempts,

@@ -35,6 +35,7 @@ from storage.models import (
     QueueEntry,
     Recording,
     SubjectRestriction,
+    Transcript,
     VoiceMessage,
 )
 from storage.repositories._uow import transaction
@@ -84,6 +85,7 @@ class SubjectData:
     erasures: list[Row] = field(default_factory=list)
     staff_memberships: list[Row] = field(default_factory=list)  # call-out groups (issue 16)
     callout_attempts: list[Row] = field(default_factory=list)
+    transcripts: list[Row] = field(default_factory=list)  # redacted texts (issue 18)
     audio: list[AudioRef] = field(default_factory=list)
 
     SECTIONS = (
@@ -98,6 +100,7 @@ class SubjectData:
         "erasures",
         "staff_memberships",
         "callout_attempts",
+        "transcripts",
     )
 
     def counts(self) -> dict[str, int]:
@@ -169,6 +172,14 @@ class SubjectRepository:
                     data.audio.append(
                         AudioRef(kind, a.id, a.case_id, a.location, a.deleted_at is None)
                     )
+            data.transcripts = [
+                _row(t)
+                for t in await s.scalars(
+                    select(Transcript)
+                    .where(Transcript.case_id.in_(case_ids))
+                    .order_by(Transcript.created_at)
+                )
+            ]
             data.listening_events = [
                 _row(e)
                 for e in await s.scalars(

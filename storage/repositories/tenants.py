@@ -28,6 +28,8 @@ def tenant_info(t: Tenant) -> TenantInfo:
         voicemail_retention=t.voicemail_retention,
         case_retention=t.case_retention,
         time_zone=t.time_zone,
+        transcripts_enabled=t.transcripts_enabled,
+        transcript_retention=t.transcript_retention,
     )
 
 
@@ -48,6 +50,8 @@ EDITABLE = (
     "recording_retention",
     "voicemail_retention",
     "case_retention",
+    "transcripts_enabled",
+    "transcript_retention",
 )
 K = TypeVar("K")
 
@@ -77,6 +81,8 @@ class TenantRepository:
         recording_retention: timedelta | None = None,
         voicemail_retention: timedelta | None = None,
         case_retention: timedelta | None = None,
+        transcripts_enabled: bool | None = None,
+        transcript_retention: timedelta | None = None,
     ) -> TenantInfo:
         tenant = Tenant(id=uuid.uuid4(), slug=slug, name=name, language=language)
         for attr, value in (
@@ -84,6 +90,8 @@ class TenantRepository:
             ("recording_retention", recording_retention),
             ("voicemail_retention", voicemail_retention),
             ("case_retention", case_retention),
+            ("transcripts_enabled", transcripts_enabled),
+            ("transcript_retention", transcript_retention),
         ):
             if value is not None:
                 setattr(tenant, attr, value)

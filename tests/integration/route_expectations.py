@@ -129,6 +129,11 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/api/cases/{case_id}/audio"): row(401, 403, 200, 200, 403, 403),
     ("GET", "/api/cases/{case_id}/listening-events"): row(401, 403, 403, 200, 403, 403),
     ("POST", "/api/cases/{case_id}/export"): row(401, 403, 200, 200, 403, 403),
+    # transcripts: listed by admin and team (and operators); a text is read (a listening
+    # event) only by admin and team of the owning tenant
+    ("GET", "/api/transcripts"): row(401, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/api/transcripts/{id}"):
+        row(401, 403, 200, 200, 403, 403, params={"id": "transcript"}),
     # data-subject rights: admins of the tenant and operators
     ("POST", "/api/subjects/export"): row(401, 403, 403, 200, 403, 200, body=SUBJECT),
     ("POST", "/api/subjects/erase"): row(401, 403, 403, 200, 403, 200, body=SUBJECT),

@@ -179,6 +179,10 @@ def test_cli_tenant_commands_through_the_console_script(stack: Settings) -> None
             "2w",
             "--case-retention",
             "1y",
+            "--transcripts",
+            "on",
+            "--transcript-retention",
+            "6m",
             "--json",
         )
     )
@@ -191,6 +195,8 @@ def test_cli_tenant_commands_through_the_console_script(stack: Settings) -> None
         "recording_retention": "3m",
         "voice_message_retention": "2w",
         "case_retention": "1y",
+        "transcripts": True,
+        "transcript_retention": "6m",
     }
     (row,) = fetch(
         stack,

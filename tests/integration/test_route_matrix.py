@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import random
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from ivr.prompts import PromptRenderer
 from storage.db import connect
 from storage.domain import Actor, TenantInfo
 from storage.events import Channel, Role
+from storage.models import Transcript
 from storage.repositories.callouts import CalloutRepository, NewCallout
 from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.logins import ApiTokenRepository
@@ -166,6 +168,16 @@ async def fresh_resources(m: Matrix) -> dict[str, str]:
     _, token = await ApiTokenRepository(m.core.sessions).create(
         team_a, "matrix", datetime.now(UTC), None, SYSTEM
     )
+    transcript = uuid.uuid4()
+    async with m.core.sessions() as s, s.begin():
+        s.add(
+            Transcript(
+                id=transcript, tenant_id=m.tenant_a.id, case_id=case_id, recording_id=rec_id,
+                language="fi", language_detected=False, engine="matrix", model_sha256="0" * 64,
+                confidence=0.5, audio_seconds=1.0, processing_seconds=0.1,
+                text="soita [PHONE]", redactions={"PHONE": 1},
+            )
+        )  # fmt: skip
     number = "".join(random.choices("0123456789", k=9))
     await m.core.tenants.add_number(m.tenant_a.id, number, "bulletin", SYSTEM)
     user = f"user-{random.randrange(10**9)}"
@@ -198,6 +210,7 @@ async def fresh_resources(m: Matrix) -> dict[str, str]:
         "phone_login": "".join(random.choices("0123456789", k=8)),
         "case_id": str(case_id),
         "recording": str(rec_id),
+        "transcript": str(transcript),
         "voice_message": str(vm_id),
         "audio_name": f"{A_SLUG}/{location.partition('/')[2]}",  # the slug form (item 4)
         "request": str(submitted.request.id),

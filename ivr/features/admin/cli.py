@@ -87,6 +87,8 @@ def _line(item: Mapping[str, Any], *, full: bool = False) -> str:
             "recording_retention",
             "voice_message_retention",
             "case_retention",
+            "transcripts",
+            "transcript_retention",
         )
     elif "login" in item:
         state = "" if item["active"] else "  (disabled)"
@@ -175,10 +177,14 @@ def _tenant_options(p: argparse.ArgumentParser, *, creating: bool) -> None:
     p.add_argument("--name", required=creating, help="the customer's name")
     p.add_argument("--language", help="fi, sv or en (default fi)")
     p.add_argument("--time-zone", dest="time_zone", help="IANA zone (default Europe/Helsinki)")
+    p.add_argument(
+        "--transcripts", choices=("on", "off"), help="transcribe recordings (default off)"
+    )
     for field, what in (
         ("recording_retention", "recordings (default 3m)"),
         ("voice_message_retention", "voice messages (default 3m)"),
         ("case_retention", "case personal data (default 12m)"),
+        ("transcript_retention", "transcripts (default 12m)"),
     ):
         p.add_argument(
             option_name(field),

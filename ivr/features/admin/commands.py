@@ -32,7 +32,7 @@ Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Run = Callable[["Context"], Awaitable[dict[str, Any]]]
 
 POSITIONAL = {"slug": "SLUG", "number": "NUMBER", "login": "LOGIN"}
-TENANT_OPTIONS = ("name", "language", "time_zone", *RETENTIONS)
+TENANT_OPTIONS = ("name", "language", "time_zone", *RETENTIONS, "transcripts")
 
 
 class Refusal(Exception):

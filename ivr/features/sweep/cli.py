@@ -29,6 +29,7 @@ from storage.errors import Conflict, NotFound, StorageError
 from storage.repositories.callouts import CalloutRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import AudioTable, SweepLock, SweepRepository
+from storage.repositories.transcripts import TranscriptRepository
 from storage.repositories.users import UserRepository
 
 
@@ -112,6 +113,7 @@ async def run_sweep(
             copies=Copies.in_state(settings.state_dir, settings.export_ttl),
             journal=RowJournal.in_state(settings.state_dir),
             callouts=CalloutRepository(sessions),
+            transcripts=TranscriptRepository(sessions),
         )
         return await sweeper.run(dry_run=dry_run, out=print)
     finally:

@@ -12,6 +12,7 @@ from retention.sweeper import SweepConfig, Sweeper
 from storage.repositories.callouts import CalloutRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.sweep import SweepLock, SweepRepository
+from storage.repositories.transcripts import TranscriptRepository
 
 
 async def wire(core: Core) -> Feature:
@@ -26,6 +27,7 @@ async def wire(core: Core) -> Feature:
         copies=Copies.in_state(s.state_dir, s.export_ttl),
         journal=RowJournal.in_state(s.state_dir),
         callouts=CalloutRepository(core.sessions),
+        transcripts=TranscriptRepository(core.sessions),
     )
     return Feature(
         "sweep", tasks=(("retention-sweep", lambda: run_periodic(sweeper, s.sweep_interval)),)

@@ -1,7 +1,7 @@
 """agent state in Postgres: one row per agent, for restarts and the wallboard (issue 14)
 
 Revision ID: 20261201_0018
-Revises: 20261201_0015
+Revises: 20261201_0017
 Create Date: 2026-12-01 15:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from storage.roles import app_role
 
 revision = "20261201_0018"
-down_revision = "20261201_0015"
+down_revision = "20261201_0017"
 branch_labels = None
 depends_on = None
 

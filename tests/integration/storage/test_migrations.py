@@ -24,6 +24,7 @@ TABLES = {
     "subject_restrictions", "callback_attempts", "intake_tokens", "phone_login_locks",
     "web_sessions", "api_tokens", "callouts", "callout_members", "callout_attempts",
     "agent_states",
+    "transcription_jobs", "transcripts",
 }  # fmt: skip
 
 

@@ -109,7 +109,9 @@ async def test_answers_and_timeouts_are_not_retried(error: AriError) -> None:
 async def test_client_retries_a_dropped_hangup_but_not_a_dropped_playback(sim: SimAri) -> None:
     sim.add_channel("c1")
     sim.drops["/ari/channels/c1"] = 2
-    sim.drops["/ari/channels/c1/play/p1"] = 1
+    # Two drops: the pool sends a request once more on a fresh connection when a reused one
+    # closes before any byte of the answer (ivr.ari.http1); the client itself never resends it.
+    sim.drops["/ari/channels/c1/play/p1"] = 2
     retried: list[str] = []
 
     class Observer:
@@ -125,8 +127,7 @@ async def test_client_retries_a_dropped_hangup_but_not_a_dropped_playback(sim: S
             await ari.request("POST", "/channels/c1/play/p1", params={"media": "sound:x"})
     paths = [s.url.split("?")[0] for s in sim.seen]
     assert paths.count("/ari/channels/c1") == 3
-    assert paths.count("/ari/channels/c1/play/p1") == 1
-    # (aiohttp itself sends a request again once when a reused connection was closed)
+    assert paths.count("/ari/channels/c1/play/p1") == 2
     assert retried and set(retried) == {"DELETE"}
     assert "c1" not in sim.channels
 

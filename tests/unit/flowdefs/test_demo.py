@@ -116,7 +116,9 @@ def test_demo_definitions(demo_dir: Path) -> None:
         },
         hours=demo.hours,
         source=str((demo_dir / "flows" / "demo.toml").resolve()),
-        recording=RecordingConfig(replay_on_transfer=False, numbers=("201",)),
+        recording=RecordingConfig(
+            replay_on_transfer=False, numbers=("201",), transcript_language="auto"
+        ),
         voicemail=VoicemailConfig(max_length=60.0, max_silence=5.0),
     )
     assert demo.hours is not None

@@ -31,6 +31,7 @@ def test_recording_and_voicemail_settings_load_and_survive_a_snapshot(
         "record = true\n"
         '\n[prompts.notice]\ntext = "Puhelu tallennetaan."\n'
         '\n[recording]\nnotice = "notice"\nreplay_on_transfer = true\nnumbers = ["200", "201"]\n'
+        'transcript_language = "auto"\n'
         '\n[voicemail]\nmax_length = 30\nmax_silence = 0\nprompt = "welcome"\n'
     )
     text = text.replace('"1" = "queue:sales"\n', '"1" = "queue:sales"\n"2" = "voicemail:sales"\n')
@@ -38,7 +39,7 @@ def test_recording_and_voicemail_settings_load_and_survive_a_snapshot(
     assert errors == []
     acme = flows["acme"]
     assert acme.queues["sales"].record is True
-    assert acme.recording == RecordingConfig("notice", True, ("200", "201"))
+    assert acme.recording == RecordingConfig("notice", True, ("200", "201"), "auto")
     assert acme.voicemail == VoicemailConfig(30.0, 0.0, "welcome", None)
     write_snapshot(tmp_path / "flows.json", flows)
     assert read_snapshot(tmp_path / "flows.json") == flows
@@ -52,6 +53,7 @@ def test_bad_recording_settings_name_file_and_line(make_dir: MakeDir) -> None:
         "replay_on_transfer = 1\n"  # 23
         'numbers = ["200", "2x", "200"]\n'  # 24
         "record_all = true\n"  # 25
+        'transcript_language = "de"\n'  # 26
     )
     assert errors_of(make_dir(flows={"acme": text})) == [
         "flows/acme.toml:19: queue 'sales': 'record' must be true or false, not string",
@@ -60,6 +62,7 @@ def test_bad_recording_settings_name_file_and_line(make_dir: MakeDir) -> None:
         "flows/acme.toml:24: recording: number '200' is listed twice",
         "flows/acme.toml:24: recording: number '2x' is not a service number (digits)",
         "flows/acme.toml:25: recording: unknown key 'record_all'",
+        "flows/acme.toml:26: recording: transcript_language 'de' is not one of fi, sv, en, auto",
     ]
 
 

@@ -1,0 +1,69 @@
+"""Transcripts of recordings and voice messages, with personal data removed (issue 18).
+
+The worker (``LINJA_TRANSCRIPT_WORKERS``, default one job at a time) claims the jobs the
+database queues for tenants with transcripts switched on, transcribes in a low-priority
+runner process, redacts and stores; the API lists transcripts and shows one (a listening
+event). Language: the tenant's flow definition, else detected.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from ivr.core import Core, Feature
+from ivr.http.transcripts import add_routes
+from ivr.transcripts.worker import RunnerConfig, RunnerProcess, TranscriptWorker
+from storage.repositories.media import ListeningLog
+from storage.repositories.transcripts import TranscriptionJobs, TranscriptRepository
+
+
+async def wire(core: Core) -> Feature:
+    s = core.settings
+    jobs = TranscriptionJobs(core.sessions)
+    transcripts = TranscriptRepository(core.sessions)
+
+    def language_of(slug: str) -> str | None:
+        """The flow file's transcript language ("auto": detect), else its language; a
+        tenant without a flow file: detect."""
+        flows = core.definitions.get(slug)
+        if flows is None:
+            return None
+        chosen = flows.recording.transcript_language or flows.language
+        return None if chosen == "auto" else chosen
+
+    def path_of(location: str) -> Path:
+        return core.audio.path(location)
+
+    runners: list[RunnerProcess] = []
+    tasks = []
+    for n in range(s.transcript_workers):
+        runner = RunnerProcess(
+            RunnerConfig(
+                s.transcript_model,
+                threads=s.transcript_threads,
+                compute_type=s.transcript_compute_type,
+                nice=s.transcript_nice,
+            )
+        )
+        runners.append(runner)
+        worker = TranscriptWorker(
+            jobs,
+            runner,
+            model_dir=s.transcript_model,
+            path_of=path_of,
+            language_of=language_of,
+            clock=core.clock,
+            name=f"{socket.gethostname()}:{s.http_port}:{n}",
+            poll=s.transcript_poll_interval,
+            lease=s.transcript_lease,
+            max_attempts=s.transcript_max_attempts,
+        )
+        tasks.append((f"transcripts-{n}", worker.run))
+    core.services.offer(transcripts)
+    return Feature(
+        "transcripts",
+        routes=(lambda app: add_routes(app, transcripts, ListeningLog(core.sessions), core.guard),),
+        tasks=tuple(tasks),
+        closers=tuple(r.close for r in runners),
+    )
