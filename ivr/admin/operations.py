@@ -46,7 +46,7 @@ def page_limit(raw: object, default: int = 50) -> int:
     if raw is None:
         return default
     text = str(raw)
-    if not text.isdigit() or not 1 <= int(text) <= PAGE_MAX:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= PAGE_MAX:
         raise v.Invalid({"limit": f"must be a whole number 1..{PAGE_MAX}"})
     return int(text)
 

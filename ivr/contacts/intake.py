@@ -221,7 +221,7 @@ def normalise_email(raw: str) -> str:
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise _FieldError("not an e-mail address: bad domain")
-    if labels[-1].isdigit():
+    if labels[-1].isascii() and labels[-1].isdigit():
         raise _FieldError("not an e-mail address: bad domain")
     return f"{local}@{domain.lower()}"
 

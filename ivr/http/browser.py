@@ -86,7 +86,7 @@ class HostPolicy:
         if not host or len(host) > 260 or not host.isascii():
             return False
         name, port = _split(host)
-        if port is not None and not port.isdigit():
+        if port is not None and not (port.isascii() and port.isdigit()):
             return False
         return name in self.any_port or (port is not None and (name, port) in self.exact)
 

@@ -130,7 +130,7 @@ def _single(query: Mapping[str, str], errors: dict[str, str]) -> dict[str, str]:
 def _parse_limit(text: str | None, errors: dict[str, str]) -> int:
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         errors["limit"] = f"must be a whole number from 1 to {MAX_LIMIT}"
         return DEFAULT_LIMIT
     return int(text)

@@ -95,7 +95,7 @@ def parse_report_query(query: MultiMapping[str], now: datetime) -> ReportQuery:
     threshold = DEFAULT_THRESHOLD
     raw = query.get("threshold")
     if raw is not None:
-        if raw.isdigit() and 1 <= int(raw) <= 3600:
+        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 3600:
             threshold = timedelta(seconds=int(raw))
         else:
             errors["threshold"] = "whole seconds from 1 to 3600"

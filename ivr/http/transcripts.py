@@ -82,7 +82,7 @@ def _list_params(query: Any) -> tuple[datetime | None, tuple[datetime, uuid.UUID
         errors["since"] = "an ISO 8601 time with a UTC offset"
     if "limit" in query:
         text = query["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
             errors["limit"] = f"1..{MAX_LIMIT}"
         else:
             limit = int(text)

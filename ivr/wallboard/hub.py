@@ -208,7 +208,7 @@ class WallboardHub:
         if not last_event_id:
             return None
         epoch, _, seq = last_event_id.strip().partition("-")
-        if epoch != self.epoch or not seq.isdigit() or len(seq) > 12:
+        if epoch != self.epoch or not (seq.isascii() and seq.isdigit()) or len(seq) > 12:
             return None
         return int(seq)
 

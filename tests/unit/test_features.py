@@ -55,7 +55,14 @@ async def test_every_feature_wires_onto_one_core(tmp_path: Path) -> None:
         wired = await wire_all(core, stack)
     assert [f.name for f in wired] == list(FEATURES)
     flows = {f.name for feature in wired for f in feature.flows}
-    assert flows == {"announcement", "menu", "agent-login", "callout-member"}
+    assert flows == {
+        "announcement",
+        "menu",
+        "agent-login",
+        "callout-member",
+        "callback-agent",
+        "callback-customer",
+    }
     tasks = [name for feature in wired for name, _ in feature.tasks]
     assert len(tasks) == len(set(tasks))
     assert {

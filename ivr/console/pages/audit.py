@@ -63,7 +63,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             errors["until"] = "must not be before the start"
         before = None
         if q["before"]:
-            if not q["before"].isdigit() or len(q["before"]) > 18:
+            if not (q["before"].isascii() and q["before"].isdigit()) or len(q["before"]) > 18:
                 errors["before"] = "not an entry id"
             else:
                 before = int(q["before"])
