@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     transcript_workers: int = Field(default=1, ge=0, le=8, description="jobs at once (0: off)")
     transcript_threads: int = Field(default=2, ge=1, le=16, description="CPU threads per job")
     transcript_nice: int = Field(default=15, ge=0, le=19, description="CPU nice of the runner")
+    transcript_idle_class: bool = Field(
+        default=True,
+        description="Linux SCHED_IDLE for the runner: CPU only when nothing else wants it (a "
+        "box that is never idle then never transcribes; off: the nice value alone)",
+    )
     transcript_poll_interval: float = Field(default=5.0, gt=0, le=600)
     transcript_lease: float = Field(default=1800.0, ge=10, le=86400)
     transcript_max_attempts: int = Field(default=3, ge=1, le=20)

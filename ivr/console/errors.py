@@ -1,11 +1,12 @@
 """Errors of page URLs answer as HTML pages, not problem+json.
 
 A middleware (innermost, added by :func:`ivr.console.pages.add_console`) catches, for every
-path outside ``/api/`` and ``/static/``, what the API answers with a problem body: the
-guard's refusals (403, audited by the guard as for the API), unknown URLs (404), bad input,
-the domain errors registered on the edge's error map, and renders ``errors/error.html`` with
-the same status. Nobody logged in: a GET is sent to ``/login?next=<the page>`` (303).
-Anything unexpected goes on to the edge, which logs it and answers 500.
+path outside ``/api/``, ``/static/`` and the machine-read ``/metrics``, what the API answers
+with a problem body: the guard's refusals (403, audited by the guard as for the API),
+unknown URLs (404), bad input, the domain errors registered on the edge's error map, and
+renders ``errors/error.html`` with the same status. Nobody logged in: a GET is sent to
+``/login?next=<the page>`` (303). Anything unexpected goes on to the edge, which logs it
+and answers 500.
 
 The console's own JavaScript marks its API requests with :data:`CONSOLE_HEADER`; a 401 to
 those carries the challenge :data:`SESSION_CHALLENGE` instead of Basic, so that a wrong
@@ -30,12 +31,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NOT_PAGES = ("/api/", "/static/")
+MACHINE_PATHS = frozenset({"/metrics"})  # a scraper's: a 401 challenge, never a login page
 CONSOLE_HEADER = "X-Linja-Console"
 SESSION_CHALLENGE = 'Session realm="linja"'
 
 
 def is_page(path: str) -> bool:
-    return not path.startswith(NOT_PAGES)
+    return not (path.startswith(NOT_PAGES) or path in MACHINE_PATHS)
 
 
 def safe_next(target: str | None) -> str:

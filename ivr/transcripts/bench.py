@@ -58,6 +58,7 @@ async def real_time_factors(settings: Settings, files: dict[int, Path]) -> None:
             threads=settings.transcript_threads,
             compute_type=settings.transcript_compute_type,
             nice=settings.transcript_nice,
+            idle_class=settings.transcript_idle_class,
         )
     )
     try:

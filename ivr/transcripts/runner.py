@@ -49,10 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--compute-type", default="int8")
     p.add_argument("--nice", type=int, default=15)
+    p.add_argument("--no-idle-class", dest="idle_class", action="store_false")
     args = p.parse_args(argv)
     out = sys.stdout
     if args.nice:
         os.nice(args.nice)
+    if args.idle_class:
         _idle_class()
     try:
         check(args.model)

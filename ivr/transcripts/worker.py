@@ -66,6 +66,7 @@ class RunnerConfig:
     threads: int = 2
     compute_type: str = "int8"
     nice: int = 15
+    idle_class: bool = True
     python: str = sys.executable
 
 
@@ -92,6 +93,7 @@ class RunnerProcess:
             c.compute_type,
             "--nice",
             str(c.nice),
+            *(() if c.idle_class else ("--no-idle-class",)),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # the runner's own warnings go where the controller's stderr goes

@@ -185,7 +185,7 @@ class Spy:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def runner(stack: Settings) -> AsyncIterator[Spy]:
     """One runner (the model loaded once) for the module's workers."""
-    proc = RunnerProcess(RunnerConfig(stack.transcript_model, threads=2, nice=10))
+    proc = RunnerProcess(RunnerConfig(stack.transcript_model, threads=2, nice=10, idle_class=False))
     try:
         yield Spy(proc)
     finally:
@@ -416,7 +416,12 @@ def test_a_recorded_call_is_transcribed_redacted_read_with_audit_and_erased(
     ctl = Controller(
         stack,
         tmp_path / "controller.log",
-        env={"LINJA_TRANSCRIPT_MODEL_DIR": str(model_dir), "LINJA_TRANSCRIPT_POLL_INTERVAL": "0.5"},
+        env={
+            "LINJA_TRANSCRIPT_MODEL_DIR": str(model_dir),
+            "LINJA_TRANSCRIPT_POLL_INTERVAL": "0.5",
+            # make test keeps both cores busy: an idle-class runner would never get the CPU
+            "LINJA_TRANSCRIPT_IDLE_CLASS": "false",
+        },
     )
     ctl.start()
     try:

@@ -44,6 +44,7 @@ async def wire(core: Core) -> Feature:
                 threads=s.transcript_threads,
                 compute_type=s.transcript_compute_type,
                 nice=s.transcript_nice,
+                idle_class=s.transcript_idle_class,
             )
         )
         runners.append(runner)

@@ -331,9 +331,16 @@ def sipp(tmp: Path, name: str, scenario: str, settings: Settings, *extra: str) -
 # -- the tests -----------------------------------------------------------------------------
 
 
-async def test_wallboard_live_over_sse_and_its_figures_equal_the_databases_also_after_a_restart(
+def test_wallboard_live_over_sse_and_its_figures_equal_the_databases_also_after_a_restart(
     stack: Settings, console: Console, tmp_path: Path
 ) -> None:
+    # Its own event loop in a thread of its own: in this package Playwright's sync API runs
+    # a loop in the test thread once a browser test has started it.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _live_over_sse_then_a_restart(stack, console, tmp_path)).result()
+
+
+async def _live_over_sse_then_a_restart(stack: Settings, console: Console, tmp_path: Path) -> None:
     ctl = console.controller
     act = lambda agent, action: asyncio.to_thread(agent_action, ctl, agent, action)  # noqa: E731
     for agent in ("agent1", "agent2", "agent3"):

@@ -119,3 +119,11 @@ async def test_the_consoles_own_requests_get_no_basic_challenge(client: Client) 
     marked = await client.get("/api/session", headers={"X-Linja-Console": "1"})
     assert marked.status == 401 and marked.headers["WWW-Authenticate"] == 'Session realm="linja"'
     assert marked.content_type == "application/problem+json"
+
+
+def test_the_metrics_scrape_is_not_a_page() -> None:
+    """An anonymous scraper gets the API's 401, not a redirect to the login page."""
+    from ivr.console.errors import is_page
+
+    assert not is_page("/metrics") and not is_page("/api/cases") and not is_page("/static/x.js")
+    assert is_page("/wallboard") and is_page("/metrics-of-mine")
