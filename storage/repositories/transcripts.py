@@ -255,6 +255,16 @@ class TranscriptRepository:
             t = await s.scalar(stmt)
             return None if t is None else transcript_view(t)
 
+    async def for_case(self, case_id: uuid.UUID) -> list[TranscriptView]:
+        """A case's transcripts, oldest first (the console's case page lists them)."""
+        stmt = (
+            select(Transcript)
+            .where(Transcript.case_id == case_id)
+            .order_by(Transcript.created_at, Transcript.id)
+        )
+        async with transaction(self._sessions) as s:
+            return [transcript_view(t) for t in await s.scalars(stmt)]
+
     async def page(
         self,
         tenant_id: uuid.UUID,

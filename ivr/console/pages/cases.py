@@ -1,6 +1,7 @@
 """Cases and reports: search a tenant's cases (time, number, queue, agent, outcome, channel),
 one case's timeline with its recordings and voice messages (played through the listening
-API, which logs the listening before the first byte), the abandoned calls with their wait,
+API, which logs the listening before the first byte) and its transcripts (each text fetched
+from ``GET /api/transcripts/{id}``, which logs the read first), the abandoned calls with their wait,
 and the daily / hourly queue report with a chart and CSV download.
 
 Admin and team users of the tenant (``external`` users get the 403 page): the pages read
@@ -32,6 +33,7 @@ from storage.domain import AudioView
 from storage.errors import NotFound
 from storage.events import Channel, Outcome, Role
 from storage.repositories.cases import CaseRepository
+from storage.repositories.transcripts import TranscriptRepository, TranscriptView
 
 ROLES = (Role.ADMIN, Role.TEAM)
 NAV = (
@@ -103,6 +105,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
     cases = deps.core.services.need(CaseRepository)
     reports = deps.core.services.need(QueueReports)
     listening = deps.core.services.need(ListeningService)
+    transcripts = deps.core.services.need(TranscriptRepository)
     clock = deps.core.clock
 
     async def zone_of(who: Principal) -> ZoneInfo:
@@ -176,9 +179,11 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             raise NotThere("no such case") from None
         who.scope(listed.case.tenant_id)
         audio: list[AudioView] = []
+        texts: list[TranscriptView] = []
         listener = may_listen(who.user, listed.case.tenant_id)
-        if listener:
+        if listener:  # who may read a transcript through the API may see the list
             audio = await listening.case_audio(case_id, who.user)
+            texts = await transcripts.for_case(case_id)
         zone = await zone_of(who)
         return await deps.render(
             request,
@@ -187,6 +192,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
             {
                 "case": case_json(listed, who.user), "steps": timeline(listed.case),
                 "audio": audio, "listener": listener, "may_download": listener,
+                "transcripts": texts,
                 "local": local(zone), "seconds": seconds,
                 "paths": {"recording": "recordings", "voice_message": "voice-messages"},
             },

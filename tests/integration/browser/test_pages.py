@@ -2,8 +2,9 @@
 cases seeded through the case recorder (the way the controller writes them) in a queue of
 this module's own: search and the timeline, the abandoned list, the report with its CSV,
 claim and complete of a contact request, a recording played in the browser with its
-listening event, bad filters and form fields shown beside the field, and the 403 page for an
-``external`` user."""
+listening event, a transcript (a row seeded directly) shown after its listening event and
+refused to an ``external`` user, bad filters and form fields shown beside the field, and the
+403 page for an ``external`` user."""
 
 from __future__ import annotations
 
@@ -223,6 +224,72 @@ def test_a_recording_plays_in_the_browser_after_its_listening_event(
     )
     assert events and {e["event_type"] for e in events} == {"play"}
     expect(row.get_by_role("link", name="Lataa")).to_have_attribute("href", re.compile("download"))
+
+
+TRANSCRIPT_TEXT = "Numeroni on [PHONE] ja sähköpostini on [EMAIL]. Kiitos avusta."
+
+
+def seed_transcript(console: Console, case_id: uuid.UUID, recording_id: uuid.UUID) -> uuid.UUID:
+    """A transcript row for the recording, written directly (no whisper run)."""
+    tid = uuid.uuid4()
+    console.fetch(
+        "INSERT INTO transcripts (id, tenant_id, case_id, recording_id, language,"
+        " language_detected, engine, model_sha256, confidence, audio_seconds,"
+        " processing_seconds, text, redactions, created_at)"
+        " SELECT $1, c.tenant_id, c.id, $3, 'fi', false, 'faster-whisper test, int8',"
+        " repeat('ab', 32), 0.83, 2.0, 0.4, $4, '{\"PHONE\": 1, \"EMAIL\": 1}'::jsonb, now()"
+        " FROM cases c WHERE c.id = $2",
+        tid, case_id, recording_id, TRANSCRIPT_TEXT,
+    )  # fmt: skip
+    return tid
+
+
+def test_a_transcript_is_shown_on_the_case_page_after_its_listening_event(
+    console: Console, page_as: PageAs, shot: Shot, seeded: Seeded, logins: Logins
+) -> None:
+    tid = seed_transcript(console, seeded.audio_case, seeded.recording)
+    events_sql = (
+        "SELECT e.event_type, e.link, e.recording_id FROM listening_events e"
+        " JOIN users u ON u.id = e.user_id WHERE e.case_id = $1 AND u.login = $2"
+        " AND e.event_type = 'transcript'"
+    )
+    page = page_as(logins.admin)
+    page.goto(f"/cases/{seeded.audio_case}")
+    row = page.locator(f"[data-testid=transcripts] tr[data-transcript='{tid}']")
+    cells = row.locator("td")
+    expect(cells.nth(0)).to_have_text("fi")  # from the flow, not detected
+    expect(cells.nth(1)).to_have_text("0.83")
+    expect(cells.nth(2)).to_have_text("faster-whisper test, int8 · abababababab")
+    expect(cells.nth(3)).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+    text = row.locator(f"[data-transcript-text='{tid}']")
+    expect(text).to_be_hidden()  # the list carries no text: nothing read, nothing logged
+    assert console.fetch(events_sql, seeded.audio_case, logins.admin) == []
+    with page.expect_response(re.compile(rf"/api/transcripts/{tid}$")) as got:
+        row.get_by_role("button", name="Näytä").click()
+    assert got.value.status == 200
+    expect(text).to_be_visible()
+    expect(text).to_have_text(TRANSCRIPT_TEXT)
+    for placeholder in ("[PHONE]", "[EMAIL]"):
+        expect(text).to_contain_text(placeholder)
+    shot(page, "transcript")
+    (event,) = console.fetch(events_sql, seeded.audio_case, logins.admin)
+    assert event["link"] == f"/api/transcripts/{tid}"
+    assert event["recording_id"] == seeded.recording
+    # an external user: the 403 page, and the API refuses the text (audited, not logged
+    # as a read)
+    outsider = page_as(logins.external)
+    reply = outsider.goto(f"/cases/{seeded.audio_case}")
+    assert reply is not None and reply.status == 403
+    expect(outsider.locator("[data-testid=transcripts]")).to_have_count(0)
+    api = outsider.request.get(f"/api/transcripts/{tid}", headers={"X-Linja-Console": "1"})
+    assert api.status == 403 and "[PHONE]" not in api.text()
+    assert console.fetch(events_sql, seeded.audio_case, logins.external) == []
+    refused = console.fetch(
+        "SELECT a.details->>'route' AS route FROM audit_log a JOIN users u"
+        " ON u.id = a.actor_user_id WHERE a.action = 'access.refused' AND u.login = $1",
+        logins.external,
+    )
+    assert "/api/transcripts/{id}" in {r["route"] for r in refused}
 
 
 def test_an_external_user_gets_the_403_page_and_no_nav_to_them(
