@@ -23,7 +23,7 @@ run: $(STAMP)
 
 ## Set up whatever is missing and run every test (unit, integration, lint).
 test: $(STAMP) stack lint
-	$(PY) -m pytest -q -ra $(PYTEST_WORKERS) tests
+	$(PY) -m pytest -q -ra --durations=30 $(PYTEST_WORKERS) tests
 
 unit: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_WORKERS) tests/unit

@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from ivr.console.errors import is_page
 from tests.unit.http.whole_app import SAMPLE_VALUES, build_whole_app
 
 # Routes that never touch Postgres; each must still answer without a 500.
@@ -153,7 +154,8 @@ class Api:
         return [(m, p) for m, p in self.all_routes() if p.startswith("/api/")]
 
     def pages(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p in self.all_routes() if not p.startswith("/api/")]
+        """The console's pages (not the API, its static files or the metrics scrape)."""
+        return [(m, p) for m, p in self.all_routes() if is_page(p)]
 
     def all_routes(self) -> list[tuple[str, str]]:
         return sorted(
