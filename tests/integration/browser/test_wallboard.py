@@ -428,11 +428,11 @@ async def _live_over_sse_then_a_restart(stack: Settings, console: Console, tmp_p
     # A browser coming back with an id from before the restart gets a fresh snapshot; one
     # with a current id only the deltas after it.
     async with watching(ctl, last=stream.last_id) as again:
-        first = await asyncio.wait_for(again.events.get(), 10)
+        first = await asyncio.wait_for(again.events.get(), 30)  # a just-restarted controller
         assert first.kind == "snapshot" and first.id != stream.last_id, first.id
     async with watching(ctl, last=first.id) as resumed:
         await act("agent2", "login")
-        event = await asyncio.wait_for(resumed.events.get(), 5)
+        event = await asyncio.wait_for(resumed.events.get(), 15)
         assert event.kind == "delta" and event.data["seq"] == first.data["seq"] + 1, event
         # logged in (and maybe offered the callback request of the run at once)
         shown = apply(event.data["changes"], first.data)["agents"]["agent2"]["state"]
