@@ -77,6 +77,22 @@ class TakeoverGate:
         return self._since is not None and self._clock() - self._since >= self._grace
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def encode_write(write: Any) -> bytes:
+    """A spooled write (a dataclass) as one JSON line: its set fields, ids and times as text."""
+    fields = {k: _plain(v) for k, v in asdict(write).items() if v is not None}
+    return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+
+
 @dataclass(frozen=True)
 class PendingWrite:
     """One store write of the dialer, as it is kept in the spool."""
@@ -98,17 +114,7 @@ class PendingWrite:
         return self.request_id
 
     def encode(self) -> bytes:
-        def plain(value: Any) -> Any:
-            if isinstance(value, uuid.UUID):
-                return str(value)
-            if isinstance(value, datetime):
-                return value.isoformat()
-            if isinstance(value, tuple):
-                return [plain(v) for v in value]
-            return value
-
-        fields = {k: plain(v) for k, v in asdict(self).items() if v is not None}
-        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+        return encode_write(self)
 
     @classmethod
     def decode(cls, line: bytes) -> PendingWrite:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from ivr.callbacks.outbox import MAX_BYTES, Outbox
+from ivr.callbacks.outbox import MAX_BYTES, Outbox, encode_write
 
 __all__ = ["CalloutOutbox", "CalloutWrite", "CalloutWriteOp"]
 
@@ -47,15 +47,7 @@ class CalloutWrite:
         return self.member
 
     def encode(self) -> bytes:
-        def plain(value: Any) -> Any:
-            if isinstance(value, uuid.UUID):
-                return str(value)
-            if isinstance(value, datetime):
-                return value.isoformat()
-            return value
-
-        fields = {k: plain(v) for k, v in asdict(self).items() if v is not None}
-        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+        return encode_write(self)
 
     @classmethod
     def decode(cls, line: bytes) -> CalloutWrite:
