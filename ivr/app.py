@@ -8,7 +8,7 @@ features' closers and the core.
 
 Adding a feature is one folder ``ivr/features/<name>/`` with a ``feature.py`` whose
 ``async def wire(core)`` returns a :class:`~ivr.core.Feature`, plus one line in
-:data:`FEATURES`.
+:data:`ivr.feature_names.FEATURES`.
 """
 
 from __future__ import annotations
@@ -29,30 +29,10 @@ from aiohttp import web
 from ivr.clock import Clock, utcnow
 from ivr.config import Settings
 from ivr.core import Core, Feature, TaskFactory, Wire, build_core
+from ivr.feature_names import FEATURES as FEATURES  # the list lives where the CLI reads it
 from ivr.http.edge import new_app
 
 log = logging.getLogger(__name__)
-
-# The features, in wiring order: ``ivr/features/<name>/feature.py`` each. A feature may use what an
-# earlier one offers (core.services).
-FEATURES = (
-    "bulletins",
-    "callcenter",
-    "recordings",
-    "callbacks",
-    "menus",
-    "contacts",
-    "sweep",
-    "subjects",
-    "cases",
-    "logins",
-    "callout",
-    "wallboard",
-    "transcripts",
-    "admin",
-    "capacity",
-    "console",  # last: its pages use what the features before it offer
-)
 
 
 def load_feature(name: str) -> Wire:

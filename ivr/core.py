@@ -65,7 +65,7 @@ class MissingService(LookupError):
     def __init__(self, kind: type[object]) -> None:
         super().__init__(
             f"no feature offers {kind.__name__}: wire the feature that makes it earlier "
-            "in ivr/app.py FEATURES"
+            "in ivr/feature_names.py FEATURES"
         )
 
 

@@ -204,22 +204,45 @@ class Stream:
         self.last_id: str | None = None
 
     async def read(self, resp: aiohttp.ClientResponse) -> None:
+        """Events as they come; a refusal, a broken stream or its end becomes an ``error``
+        event, so a waiting test fails with the reason instead of a bare timeout. Lines are
+        split here, not by aiohttp's readline (which refuses a line over 64 KiB)."""
         self.status = resp.status
-        fields: dict[str, str] = {}
-        async for raw in resp.content:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith(":"):
-                continue
-            if line:
-                name, _, value = line.partition(": ")
-                fields[name] = fields.get(name, "") + value if name == "data" else value
-                continue
-            if "data" in fields:
-                await self.events.put(
-                    Received(time.time(), fields.get("event", "message"), fields.get("id", ""),
-                             json.loads(fields["data"]))
-                )  # fmt: skip
-            fields = {}
+        try:
+            if resp.status != 200:
+                raise AssertionError(f"HTTP {resp.status}: {(await resp.text())[:300]}")
+            fields: dict[str, str] = {}
+            pending = b""
+            async for chunk in resp.content.iter_any():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    line = raw.decode().rstrip("\r")
+                    if line.startswith(":"):
+                        continue
+                    if line:
+                        name, _, value = line.partition(": ")
+                        fields[name] = fields.get(name, "") + value if name == "data" else value
+                        continue
+                    if "data" in fields:
+                        await self.events.put(
+                            Received(time.time(), fields.get("event", "message"),
+                                     fields.get("id", ""), json.loads(fields["data"]))
+                        )  # fmt: skip
+                    fields = {}
+            raise AssertionError("the stream ended")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the waiting test
+            await self.events.put(Received(time.time(), "error", "", {"reason": repr(exc)}))
+
+    async def next(self, within: float) -> Received:
+        try:
+            event = await asyncio.wait_for(self.events.get(), within)
+        except TimeoutError:
+            raise AssertionError(f"no event within {within} s (HTTP {self.status})") from None
+        assert event.kind != "error", event.data["reason"]
+        return event
 
     async def until(self, what: str, ok: Any, within: float = 10.0) -> Received:
         """The first event after which ``ok(state)`` holds (applying events as they come)."""
@@ -228,7 +251,7 @@ class Stream:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"timed out waiting for {what}; state {self.state}")
-            event = await asyncio.wait_for(self.events.get(), left)
+            event = await self.next(left)
             if event.kind == "snapshot":
                 self.state = {k: v for k, v in event.data.items() if k not in ("seq", "now")}
             else:
@@ -428,11 +451,11 @@ async def _live_over_sse_then_a_restart(stack: Settings, console: Console, tmp_p
     # A browser coming back with an id from before the restart gets a fresh snapshot; one
     # with a current id only the deltas after it.
     async with watching(ctl, last=stream.last_id) as again:
-        first = await asyncio.wait_for(again.events.get(), 30)  # a just-restarted controller
+        first = await again.next(30)  # a just-restarted controller
         assert first.kind == "snapshot" and first.id != stream.last_id, first.id
     async with watching(ctl, last=first.id) as resumed:
         await act("agent2", "login")
-        event = await asyncio.wait_for(resumed.events.get(), 15)
+        event = await resumed.next(15)
         assert event.kind == "delta" and event.data["seq"] == first.data["seq"] + 1, event
         # logged in (and maybe offered the callback request of the run at once)
         shown = apply(event.data["changes"], first.data)["agents"]["agent2"]["state"]
