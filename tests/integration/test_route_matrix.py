@@ -3,9 +3,11 @@ router, x (anonymous, external of A, team of A, admin of A, admin of B, operator
 ``route_expectations.EXPECTATIONS`` names, against the real Postgres with tenants A and B.
 
 The app is built as ``linja serve`` builds it (every feature's ``wire`` on one core; fakes for
-ARI and prompts only). Before each cell the route's path parameters are filled with fresh
-resources of tenant A (a case with a recording and a voice message in the audio store, a
-contact request, an agent of A's queue), so no cell depends on another. For every cell that
+ARI and prompts only). The route's path parameters are filled with resources of tenant A (a case
+with a recording and a voice message in the audio store, a contact request, an agent of A's
+queue, …), made anew after every cell that may have used them up (a 2xx to a method other than
+GET or HEAD, or a cell with a setup step), so no cell depends on another: a refused cell
+changes nothing (checked), and a GET uses nothing up. For every cell that
 is refused (not 2xx), nothing in the database (a checksum of every table but the audit log)
 nor in the state and audio directories changes, and a 403 writes one ``access.refused``
 audit entry naming the route's template (never the concrete URL). A 2xx of tenant B's admin
@@ -241,6 +243,7 @@ def headers(principal: str) -> dict[str, str]:
 
 
 async def db_fingerprint(conn: asyncpg.Connection) -> dict[str, str]:
+    """Row count and a digest of every row, per table (one query for them all)."""
     tables = [
         r["tablename"]
         for r in await conn.fetch(
@@ -248,13 +251,12 @@ async def db_fingerprint(conn: asyncpg.Connection) -> dict[str, str]:
             "AND tablename NOT IN ('audit_log', 'alembic_version') ORDER BY tablename"
         )
     ]
-    return {
-        t: await conn.fetchval(
-            f"SELECT count(*) || ':' || md5(coalesce(string_agg(md5(x::text), ',' "
-            f"ORDER BY md5(x::text)), '')) FROM \"{t}\" x"
-        )
+    query = " UNION ALL ".join(
+        f"SELECT '{t}' AS t, (SELECT count(*) || ':' || md5(coalesce(string_agg(md5(x::text),"
+        f" ',' ORDER BY md5(x::text)), '')) FROM \"{t}\" x) AS f"
         for t in tables
-    }
+    )
+    return {r["t"]: r["f"] for r in await conn.fetch(query)}
 
 
 def files_fingerprint(*roots: Path) -> str:
@@ -302,23 +304,30 @@ async def test_route_matrix_every_route_by_every_kind_of_caller(matrix: Matrix) 
     failures: list[str] = []
     cells = refused = audited = 0
     try:
+        values: dict[str, str] | None = None
         for method, template in routes(m.app):
             spec = expectation(method, template)
             assert spec is not None
             for principal in PRINCIPALS:
-                values = await fresh_resources(m)
-                values["me"] = LOGINS[principal][0] if principal in LOGINS else "team-a"
-                path = fill_path(template, spec, values)
-                body = fill_body(spec.body, values)
+                if values is None:
+                    values = await fresh_resources(m)
+                cell = values
+                cell["me"] = LOGINS[principal][0] if principal in LOGINS else "team-a"
+                path = fill_path(template, spec, cell)
+                body = fill_body(spec.body, cell)
                 await setup(m, spec.setup, path, body)
                 params = {"tenant": A_SLUG} if spec.tenant and principal == "operator" else {}
-                last_audit = await conn.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
-                before = await db_fingerprint(conn)
-                files = files_fingerprint(m.settings.state_dir, m.settings.audio_store_dir)
+                want = spec.statuses[principal]
+                if not 200 <= want < 300:  # a refusal must change nothing: note the state
+                    last_audit = await conn.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
+                    before = await db_fingerprint(conn)
+                    files = files_fingerprint(m.settings.state_dir, m.settings.audio_store_dir)
                 reply = await m.client.request(
                     method, path, params=params, headers=headers(principal),
                     json=None if method in ("GET", "HEAD") else body, allow_redirects=False,
                 )  # fmt: skip
+                if spec.setup or (200 <= reply.status < 300 and method not in ("GET", "HEAD")):
+                    values = None  # the next cell gets new resources
                 text = (await _body(reply)).decode("utf-8", "replace")
                 cells += 1
                 where = f"{method} {template} as {principal}"
@@ -331,7 +340,7 @@ async def test_route_matrix_every_route_by_every_kind_of_caller(matrix: Matrix) 
                         leaked = [
                             k for k in ("case_id", "recording", "voice_message", "request",
                                         "agent", "phone")
-                            if values[k] in text
+                            if cell[k] in text
                         ]  # fmt: skip
                         if leaked:
                             failures.append(f"{where}: shows tenant A's {leaked}")
