@@ -17,6 +17,7 @@ import asyncio
 import os
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,7 @@ def test_readme_examples_run_as_written(
             ("requests/ID", lambda: f"requests/{newest_request()}"),
         ]
         ran = 0
+        took: list[tuple[float, str]] = []
         for block in blocks():
             why = _exempt(block)
             if why is not None:
@@ -158,13 +160,17 @@ def test_readme_examples_run_as_written(
             for placeholder, value in fills:
                 if placeholder in script:
                     script = script.replace(placeholder, value())
+            began = time.monotonic()
             done = _run(script, env, work)
+            took.append((time.monotonic() - began, block.strip().splitlines()[0][:60]))
             assert done.returncode == 0, (
                 f"README example failed (exit {done.returncode}):\n{block}\n--- ran:\n{script}"
                 f"\n--- stdout:\n{done.stdout[-3000:]}\n--- stderr:\n{done.stderr[-3000:]}"
             )
             ran += len(_lines(block))
-        print(f"{ran} README example lines ran")
+        print(f"{ran} README example lines ran; slowest blocks:")
+        for seconds, first in sorted(took, reverse=True)[:8]:
+            print(f"  {seconds:5.1f} s  {first}")
         assert ran >= 40
         assert "Traceback" not in controller.log()
     finally:
