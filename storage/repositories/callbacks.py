@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -326,13 +327,25 @@ class CallbackRepository:
             return True
 
     async def attempts(self, request_id: uuid.UUID) -> list[AttemptView]:
+        return (await self.attempts_of([request_id]))[request_id]
+
+    async def attempts_of(
+        self, request_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[AttemptView]]:
+        """The attempts of each request (in order; an empty list for one without any), in
+        one query: a work list of 200 requests is one round trip, not 200."""
+        found: dict[uuid.UUID, list[AttemptView]] = {r: [] for r in request_ids}
+        if not found:
+            return found
         async with transaction(self._sessions) as s:
             rows = await s.scalars(
                 select(CallbackAttempt)
-                .where(CallbackAttempt.request_id == request_id)
-                .order_by(CallbackAttempt.attempt_no)
+                .where(CallbackAttempt.request_id.in_(list(found)))
+                .order_by(CallbackAttempt.request_id, CallbackAttempt.attempt_no)
             )
-            return [_attempt_view(a) for a in rows]
+            for a in rows:
+                found[a.request_id].append(_attempt_view(a))
+        return found
 
 
 def _request(r: ContactRequest, slug: str) -> CallbackRequest:

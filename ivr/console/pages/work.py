@@ -48,8 +48,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
         rows = await requests.list_open(who.tenant(), channels=LISTS[which], limit=200)
         history: dict[uuid.UUID, list[AttemptView]] = {}
         if which == "callbacks":
-            for r in rows:
-                history[r.id] = await callbacks.attempts(r.id)
+            history = await callbacks.attempts_of([r.id for r in rows])
 
         def local(value: datetime | None) -> str:
             if value is None:

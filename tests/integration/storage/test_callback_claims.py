@@ -139,6 +139,15 @@ async def test_attempts_and_an_answered_callback_close_request_and_case(
         (1, CallbackResult.BUSY),
         (2, CallbackResult.ANSWERED),
     ]
+    # The work list's one-query form: each request its own attempts, in order.
+    other = await _request(sessions, tenant, place=T0 + timedelta(seconds=1))
+    batch = await repo.attempts_of([other, rid])
+    assert list(batch) == [other, rid] and batch[other] == []
+    assert [(a.attempt_no, a.result) for a in batch[rid]] == [
+        (1, CallbackResult.BUSY),
+        (2, CallbackResult.ANSWERED),
+    ]
+    assert await repo.attempts_of([]) == {}
     req = await ContactRequestRepository(sessions).get(rid)
     assert req.status == "done" and req.attempts == 2 and req.last_agent_id == agent.id
     async with transaction(sessions) as s:
