@@ -17,6 +17,7 @@ REQUIRED: dict[str, str] = {
     "sox": "sox",
     "ffmpeg": "ffmpeg",
     "runuser": "util-linux",
+    "kamailio": "kamailio",  # the SIP front end of a multi-node stack (ivr/stack/kamailio.py)
     "chromium": "chromium",  # the console's browser tests (Playwright drives /usr/bin/chromium)
 }
 POSTGRES_PACKAGE = "postgresql-15"
