@@ -24,8 +24,8 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ivr.config import Settings
-from ivr.stack import control, workers
+from ivr.config import Settings, write_secrets
+from ivr.stack import control, secrets, workers
 from ivr.stack.asterisk import AsteriskServer
 from ivr.stack.kamailio import KamailioServer, Node
 from ivr.stack.postgres import PgCluster
@@ -34,7 +34,7 @@ from ivr.stack.proc import StackError, pid_alive, read_pid
 log = logging.getLogger(__name__)
 
 NODES_FILE = "nodes.json"
-SHARED_FILES = ("secrets.json", "agent-sip.json")
+AGENT_PASSWORDS = "agent-sip.json"  # ivr/stack/agentphones.py
 _PORTS = ("sip_port", "ari_port", "ami_port", "pg_port", "http_port")
 
 
@@ -134,16 +134,17 @@ def up(base: Settings, count: int) -> list[Settings]:
 
 
 def _share_files(base: Settings, node: Settings) -> None:
-    """The base stack's secrets and agent passwords, copied into the node's state dir."""
+    """The base stack's secrets (the values in use) and agent passwords, in the node's state
+    dir: its `linja serve` reads them from there."""
     node.state_dir.mkdir(parents=True, exist_ok=True)
     node.state_dir.chmod(0o700)
-    for name in SHARED_FILES:
-        src = base.state_dir / name
-        if src.is_file():
-            tmp = node.state_dir / f"{name}.tmp"
-            shutil.copyfile(src, tmp)
-            tmp.chmod(0o600)
-            tmp.replace(node.state_dir / name)
+    write_secrets(node.state_dir, {name: base.require(name) for name in secrets.NAMES})
+    src = base.state_dir / AGENT_PASSWORDS
+    if src.is_file():
+        tmp = node.state_dir / f"{AGENT_PASSWORDS}.tmp"
+        shutil.copyfile(src, tmp)
+        tmp.chmod(0o600)
+        tmp.replace(node.state_dir / AGENT_PASSWORDS)
 
 
 def down(base: Settings) -> None:
