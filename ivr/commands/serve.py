@@ -49,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     before = control.status(settings)
     try:
+        nodes.refuse_single(settings)
         settings = control.up(settings)
     except StackError as exc:
         print(f"linja: stack up failed: {exc}")

@@ -29,6 +29,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.nodes > 1:
             nodes.up(Settings(), args.nodes)
         else:
+            nodes.refuse_single(Settings())
             control.up(Settings())
     except StackError as exc:
         print(f"linja: stack up failed: {exc}")

@@ -133,6 +133,17 @@ def up(base: Settings, count: int) -> list[Settings]:
     return nodes
 
 
+def refuse_single(base: Settings) -> None:
+    """StackError when this state dir's multi-node stack runs: its Kamailio holds the
+    address a single-node Asterisk would bind (`linja stack down` first)."""
+    count = recorded_count(base)
+    if count and kamailio(base, count).running() is not None:
+        raise StackError(
+            f"the {count}-node stack of {base.state_dir} runs (Kamailio on "
+            f"{base.sip_front}:{base.sip_port}): `linja stack down` first"
+        )
+
+
 def _share_files(base: Settings, node: Settings) -> None:
     """The base stack's secrets (the values in use) and agent passwords, in the node's state
     dir: its `linja serve` reads them from there."""
