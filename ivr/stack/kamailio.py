@@ -77,6 +77,7 @@ class KamailioServer:
         self.run_dir = Path("/var/lib/linja") / f"kamailio-{tag}"
         self.pidfile = settings.state_dir / "kamailio.pid"
         self.outfile = settings.state_dir / "kamailio.out"
+        self._cfg_changed = True  # until prepare() has compared it with the one in place
 
     @property
     def cfg(self) -> Path:
@@ -105,8 +106,8 @@ class KamailioServer:
         text = render((project_root() / "kamailio-conf" / "kamailio.cfg").read_text(), values)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o750)
-        (self.run_dir / "kamailio.cfg").write_text(text)
-        (self.run_dir / "dispatcher.list").write_text(dispatcher_list(self.nodes))
+        self._cfg_changed = _write_if_changed(self.cfg, text)
+        _write_if_changed(self.run_dir / "dispatcher.list", dispatcher_list(self.nodes))
         user = _user()
         if user is not None:
             for path in (self.run_dir, *self.run_dir.iterdir()):
@@ -121,8 +122,14 @@ class KamailioServer:
         return pid if pid_alive(pid) else None
 
     def start(self, *, timeout: float = 20) -> None:
+        """Start Kamailio; one that runs already re-reads its node list, or is restarted
+        when its configuration changed (calls in progress keep their dialogs either way:
+        Kamailio keeps no dialog state, the record-route is in the calls' own headers)."""
         if self.running() is not None:
-            self.stop()  # a new node list or config: Kamailio reads both at start
+            if not self._cfg_changed and self._reload_nodes():
+                log.info("kamailio on %s re-read its node list", self.address)
+                return
+            self.stop()
         self._s.state_dir.mkdir(parents=True, exist_ok=True)
         drop = ["-u", USER, "-g", USER] if _user() is not None else []
         with self.outfile.open("ab") as out:
@@ -143,6 +150,13 @@ class KamailioServer:
             return bool(self.destinations())
 
         wait_until("kamailio to answer", answers, timeout=timeout, step=0.1)
+
+    def _reload_nodes(self) -> bool:
+        kamcmd = shutil.which("kamcmd")
+        if kamcmd is None:
+            return False
+        res = run([kamcmd, "-s", self.ctl, "dispatcher.reload"], check=False, timeout=5)
+        return res.returncode == 0
 
     def destinations(self) -> dict[str, str]:
         """The dispatcher's view of the nodes (``{}`` when Kamailio does not answer)."""
@@ -168,6 +182,18 @@ class KamailioServer:
             terminate(pid, timeout=10)
             log.info("kamailio stopped (pid %s)", pid)
         self.pidfile.unlink(missing_ok=True)
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
 
 
 def _user() -> pwd.struct_passwd | None:
