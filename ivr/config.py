@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     # The multi-node stack (`linja stack up --nodes N`): Kamailio listens on front_address
     # (empty: bind) at sip_port and dispatches to N Asterisk nodes, node i on the i-th of
     # node_addresses with the same port numbers (one address each, as on separate machines).
+    nodes: int = Field(default=1, ge=1, le=16, description="`linja stack up`/`run` default")
     front_address: str = Field(default="", pattern=r"^[A-Za-z0-9.\-]*$")
     node_addresses: str = Field(default="127.0.0.2,127.0.0.3", pattern=r"^[A-Za-z0-9.,\- ]+$")
     kamailio_bin: Path = Path("/usr/sbin/kamailio")

@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--nodes",
         type=int,
-        default=1,
-        help="Asterisk nodes behind Kamailio, a controller each (default 1: no Kamailio)",
+        default=None,
+        help="Asterisk nodes behind Kamailio, a controller each (default LINJA_NODES, 1)",
     )
     run.set_defaults(func=_run)
 
@@ -44,6 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    args.nodes = args.nodes or Settings().nodes
     if args.nodes > 1:
         return _run_nodes(args)
     settings = Settings()

@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument(
         "--nodes",
         type=int,
-        default=1,
-        help="Asterisk nodes behind Kamailio (default 1: one Asterisk, no Kamailio)",
+        default=None,
+        help="Asterisk nodes behind Kamailio (default LINJA_NODES, 1: one Asterisk, no Kamailio)",
     )
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop what `up` started").set_defaults(func=_down)
@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     try:
-        if args.nodes > 1:
-            nodes.up(Settings(), args.nodes)
+        count = args.nodes or Settings().nodes
+        if count > 1:
+            nodes.up(Settings(), count)
         else:
             nodes.refuse_single(Settings())
             control.up(Settings())
