@@ -52,14 +52,18 @@ def prepare_shared(settings: Settings) -> Settings:
     return settings
 
 
-def prepare_asterisk(settings: Settings, *, agents_dir: Path | None = None) -> None:
+def prepare_asterisk(
+    settings: Settings, *, agents_dir: Path | None = None, registrar: str | None = None
+) -> None:
     """Validate the flows and render this Asterisk instance's configuration. Agent phone
     passwords are kept in ``agents_dir`` (default: the state dir; the nodes of a multi-node
-    stack share the base stack's, so an agent has one password on every node)."""
+    stack share the base stack's, so an agent has one password on every node; their phones
+    register with ``registrar``, Kamailio)."""
     flows = _validated_flows(settings)
     logins = {a for f in flows.values() for q in f.queues.values() for a in q.agents}
     passwords = agentphones.passwords(agents_dir or settings.state_dir, logins)
-    AsteriskServer(settings).prepare(agent_conf=agentphones.render(logins, passwords))
+    conf = agentphones.render(logins, passwords, registrar=registrar)
+    AsteriskServer(settings).prepare(agent_conf=conf)
 
 
 def database_up(settings: Settings) -> None:

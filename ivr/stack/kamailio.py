@@ -3,7 +3,8 @@
 The configuration is ``kamailio-conf/kamailio.cfg`` with ``{{NAME}}`` placeholders, rendered
 with the dispatcher list of the nodes into a run directory under /var/lib/linja (Kamailio
 runs as the Debian package's ``kamailio`` user, who may not traverse a checkout's state dir).
-Kamailio holds no secrets: the file is the same an operator deploys, with real addresses.
+The configuration holds no secrets (it is what an operator deploys, with real addresses);
+the registrar's agent passwords are in ``agents.cfg`` beside it (0640, user kamailio).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ INVITE_TIMEOUT_MS = 1500  # no 100 Trying from a node within this: the next node
 PING_INTERVAL = 1  # seconds between OPTIONS probes of each node
 CHILDREN = 4  # UDP worker processes
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+_SAFE = re.compile(r"[A-Za-z0-9_.\-]+")
 # A destination line of `kamcmd dispatcher.list`: URI first, FLAGS a few lines below.
 _DEST = re.compile(r"URI:\s*(\S+)\s+FLAGS:\s*(\S+)", re.S)
 
@@ -63,6 +65,16 @@ def dispatcher_list(nodes: list[Node]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def agents_cfg(agents: dict[str, str]) -> str:
+    """The registrar's passwords, set in the `agents` htable when Kamailio starts."""
+    lines = ["# agent login -> SIP password (rendered by linja stack up; 0640)"]
+    for login, password in sorted(agents.items()):
+        if not _SAFE.fullmatch(login) or not _SAFE.fullmatch(password):
+            raise StackError(f"agent {login!r}: login or password not safe in kamailio.cfg")
+        lines.append(f'$sht(agents=>{login}) = "{password}";')
+    return "\n".join(lines) + "\n"
+
+
 def parse_destinations(text: str) -> dict[str, str]:
     """``{uri: flags}`` from `kamcmd dispatcher.list` (flags ``AP`` active and probed, ``IP``
     inactive and probed, ``TP`` trying)."""
@@ -70,9 +82,12 @@ def parse_destinations(text: str) -> dict[str, str]:
 
 
 class KamailioServer:
-    def __init__(self, settings: Settings, nodes: list[Node]) -> None:
+    def __init__(
+        self, settings: Settings, nodes: list[Node], agents: dict[str, str] | None = None
+    ) -> None:
         self._s = settings
         self.nodes = nodes
+        self.agents = dict(agents or {})  # agent login -> SIP password (the registrar's)
         tag = hashlib.sha256(str(settings.state_dir.resolve()).encode()).hexdigest()[:10]
         self.run_dir = Path("/var/lib/linja") / f"kamailio-{tag}"
         self.pidfile = settings.state_dir / "kamailio.pid"
@@ -106,7 +121,8 @@ class KamailioServer:
         text = render((project_root() / "kamailio-conf" / "kamailio.cfg").read_text(), values)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o750)
-        self._cfg_changed = _write_if_changed(self.cfg, text)
+        changed = _write_if_changed(self.run_dir / "agents.cfg", agents_cfg(self.agents), 0o640)
+        self._cfg_changed = _write_if_changed(self.cfg, text) or changed
         _write_if_changed(self.run_dir / "dispatcher.list", dispatcher_list(self.nodes))
         user = _user()
         if user is not None:
@@ -184,14 +200,16 @@ class KamailioServer:
         self.pidfile.unlink(missing_ok=True)
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
+def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     try:
         if path.read_text() == text:
             return False
     except FileNotFoundError:
         pass
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
     os.replace(tmp, path)
     return True
 

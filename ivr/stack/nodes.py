@@ -88,8 +88,13 @@ def node_env(base: Settings, index: int, count: int) -> dict[str, str]:
 
 
 def kamailio(base: Settings, count: int) -> KamailioServer:
+    """The front end of ``count`` nodes, its registrar knowing the agents' SIP passwords."""
     nodes = [node_settings(base, i, count) for i in range(count)]
-    return KamailioServer(base, [Node(n.bind, n.sip_port) for n in nodes])
+    try:
+        agents = json.loads((base.state_dir / AGENT_PASSWORDS).read_text())
+    except FileNotFoundError:
+        agents = {}
+    return KamailioServer(base, [Node(n.bind, n.sip_port) for n in nodes], agents)
 
 
 def recorded_count(base: Settings) -> int:
@@ -119,7 +124,9 @@ def up(base: Settings, count: int) -> list[Settings]:
     nodes = [node_settings(base, i, count) for i in range(count)]
     for node in nodes:
         _share_files(base, node)
-        control.prepare_asterisk(node, agents_dir=base.state_dir)
+        control.prepare_asterisk(
+            node, agents_dir=base.state_dir, registrar=f"{base.sip_front}:{base.sip_port}"
+        )
     control.database_up(base)
     with ThreadPoolExecutor(max_workers=count) as pool:
         for done in [pool.submit(AsteriskServer(n).start) for n in nodes]:

@@ -1,6 +1,7 @@
 """A two-node stack (issue 19): Kamailio in front of two Asterisk nodes, a controller per node,
-the worker's Postgres. Calls spread over both nodes; a node killed with -9 is taken out and
-new calls go on through the other node.
+the worker's Postgres. Calls spread over both nodes; an agent registered with Kamailio is
+rung by either node; a node killed with -9 is taken out and new calls go on through the
+other node.
 
 The stack is the worker's settings with a state dir of its own (its own Asterisk instances,
 Kamailio run dir, pid files) and the SIP port 2 above the worker's: Kamailio listens on the
@@ -18,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +31,17 @@ from ivr.config import Settings
 from ivr.stack import nodes
 from ivr.stack.asterisk import AsteriskServer
 from ivr.stack.proc import read_pid
-from tests.support import SCENARIOS, Controller, ari_get, free_media_port, free_udp_port, wait_for
+from tests.support import (
+    SCENARIOS,
+    AgentPhone,
+    Controller,
+    ari_get,
+    basic_auth,
+    free_media_port,
+    free_udp_port,
+    run_sipp,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -138,6 +150,16 @@ def _calls(proc: subprocess.Popen[str], workdir: Path) -> Calls:
     return Calls(started, answered, proc.returncode, output + errors[-3000:])
 
 
+def ari_post(node: Settings, path: str) -> None:
+    req = urllib.request.Request(
+        f"{node.ari_base_url}{path}",
+        method="POST",
+        headers=basic_auth(node.ari_user, node.require("ari_password")),
+    )
+    with urllib.request.urlopen(req, timeout=5):
+        pass
+
+
 def _no_channels(node: Settings) -> bool:
     return bool(ari_get(node, "/channels") == [])
 
@@ -158,6 +180,35 @@ def test_calls_spread_over_both_nodes(two_nodes: TwoNodes, tmp_path: Path) -> No
     # controller counted it.
     by_address = collections.Counter(calls.answered_by.values())
     assert by_address == {n.bind: c for n, c in zip(two_nodes.nodes, per_node, strict=True)}
+    for node in two_nodes.nodes:
+        wait_for(f"no channels left on {node.bind}", lambda n=node: _no_channels(n), 10)
+
+
+def test_an_agent_registered_with_kamailio_is_rung_by_either_node(
+    two_nodes: TwoNodes, tmp_path: Path
+) -> None:
+    base = two_nodes.base
+    wrong = run_sipp(
+        "agent-registers.xml", tmp_path / "wrong", service="agent1", settings=base, timeout=1,
+        extra=["-au", "agent1", "-ap", "not-the-password", "-key", "contact_port", "5",
+               "-key", "expires", "60", "-trace_msg"],
+    )  # fmt: skip
+    messages = "".join(p.read_text() for p in (tmp_path / "wrong").glob("*_messages.log"))
+    assert wrong.returncode != 0 and "SIP/2.0 200" not in messages, messages
+    assert messages.count("SIP/2.0 401 Unauthorized") == 2, messages  # challenged again
+    phone = AgentPhone(base, "agent1", "agent-answers.xml", tmp_path, talk_ms=300, calls=NODES)
+    try:
+        for node in two_nodes.nodes:
+            ari_post(
+                node,
+                "/channels?endpoint=PJSIP/agent1&context=linja-inbound&extension=100&priority=1",
+            )
+        returncode, output = phone.wait(timeout=30)
+    finally:
+        phone.close()
+    # A call from each node reached the phone through Kamailio's registrar; the phone
+    # answered both and hung up, its BYEs reaching the nodes.
+    assert returncode == 0, output
     for node in two_nodes.nodes:
         wait_for(f"no channels left on {node.bind}", lambda n=node: _no_channels(n), 10)
 
