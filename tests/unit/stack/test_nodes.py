@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ivr.config import Settings, project_root
-from ivr.stack import nodes
+from ivr.stack import agentphones, nodes
 from ivr.stack.asterisk import AsteriskServer
-from ivr.stack.kamailio import dispatcher_list, parse_destinations, render
+from ivr.stack.kamailio import agents_cfg, dispatcher_list, parse_destinations, render
 from ivr.stack.proc import StackError
 
 
@@ -157,3 +157,22 @@ def test_the_dispatcher_state_is_read_from_kamcmd() -> None:
 }"""
     assert parse_destinations(out) == {"sip:127.0.0.3:5160": "IP", "sip:127.0.0.2:5160": "AP"}
     assert parse_destinations("") == {}
+
+
+def test_behind_kamailio_an_agent_is_reached_through_its_registrar(tmp_path: Path) -> None:
+    pw = {"agent1": "s3cret-1"}
+    single = agentphones.render(["agent1"], pw)
+    behind = agentphones.render(["agent1"], pw, registrar="127.0.0.1:5160")
+    assert "\ncontact =" not in single  # the phone registers with this Asterisk
+    assert "contact = sip:agent1@127.0.0.1:5160\n" in behind
+    assert "password = s3cret-1\n" in behind  # calls from the phone are still challenged
+
+
+def test_the_registrar_knows_each_agents_password_and_refuses_unsafe_ones() -> None:
+    text = agents_cfg({"agent2": "b-2", "agent1": "a_1"})
+    assert text.splitlines()[1:] == [
+        '$sht(agents=>agent1) = "a_1";',
+        '$sht(agents=>agent2) = "b-2";',
+    ]
+    with pytest.raises(StackError, match="agent1"):
+        agents_cfg({"agent1": 'x";exit;"'})
