@@ -13,6 +13,10 @@ address, at the SIP port). Per node, derived from the base settings:
 - Postgres stays the base stack's (``LINJA_PG_HOST`` = the base bind address), and so does
   the audio store (``LINJA_AUDIO_DIR``): recordings land in one directory every node reaches.
 
+Kamailio is also the agent phones' registrar: each node's agent endpoints have it as their
+fixed contact (ivr/stack/agentphones.py), and it knows the agents' SIP passwords (the base
+stack's, ``agent-sip.json``).
+
 `nodes.json` in the base state dir records how many nodes `up` started, for `down`/`status`.
 """
 
