@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     pg_user: str = "linja-pg"
 
     bind: str = "127.0.0.1"
+    # Where Postgres listens and the controllers connect; empty: the bind address. A node of
+    # a multi-node stack (ivr/stack/nodes.py) binds its own address and keeps the one database.
+    pg_host: str = Field(default="", pattern=r"^[A-Za-z0-9.:\-]*$")
+    # The only address SIP calls are accepted from without registration (endpoint `caller`):
+    # the caller itself on a single node, the SIP front end (Kamailio) on a node behind it.
+    sip_callers_from: str = Field(default="127.0.0.1", pattern=r"^[A-Za-z0-9.:/\-]+$")
+    # The multi-node stack (`linja stack up --nodes N`): Kamailio listens on front_address
+    # (empty: bind) at sip_port and dispatches to N Asterisk nodes, node i on the i-th of
+    # node_addresses with the same port numbers (one address each, as on separate machines).
+    nodes: int = Field(default=1, ge=1, le=16, description="`linja stack up`/`run` default")
+    front_address: str = Field(default="", pattern=r"^[A-Za-z0-9.\-]*$")
+    node_addresses: str = Field(default="127.0.0.2,127.0.0.3", pattern=r"^[A-Za-z0-9.,\- ]+$")
+    kamailio_bin: Path = Path("/usr/sbin/kamailio")
     sip_port: Port = 5060
     # Two ports a call (RTP + RTCP): 10000-19999 holds 5000 concurrent calls, below the
     # kernel's ephemeral ports (32768-) and apart from the 21000-28999 blocks of the helper
@@ -267,6 +280,14 @@ class Settings(BaseSettings):
         # mktemp -d clone is 0700), so it lives under /var/lib, one per state dir.
         tag = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:10]
         return Path("/var/lib/linja") / f"pg-{tag}"
+
+    @property
+    def db_host(self) -> str:
+        return self.pg_host or self.bind
+
+    @property
+    def sip_front(self) -> str:
+        return self.front_address or self.bind
 
     @property
     def ari_base_url(self) -> str:

@@ -156,7 +156,7 @@ async def run(settings: BenchSettings, cases: int, batch_size: int) -> None:
     copy_rate = cases / copy_seconds
     print(
         f"storage bench: {cases} cases ({events} events), "
-        f"Postgres {settings.bind}:{settings.pg_port}"
+        f"Postgres {settings.db_host}:{settings.pg_port}"
     )
     print(
         f"  recorder (emit -> close, upsert batches of {batch_size}): "

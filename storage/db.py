@@ -41,7 +41,7 @@ async def connect(
     service's database unless ``database`` is given."""
     user, password = _login(settings, who)
     conn: asyncpg.Connection = await asyncpg.connect(
-        host=settings.bind,
+        host=settings.db_host,
         port=settings.pg_port,
         user=user,
         password=password,
@@ -58,7 +58,7 @@ def database_url(settings: DatabaseSettings, *, owner: bool = False) -> URL:
         "postgresql+asyncpg",
         username=user,
         password=password,
-        host=settings.bind,
+        host=settings.db_host,
         port=settings.pg_port,
         database=settings.db_name,
     )

@@ -148,7 +148,7 @@ async def owner_connection(settings: Settings) -> Any:
     import asyncpg
 
     return await asyncpg.connect(
-        host=settings.bind,
+        host=settings.db_host,
         port=settings.pg_port,
         user=settings.db_owner,
         password=settings.require("db_owner_password"),

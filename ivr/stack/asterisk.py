@@ -146,6 +146,7 @@ class AsteriskServer:
             "PREFIX": self.prefix,
             "MODDIR": DEBIAN_MODDIR,
             "BIND": s.bind,
+            "CALLERS_FROM": s.sip_callers_from,
             "SIP_PORT": str(s.sip_port),
             "RTP_START": str(s.rtp_start),
             "RTP_END": str(s.rtp_end),

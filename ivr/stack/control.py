@@ -7,6 +7,7 @@ import fcntl
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from ivr.config import Settings, project_root
 from ivr.flowdefs import check_definitions, write_snapshot
@@ -25,32 +26,53 @@ log = logging.getLogger(__name__)
 def up(settings: Settings) -> Settings:
     """Install, build, render, start and migrate whatever is missing. Idempotent."""
     started = time.monotonic()
+    settings = prepare_shared(settings)
+    prepare_asterisk(settings)
+    database_up(settings)
+    AsteriskServer(settings).start()
+    log.info("stack up in %.1fs", time.monotonic() - started)
+    return settings
+
+
+def prepare_shared(settings: Settings) -> Settings:
+    """What every stack on this machine shares (Debian packages, the Asterisk root, the
+    Postgres OS user, the speech model), then this stack's secrets and state dir."""
     asterisk = AsteriskServer(settings)
-    pg = PgCluster(settings)
-    # What stacks share (Debian packages, the Asterisk root, the Postgres OS user) is set up
-    # by one at a time: parallel test workers bring their stacks up at the same moment.
+    # Set up by one at a time: parallel test workers bring their stacks up at the same moment.
     with shared_setup_lock(settings):
         packages.ensure(str(settings.pg_bin_dir / "initdb"))
         if not asterisk.system:
             build_root(asterisk.root)
         ast_uid = asterisk.asterisk_uid()
-        pg.ensure_user({ast_uid} if ast_uid is not None else set())
+        PgCluster(settings).ensure_user({ast_uid} if ast_uid is not None else set())
         _speech_model(settings)
     settings = secrets.ensure(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.state_dir.chmod(0o700)
+    return settings
+
+
+def prepare_asterisk(
+    settings: Settings, *, agents_dir: Path | None = None, registrar: str | None = None
+) -> None:
+    """Validate the flows and render this Asterisk instance's configuration. Agent phone
+    passwords are kept in ``agents_dir`` (default: the state dir; the nodes of a multi-node
+    stack share the base stack's, so an agent has one password on every node; their phones
+    register with ``registrar``, Kamailio)."""
     flows = _validated_flows(settings)
     logins = {a for f in flows.values() for q in f.queues.values() for a in q.agents}
-    asterisk.prepare(
-        agent_conf=agentphones.render(logins, agentphones.passwords(settings.state_dir, logins))
-    )
+    passwords = agentphones.passwords(agents_dir or settings.state_dir, logins)
+    conf = agentphones.render(logins, passwords, registrar=registrar)
+    AsteriskServer(settings).prepare(agent_conf=conf)
+
+
+def database_up(settings: Settings) -> None:
+    """The private Postgres cluster initialised, started, bootstrapped and migrated."""
+    pg = PgCluster(settings)
     pg.init(settings.db_superuser, settings.require("db_superuser_password"))
     pg.start()
     pg.bootstrap()
     upgrade(database_url(settings, owner=True))
-    asterisk.start()
-    log.info("stack up in %.1fs", time.monotonic() - started)
-    return settings
 
 
 def _speech_model(settings: Settings) -> None:

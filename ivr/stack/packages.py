@@ -17,6 +17,7 @@ REQUIRED: dict[str, str] = {
     "sox": "sox",
     "ffmpeg": "ffmpeg",
     "runuser": "util-linux",
+    "kamailio": "kamailio",  # the SIP front end of a multi-node stack (ivr/stack/kamailio.py)
     "chromium": "chromium",  # the console's browser tests (Playwright drives /usr/bin/chromium)
 }
 POSTGRES_PACKAGE = "postgresql-15"
@@ -43,4 +44,16 @@ def ensure(pg_initdb: str) -> list[str]:
     still = missing(pg_initdb)
     if still:
         raise StackError(f"packages still missing after install: {still}")
+    if "kamailio" in pkgs:
+        _disable_service("kamailio")
     return pkgs
+
+
+def _disable_service(name: str) -> None:
+    """Debian starts a package's own service (Kamailio's: its sample config on every address
+    at 5060, Linja's default SIP port); the stack runs its own instance instead. Only a
+    service this setup has just installed is touched."""
+    if shutil.which("systemctl") is None:
+        return
+    res = run(["systemctl", "disable", "--now", f"{name}.service"], check=False, timeout=60)
+    log.info("%s.service disabled (systemctl exited %s)", name, res.returncode)

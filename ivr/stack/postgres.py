@@ -113,7 +113,7 @@ class PgCluster:
         conf = self.data / "linja.conf"
         conf.write_text(
             "# written by `linja stack up`; edits are overwritten\n"
-            f"listen_addresses = '{self._s.bind}'\n"
+            f"listen_addresses = '{self._s.db_host}'\n"
             f"port = {self._s.pg_port}\n"
             f"unix_socket_directories = '{self.sock}'\n"
             "max_connections = 200\n"
@@ -131,7 +131,7 @@ class PgCluster:
         if proc.returncode == 0 and pidfile.is_file():
             pid = int(pidfile.read_text().split()[0])
         running = proc.returncode == 0
-        where = f"{self._s.bind}:{self._s.pg_port}" if running else "stopped"
+        where = f"{self._s.db_host}:{self._s.pg_port}" if running else "stopped"
         return PgStatus(running, pid, f"{where} data={self.data}")
 
     def start(self) -> None:
@@ -155,7 +155,7 @@ class PgCluster:
                 "start",
             )
         )
-        log.info("postgres started on %s:%s", self._s.bind, self._s.pg_port)
+        log.info("postgres started on %s:%s", self._s.db_host, self._s.pg_port)
 
     def stop(self, mode: str = "fast") -> None:
         if not self.initialised() or not self.status().running:

@@ -43,7 +43,7 @@ def worker_settings(base: Settings, index: int, count: int) -> Settings:
     state = base.state_dir / "workers" / f"w{index}"
     host, trunk_port = base.callback_trunk.rsplit(":", 1)
     update: dict[str, object] = {name: getattr(base, name) + offset for name in _PORTS}
-    rtp_start, rtp_end = _rtp_slice(base, index, count)
+    rtp_start, rtp_end = rtp_slice(base, index, count)
     update.update(
         state_dir=state,
         rtp_start=rtp_start,
@@ -97,9 +97,9 @@ def check_disjoint(stacks: list[Settings]) -> None:
                 raise StackError(f"the RTP ranges of stacks {n} and {m} overlap")
 
 
-def _rtp_slice(base: Settings, index: int, count: int) -> tuple[int, int]:
+def rtp_slice(base: Settings, index: int, count: int) -> tuple[int, int]:
     """The index-th of ``count`` equal slices of the base RTP range, starting on even ports
-    (RTP takes the even port, RTCP the odd one above)."""
+    (RTP takes the even port, RTCP the odd one above). Also the nodes' (ivr/stack/nodes.py)."""
     width = (base.rtp_end - base.rtp_start + 1) // count & ~1
     if width < MIN_RTP_PORTS:
         raise StackError(
@@ -109,7 +109,8 @@ def _rtp_slice(base: Settings, index: int, count: int) -> tuple[int, int]:
     return start, start + width - 1
 
 
-def _tag(base: Settings) -> str:
+def tag(base: Settings) -> str:
+    """A short name of the checkout's state dir: instances of several checkouts in one root."""
     return hashlib.sha256(str(base.state_dir.resolve()).encode()).hexdigest()[:10]
 
 
@@ -123,4 +124,4 @@ def _prefix(base: Settings, state: Path, index: int) -> str:
     if base.asterisk_bin is not None:
         return str(state / "asterisk")  # a system Asterisk: under the worker's state dir
     # Several checkouts may share one root: the tag keeps their instances apart.
-    return f"{base.asterisk_prefix}{INSTANCES_DIR}/{_tag(base)}-w{index}"
+    return f"{base.asterisk_prefix}{INSTANCES_DIR}/{tag(base)}-w{index}"
