@@ -84,7 +84,11 @@ TEXTS = {
     "reports.day": {"fi": "päivittäin", "en": "daily"},
     "reports.hour": {"fi": "tunneittain", "en": "hourly"},
     "reports.threshold": {"fi": "Palvelutason raja (s)", "en": "Service level threshold (s)"},
-    "reports.threshold_hint": {"fi": "oletus 20 s", "en": "default 20 s"},
+    "reports.threshold_hint": {
+        "fi": "oletus: kunkin jonon oma raja (20 s ellei toisin asetettu)",
+        "en": "default: each queue's own (20 s unless set)",
+    },
+    "reports.col.threshold": {"fi": "Raja", "en": "Threshold"},
     "reports.show": {"fi": "Näytä", "en": "Show"},
     "reports.csv": {"fi": "Lataa CSV", "en": "Download CSV"},
     "reports.zone": {"fi": "Aikavyöhyke {zone}", "en": "Time zone {zone}"},
