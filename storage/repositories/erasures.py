@@ -1,6 +1,7 @@
 """Erasure of a data subject's personal data, and the ledger that proves it was done.
 
-:meth:`ErasureRepository.erase_subject` blanks the subject's cases and contact requests,
+:meth:`ErasureRepository.erase_subject` blanks the subject's cases, their menu choices
+(``case_events``, counted as ``menu_steps``) and contact requests,
 removes their call-out group memberships and blanks their number in call-out attempts (the
 ledger counts ``staff_members`` and ``callout_attempts``) in one transaction, writes a
 ledger row (append-only, holds no personal data) and an audit row, and returns the

@@ -180,3 +180,23 @@ async def test_the_report_takes_each_queues_threshold_from_the_flow_file() -> No
         tenant.id, parse_report_query(MultiDict({"threshold": "60"}), T0)
     )
     assert (row.threshold, row.service_level) == (60.0, 100.0)  # the query's, for all
+
+
+def test_a_short_abandon_is_one_under_5_s_and_only_it_is_left_out() -> None:
+    """Issue 14's rule: abandons under 5 s are not counted in the service level; 5 s is."""
+    stays = [stay("served", 3), stay("abandoned", 4.999), stay("abandoned", 5.0)]
+    f = figures(T0, "sales", stays)
+    assert (f.abandoned, f.short_abandoned) == (2, 1)
+    assert f.service_level == 50.0  # 1 answered in time of 3 - 1 short
+
+
+def test_days_reset_at_local_midnight_also_when_summer_time_ends() -> None:
+    """25 October 2026 has 25 hours in Helsinki: its midnight is 21:00 UTC the day before
+    (summer time), the next one 22:00 UTC."""
+    before = datetime(2026, 10, 24, 20, 59, 59, tzinfo=UTC)  # 23:59:59 on the 24th
+    first = datetime(2026, 10, 24, 21, 0, tzinfo=UTC)  # 00:00 on the 25th
+    last = datetime(2026, 10, 25, 21, 59, 59, tzinfo=UTC)  # 23:59:59 on the 25th
+    after = datetime(2026, 10, 25, 22, 0, tzinfo=UTC)  # 00:00 on the 26th
+    rows = report([stay("served", 1, at=t) for t in (before, first, last, after)], HKI, Period.DAY)
+    assert [(r.period_start.day, r.offered) for r in rows] == [(24, 1), (25, 2), (26, 1)]
+    assert rows[1].period_start.utcoffset() == timedelta(hours=3)
