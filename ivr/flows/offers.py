@@ -68,14 +68,13 @@ class OfferRound:
         for agent in self._agents:
             at, result = self._ends[agent]
             log.info("[%s] offer to %s in %s: %s", tag, agent, self._queue, result)
+            try:
+                agent_id = await user_id(agent)
+            except Exception as exc:  # the step is kept without the id: never fail the call
+                log.warning("[%s] agent %s: no user id for the offer (%s)", tag, agent, exc)
+                agent_id = None
             recorder.emit(
                 AgentOffered(
-                    self._case_id,
-                    self.started_at,
-                    self._queue,
-                    agent,
-                    at,
-                    result,
-                    await user_id(agent),
+                    self._case_id, self.started_at, self._queue, agent, at, result, agent_id
                 )
             )

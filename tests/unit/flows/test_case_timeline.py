@@ -208,3 +208,18 @@ def test_a_leg_that_ends_at_the_ring_timeout_rang_out_not_declined() -> None:
         "b": (OfferResult.TIMEOUT, timedelta(seconds=6)),
         "c": (OfferResult.TIMEOUT, timedelta(seconds=7)),
     }
+
+
+def test_an_offer_is_kept_without_the_agent_id_when_it_cannot_be_looked_up() -> None:
+    clock = Clock()
+    ring = _round(clock)
+    sink = Sink()
+
+    async def down(login: str) -> None:
+        raise ConnectionRefusedError("database down")
+
+    asyncio.run(ring.emit(sink, OfferResult.TIMEOUT, down, tag="t"))
+    assert [(o.agent, o.agent_id, o.result) for o in sink.of(AgentOffered)] == [
+        ("a", None, OfferResult.TIMEOUT), ("b", None, OfferResult.TIMEOUT),
+        ("c", None, OfferResult.TIMEOUT),
+    ]  # fmt: skip
