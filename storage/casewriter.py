@@ -7,6 +7,7 @@ the same or an older snapshot again changes nothing that matters:
   (``COALESCE(EXCLUDED.x, t.x)``); the caller's personal fields are never written back
   into a case whose personal data was erased;
 - ``queue_entries``: upsert by (case id, seq), same merge rule;
+- ``case_events`` (menu attempts, agent offers): inserted once by (case id, kind, seq);
 - ``contact_requests``, ``recordings``, ``voice_messages``: inserted once (``ON CONFLICT DO
   NOTHING``): after that the console and the sweeper own those rows.
 """
@@ -24,8 +25,8 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.errors import ConstraintViolation
-from storage.events import RecordingCompleted, VoiceMessageSaved
-from storage.models import Case, ContactRequest, QueueEntry, Recording, VoiceMessage
+from storage.events import CaseStepKind, RecordingCompleted, VoiceMessageSaved
+from storage.models import Case, CaseStep, ContactRequest, QueueEntry, Recording, VoiceMessage
 from storage.models.cases import PERSONAL_CASE_FIELDS
 from storage.recorder import CaseRecorder, Rejected
 from storage.repositories._uow import translate
@@ -40,6 +41,7 @@ _queue: Table = QueueEntry.__table__  # type: ignore[assignment]
 _requests: Table = ContactRequest.__table__  # type: ignore[assignment]
 _recordings: Table = Recording.__table__  # type: ignore[assignment]
 _voice: Table = VoiceMessage.__table__  # type: ignore[assignment]
+_steps: Table = CaseStep.__table__  # type: ignore[assignment]
 
 _PG = PGDialect()  # type: ignore[no-untyped-call]
 _FIXED = ("tenant_id", "channel", "started_at")
@@ -59,6 +61,10 @@ AUDIO_COLUMNS = (
 )  # fmt: skip
 RECORDING_COLUMNS = (*AUDIO_COLUMNS, "pauses", "started_at", "notice_played_at")
 VOICE_COLUMNS = (*AUDIO_COLUMNS, "box")
+STEP_COLUMNS = (
+    "case_id", "kind", "seq", "at", "ended_at", "result", "menu", "choice", "option", "queue",
+    "agent_login", "agent_id",
+)  # fmt: skip
 
 
 def _unnest_insert(table: Table, columns: Sequence[str], on_conflict: str) -> str:
@@ -101,6 +107,11 @@ STATEMENTS: tuple[tuple[str, Sequence[str], str], ...] = (
     ("requests", REQUEST_COLUMNS, _unnest_insert(_requests, REQUEST_COLUMNS, _ONCE)),
     ("recordings", RECORDING_COLUMNS, _unnest_insert(_recordings, RECORDING_COLUMNS, _ONCE)),
     ("voice", VOICE_COLUMNS, _unnest_insert(_voice, VOICE_COLUMNS, _ONCE)),
+    (
+        "steps",
+        STEP_COLUMNS,
+        _unnest_insert(_steps, STEP_COLUMNS, "ON CONFLICT (case_id, kind, seq) DO NOTHING"),
+    ),
 )
 
 
@@ -137,6 +148,7 @@ def rows(states: Sequence[CaseState]) -> dict[str, list[dict[str, Any]]]:
         "requests": [],
         "recordings": [],
         "voice": [],
+        "steps": [],
     }
     for s in latest.values():
         out["cases"].append(case_row(s))
@@ -174,6 +186,43 @@ def rows(states: Sequence[CaseState]) -> dict[str, list[dict[str, Any]]]:
         out["voice"].extend(
             {**_audio_row(s, v.voice_message_id, v), "box": v.box} for v in s.voice_messages
         )
+        out["steps"].extend(step_rows(s))
+    return out
+
+
+def step_rows(s: CaseState) -> list[dict[str, Any]]:
+    """The case's ``case_events`` rows: its menu attempts and agent offers, numbered per
+    kind in the order they happened."""
+    blank = dict.fromkeys(STEP_COLUMNS)
+    out = [
+        {
+            **blank,
+            "case_id": s.case_id,
+            "kind": CaseStepKind.MENU.value,
+            "seq": i,
+            "at": m.at,
+            "result": m.result.value,
+            "menu": m.menu,
+            "choice": m.key,
+            "option": m.option,
+        }
+        for i, m in enumerate(s.menu_choices)
+    ]
+    out.extend(
+        {
+            **blank,
+            "case_id": s.case_id,
+            "kind": CaseStepKind.OFFER.value,
+            "seq": i,
+            "at": o.at,
+            "ended_at": max(o.ended_at, o.at),
+            "result": o.result.value,
+            "queue": o.queue,
+            "agent_login": o.agent,
+            "agent_id": o.agent_id,
+        }
+        for i, o in enumerate(s.offers)
+    )
     return out
 
 

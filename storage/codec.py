@@ -2,7 +2,8 @@
 
 One line is one :class:`~storage.timing.CaseState` snapshot: UUIDs as strings, times as ISO
 8601 with offset, durations as integer microseconds, enums as their values. Version 1 of the
-format is tagged ``"v": 1`` so a later release can still replay an old spool.
+format is tagged ``"v": 1`` so a later release can still replay an old spool; a field added
+later with a default (a case's ``menu_choices`` and ``offers``) may be missing from a line.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
 def _decode(tp: Any, raw: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -81,7 +86,13 @@ def _decode(tp: Any, raw: Any) -> Any:
         return raw
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
-        return tp(**{f.name: _decode(hints[f.name], raw[f.name]) for f in dataclasses.fields(tp)})
+        return tp(
+            **{
+                f.name: _decode(hints[f.name], raw[f.name])
+                for f in dataclasses.fields(tp)
+                if f.name in raw or not _has_default(f)  # a line from before the field
+            }
+        )
     raise TypeError(f"cannot decode {tp}")
 
 

@@ -94,6 +94,24 @@ class QueueEntryView:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseStepView:
+    """A ``case_events`` row: a menu attempt (``menu``, ``choice``, ``option``) or an agent
+    rung (``queue``, ``agent_login``, until ``ended_at``), with how it ended (``result``)."""
+
+    kind: str
+    seq: int
+    at: datetime
+    result: str
+    ended_at: datetime | None = None
+    menu: str | None = None
+    choice: str | None = None
+    option: str | None = None
+    queue: str | None = None
+    agent_login: str | None = None
+    agent_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CaseView:
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -114,6 +132,7 @@ class CaseView:
     restricted_at: datetime | None
     personal_data_erased_at: datetime | None
     queue_entries: tuple[QueueEntryView, ...] = ()
+    steps: tuple[CaseStepView, ...] = ()  # menu attempts and agent offers, in time order
 
 
 @dataclass(frozen=True, slots=True)

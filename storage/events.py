@@ -12,6 +12,7 @@ A case's life, as events::
                 │                                                 (hung up while queued)
                 ├─> CallerDetails / RecordingCompleted / VoiceMessageSaved   (any time, also
                 │                                                  shortly after CaseEnded)
+                ├─> MenuChosen (each menu attempt) / AgentOffered (each agent rung)
                 └─> CaseEnded(...)
 
 Every event carries ``case_id``; times are timezone-aware.
@@ -58,6 +59,33 @@ class QueueExit(StrEnum):
     TRANSFERRED = "transferred"
     CLOSED = "closed"
     FAILED = "failed"
+
+
+class MenuResult(StrEnum):
+    """How one menu attempt ended (``case_events.result`` of a ``menu`` step)."""
+
+    CHOSEN = "chosen"  # a key of one of the menu's options
+    INVALID = "invalid"  # a key that is no option (the key itself is never kept)
+    NO_INPUT = "no_input"  # nothing pressed in time
+
+
+class OfferResult(StrEnum):
+    """How ringing one agent for a queued caller ended (``case_events.result``)."""
+
+    ANSWERED = "answered"
+    DECLINED = "declined"  # the agent's phone refused or hung up before the ring timeout
+    TIMEOUT = "timeout"  # rang out (the queue's ring_timeout)
+    UNREACHABLE = "unreachable"  # could not be rung (e.g. the phone is not registered)
+    MISSED = "missed"  # ring-all: another agent answered first
+    CALLER_LEFT = "caller_left"  # the caller hung up while it rang
+
+
+class CaseStepKind(StrEnum):
+    """The kinds of ``case_events`` rows: the steps of a case's timeline that are neither
+    the case itself nor a queue stay."""
+
+    MENU = "menu"
+    OFFER = "offer"
 
 
 class Role(StrEnum):
@@ -252,6 +280,34 @@ class VoiceMessageSaved:
     box: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MenuChosen:
+    """One menu attempt: the option chosen, or invalid / no input. ``key`` is the option's
+    key as the flow file defines it, and only for a chosen option: whatever else the caller
+    keyed in is never kept. ``option`` is the option's target (``queue:sales``)."""
+
+    case_id: uuid.UUID
+    at: datetime
+    menu: str
+    result: MenuResult
+    key: str | None = None
+    option: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffered:
+    """One agent was rung for the queued caller from ``at`` to ``ended_at``, with
+    ``result``; ``agent`` is the login, ``agent_id`` its user (None: no user row)."""
+
+    case_id: uuid.UUID
+    at: datetime
+    queue: str
+    agent: str
+    ended_at: datetime
+    result: OfferResult
+    agent_id: uuid.UUID | None = None
+
+
 CaseEvent = (
     CaseOpened
     | CallerDetails
@@ -262,6 +318,8 @@ CaseEvent = (
     | ContactRequested
     | RecordingCompleted
     | VoiceMessageSaved
+    | MenuChosen
+    | AgentOffered
 )
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import assert_never
 
 from storage.events import (
+    AgentOffered,
     CallerDetails,
     CaseEnded,
     CaseEvent,
@@ -28,6 +29,7 @@ from storage.events import (
     CaseQueued,
     Channel,
     ContactRequested,
+    MenuChosen,
     Outcome,
     QueueExit,
     QueueLeft,
@@ -98,6 +100,9 @@ class CaseState:
     contact_requests: tuple[ContactRequested, ...] = ()
     recordings: tuple[RecordingCompleted, ...] = ()
     voice_messages: tuple[VoiceMessageSaved, ...] = ()
+    # Timeline steps (``case_events``): each menu attempt, each agent rung, in emit order.
+    menu_choices: tuple[MenuChosen, ...] = ()
+    offers: tuple[AgentOffered, ...] = ()
 
     # ----- derived ---------------------------------------------------------------------------
     @property
@@ -153,7 +158,7 @@ class NaiveTime(EventIgnored):
 
 
 def _naive(event: CaseEvent) -> bool:
-    for name in ("at", "completed_at"):
+    for name in ("at", "completed_at", "ended_at"):
         value = getattr(event, name, None)
         if isinstance(value, datetime) and value.utcoffset() is None:
             return True
@@ -200,6 +205,14 @@ def apply(state: CaseState | None, event: CaseEvent) -> CaseState:
         if any(v.voice_message_id == event.voice_message_id for v in state.voice_messages):
             return state
         return replace(state, voice_messages=(*state.voice_messages, event))
+
+    # Timeline steps: kept as they came (their own times), not after the end.
+    if isinstance(event, MenuChosen | AgentOffered):
+        if state.ended:
+            raise CaseAlreadyEnded(state.case_id, event)
+        if isinstance(event, MenuChosen):
+            return replace(state, menu_choices=(*state.menu_choices, event))
+        return replace(state, offers=(*state.offers, event))
 
     # Timing events: not after the end, never backwards in time.
     if state.ended:

@@ -49,6 +49,7 @@ DEFAULT_GOODBYE = "goodbye"  # the prompt the model's defaults hang up with
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MAX_SERVICE_LEVEL_THRESHOLD = 3600  # seconds; as GET /api/reports/queues?threshold=
 _CODE = re.compile(r"^[0-9*#]+$")
 _NUMBER = re.compile(r"^[0-9]+$")
 _EXTERNAL = re.compile(r"^\+?[0-9]+$")
@@ -586,9 +587,21 @@ class _Parser:
                 position_prompt=position,
                 record=t.boolean("record"),
                 callback=self.callback(t),
-                service_level_threshold=t.seconds("service_level_threshold"),
+                service_level_threshold=self.service_level_threshold(t),
             )
         return out
+
+    def service_level_threshold(self, t: _Table) -> float:
+        """The wallboard's and the reports' service-level threshold: seconds, above 0 and at
+        most :data:`MAX_SERVICE_LEVEL_THRESHOLD` (the reports' own bound)."""
+        key = "service_level_threshold"
+        value = t.seconds(key)
+        if value > MAX_SERVICE_LEVEL_THRESHOLD:
+            t.err(
+                key, f"'{key}' must be at most {MAX_SERVICE_LEVEL_THRESHOLD} seconds, not {value:g}"
+            )
+            return t.default(key, float)
+        return value
 
     def callback(self, queue: _Table) -> CallbackConfig:
         """``[queues.<name>.callback]``: the in-queue callback option and retry policy."""

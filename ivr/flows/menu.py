@@ -17,7 +17,15 @@ from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import CallbackCapture, QueueFlow
 from ivr.flows.voicemail import VoicemailFlow
 from ivr.prompts import PromptRenderer
-from storage.events import CaseEnded, CaseOpened, Channel, EventSink, Outcome
+from storage.events import (
+    CaseEnded,
+    CaseOpened,
+    Channel,
+    EventSink,
+    MenuChosen,
+    MenuResult,
+    Outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +160,11 @@ class MenuFlow:
             target = menu.options.get(digits) if digits else None
             if target is not None:
                 log.info("[%s] menu %s: %r -> %s", cid, menu.name, digits, target)
+                self._chosen(ctx, menu, MenuResult.CHOSEN, digits, str(target))
                 return target
+            # What was keyed is an option of no menu: never kept (it may be a PIN or a
+            # number), only that the attempt was invalid.
+            self._chosen(ctx, menu, MenuResult.NO_INPUT if not digits else MenuResult.INVALID)
             which = "no input" if not digits else f"invalid key {digits!r}"
             log.info("[%s] menu %s attempt %d/%d: %s", cid, menu.name, attempt, menu.retries, which)
             retry_prompt = menu.no_input_prompt if not digits else menu.invalid_prompt
@@ -160,3 +172,14 @@ class MenuFlow:
                 await self._play_prompt(call, ctx, retry_prompt)
         log.info("[%s] menu %s: out of attempts -> %s", cid, menu.name, menu.failure_target)
         return menu.failure_target
+
+    def _chosen(
+        self,
+        ctx: CaseContext,
+        menu: Menu,
+        result: MenuResult,
+        key: str | None = None,
+        option: str | None = None,
+    ) -> None:
+        """The case's timeline step for one menu attempt."""
+        self._recorder.emit(MenuChosen(ctx.case_id, self._clock(), menu.name, result, key, option))

@@ -31,12 +31,21 @@ from ivr.clock import Clock
 from ivr.flowdefs.model import Queue, Target
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
+from ivr.flows.offers import OfferRound
 from ivr.flows.restriction import Restrictions, number_restricted
 from ivr.prompts import PromptRenderer
 from ivr.telephony.bridging import NO_RECORDING, Bridger, RecordingPolicy
 from ivr.telephony.ringing import Originator, first_answer
 from ivr.texts import Text, text
-from storage.events import CaseQueued, EventSink, Outcome, QueueExit, QueueLeft, ServiceStarted
+from storage.events import (
+    CaseQueued,
+    EventSink,
+    OfferResult,
+    Outcome,
+    QueueExit,
+    QueueLeft,
+    ServiceStarted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +205,7 @@ class QueueFlow:
                         await _cancel(announcing)
                         announcing = None
                         await self._moh(call, queue, on=True)
-                    if await self._ring_and_bridge(call, ctx, ticket, event.offer, record):
+                    if await self._ring_and_bridge(call, ctx, queue, ticket, event.offer, record):
                         return None
                 elif isinstance(event, OfferWithdrawn):
                     log.info("[%s] ring withdrawn from %s", cid, ",".join(event.agents))
@@ -299,45 +308,31 @@ class QueueFlow:
         return RecordingPolicy(True, agent_notice, ctx.notice_played_at)
 
     async def _ring_and_bridge(
-        self, call: Call, ctx: CaseContext, ticket: Ticket, offer: Offer, record: bool
+        self,
+        call: Call,
+        ctx: CaseContext,
+        queue: Queue,
+        ticket: Ticket,
+        offer: Offer,
+        record: bool,
     ) -> bool:
-        """Ring the offered agents; on an answer bridge and serve. True when served."""
+        """Ring the offered agents; on an answer bridge and serve. True when served. Each
+        agent rung is a step of the case's timeline (who, from when to when, how it ended)."""
         cid = call.channel_id
-        legs, unreachable = await Originator(
-            call.rest, self._adopt, self._release, self._app
-        ).ring_agents(
-            offer.agents,
-            offer.ring_timeout,
-            leg_id=lambda agent: f"{cid}-{agent}-{uuid.uuid4().hex}",
-            app_args="agent-leg",
-            caller_id=call.caller_number or "anonymous",
-            tag=cid,
-        )
-        if not legs:
-            # Nobody could be rung (e.g. a logged-in agent's phone is not registered): count
-            # it as a ring that was not answered, after the ring timeout, not at once, or the
-            # same agent would be offered again in a tight loop.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_hung_up(call), timeout=offer.ring_timeout)
-            for agent in unreachable:
-                ticket.timed_out(agent)
-            return False
-        answered = await first_answer(legs, offer.ring_timeout, caller=call)
-        for agent in unreachable:
-            ticket.timed_out(agent)
-        for agent, leg in legs.items():
-            if agent != answered:
-                await leg.hangup()
-                with contextlib.suppress(Exception):
-                    ticket.timed_out(agent)
+        ring = OfferRound(ctx.case_id, queue.name, offer.agents, offer.ring_timeout, self._clock)
+        rest = OfferResult.CALLER_LEFT  # what an agent's ring is if the round ends abruptly
+        try:
+            answered = await self._ring(call, ticket, offer, ring)
+            rest = OfferResult.MISSED if answered is not None else OfferResult.TIMEOUT
+        finally:
+            await ring.emit(self._recorder, rest, self._agents.user_id, tag=cid)
         if answered is None:
-            log.info("[%s] no answer from %s", cid, ",".join(legs))
             return False
-        departure = ticket.answered(answered)
-        agent_leg = legs[answered]
-        log.info("[%s] agent %s answered after %.1fs in queue", cid, answered, departure.wait)
+        agent_leg, answered_agent = answered
+        departure = ticket.answered(answered_agent)
+        log.info("[%s] agent %s answered after %.1fs in queue", cid, answered_agent, departure.wait)
         self._recorder.emit(
-            ServiceStarted(ctx.case_id, self._clock(), await self._agents.user_id(answered))
+            ServiceStarted(ctx.case_id, self._clock(), await self._agents.user_id(answered_agent))
         )
         ctx.outcome = Outcome.ANSWERED
         started = self._clock()
@@ -351,6 +346,48 @@ class QueueFlow:
             )
         finally:
             talk = (self._clock() - started).total_seconds()
-            self._coord.call_ended(answered, talk)
-            log.info("[%s] call with agent %s ended after %.1fs", cid, answered, talk)
+            self._coord.call_ended(answered_agent, talk)
+            log.info("[%s] call with agent %s ended after %.1fs", cid, answered_agent, talk)
         return True
+
+    async def _ring(
+        self, call: Call, ticket: Ticket, offer: Offer, ring: OfferRound
+    ) -> tuple[Call, str] | None:
+        """Ring the offered agents; the answering agent's leg and login, None if none did
+        (every other leg hung up)."""
+        cid = call.channel_id
+        legs, unreachable = await Originator(
+            call.rest, self._adopt, self._release, self._app
+        ).ring_agents(
+            offer.agents,
+            offer.ring_timeout,
+            leg_id=lambda agent: f"{cid}-{agent}-{uuid.uuid4().hex}",
+            app_args="agent-leg",
+            caller_id=call.caller_number or "anonymous",
+            tag=cid,
+        )
+        for agent in unreachable:
+            ring.ended(agent, OfferResult.UNREACHABLE)
+        if not legs:
+            # Nobody could be rung (e.g. a logged-in agent's phone is not registered): count
+            # it as a ring that was not answered, after the ring timeout, not at once, or the
+            # same agent would be offered again in a tight loop.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_hung_up(call), timeout=offer.ring_timeout)
+            for agent in unreachable:
+                ticket.timed_out(agent)
+            return None
+        answered = await first_answer(legs, offer.ring_timeout, caller=call, on_end=ring.rang_out)
+        if answered is not None:
+            ring.ended(answered, OfferResult.ANSWERED)
+        for agent in unreachable:
+            ticket.timed_out(agent)
+        for agent, leg in legs.items():
+            if agent != answered:
+                await leg.hangup()
+                with contextlib.suppress(Exception):
+                    ticket.timed_out(agent)
+        if answered is None:
+            log.info("[%s] no answer from %s", cid, ",".join(legs))
+            return None
+        return legs[answered], answered

@@ -6,7 +6,8 @@ platform operator names the tenant with ``tenant=``)::
     GET /api/cases?from=&to=&service_number=&queue=&agent=&outcome=&channel=&limit=&after=
         newest first: {"items": [...], "next": "/api/cases?...&after=..." | null}
     GET /api/cases/{case_id}
-        one case, with "queue_entries" (each stay: queue, entered, left, exit, wait)
+        one case, with "queue_entries" (each stay: queue, entered, left, exit, wait) and
+        "steps" (in time order: each menu attempt and each agent rung for the caller)
 
 - ``from``/``to``: ISO 8601 times with a UTC offset (``Z`` or ``%2B02:00``: a ``+`` left
   unencoded in a URL arrives as a space and is read as ``+``); cases *started* in
@@ -44,7 +45,7 @@ from aiohttp import web
 
 from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput, NotThere
-from storage.domain import CaseView, QueueEntryView, UserInfo
+from storage.domain import CaseStepView, CaseView, QueueEntryView, UserInfo
 from storage.errors import NotFound
 from storage.events import Channel, Outcome, Role
 from storage.repositories.cases import CaseCursor, CaseListed, CaseRepository, CaseSearch
@@ -227,6 +228,35 @@ def _entry_json(q: QueueEntryView) -> dict[str, Any]:
     }
 
 
+def step_json(e: CaseStepView) -> dict[str, Any]:
+    """A timeline step: a menu attempt (the key and option only when one was chosen) or an
+    agent rung (from ``at`` to ``ended_at``, ``rang`` seconds, how it ended)."""
+    if e.kind == "menu":
+        return {
+            "kind": e.kind,
+            "at": _iso(e.at),
+            "menu": e.menu,
+            "result": e.result,
+            "key": e.choice,
+            "option": e.option,
+        }
+    return {
+        "kind": e.kind,
+        "at": _iso(e.at),
+        "ended_at": _iso(e.ended_at),
+        "rang": None if e.ended_at is None else _seconds(e.ended_at - e.at),
+        "queue": e.queue,
+        "agent": None
+        if e.agent_login is None
+        else {"id": _str(e.agent_id), "login": e.agent_login},
+        "result": e.result,
+    }
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _caller(c: CaseView, restricted: bool, user: UserInfo) -> dict[str, str | None] | None:
     if restricted or c.personal_data_erased_at is not None:
         return None
@@ -303,6 +333,7 @@ def add_routes(app: web.Application, cases: CaseRepository, guard: Guard) -> Non
         who.scope(listed.case.tenant_id)
         body = case_json(listed, who.user)
         body["queue_entries"] = [_entry_json(q) for q in listed.case.queue_entries]
+        body["steps"] = [step_json(e) for e in listed.case.steps]
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     app.router.add_get("/api/cases", list_cases, allow_head=False)

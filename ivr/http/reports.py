@@ -8,9 +8,12 @@ Behind the guard (admin, team or external users of the tenant; an operator names
 - ``from``/``to``: ISO 8601 with a UTC offset, stays that *entered* a queue in [from, to);
   default: the last 7 days (``by=day``) or 24 hours (``by=hour``) up to now; at most 400 days.
 - ``by``: ``day`` (default) or ``hour``, in the tenant's time zone.
-- ``threshold``: the service-level threshold in whole seconds (1..3600, default 20).
-- ``format``: ``json`` (default: ``{"rows": [...], "from", "to", "by", "threshold"}``) or
-  ``csv`` (a download, ``text/csv``).
+- ``threshold``: the service-level threshold in whole seconds (1..3600) for every queue;
+  default: each queue's own ``service_level_threshold`` in the flow file (20 s unless set).
+  Each row says the threshold it was counted with (``threshold``, seconds).
+- ``format``: ``json`` (default: ``{"rows": [...], "from", "to", "by", "threshold"}``, the
+  top-level ``threshold`` null unless the query gave one) or ``csv`` (a download,
+  ``text/csv``).
 
 400 names every bad parameter.
 """
@@ -22,16 +25,18 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from ivr.clock import Clock
+from ivr.flowdefs.model import TenantFlows
 from ivr.http.cases import parse_time
 from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput
-from ivr.reports.queues import DEFAULT_THRESHOLD, Period, QueueFigures, as_row, report, to_csv
+from ivr.reports.queues import Period, QueueFigures, as_row, report, to_csv
 from storage.domain import TenantInfo
 from storage.events import Role
 from storage.repositories.reports import ReportRepository
@@ -46,13 +51,19 @@ FORMATS = ("json", "csv")
 TenantOf = Callable[[uuid.UUID], Awaitable[TenantInfo | None]]
 
 
+class Definitions(Protocol):
+    """The running flow definitions (the queues' service-level thresholds)."""
+
+    def get(self, tenant: str) -> TenantFlows | None: ...
+
+
 @dataclass(frozen=True)
 class ReportQuery:
     since: datetime
     until: datetime
     period: Period
     queue: str | None
-    threshold: timedelta
+    threshold: timedelta | None  # None: each queue's own
     format: str
 
 
@@ -92,7 +103,7 @@ def parse_report_query(query: MultiMapping[str], now: datetime) -> ReportQuery:
     queue = query.get("queue") or None
     if queue is not None and not (len(queue) <= 64 and queue.isprintable()):
         errors["queue"] = "must be 1 to 64 printable characters"
-    threshold = DEFAULT_THRESHOLD
+    threshold: timedelta | None = None
     raw = query.get("threshold")
     if raw is not None:
         if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 3600:
@@ -110,14 +121,27 @@ def parse_report_query(query: MultiMapping[str], now: datetime) -> ReportQuery:
 class QueueReports:
     """Reads the stays and computes the figures in the tenant's time zone."""
 
-    def __init__(self, repo: ReportRepository, tenant_of: TenantOf) -> None:
-        self._repo, self._tenant_of = repo, tenant_of
+    def __init__(
+        self, repo: ReportRepository, tenant_of: TenantOf, definitions: Definitions
+    ) -> None:
+        self._repo, self._tenant_of, self._defs = repo, tenant_of, definitions
+
+    def thresholds(self, tenant: TenantInfo | None) -> dict[str, timedelta]:
+        """Each queue's service-level threshold from the tenant's running flow file."""
+        flows = None if tenant is None else self._defs.get(tenant.slug)
+        if flows is None:
+            return {}
+        return {
+            name: timedelta(seconds=q.service_level_threshold) for name, q in flows.queues.items()
+        }
 
     async def figures(self, tenant_id: uuid.UUID, q: ReportQuery) -> list[QueueFigures]:
         tenant = await self._tenant_of(tenant_id)
         zone = ZoneInfo(tenant.time_zone if tenant is not None else "Europe/Helsinki")
         stays = await self._repo.stays(tenant_id, q.since, q.until, queue=q.queue)
-        return report(stays, zone, q.period, threshold=q.threshold)
+        if q.threshold is not None:  # the query's, for every queue
+            return report(stays, zone, q.period, threshold=q.threshold)
+        return report(stays, zone, q.period, thresholds=self.thresholds(tenant))
 
 
 def add_routes(app: web.Application, reports: QueueReports, clock: Clock, guard: Guard) -> None:
@@ -142,7 +166,7 @@ def add_routes(app: web.Application, reports: QueueReports, clock: Clock, guard:
                 "from": q.since.isoformat(),
                 "to": q.until.isoformat(),
                 "by": q.period.value,
-                "threshold": int(q.threshold.total_seconds()),
+                "threshold": None if q.threshold is None else int(q.threshold.total_seconds()),
                 "rows": [as_row(r) for r in rows],
             },
             headers={"Cache-Control": "no-store"},

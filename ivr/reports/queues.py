@@ -9,8 +9,10 @@ Definitions (the README's *Cases and reports*):
   abandon (waited under ``short_abandon``, default 5 s) is counted in ``abandoned`` and in
   ``short_abandoned`` but left out of the service level;
 - **overflowed**: refused on entry, or the queue's ``max_wait`` ran out (``timeout``);
-- **service level**: answered within ``threshold`` (default 20 s) / (offered - short
-  abandons - stays still waiting), in percent; ``None`` when nothing counts;
+- **service level**: answered within the queue's threshold (``thresholds``: each queue's
+  ``service_level_threshold`` from the flow file; else ``threshold``, default 20 s) /
+  (offered - short abandons - stays still waiting), in percent; ``None`` when nothing
+  counts;
 - **average and 90th-percentile wait**: over the stays that ended (nearest rank);
 - **average handle time**: the served cases' ``service_time``.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -51,6 +53,7 @@ class QueueFigures:
     average_wait: float | None  # seconds
     p90_wait: float | None
     average_handle: float | None
+    threshold: float = DEFAULT_THRESHOLD.total_seconds()  # the service level's, seconds
 
 
 @dataclass
@@ -111,6 +114,7 @@ def figures(
         average_wait=_mean(waits),
         p90_wait=None if p90 is None else round(p90, 3),
         average_handle=_mean(handles),
+        threshold=threshold.total_seconds(),
     )
 
 
@@ -120,16 +124,19 @@ def report(
     period: Period,
     *,
     threshold: timedelta = DEFAULT_THRESHOLD,
+    thresholds: Mapping[str, timedelta] | None = None,
     short_abandon: timedelta = SHORT_ABANDON,
 ) -> list[QueueFigures]:
-    """Figures per (period, queue), oldest period first, queues by name."""
+    """Figures per (period, queue), oldest period first, queues by name. A queue's service
+    level counts within ``thresholds[queue]``, else within ``threshold``."""
+    per_queue = thresholds or {}
     buckets: dict[tuple[datetime, str], _Bucket] = {}
     for stay in stays:
         key = (bucket_start(stay.entered_at, zone, period), stay.queue)
         buckets.setdefault(key, _Bucket()).stays.append(stay)
     return [
-        figures(start, queue, buckets[(start, queue)].stays, threshold=threshold,
-                short_abandon=short_abandon)
+        figures(start, queue, buckets[(start, queue)].stays,
+                threshold=per_queue.get(queue, threshold), short_abandon=short_abandon)
         for start, queue in sorted(buckets, key=lambda k: (k[0].timestamp(), k[1]))
     ]  # fmt: skip
 
@@ -143,6 +150,7 @@ COLUMNS = (
     "short_abandoned",
     "overflowed",
     "service_level",
+    "threshold",
     "average_wait",
     "p90_wait",
     "average_handle",
@@ -159,6 +167,7 @@ def as_row(f: QueueFigures) -> dict[str, str | int | float | None]:
         "short_abandoned": f.short_abandoned,
         "overflowed": f.overflowed,
         "service_level": f.service_level,
+        "threshold": f.threshold,
         "average_wait": f.average_wait,
         "p90_wait": f.p90_wait,
         "average_handle": f.average_handle,

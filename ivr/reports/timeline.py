@@ -1,5 +1,7 @@
-"""A case's timeline, from what is stored (pure): entered, each queue stay (queued, left with
-its exit and wait), answered (with the delay before service), ended (outcome, total time).
+"""A case's timeline, from what is stored (pure): entered, each menu attempt (the option
+chosen, or invalid / no input), each queue stay (queued, left with its exit and wait), each
+agent rung for the caller (offer: who, how it ended, how long it rang), answered (with the
+delay before service), ended (outcome, total time).
 
 The delays are the stored ones (README, *Cases*): a stay's wait runs from entering the queue
 to leaving it; ``delay_before_service`` from the case's start to the answer.
@@ -16,15 +18,34 @@ from storage.domain import CaseView
 @dataclass(frozen=True, slots=True)
 class Step:
     at: datetime
-    kind: str  # entered | queued | left | answered | ended
+    kind: str  # entered | menu | queued | offer | left | answered | ended
     queue: str | None = None
-    detail: str | None = None  # the exit (left) or the outcome (ended)
-    took: timedelta | None = None  # left: the stay's wait; answered: delay; ended: total
+    # the exit (left), the outcome (ended), the menu attempt's or the offer's result
+    detail: str | None = None
+    # left: the stay's wait; answered: delay; ended: total; offer: how long it rang
+    took: timedelta | None = None
+    menu: str | None = None  # menu: the menu, the key chosen and its option (target)
+    choice: str | None = None
+    option: str | None = None
+    agent: str | None = None  # offer: the agent's login
+
+
+ORDER = {"entered": 0, "menu": 1, "queued": 2, "offer": 3, "left": 4, "answered": 5, "ended": 6}
 
 
 def timeline(case: CaseView) -> list[Step]:
     """The case's steps in time order (a step at the same moment keeps its natural order)."""
     steps = [Step(case.started_at, "entered")]
+    for e in case.steps:
+        if e.kind == "menu":
+            steps.append(
+                Step(e.at, "menu", detail=e.result, menu=e.menu, choice=e.choice, option=e.option)
+            )
+        elif e.kind == "offer":
+            took = None if e.ended_at is None else e.ended_at - e.at
+            steps.append(
+                Step(e.at, "offer", e.queue, detail=e.result, took=took, agent=e.agent_login)
+            )
     for q in case.queue_entries:
         steps.append(Step(q.entered_at, "queued", q.queue))
         if q.left_at is not None:
@@ -34,5 +55,4 @@ def timeline(case: CaseView) -> list[Step]:
     if case.ended_at is not None:
         outcome = None if case.outcome is None else case.outcome.value
         steps.append(Step(case.ended_at, "ended", detail=outcome, took=case.total_time))
-    order = {"entered": 0, "queued": 1, "left": 2, "answered": 3, "ended": 4}
-    return sorted(steps, key=lambda s: (s.at, order[s.kind]))
+    return sorted(steps, key=lambda s: (s.at, ORDER[s.kind]))

@@ -101,15 +101,23 @@ class Originator:
 
 
 async def first_answer(
-    legs: dict[str, Call], ring_timeout: float, *, caller: Call | None = None
+    legs: dict[str, Call],
+    ring_timeout: float,
+    *,
+    caller: Call | None = None,
+    on_end: Callable[[str, bool], None] | None = None,
 ) -> str | None:
     """The agent whose leg answered first, None if none did within the ring timeout.
-    With ``caller``, raises CallHungUp as soon as that call hangs up."""
+    With ``caller``, raises CallHungUp as soon as that call hangs up. ``on_end(agent,
+    gone)`` is told the moment a leg stops ringing unanswered: ``gone`` when the leg hung up
+    (refused, or ended by Asterisk's ring timeout), else our own timeout passed."""
 
     async def wait(agent: str, leg: Call) -> str | None:
         try:
             await leg.wait_event({"StasisStart"}, timeout=ring_timeout + 1)
-        except (CallHungUp, TimeoutError):
+        except (CallHungUp, TimeoutError) as exc:
+            if on_end is not None:
+                on_end(agent, isinstance(exc, CallHungUp))
             return None
         return agent
 

@@ -6,7 +6,7 @@ from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
 from storage.models.callouts import Callout, CalloutAttempt, CalloutMember
-from storage.models.cases import CallbackAttempt, Case, ContactRequest, QueueEntry
+from storage.models.cases import CallbackAttempt, Case, CaseStep, ContactRequest, QueueEntry
 from storage.models.logins import ApiToken, WebSession
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
 from storage.models.restrictions import SubjectRestriction
@@ -27,6 +27,7 @@ __all__ = [
     "CalloutAttempt",
     "CalloutMember",
     "Case",
+    "CaseStep",
     "ContactRequest",
     "Erasure",
     "IntakeToken",

@@ -25,8 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.events import (
     CallbackOutcome,
     CallbackResult,
+    CaseStepKind,
     Channel,
     ContactStatus,
+    MenuResult,
+    OfferResult,
     Outcome,
     QueueExit,
     sql_in,
@@ -115,6 +118,51 @@ class QueueEntry(Base):
     left_at: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(String(16))
     wait: Mapped[timedelta | None] = mapped_column(Interval)
+
+
+class CaseStep(Base):
+    """One timeline step of a case that is neither the case nor a queue stay (migration
+    0019): a menu attempt (``menu``: the menu, the option's key and target when one was
+    chosen, never other keys) or an agent rung for the queued caller (``offer``: the queue,
+    the agent, from ``at`` to ``ended_at``, how it ended). ``seq`` counts per kind.
+
+    Retention and erasure blank a menu step's ``choice`` and ``option`` with the case's
+    personal data (:data:`BLANK_MENU_STEP`); the times and the offers stay, like the
+    case's timings and its agent."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (
+        PrimaryKeyConstraint("case_id", "kind", "seq"),
+        CheckConstraint("seq >= 0", name="seq_nonnegative"),
+        CheckConstraint(sql_in("kind", CaseStepKind), name="kind_known"),
+        CheckConstraint(
+            f"(kind = 'menu' AND menu IS NOT NULL AND {sql_in('result', MenuResult)} "
+            "AND queue IS NULL AND agent_login IS NULL AND ended_at IS NULL) OR "
+            f"(kind = 'offer' AND queue IS NOT NULL AND agent_login IS NOT NULL "
+            f"AND ended_at IS NOT NULL AND {sql_in('result', OfferResult)} "
+            "AND menu IS NULL AND choice IS NULL AND option IS NULL)",
+            name="kind_fields",
+        ),
+        CheckConstraint("choice IS NULL OR result = 'chosen'", name="choice_only_chosen"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= at", name="end_after_start"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(8))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    result: Mapped[str] = mapped_column(String(16))
+    menu: Mapped[str | None] = mapped_column(String(64))
+    choice: Mapped[str | None] = mapped_column(String(16))
+    option: Mapped[str | None] = mapped_column(String(200))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    agent_login: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+
+
+# What retention and erasure blank in a case's menu steps (the caller's choices).
+BLANK_MENU_STEP: dict[str, None] = {"choice": None, "option": None}
 
 
 class ContactRequest(Base):

@@ -30,11 +30,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.domain import Actor, CaseView, QueueEntryView
+from storage.domain import Actor, CaseStepView, CaseView, QueueEntryView
 from storage.errors import NotFound
-from storage.events import Channel, Outcome
-from storage.models import Case, ContactRequest, QueueEntry, Tenant, User
-from storage.models.cases import PERSONAL_REQUEST_FIELDS
+from storage.events import CaseStepKind, Channel, Outcome
+from storage.models import Case, CaseStep, ContactRequest, QueueEntry, Tenant, User
+from storage.models.cases import BLANK_MENU_STEP, PERSONAL_REQUEST_FIELDS
 from storage.repositories._uow import timestamptz, transaction
 from storage.repositories.audit import AuditLog
 from storage.repositories.restrictions import covers_case
@@ -56,7 +56,25 @@ class BlankedBatch:
     last: datetime | None
 
 
-def case_view(c: Case, entries: Sequence[QueueEntry] = ()) -> CaseView:
+def step_view(e: CaseStep) -> CaseStepView:
+    return CaseStepView(
+        kind=e.kind,
+        seq=e.seq,
+        at=e.at,
+        result=e.result,
+        ended_at=e.ended_at,
+        menu=e.menu,
+        choice=e.choice,
+        option=e.option,
+        queue=e.queue,
+        agent_login=e.agent_login,
+        agent_id=e.agent_id,
+    )
+
+
+def case_view(
+    c: Case, entries: Sequence[QueueEntry] = (), steps: Sequence[CaseStep] = ()
+) -> CaseView:
     return CaseView(
         id=c.id,
         tenant_id=c.tenant_id,
@@ -86,6 +104,9 @@ def case_view(c: Case, entries: Sequence[QueueEntry] = ()) -> CaseView:
                 wait=q.wait,
             )
             for q in sorted(entries, key=lambda q: q.seq)
+        ),
+        steps=tuple(
+            step_view(e) for e in sorted(steps, key=lambda e: (e.at, e.kind != "menu", e.seq))
         ),
     )
 
@@ -163,6 +184,38 @@ async def _entries_of(
     return out
 
 
+async def steps_of(
+    s: AsyncSession, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CaseStep]]:
+    """The timeline steps (menu attempts, agent offers) of these cases, in one statement."""
+    if not case_ids:
+        return {}
+    ids = bindparam("case_ids", list(case_ids), type_=ARRAY(Uuid()))
+    out: dict[uuid.UUID, list[CaseStep]] = {}
+    for e in await s.scalars(select(CaseStep).where(CaseStep.case_id == any_(ids))):
+        out.setdefault(e.case_id, []).append(e)
+    return out
+
+
+async def blank_menu_steps(s: AsyncSession, case_ids: Sequence[uuid.UUID]) -> int:
+    """Blank what the caller chose in these cases' menus (the key and the option; the time
+    and the menu stay, as the case's timings do). Returns the steps changed."""
+    if not case_ids:
+        return 0
+    ids = bindparam("step_case_ids", list(case_ids), type_=ARRAY(Uuid()))
+    done = await s.execute(
+        update(CaseStep)
+        .where(
+            CaseStep.case_id == any_(ids),
+            CaseStep.kind == CaseStepKind.MENU.value,
+            or_(CaseStep.choice.is_not(None), CaseStep.option.is_not(None)),
+        )
+        .values(**BLANK_MENU_STEP)
+        .returning(CaseStep.case_id)
+    )
+    return len(done.all())
+
+
 class CaseRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -214,7 +267,9 @@ class CaseRepository:
                 raise NotFound("case", case_id)
             case, login, hidden = row
             entries = await _entries_of(s, [case.id])
-        return CaseListed(case_view(case, entries.get(case.id, ())), login, bool(hidden))
+            steps = await steps_of(s, [case.id])
+        view = case_view(case, entries.get(case.id, ()), steps.get(case.id, ()))
+        return CaseListed(view, login, bool(hidden))
 
     async def get(self, case_id: uuid.UUID) -> CaseView:
         async with transaction(self._sessions) as s:
@@ -222,7 +277,8 @@ class CaseRepository:
             if case is None:
                 raise NotFound("case", case_id)
             entries = list(await s.scalars(select(QueueEntry).where(QueueEntry.case_id == case_id)))
-            return case_view(case, entries)
+            steps = await steps_of(s, [case_id])
+            return case_view(case, entries, steps.get(case_id, ()))
 
     async def for_tenant(
         self,
@@ -255,7 +311,8 @@ class CaseRepository:
         async with transaction(self._sessions) as s:
             cases = list(await s.scalars(stmt.order_by(Case.started_at)))
             by_case = await _entries_of(s, [c.id for c in cases])
-        return [case_view(c, by_case.get(c.id, [])) for c in cases]
+            steps = await steps_of(s, [c.id for c in cases])
+        return [case_view(c, by_case.get(c.id, []), steps.get(c.id, [])) for c in cases]
 
     async def rectify(
         self,
@@ -389,11 +446,16 @@ class CaseRepository:
                     )
                 ).all()
             )
+            menu_steps = await blank_menu_steps(s, [r[0] for r in rows])
             await AuditLog.append_in(
                 s,
                 "retention.cases",
                 actor,
                 tenant_id=tenant_id,
-                details={"cases": len(rows), "contact_requests": requests},
+                details={
+                    "cases": len(rows),
+                    "contact_requests": requests,
+                    "menu_steps": menu_steps,
+                },
             )
         return BlankedBatch(len(rows), requests, max(r[1] for r in rows))

@@ -1,6 +1,7 @@
 """Erasure of a data subject's personal data, and the ledger that proves it was done.
 
-:meth:`ErasureRepository.erase_subject` blanks the subject's cases and contact requests,
+:meth:`ErasureRepository.erase_subject` blanks the subject's cases, their menu choices
+(``case_events``, counted as ``menu_steps``) and contact requests,
 removes their call-out group memberships and blanks their number in call-out attempts (the
 ledger counts ``staff_members`` and ``callout_attempts``) in one transaction, writes a
 ledger row (append-only, holds no personal data) and an audit row, and returns the
@@ -35,7 +36,7 @@ from storage.models import (
 from storage.models.audit import ERASURE_BASES
 from storage.repositories._uow import transaction
 from storage.repositories.audit import AuditLog
-from storage.repositories.cases import BLANK_REQUEST
+from storage.repositories.cases import BLANK_REQUEST, blank_menu_steps
 from storage.repositories.media import audio_view
 from storage.repositories.staff import erase_staff_in
 
@@ -155,8 +156,11 @@ class ErasureRepository:
             # or not), and so do jobs not yet run.
             gone = await s.execute(delete(Transcript).where(Transcript.case_id.in_(case_ids)))
             await s.execute(delete(TranscriptionJob).where(TranscriptionJob.case_id.in_(case_ids)))
+            # What the person chose in menus goes with their other data (the times stay).
+            menu_steps = await blank_menu_steps(s, case_ids)
             counts = {
                 "cases": len(case_ids),
+                "menu_steps": menu_steps,
                 "contact_requests": len(request_ids),
                 "recordings": len(recordings),
                 "voice_messages": len(voice),

@@ -29,6 +29,7 @@ from storage.ledger_keys import subject_keys
 from storage.models import (
     Base,
     Case,
+    CaseStep,
     ContactRequest,
     Erasure,
     ListeningEvent,
@@ -76,6 +77,7 @@ class AudioRef:
 class SubjectData:
     cases: list[Row] = field(default_factory=list)
     queue_entries: list[Row] = field(default_factory=list)
+    case_events: list[Row] = field(default_factory=list)  # menu attempts, agent offers
     contact_requests: list[Row] = field(default_factory=list)
     callback_attempts: list[Row] = field(default_factory=list)
     recordings: list[Row] = field(default_factory=list)
@@ -91,6 +93,7 @@ class SubjectData:
     SECTIONS = (
         "cases",
         "queue_entries",
+        "case_events",
         "contact_requests",
         "callback_attempts",
         "recordings",
@@ -141,6 +144,14 @@ class SubjectRepository:
                     select(QueueEntry)
                     .where(QueueEntry.case_id.in_(case_ids))
                     .order_by(QueueEntry.case_id, QueueEntry.seq)
+                )
+            ]
+            data.case_events = [
+                _row(e)
+                for e in await s.scalars(
+                    select(CaseStep)
+                    .where(CaseStep.case_id.in_(case_ids))
+                    .order_by(CaseStep.case_id, CaseStep.at, CaseStep.kind, CaseStep.seq)
                 )
             ]
             requests = list(

@@ -12,7 +12,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,53 @@ def test_agent_not_answering_in_time_hands_the_call_to_the_next_agent(
     assert read_stamp(phone.workdir, "answered") > read_stamp(silent.workdir, "cancelled")
     (case,) = _ended_cases(stack, before, 1)
     assert case["agent_login"] == "agent1"
+    _timeline_shows_the_choice_and_both_offers(call_center, case, tmp_path, silent, phone)
+
+
+def _timeline_shows_the_choice_and_both_offers(
+    ctl: Controller, case: asyncpg.Record, caller_dir: Path, silent: AgentPhone, phone: AgentPhone
+) -> None:
+    """Issue 14, the case's timeline: the menu choice and the offers (agent2 rang out,
+    agent1 answered), in order and at the times the SIP phones saw, in the case API and on
+    the case page."""
+    req = urllib.request.Request(
+        ctl.url(f"/api/cases/{case['id']}"), headers=basic_auth(ADMIN, ADMIN_PASSWORD)
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = json.loads(resp.read())
+    steps = body["steps"]
+    assert [(s["kind"], s["result"]) for s in steps] == [
+        ("menu", "chosen"),
+        ("offer", "timeout"),
+        ("offer", "answered"),
+    ], steps
+    menu, missed, answered = steps
+    assert (menu["menu"], menu["key"], menu["option"]) == ("main", "1", "queue:sales")
+    assert (missed["agent"]["login"], answered["agent"]["login"]) == ("agent2", "agent1")
+    assert answered["agent"]["id"] == str(case["agent_id"])
+
+    def at(value: str) -> float:
+        return datetime.fromisoformat(value).timestamp()
+
+    # Stamps of SIPp and the controller come from different processes (a loaded box: ~1 s).
+    assert abs(at(menu["at"]) - read_stamp(caller_dir / "caller", "dtmf")) <= 1.0
+    assert abs(at(missed["at"]) - read_stamp(silent.workdir, "ringing")) <= 1.0
+    assert abs(at(missed["ended_at"]) - read_stamp(silent.workdir, "cancelled")) <= 1.0
+    assert abs(at(answered["at"]) - at(missed["ended_at"])) <= 1.0  # the next agent at once
+    assert abs(at(answered["ended_at"]) - read_stamp(phone.workdir, "answered")) <= 1.0
+    assert abs(at(answered["ended_at"]) - case["service_started_at"].timestamp()) <= 0.5
+    assert 5.0 <= missed["rang"] <= 8.0, missed  # sales ring_timeout = 6 s
+    # The case page lists the same steps in the same order.
+    req = urllib.request.Request(
+        ctl.url(f"/cases/{case['id']}"), headers=basic_auth(ADMIN, ADMIN_PASSWORD)
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        page = resp.read().decode()
+    shown = re.findall(r'<li data-step="(\w+)"(?: data-\w+="([^"]*)")?', page)
+    assert [k for k, _ in shown] == [
+        "entered", "menu", "queued", "offer", "offer", "left", "answered", "ended"
+    ], shown  # fmt: skip
+    assert [v for k, v in shown if k in ("menu", "offer")] == ["main", "agent2", "agent1"]
 
 
 def test_agent_state_survives_a_controller_restart(

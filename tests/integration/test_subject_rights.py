@@ -189,8 +189,8 @@ async def test_export_erase_export_through_the_cli(
     assert code == 0, stderr
     after = json.loads((bundle_of(stdout) / "subject.json").read_text())
     assert len(after["erasures"]) == 1 and after["erasures"][0]["request_ref"] == "DSR-7"
-    empty = ("cases", "queue_entries", "contact_requests", "callback_attempts", "recordings",
-             "voice_messages", "listening_events", "restrictions")  # fmt: skip
+    empty = ("cases", "queue_entries", "case_events", "contact_requests", "callback_attempts",
+             "recordings", "voice_messages", "listening_events", "restrictions")  # fmt: skip
     for section in empty:
         assert after[section] == [], section
     assert list((bundle_of(stdout) / "audio").iterdir()) == []

@@ -17,7 +17,7 @@ from storage.repositories.reports import ReportRepository
 
 async def wire(core: Core) -> Feature:
     cases = CaseRepository(core.sessions)
-    reports = QueueReports(ReportRepository(core.sessions), core.tenants.get)
+    reports = QueueReports(ReportRepository(core.sessions), core.tenants.get, core.definitions)
     core.services.offer(cases, reports)
 
     def routes(app: web.Application) -> None:

@@ -155,6 +155,7 @@ def test_cases_search_timeline_abandoned_list_and_report(
     expect(row.locator("[data-testid=offered]")).to_have_text("2")
     expect(row.locator("[data-testid=answered]")).to_have_text("1")
     expect(row.locator("[data-testid=abandoned]")).to_have_text("1")
+    expect(row.locator("[data-testid=threshold]")).to_have_text("20.0 s")  # not in a flow file
     expect(page.locator("[data-testid=chart] rect")).to_have_count(2)
     shot(page, "report")
     with page.expect_download() as download:
@@ -165,6 +166,11 @@ def test_cases_search_timeline_abandoned_list_and_report(
     )  # fmt: skip
     # answered in 4 s of 2 counted (the 12 s abandon is not short); waits (4 + 12) / 2
     assert line["service_level"] == "50.0" and line["average_wait"] == "8.0"
+    assert line["threshold"] == "20.0"
+    # a threshold in the query is for every queue: the 4 s answer is late for 3 s
+    page.goto(f"/reports?queue={seeded.queue}&threshold=3")
+    expect(row.locator("[data-testid=threshold]")).to_have_text("3.0 s")
+    expect(row.locator("td").nth(6)).to_have_text("0.0 %")
     page.locator("#f-report-threshold").fill("0")
     page.get_by_role("button", name="Näytä").click()
     expect(page.locator("#e-report-threshold")).to_have_text("whole seconds from 1 to 3600")

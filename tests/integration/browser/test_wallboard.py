@@ -31,7 +31,8 @@ import aiohttp
 import pytest
 from playwright.sync_api import expect
 
-from ivr.config import Settings
+from ivr.config import Settings, project_root
+from ivr.flowdefs import check_definitions
 from ivr.wallboard.deltas import apply
 from storage.db import short_lived_sessions
 from storage.events import Role
@@ -63,7 +64,7 @@ SELECT q.queue,
     count(*) AS offered,
     count(*) FILTER (WHERE q.exit_reason = 'served') AS answered,
     count(*) FILTER (WHERE q.exit_reason = 'served'
-                     AND extract(epoch FROM q.wait) <= 20) AS in_threshold,
+                     AND extract(epoch FROM q.wait) <= coalesce(th.secs, 20)) AS in_threshold,
     count(*) FILTER (WHERE q.exit_reason = 'abandoned') AS abandoned,
     count(*) FILTER (WHERE q.exit_reason = 'abandoned'
                      AND extract(epoch FROM q.wait) < 5) AS abandoned_short,
@@ -75,6 +76,7 @@ SELECT q.queue,
 FROM queue_entries q
 JOIN cases c ON c.id = q.case_id
 JOIN tenants t ON t.id = c.tenant_id
+LEFT JOIN unnest($1::text[], $2::float8[]) AS th(queue, secs) ON th.queue = q.queue
 WHERE t.slug = 'demo'
   AND q.entered_at >= (date_trunc('day', now() AT TIME ZONE t.time_zone) AT TIME ZONE t.time_zone)
 GROUP BY q.queue
@@ -90,12 +92,20 @@ GROUP BY r.queue
 OWN_AGENTS = "SELECT agent_id, state, since, pause_reason FROM agent_states"
 
 
+def demo_thresholds() -> dict[str, float]:
+    """Each demo queue's service-level threshold, read from the flow file itself."""
+    flows, errors = check_definitions(project_root() / "dialplan")
+    assert errors == []
+    return {name: q.service_level_threshold for name, q in flows["demo"].queues.items()}
+
+
 async def own_figures(settings: Settings) -> dict[str, Any]:
     """Per queue the day's counts, service level and ASA, the callbacks, and the agents."""
     conn = await owner_connection(settings)
     try:
         queues: dict[str, Any] = {}
-        for r in await conn.fetch(OWN_DAY):
+        thresholds = demo_thresholds()
+        for r in await conn.fetch(OWN_DAY, list(thresholds), list(thresholds.values())):
             base = r["closed"] - r["abandoned_short"] - r["callbacks"]
             queues[r["queue"]] = {
                 "offered": r["offered"],
@@ -440,6 +450,9 @@ async def _live_over_sse_then_a_restart(stack: Settings, console: Console, tmp_p
     old_pending = own_before["callbacks"].get("support", {"pending": 0})["pending"]
     assert own["callbacks"]["support"]["pending"] - old_pending == 1
     assert doc["totals"]["waiting"] == 0 and doc["totals"]["by_state"]["logged_out"] == 3
+    # Each queue's service level counts within its own threshold from the flow file.
+    assert {q: v["threshold"] for q, v in doc["queues"].items()} == demo_thresholds()
+    assert doc["queues"]["desk"]["threshold"] == 30.0 and doc["queues"]["sales"]["threshold"] == 20
 
     # A restarted controller shows the same figures (and the agents' times in state).
     ctl.stop()

@@ -112,6 +112,7 @@ def test_demo_definitions(demo_dir: Path) -> None:
                 overflow=Target("hangup", "goodbye"),
                 position_prompt="position",
                 record=True,
+                service_level_threshold=30.0,
             ),
         },
         hours=demo.hours,

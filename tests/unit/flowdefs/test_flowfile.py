@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ivr.flowdefs import check_definitions
 from ivr.flowdefs.model import Target
 from tests.unit.flowdefs.conftest import MakeDir
@@ -225,4 +227,35 @@ def test_queue_timeout_target_must_exist(make_dir: MakeDir) -> None:
     bad = BASE_FLOWS + 'timeout = "queue:nowhere"\n'
     assert errors_of(make_dir(flows={"acme": bad})) == [
         "flows/acme.toml:19: queue 'sales': timeout: unknown queue 'nowhere'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold"), [(None, 20.0), ("45", 45.0), ("0.5", 0.5), ("3600", 3600.0)]
+)
+def test_service_level_threshold_is_per_queue(
+    make_dir: MakeDir, value: str | None, threshold: float
+) -> None:
+    """Issue 14: each queue's service level counts within its own threshold (default 20 s)."""
+    text = BASE_FLOWS if value is None else BASE_FLOWS + f"service_level_threshold = {value}\n"
+    flows, errors = check_definitions(make_dir(flows={"acme": text}))
+    assert errors == []
+    assert flows["acme"].queues["sales"].service_level_threshold == threshold
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("0", "must be greater than 0, not 0"),
+        ("-5", "must be greater than 0, not -5"),
+        ('"20s"', "must be a number of seconds, not string"),
+        ("3601", "must be at most 3600 seconds, not 3601"),
+    ],
+)
+def test_a_bad_service_level_threshold_is_refused_with_file_and_line(
+    make_dir: MakeDir, value: str, why: str
+) -> None:
+    bad = BASE_FLOWS + f"service_level_threshold = {value}\n"
+    assert errors_of(make_dir(flows={"acme": bad})) == [
+        f"flows/acme.toml:19: queue 'sales': 'service_level_threshold' {why}"
     ]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from multidict import MultiDict
 
+from ivr.flowdefs.model import Queue, TenantFlows
 from ivr.http.problems import BadInput
-from ivr.http.reports import parse_report_query
+from ivr.http.reports import QueueReports, parse_report_query
 from ivr.reports.queues import Period, bucket_start, figures, percentile, report, to_csv
+from storage.domain import TenantInfo
 from storage.repositories.reports import Stay
 
 HKI = ZoneInfo("Europe/Helsinki")
@@ -115,3 +118,85 @@ def test_the_query_defaults_and_refuses_bad_parameters_by_name() -> None:
     with pytest.raises(BadInput) as reversed_:
         parse_report_query(MultiDict({"from": "2026-12-02T00:00Z", "to": "2026-12-01T00:00Z"}), T0)
     assert set(reversed_.value.errors) == {"to"}
+
+
+def test_each_queue_counts_within_its_own_threshold() -> None:
+    """Issue 14: the service level is per queue (its ``service_level_threshold``)."""
+    stays = [stay("served", 15), stay("served", 30)]
+    stays += [stay("served", 15, queue="support"), stay("served", 30, queue="support")]
+    stays += [stay("served", 15, queue="other"), stay("served", 30, queue="other")]
+    rows = report(
+        stays,
+        HKI,
+        Period.DAY,
+        thresholds={"sales": timedelta(seconds=10), "support": timedelta(seconds=45)},
+    )
+    by_queue = {r.queue: (r.service_level, r.threshold) for r in rows}
+    assert by_queue == {
+        "sales": (0.0, 10.0),  # neither within 10 s
+        "support": (100.0, 45.0),  # both within 45 s
+        "other": (50.0, 20.0),  # not in the flow file: the default 20 s
+    }
+    (sales,) = [r for r in csv.DictReader(io.StringIO(to_csv(rows))) if r["queue"] == "sales"]
+    assert sales["threshold"] == "10.0"
+
+
+class _Stays:
+    """The report repository, holding ``rows``."""
+
+    def __init__(self, rows: list[Stay]) -> None:
+        self.rows = rows
+
+    async def stays(
+        self, tenant_id: uuid.UUID, since: datetime, until: datetime, *, queue: str | None = None
+    ) -> list[Stay]:
+        return self.rows
+
+
+class _Flows:
+    def __init__(self, flows: TenantFlows) -> None:
+        self.flows = flows
+
+    def get(self, tenant: str) -> TenantFlows | None:
+        return self.flows if tenant == self.flows.tenant else None
+
+
+async def test_the_report_takes_each_queues_threshold_from_the_flow_file() -> None:
+    tenant = TenantInfo(uuid.uuid4(), "acme", "Acme", "fi", *(timedelta(days=30),) * 3)
+    flows = TenantFlows(
+        tenant="acme", language="fi", entry="main", prompts={}, menus={}, hours=None,
+        queues={"sales": Queue("sales", ("agent1",), service_level_threshold=40.0)},
+        source="acme.toml",
+    )  # fmt: skip
+    repo = _Stays([stay("served", 30), stay("served", 50)])
+
+    async def tenant_of(tenant_id: uuid.UUID) -> TenantInfo | None:
+        return tenant
+
+    reports = QueueReports(repo, tenant_of, _Flows(flows))  # type: ignore[arg-type]
+    (row,) = await reports.figures(tenant.id, parse_report_query(MultiDict(), T0))
+    assert (row.threshold, row.service_level) == (40.0, 50.0)  # 30 s within 40 s
+    (row,) = await reports.figures(
+        tenant.id, parse_report_query(MultiDict({"threshold": "60"}), T0)
+    )
+    assert (row.threshold, row.service_level) == (60.0, 100.0)  # the query's, for all
+
+
+def test_a_short_abandon_is_one_under_5_s_and_only_it_is_left_out() -> None:
+    """Issue 14's rule: abandons under 5 s are not counted in the service level; 5 s is."""
+    stays = [stay("served", 3), stay("abandoned", 4.999), stay("abandoned", 5.0)]
+    f = figures(T0, "sales", stays)
+    assert (f.abandoned, f.short_abandoned) == (2, 1)
+    assert f.service_level == 50.0  # 1 answered in time of 3 - 1 short
+
+
+def test_days_reset_at_local_midnight_also_when_summer_time_ends() -> None:
+    """25 October 2026 has 25 hours in Helsinki: its midnight is 21:00 UTC the day before
+    (summer time), the next one 22:00 UTC."""
+    before = datetime(2026, 10, 24, 20, 59, 59, tzinfo=UTC)  # 23:59:59 on the 24th
+    first = datetime(2026, 10, 24, 21, 0, tzinfo=UTC)  # 00:00 on the 25th
+    last = datetime(2026, 10, 25, 21, 59, 59, tzinfo=UTC)  # 23:59:59 on the 25th
+    after = datetime(2026, 10, 25, 22, 0, tzinfo=UTC)  # 00:00 on the 26th
+    rows = report([stay("served", 1, at=t) for t in (before, first, last, after)], HKI, Period.DAY)
+    assert [(r.period_start.day, r.offered) for r in rows] == [(24, 1), (25, 2), (26, 1)]
+    assert rows[1].period_start.utcoffset() == timedelta(hours=3)

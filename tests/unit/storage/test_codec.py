@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -7,11 +8,15 @@ import pytest
 
 from storage.codec import BadLine, decode_state, encode_state
 from storage.events import (
+    AgentOffered,
     CaseEnded,
     CaseOpened,
     CaseQueued,
     Channel,
     ContactRequested,
+    MenuChosen,
+    MenuResult,
+    OfferResult,
     Outcome,
     RecordingCompleted,
     ServiceStarted,
@@ -26,7 +31,12 @@ def full_state() -> CaseState:
     state = None
     for e in (
         CaseOpened(cid, uuid.uuid4(), Channel.PHONE, t0, "0201", "+358401", "Äijä Öö", "a@b.fi"),
+        MenuChosen(cid, t0, "main", MenuResult.INVALID),
+        MenuChosen(cid, t0, "main", MenuResult.CHOSEN, "2", "queue:tuki"),
         CaseQueued(cid, "tuki", t0 + timedelta(seconds=1)),
+        AgentOffered(
+            cid, t0, "tuki", "agent1", t0 + timedelta(seconds=2), OfferResult.ANSWERED, uuid.uuid4()
+        ),
         ServiceStarted(cid, t0 + timedelta(seconds=2, microseconds=7), uuid.uuid4()),
         ContactRequested(cid, uuid.uuid4(), t0, "+358", message="rivi\nkaksi", queue="tuki"),
         RecordingCompleted(
@@ -45,6 +55,17 @@ def test_round_trip_is_exact() -> None:
     line = encode_state(state)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert decode_state(line) == state
+
+
+def test_a_line_from_before_the_timeline_steps_still_decodes() -> None:
+    """A spool written before ``menu_choices``/``offers`` existed replays (empty steps)."""
+    state = full_state()
+    assert state.menu_choices and state.offers
+    body = json.loads(encode_state(state))
+    del body["menu_choices"], body["offers"]
+    old = decode_state(json.dumps(body).encode())
+    assert (old.menu_choices, old.offers) == ((), ())
+    assert old.queue_stays == state.queue_stays
 
 
 def test_naive_datetimes_are_refused() -> None:

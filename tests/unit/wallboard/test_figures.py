@@ -97,3 +97,14 @@ def test_the_board_of_a_tenant() -> None:
     assert doc["totals"]["by_state"]["logged_out"] == 1  # a2 counted once for the tenant
     assert doc["totals"]["callbacks"] == {"pending": 2, "due": 1}
     assert doc["queues"]["support"]["threshold"] == 30.0
+
+
+def test_the_day_resets_at_local_midnight_when_summer_time_ends() -> None:
+    """25 October 2026 in Helsinki has 25 hours: today began at 21:00 UTC the day before
+    (summer time) and tomorrow begins at 22:00 UTC."""
+    assert day_start(datetime(2026, 10, 25, 21, 59, 59, tzinfo=UTC), "Europe/Helsinki") == (
+        datetime(2026, 10, 24, 21, 0, tzinfo=UTC)
+    )
+    assert day_start(datetime(2026, 10, 25, 22, 0, tzinfo=UTC), "Europe/Helsinki") == (
+        datetime(2026, 10, 25, 22, 0, tzinfo=UTC)
+    )
