@@ -227,6 +227,10 @@ class Controller:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # Another controller answering on this port would pass the health check for this one
+        # (which then dies on the spool lock): say so instead of testing the wrong process.
+        if self._answers():
+            raise AssertionError(f"a controller already serves {self.url('/')}: a leaked one?")
         env = {**os.environ, **self.env}
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -237,7 +241,20 @@ class Controller:
             env=env,
             cwd=project_root(),
         )
-        wait_for("controller health", self.healthy, timeout=30)
+        try:
+            wait_for("controller health", self.healthy, timeout=60)
+        except BaseException:
+            self.kill()  # never leave a half-started controller to the next test
+            raise
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url("/api/health"), timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True  # a 503: up, but not connected to ARI
+        except (urllib.error.URLError, OSError):
+            return False
 
     def healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

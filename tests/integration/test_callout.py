@@ -10,6 +10,7 @@ import base64
 import itertools
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -476,8 +477,11 @@ def test_member_data_under_the_subject_rights_restrict_export_erase(
     stack: Settings, callout_controller: Controller, tmp_path: Path, member_port: int
 ) -> None:
     asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
-    restricted, other = "+358401900001", "+358401900011"
-    who = ["--tenant", "demo", "--phone", "040 190 0001", "--by", ADMIN]
+    # Numbers of this run alone: the cluster outlives a run, and an earlier run cut short
+    # before its erasure would leave a member with the same number (erased here too).
+    suffix = random.randrange(10_000)
+    restricted, other = f"+35840190{suffix:04d}", f"+35840191{suffix:04d}"
+    who = ["--tenant", "demo", "--phone", "0" + restricted[4:], "--by", ADMIN]
     linja("subject", "unrestrict", *who)  # an earlier run's, if any
     name = f"rights-{uuid.uuid4().hex[:8]}"
     _group(name, [("Restricted Member", [restricted]), ("Other Member", [other])])
