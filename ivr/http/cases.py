@@ -33,18 +33,18 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput, NotThere
+from ivr.http.query import single_values, times
 from storage.domain import CaseStepView, CaseView, QueueEntryView, UserInfo
 from storage.errors import NotFound
 from storage.events import Channel, Outcome, Role
@@ -57,7 +57,6 @@ MAX_LIMIT = 200
 PERSONAL_ROLES = frozenset({Role.ADMIN, Role.TEAM})
 _TEXT_LIMITS = {"service_number": 64, "queue": 64, "agent": 100}
 _PARAMS = frozenset({"from", "to", *_TEXT_LIMITS, "outcome", "channel", "limit", "after", "tenant"})
-_LOST_PLUS = re.compile(r"^(.*\d) (\d{2}(?::?\d{2})?)$")  # "…T10:00 02:00": the + of +02:00
 
 
 @dataclass(frozen=True)
@@ -101,33 +100,6 @@ def decode_cursor(text: str) -> CaseCursor:
     return CaseCursor(started, case_id)
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time with a UTC offset; ValueError otherwise."""
-    m = _LOST_PLUS.match(text)
-    if m is not None:
-        text = f"{m[1]}+{m[2]}"
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError("not an ISO 8601 time such as 2026-12-01T08:00:00+02:00") from None
-    if value.utcoffset() is None:
-        raise ValueError("needs a UTC offset (Z or +02:00)")
-    return value
-
-
-def _single(query: Mapping[str, str], errors: dict[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key in query:
-        name = key[:40]
-        if key not in _PARAMS:
-            errors[name] = "unknown parameter"
-        elif key in out:
-            errors[name] = "given more than once"
-        else:
-            out[key] = query[key]
-    return out
-
-
 def _parse_limit(text: str | None, errors: dict[str, str]) -> int:
     if text is None:
         return DEFAULT_LIMIT
@@ -140,14 +112,8 @@ def _parse_limit(text: str | None, errors: dict[str, str]) -> int:
 def _parse_times(
     q: dict[str, str], errors: dict[str, str]
 ) -> tuple[datetime | None, datetime | None]:
-    times: dict[str, datetime] = {}
-    for key in ("from", "to"):
-        if key in q:
-            try:
-                times[key] = parse_time(q[key])
-            except ValueError as exc:
-                errors[key] = str(exc)
-    since, until = times.get("from"), times.get("to")
+    found = times(q, errors)
+    since, until = found.get("from"), found.get("to")
     if since is not None and until is not None and until <= since:
         errors["to"] = "must be after from"
     return since, until
@@ -170,10 +136,10 @@ def _parse_enums(
     return outcome, channel
 
 
-def parse_list_query(query: Mapping[str, str], tenant_id: uuid.UUID) -> ListQuery:
+def parse_list_query(query: MultiMapping[str], tenant_id: uuid.UUID) -> ListQuery:
     """The search a ``GET /api/cases`` asks for; BadInput naming every bad parameter."""
     errors: dict[str, str] = {}
-    q = _single(query, errors)
+    q = single_values(query, _PARAMS, errors)
     since, until = _parse_times(q, errors)
     outcome, channel = _parse_enums(q, errors)
     texts: dict[str, str | None] = {}

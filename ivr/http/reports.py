@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,9 +33,9 @@ from multidict import MultiMapping
 
 from ivr.clock import Clock
 from ivr.flowdefs.model import TenantFlows
-from ivr.http.cases import parse_time
 from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput
+from ivr.http.query import single_values, times
 from ivr.reports.queues import Period, QueueFigures, as_row, report, to_csv
 from storage.domain import TenantInfo
 from storage.events import Role
@@ -68,17 +68,11 @@ class ReportQuery:
 
 
 def _bounds(
-    q: Mapping[str, str], period: Period, now: datetime, errors: dict[str, str]
+    q: dict[str, str], period: Period, now: datetime, errors: dict[str, str]
 ) -> tuple[datetime, datetime]:
-    times: dict[str, datetime] = {}
-    for key in ("from", "to"):
-        if key in q:
-            try:
-                times[key] = parse_time(q[key])
-            except ValueError as exc:
-                errors[key] = str(exc)
-    until = times.get("to", now)
-    since = times.get("from", until - DEFAULT_SPAN[period])
+    found = times(q, errors)
+    until = found.get("to", now)
+    since = found.get("from", until - DEFAULT_SPAN[period])
     if until <= since:
         errors.setdefault("to", "must be after from")
     elif until - since > MAX_SPAN:
@@ -89,28 +83,24 @@ def _bounds(
 def parse_report_query(query: MultiMapping[str], now: datetime) -> ReportQuery:
     """What ``GET /api/reports/queues`` asks for; BadInput naming every bad parameter."""
     errors: dict[str, str] = {}
-    for key in set(query.keys()):
-        if key not in _PARAMS:
-            errors[key[:40]] = "unknown parameter"
-        elif len(query.getall(key)) > 1:
-            errors[key] = "given more than once"
+    q = single_values(query, _PARAMS, errors)
     try:
-        period = Period(query.get("by", Period.DAY.value))
+        period = Period(q.get("by", Period.DAY.value))
     except ValueError:
         errors["by"] = "day or hour"
         period = Period.DAY
-    since, until = _bounds(query, period, now, errors)
-    queue = query.get("queue") or None
+    since, until = _bounds(q, period, now, errors)
+    queue = q.get("queue") or None
     if queue is not None and not (len(queue) <= 64 and queue.isprintable()):
         errors["queue"] = "must be 1 to 64 printable characters"
     threshold: timedelta | None = None
-    raw = query.get("threshold")
+    raw = q.get("threshold")
     if raw is not None:
         if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 3600:
             threshold = timedelta(seconds=int(raw))
         else:
             errors["threshold"] = "whole seconds from 1 to 3600"
-    fmt = query.get("format", "json")
+    fmt = q.get("format", "json")
     if fmt not in FORMATS:
         errors["format"] = "json or csv"
     if errors:

@@ -21,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.http.cases import parse_time
 from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput, NotAllowed, NotThere
+from ivr.http.query import parse_time
 from recording.listen import may_listen
 from storage.errors import NotFound
 from storage.events import ListenKind, Role
