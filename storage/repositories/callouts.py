@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -438,8 +439,29 @@ class CalloutRepository:
         takeovers: bool = True,
     ) -> Claim | None:
         """Takes the member's lease if they may be called now and both caps allow another
-        call; None otherwise (locked rows are skipped, never waited for). ``takeovers``
-        False: not a member whose expired lease another controller held."""
+        call; None otherwise (:meth:`claim_many` of one)."""
+        claims = await self.claim_many(
+            [callout_member_id], controller, now, lease=lease, total_cap=total_cap,
+            takeovers=takeovers,
+        )  # fmt: skip
+        return claims[0] if claims else None
+
+    async def claim_many(
+        self,
+        callout_member_ids: Sequence[uuid.UUID],
+        controller: str,
+        now: datetime,
+        *,
+        lease: float,
+        total_cap: int,
+        takeovers: bool = True,
+    ) -> list[Claim]:
+        """In one transaction under the claim lock, the leases of as many of the members
+        (of one call-out, in the order given) as may be called now and both caps leave room
+        for; locked rows are skipped, never waited for. ``takeovers`` False: not a member
+        whose expired lease another controller held."""
+        if not callout_member_ids:
+            return []
         async with transaction(self._sessions) as s:
             await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
             found = (
@@ -448,7 +470,7 @@ class CalloutRepository:
                         select(CalloutMember, Callout.max_parallel)
                         .join(Callout, Callout.id == CalloutMember.callout_id)
                         .where(
-                            CalloutMember.id == callout_member_id,
+                            CalloutMember.id.in_(list(callout_member_ids)),
                             CalloutMember.state == "pending",
                             CalloutMember.member_id.is_not(None),
                             Callout.status == "running",
@@ -457,42 +479,75 @@ class CalloutRepository:
                         )
                     )
                 )
-            ).first()
-            if found is None:
-                return None
-            row, per_callout = found
+            ).all()
+            if not found:
+                return []
+            order = {member_id: i for i, member_id in enumerate(callout_member_ids)}
+            rows = sorted((row for row, _ in found), key=lambda r: order[r.id])
+            callouts = {row.callout_id for row in rows}
             live = await s.execute(
-                select(
-                    func.count().filter(CalloutMember.callout_id == row.callout_id),
-                    func.count(),
-                )
-                .select_from(CalloutMember)
+                select(CalloutMember.callout_id, func.count())
                 .join(Callout, Callout.id == CalloutMember.callout_id)
                 .where(Callout.status == "running", LEASE.live(now, lease))
+                .group_by(CalloutMember.callout_id)
             )
-            mine, total = live.one()
-            if mine >= per_callout or total >= total_cap:
-                return None
-            orphans: tuple[str, ...] = ()
-            if row.dialing_by is not None:
-                # The lease ran out: its controller died mid-call. Close what it left open.
-                log.warning(
-                    "[callout %s] member %s: lease of %s expired; taken over by %s",
-                    row.callout_id, row.id, row.dialing_by, controller,
-                )  # fmt: skip
-                dead = await ATTEMPTS.close_dead(s, row.id, now)
-                if dead.answered:
-                    log.warning(
-                        "[callout %s] member %s had answered the dead controller's call: "
-                        "attempt closed as answered",
-                        row.callout_id, row.id,
-                    )  # fmt: skip
-                orphans = dead.channels
-                row.attempts += dead.count
-            LEASE.take(row, controller, now)
+            per = dict(live.tuples().all())
+            room_total = total_cap - sum(per.values())
+            room = {
+                cid: cap - per.get(cid, 0) for cid, cap in {(r.callout_id, c) for r, c in found}
+            }
+            taken: list[CalloutMember] = []
+            for row in rows:
+                if room_total <= 0:
+                    break
+                if room[row.callout_id] <= 0:
+                    continue
+                room_total -= 1
+                room[row.callout_id] -= 1
+                taken.append(row)
+            orphans = []
+            for row in taken:
+                orphans.append(await self._take_over(s, row, controller, now))
+                LEASE.take(row, controller, now)
             await s.flush()
-            member = await s.get(StaffGroupMember, row.member_id)
-            return Claim(_member(row, member), orphans)
+            people = {
+                m.id: m
+                for m in await s.scalars(
+                    select(StaffGroupMember).where(
+                        StaffGroupMember.id.in_([row.member_id for row in taken])
+                    )
+                )
+            }
+            log.debug(
+                "claims of %s in %d call-out(s): %d of %d asked",
+                controller, len(callouts), len(taken), len(callout_member_ids),
+            )  # fmt: skip
+            return [
+                Claim(_member(row, people.get(row.member_id) if row.member_id else None), left)
+                for row, left in zip(taken, orphans, strict=True)
+            ]
+
+    @staticmethod
+    async def _take_over(
+        s: AsyncSession, row: CalloutMember, controller: str, now: datetime
+    ) -> tuple[str, ...]:
+        """A lease that ran out (its controller died mid-call): closes what it left open
+        and returns the channels to hang up."""
+        if row.dialing_by is None:
+            return ()
+        log.warning(
+            "[callout %s] member %s: lease of %s expired; taken over by %s",
+            row.callout_id, row.id, row.dialing_by, controller,
+        )  # fmt: skip
+        dead = await ATTEMPTS.close_dead(s, row.id, now)
+        if dead.answered:
+            log.warning(
+                "[callout %s] member %s had answered the dead controller's call: "
+                "attempt closed as answered",
+                row.callout_id, row.id,
+            )  # fmt: skip
+        row.attempts += dead.count
+        return dead.channels
 
     async def renew(self, callout_member_id: uuid.UUID, controller: str, now: datetime) -> bool:
         async with transaction(self._sessions) as s:
