@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Interval, cast, func, insert, or_, select, text, update
+from sqlalchemy import Interval, and_, cast, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor
@@ -383,32 +383,44 @@ class CalloutRepository:
     async def blank_expired_numbers(
         self, tenant_id: uuid.UUID, now: datetime, actor: Actor, *, limit: int
     ) -> int:
-        """Retention, one transaction: blanks the number of up to ``limit`` of the tenant's
-        call-out attempts older than its ``case_retention`` (of call-outs that have ended;
-        outcomes and times stay), with one audit entry. Returns how many; rows locked by
-        someone else are skipped (the next sweep takes them)."""
+        """Retention, one transaction: of the tenant's call-outs that have ended, blanks the
+        number of up to ``limit`` attempts older than its ``case_retention``, and unlinks up
+        to ``limit`` members of call-outs that ended before it from their group membership
+        (the report then names nobody; places, states, outcomes and times stay), with one
+        audit entry. Returns how many rows changed; rows locked by someone else are skipped
+        (the next sweep takes them)."""
         retention = (
             select(cast(Tenant.case_retention, Interval))
             .where(Tenant.id == tenant_id)
             .scalar_subquery()
         )
+        cutoff = timestamptz(now) - retention
+        ended = and_(Callout.tenant_id == tenant_id, Callout.status != "running")
         picked = (
             select(CalloutAttempt.id)
             .join(CalloutMember, CalloutMember.id == CalloutAttempt.callout_member_id)
             .join(Callout, Callout.id == CalloutMember.callout_id)
-            .where(
-                Callout.tenant_id == tenant_id,
-                Callout.status != "running",
-                CalloutAttempt.number.is_not(None),
-                CalloutAttempt.started_at < timestamptz(now) - retention,
-            )
+            .where(ended, CalloutAttempt.number.is_not(None), CalloutAttempt.started_at < cutoff)
             .order_by(CalloutAttempt.started_at)
             .limit(limit)
             .with_for_update(of=CalloutAttempt, skip_locked=True)
             .cte("picked")
         )
+        linked = (
+            select(CalloutMember.id)
+            .join(Callout, Callout.id == CalloutMember.callout_id)
+            .where(
+                ended,
+                CalloutMember.member_id.is_not(None),
+                func.coalesce(Callout.ended_at, Callout.started_at) < cutoff,
+            )
+            .order_by(CalloutMember.id)
+            .limit(limit)
+            .with_for_update(of=CalloutMember, skip_locked=True)
+            .cte("linked")
+        )
         async with transaction(self._sessions) as s:
-            rows = (
+            blanked = (
                 await s.execute(
                     update(CalloutAttempt)
                     .where(CalloutAttempt.id == picked.c.id)
@@ -416,15 +428,23 @@ class CalloutRepository:
                     .returning(CalloutAttempt.id)
                 )
             ).all()
-            if rows:
+            unlinked = (
+                await s.execute(
+                    update(CalloutMember)
+                    .where(CalloutMember.id == linked.c.id)
+                    .values(member_id=None)
+                    .returning(CalloutMember.id)
+                )
+            ).all()
+            if blanked or unlinked:
                 await AuditLog.append_in(
                     s,
                     "retention.callout_attempts",
                     actor,
                     tenant_id=tenant_id,
-                    details={"callout_attempts": len(rows)},
+                    details={"callout_attempts": len(blanked), "callout_members": len(unlinked)},
                 )
-            return len(rows)
+            return len(blanked) + len(unlinked)
 
     # -- leases ----------------------------------------------------------------------------
 

@@ -3,13 +3,15 @@
 "use strict";
 
 (function () {
-  document.addEventListener("linja:answer", (event) => {
-    const form = event.target;
-    const report = form && form.dataset && form.dataset.report;
-    const { status, body } = event.detail || {};
-    if (!report || status !== 201 || !body || !body.id) return;
-    window.location.assign(report + encodeURIComponent(body.id) + (form.dataset.reportQs || ""));
-  });
+  // (the answer event does not bubble: each form is listened to; this script is deferred)
+  for (const form of document.querySelectorAll("form[data-report]")) {
+    form.addEventListener("linja:answer", (event) => {
+      const { status, body } = event.detail || {};
+      if (status !== 201 || !body || !body.id) return;
+      const qs = form.dataset.reportQs || "";
+      window.location.assign(form.dataset.report + encodeURIComponent(body.id) + qs);
+    });
+  }
 
   const poll = document.querySelector("[data-poll-seconds]");
   if (!poll) return;

@@ -65,7 +65,7 @@
   }
 
   // A field marked data-only is sent only by a submit button whose data-fields names it; one
-// marked data-list is sent as a list of its words (separated by commas or spaces).
+// marked data-list is sent as a list of its items (separated by commas or semicolons).
   function collect(form, submitter) {
     const body = {};
     const query = new URLSearchParams();
@@ -76,7 +76,7 @@
       let value;
       if (el.type === "checkbox") value = el.checked;
       else if (el.type === "number" && el.value !== "") value = Number(el.value);
-      else if (el.dataset.list !== undefined) value = el.value.split(/[\s,;]+/).filter(Boolean);
+      else if (el.dataset.list !== undefined) value = el.value.split(/[,;\n]+/).map((v) => v.trim()).filter(Boolean);
       else value = el.value;
       const blank = value === "" || (Array.isArray(value) && value.length === 0);
       if (el.dataset.optional !== undefined && blank) continue;
