@@ -195,7 +195,8 @@ def seed_callout(console: Console, slug: str) -> str:
         console.fetch(
             "INSERT INTO callout_members (id, callout_id, member_id, position, state, attempts, "
             "dialing_by, dialing_since, decided_at) VALUES ($1, $2, $3, $4, $5::varchar, $6, "
-            "$7::varchar, CASE WHEN $7::varchar IS NULL THEN NULL ELSE now() + interval '10 minutes' END, "
+            "$7::varchar, "
+            "CASE WHEN $7::varchar IS NULL THEN NULL ELSE now() + interval '10 minutes' END, "
             "CASE WHEN $5::varchar = 'pending' THEN NULL ELSE now() - interval '70 seconds' END)",
             cm, callout, member_id, i + 1, state, used if state != "pending" else 0,
             "ctl-elsewhere" if state == "pending" else None,
@@ -207,8 +208,8 @@ def seed_callout(console: Console, slug: str) -> str:
                 "VALUES (gen_random_uuid(), $1, $2, $3, $4, 'ctl-elsewhere', "
                 "now() - make_interval(secs => $5), "
                 "now() - make_interval(secs => $6::float8), "
-                "CASE WHEN $8::varchar IS NULL THEN NULL ELSE now() - make_interval(secs => $5 - 3) "
-                "END, $7, $8::varchar)",
+                "CASE WHEN $8::varchar IS NULL THEN NULL "
+                "ELSE now() - make_interval(secs => $5 - 3) END, $7, $8::varchar)",
                 cm, no, number, f"co-test-{uuid.uuid4().hex[:8]}", float(started),
                 None if answered is None else float(answered), key, outcome,
             )  # fmt: skip
