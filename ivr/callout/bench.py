@@ -5,7 +5,9 @@ For each K: a controller (`linja serve`, its trunk at one SIPp UAS, ``LINJA_CALL
 = K, the call-out's own cap K too), a call-out needing every member, and the figures: the
 time from its start to the last confirmation, calls/s achieved, and the peak of calls up at
 once seen at the UAS (from each INVITE to its BYE) against K. It checks that every member
-was called exactly once and that the peak never exceeded K.
+was called, none twice at the same time, and that the peak never exceeded K; a member not
+reached (a call lost on a loaded machine) is called again as the policy says, and counted
+as a retry (the UAS answers up to three calls per member).
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ class Figures:
     seconds: float
     calls: int
     peak: int
+    retries: int = 0  # calls beyond one per member (a member not reached, called again)
 
     def line(self) -> str:
         return (
             f"K={self.cap:>3}: {self.members} confirmations in {self.seconds:6.1f} s, "
             f"{self.calls} calls, {self.calls / self.seconds:5.2f} calls/s, "
-            f"peak {self.peak} at the UAS (cap {self.cap})"
+            f"peak {self.peak} at the UAS (cap {self.cap}), {self.retries} retries"
         )
 
 
@@ -111,20 +114,26 @@ async def _status(settings: Settings, callout_id: uuid.UUID) -> tuple[str, float
         return c.status, seconds, len(attempts)
 
 
-def _peak(log: Path) -> tuple[int, Counter[str]]:
-    marks, invites = [], Counter[str]()
+def _peak(log: Path) -> tuple[int, Counter[str], int]:
+    """The peak of calls up at once at the UAS, the INVITEs per number, and the peak of
+    calls up at once to one number (1 unless a member was dialled twice at the same time)."""
+    marks: list[tuple[float, int, str]] = []
+    invites = Counter[str]()
     for line in log.read_text().splitlines():
         _, number, what, at = line.split()
         if what == "invite":
             invites[number] += 1
-            marks.append((float(at), 1))
+            marks.append((float(at), 1, number))
         elif what == "end":
-            marks.append((float(at), -1))
-    up = peak = 0
-    for _, step in sorted(marks):
+            marks.append((float(at), -1, number))
+    up = peak = same = 0
+    per_number = Counter[str]()
+    for _, step, number in sorted(marks):
         up += step
+        per_number[number] += step
         peak = max(peak, up)
-    return peak, invites
+        same = max(same, per_number[number])
+    return peak, invites, same
 
 
 def _healthy(port: int) -> bool:
@@ -150,7 +159,7 @@ def run_one(settings: Settings, group: str, members: int, cap: int, workdir: Pat
     uas = subprocess.Popen(
         [
             "sipp", "-sf", str(_scenario(workdir)), "-i", "127.0.0.1", "-p", str(port),
-            "-mp", str(_free_udp_port()), "-m", str(members), "-timeout", "900s", "-nostdin",
+            "-mp", str(_free_udp_port()), "-m", str(members * 3), "-timeout", "900s", "-nostdin",
             "-trace_err",
         ],
         cwd=run_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -177,13 +186,12 @@ def run_one(settings: Settings, group: str, members: int, cap: int, workdir: Pat
         if status != "confirmed" or seconds is None:
             raise SystemExit(f"K={cap}: call-out ended {status}; see {run_dir}")
         time.sleep(3)  # the last BYEs
-        peak, invites = _peak(run_dir / "calls.log")
-        twice = [n for n, c in invites.items() if c != 1]
-        if len(invites) != members or twice:
-            raise SystemExit(f"K={cap}: {len(invites)} members called, {len(twice)} not once")
+        peak, invites, same = _peak(run_dir / "calls.log")
+        if len(invites) != members or same > 1:
+            raise SystemExit(f"K={cap}: {len(invites)} members called, {same} calls at once to one")
         if peak > cap:
             raise SystemExit(f"K={cap}: peak {peak} exceeded the cap")
-        return Figures(cap, members, seconds, calls, peak)
+        return Figures(cap, members, seconds, calls, peak, sum(invites.values()) - members)
     finally:
         ctl.terminate()
         try:
