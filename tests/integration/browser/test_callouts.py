@@ -111,7 +111,6 @@ def test_callout_pages_a_team_user_makes_a_group_of_two_and_starts_and_cancels_a
         form.locator("button[type=submit]").click()
     expect(rows.nth(1).get_by_test_id("available")).to_have_text("Tavoitettavissa")
     assert members_of(console, slug)[1]["available"] is True
-    shot(page, "group")
 
     # start: bad fields first (more confirmations than members, a wait of 0): nothing starts
     page.goto("/callouts")
@@ -121,7 +120,6 @@ def test_callout_pages_a_team_user_makes_a_group_of_two_and_starts_and_cancels_a
     submit(page, "start")
     expect(page.locator("#e-start-needed")).not_to_be_empty()
     expect(page.locator("#e-start-wait")).not_to_be_empty()
-    shot(page, "start-errors")
     assert count(console, "callouts", slug) == 0
     page.locator("#f-start-needed").fill("1")
     page.locator("#f-start-wait").fill("10m")
