@@ -9,8 +9,9 @@ One run (``linja sweep``, or periodically inside the service), holding the sweep
    deleted with time and reason ``retention``, one audit entry per batch and tenant;
 4. blank the caller's personal data of cases past ``case_retention`` (timings stay),
    tenant by tenant in batches of ``batch`` cases, one transaction and audit entry each;
-   with an :class:`AttemptBlanker` given, the same for the numbers of call-out attempts
-   (issue 16: staff and partners phoned by a call-out; outcomes and times stay);
+   with an :class:`AttemptBlanker` given, the same for ended call-outs (issue 16: staff
+   and partners phoned by a call-out): the numbers of their attempts, and their members'
+   link to the group membership (who was called); outcomes and times stay;
 5. remove files with no live row: at once if their row is deleted, after a grace period if
    there is no row at all (the recorder writes the file first, then the row);
 6. with a transcript repository given: delete transcripts past the tenant's
@@ -143,7 +144,7 @@ class SweepReport:
     orphans_young: int = 0  # files with no row yet, inside the grace period (kept)
     orphans_journaled: int = 0  # files with no row yet but one in the audio-row journal (kept)
     cases_blanked: int = 0
-    callout_numbers_blanked: int = 0  # call-out attempts past case retention
+    callout_numbers_blanked: int = 0  # call-out attempts and members past case retention
     transcripts_deleted: int = 0
     copies_removed: int = 0  # converted listening copies (of deleted audio, or expired)
     exports_removed: int = 0  # API export bundles past their TTL
@@ -162,7 +163,7 @@ class SweepReport:
         if step == "cases":
             return f"{self.cases_blanked} cases anonymised"
         if step == "callouts":
-            return f"{self.callout_numbers_blanked} call-out attempt numbers blanked"
+            return f"{self.callout_numbers_blanked} call-out numbers and members blanked"
         if step == "transcripts":
             return f"{self.transcripts_deleted} transcripts deleted"
         if step == "copies":
@@ -180,7 +181,7 @@ class SweepReport:
             parts.append(f"{self.recovered} half-done deletions finished")
             parts.append(f"{self.cases_blanked} cases anonymised")
             if self.callout_numbers_blanked:
-                parts.append(f"{self.callout_numbers_blanked} call-out numbers blanked")
+                parts.append(f"{self.callout_numbers_blanked} call-out numbers and members blanked")
             if self.transcripts_deleted:
                 parts.append(f"{self.transcripts_deleted} transcripts deleted")
         gone = "to remove" if self.dry_run else "removed"
@@ -327,7 +328,7 @@ class Sweeper:
                 after = done.last
 
     async def _blank_callouts(self, report: SweepReport) -> None:
-        """Case retention for call-out attempts' numbers, ``batch`` per transaction."""
+        """Case retention for call-outs' numbers and members, ``batch`` per transaction."""
         assert self._callouts is not None
         for tenant_id in await self._repo.tenants():
             while True:

@@ -11,7 +11,8 @@ an answered call that ends without a key (a person who hung up), or an answering
 during the detection still counts (only a person presses one). The decision is handed to
 ``decided`` (which stores it) *before* the member hears the thanks, so a confirmation
 survives a crash right after the key press. Cancelled (the call-out ended), the member hears
-that it has ended and the call is hung up.
+that it has ended and the call is hung up (during the detection: once the leg is back from
+it, within the goodbye time).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ivr.ari.call import Call
+from ivr.ari.call import Call, Event
 from ivr.ari.errors import AriError, CallHungUp
 from ivr.callbacks.dialer import result_for_cause
 from ivr.callout.policy import AttemptOutcome
@@ -190,8 +191,16 @@ class MemberCall:
     async def _machine(self, leg: Call, spec: CallSpec) -> bool:
         """AMD in the dialplan; True for an answering machine (its greeting is over when
         this returns). Not sure, or no verdict in time: a person (they may press a key)."""
+        detection = asyncio.ensure_future(
+            leg.run_in_dialplan(AMD_CONTEXT, AMD_EXTENSION, timeout=self._amd_timeout)
+        )
         try:
-            back = await leg.run_in_dialplan(AMD_CONTEXT, AMD_EXTENSION, timeout=self._amd_timeout)
+            back = await asyncio.shield(detection)
+        except asyncio.CancelledError:
+            # The call-out ended during the detection: nothing can be played to a leg in the
+            # dialplan, so let it come back (within the goodbye time) to be told.
+            await self._back_from_detection(detection, spec)
+            raise
         except TimeoutError:
             log.warning("[%s] no answering-machine verdict in time: taken as a person", spec.tag)
             return False
@@ -199,6 +208,19 @@ class MemberCall:
         status, cause = (args[3] if len(args) > 3 else ""), (args[4] if len(args) > 4 else "")
         log.info("[%s] answering-machine detection: %s %s", spec.tag, status or "-", cause)
         return status == "MACHINE"
+
+    async def _back_from_detection(self, detection: asyncio.Future[Event], spec: CallSpec) -> None:
+        """Waits (at most the goodbye time) for the leg to come back from the detection."""
+        try:
+            async with asyncio.timeout(self._goodbye_timeout):
+                await asyncio.shield(detection)
+        except TimeoutError:
+            log.info("[%s] call-out ended during the detection: not back in time", spec.tag)
+        except (CallHungUp, AriError):
+            pass  # gone meanwhile: nobody to tell
+        finally:
+            if not detection.done():
+                detection.cancel()
 
     async def _leave_message(self, leg: Call, spec: CallSpec) -> None:
         """An answering machine hears the message once (after its greeting)."""

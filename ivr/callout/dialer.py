@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -64,6 +64,8 @@ __all__ = ["CalloutConfig", "CalloutDialer", "CalloutStore", "plan_of"]
 
 log = logging.getLogger(__name__)
 
+RECHECK = timedelta(seconds=10)  # a member whose restriction could not be checked: again after
+
 
 class CalloutStore(Protocol):
     """What the dialer needs of the call-out tables (CalloutRepository)."""
@@ -72,16 +74,16 @@ class CalloutStore(Protocol):
 
     async def members(self, callout_id: uuid.UUID) -> list[CalloutMemberRow]: ...
 
-    async def claim(
+    async def claim_many(
         self,
-        callout_member_id: uuid.UUID,
+        callout_member_ids: Sequence[uuid.UUID],
         controller: str,
         now: datetime,
         *,
         lease: float,
         total_cap: int,
         takeovers: bool = True,
-    ) -> Claim | None: ...
+    ) -> list[Claim]: ...
 
     async def renew(self, callout_member_id: uuid.UUID, controller: str, now: datetime) -> bool: ...
 
@@ -251,18 +253,19 @@ class CalloutDialer:
             added = await self._store.escalate(c.id, now)
             log.info("[callout %s] wait passed: escalated (%d members added)", c.id, added)
             self.notify()
-        for member_id in decision.call:
-            await self._pace()
-            claim = await self._store.claim(
-                member_id,
-                self.me,
-                self._clock(),
-                lease=self._cfg.lease,
-                total_cap=self._cfg.total_cap,
-                takeovers=self._gate.open(),
-            )
-            if claim is None:
-                continue
+        if not decision.call:
+            return
+        # One claim for every free slot (the caps are counted once, under the claim lock);
+        # the calls then start paced at ``rate`` in their own tasks.
+        claims = await self._store.claim_many(
+            decision.call,
+            self.me,
+            self._clock(),
+            lease=self._cfg.lease,
+            total_cap=self._cfg.total_cap,
+            takeovers=self._gate.open(),
+        )
+        for claim in claims:
             await self._start(c, plan, claim)
 
     def _view(self, m: CalloutMemberRow, now: datetime) -> MemberView:
@@ -281,11 +284,14 @@ class CalloutDialer:
         )
 
     async def _pace(self) -> None:
+        """Waits for this call's turn: at most ``rate`` new calls a second. The turn is
+        reserved before waiting, so calls paced at once queue up in order."""
         loop = asyncio.get_running_loop()
-        wait = self._next_dial - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._next_dial = max(loop.time(), self._next_dial) + 1.0 / self._cfg.rate
+        now = loop.time()
+        turn = max(now, self._next_dial)
+        self._next_dial = turn + 1.0 / self._cfg.rate
+        if turn > now:
+            await asyncio.sleep(turn - now)
 
     async def _start(self, c: CalloutRow, plan: Plan, claim: Claim) -> None:
         m = claim.member
@@ -304,24 +310,40 @@ class CalloutDialer:
             log.info("[%s] interrupted attempt taken over: member %s", tag, state)
             self.notify()
             return
-        if await self._restricted(c, m, tag):
-            await self._store.release(
-                m.id, self.me, state=MemberState.FAILED.value, now=self._clock()
-            )
-            log.info("[%s] processing restricted: not called", tag)
-            return
         job = _Job(c.id)
         self._jobs[m.id] = job
         job.task = asyncio.create_task(self._serve(c, plan, m, job, tag), name=f"co-{m.id}")
 
-    async def _restricted(self, c: CalloutRow, m: CalloutMemberRow, tag: str) -> bool:
+    async def _restricted(self, c: CalloutRow, m: CalloutMemberRow, tag: str) -> bool | None:
+        """Whether the member's processing is restricted; None when that cannot be told."""
         for number in m.numbers:
             try:
                 if await self._restrictions.is_restricted(c.tenant_id, number=number):
                     return True
             except StorageError as exc:
                 log.warning("[%s] restriction check failed (%s): not calling now", tag, exc)
-                return True
+                return None
+        return False
+
+    async def _may_call(self, c: CalloutRow, m: CalloutMemberRow, tag: str) -> bool:
+        """After the call's turn (rate): a restricted member is failed, not called; one whose
+        restriction cannot be checked now is tried again later."""
+        try:
+            await self._pace()
+            restricted = await self._restricted(c, m, tag)
+        except asyncio.CancelledError:  # the call-out ended before the call started
+            await asyncio.shield(self._store.release(m.id, self.me))
+            raise
+        if restricted is False:
+            return True
+        if restricted:
+            state, later = MemberState.FAILED, None
+            log.info("[%s] processing restricted: not called", tag)
+        else:
+            state, later = MemberState.PENDING, self._clock() + RECHECK
+        await self._store.release(
+            m.id, self.me, state=state.value, now=self._clock(), next_at=later
+        )
         return False
 
     def _end_calls(self, which: Callable[[_Job], bool]) -> None:
@@ -334,7 +356,8 @@ class CalloutDialer:
     ) -> None:
         renewer = asyncio.create_task(self._renew(m.id, tag))
         try:
-            await self._attempt(c, plan, m, job, tag)
+            if await self._may_call(c, m, tag):
+                await self._attempt(c, plan, m, job, tag)
         except StorageError as exc:
             log.warning("[%s] attempt not stored (%s); the lease expires", tag, exc)
         except asyncio.CancelledError:

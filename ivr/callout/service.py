@@ -157,6 +157,51 @@ class CalloutService:
         return await self.groups.create_group(tenant.id, name, description=description[:500])
 
     async def add_member(self, group: StaffGroupView, member: MemberInput) -> StaffMemberView:
+        numbers = await self._check_member(group, member, None)
+        pin_hash = await self._hasher.hash(member.pin) if member.pin else None
+        return await self.groups.add_member(
+            group.id,
+            member.name.strip(),
+            numbers[0],
+            kind=member.kind,
+            other_numbers=tuple(numbers[1:]),
+            pin_hash=pin_hash,
+            available=member.available,
+        )
+
+    async def update_member(
+        self, group: StaffGroupView, member_id: uuid.UUID, member: MemberInput
+    ) -> StaffMemberView:
+        """Replaces the member's name, numbers, kind and availability; the PIN: ``None``
+        keeps it, ``""`` removes it, digits set a new one. Checked as :meth:`add_member`."""
+        if member_id not in {m.id for m in await self.groups.members(group.id)}:
+            raise NotFound("staff group member", member_id)
+        numbers = await self._check_member(group, member, member_id)
+        pin: str | bool | None = False  # False: keep
+        if member.pin == "":
+            pin = None
+        elif member.pin is not None:
+            pin = await self._hasher.hash(member.pin)
+        return await self.groups.update_member(
+            member_id,
+            name=member.name.strip(),
+            numbers=tuple(numbers),
+            kind=member.kind,
+            available=member.available,
+            pin_hash=pin,
+        )
+
+    async def remove_member(self, group: StaffGroupView, member_id: uuid.UUID) -> None:
+        """Removes the member and their name, numbers and PIN (call-outs keep the member's
+        place and outcomes; the numbers in their attempts go with the tenant's retention)."""
+        if member_id not in {m.id for m in await self.groups.members(group.id)}:
+            raise NotFound("staff group member", member_id)
+        await self.groups.remove_member(member_id)
+
+    async def _check_member(
+        self, group: StaffGroupView, member: MemberInput, member_id: uuid.UUID | None
+    ) -> list[str]:
+        """The member's numbers, normalised; BadCallout naming every bad field."""
         errors: dict[str, str] = {}
         name = member.name.strip()
         if not name or len(name) > 200:
@@ -173,24 +218,17 @@ class CalloutService:
             errors["numbers"] = "a number is given twice"
         if member.kind not in MEMBER_KINDS:
             errors["kind"] = f"one of {', '.join(MEMBER_KINDS)}"
-        if member.pin is not None and not _PIN.match(member.pin):
+        clears = member.pin == "" and member_id is not None  # an edit removing the PIN
+        if member.pin is not None and not clears and not _PIN.match(member.pin):
             errors["pin"] = "4-12 digits"
         if numbers and any(
-            m.phone_number == numbers[0] for m in await self.groups.members(group.id)
+            m.phone_number == numbers[0] and m.id != member_id
+            for m in await self.groups.members(group.id)
         ):
             errors["numbers[0]"] = "already a member's first number in this group"
         if errors:
             raise BadCallout(errors)
-        pin_hash = await self._hasher.hash(member.pin) if member.pin else None
-        return await self.groups.add_member(
-            group.id,
-            name,
-            numbers[0],
-            kind=member.kind,
-            other_numbers=tuple(numbers[1:]),
-            pin_hash=pin_hash,
-            available=member.available,
-        )
+        return numbers
 
     # -- call-outs -------------------------------------------------------------------------
 

@@ -4,6 +4,9 @@
     POST /api/groups                      {"name", "description"?}
     GET  /api/groups/{id}                 the group and its members in calling order
     POST /api/groups/{id}/members         {"name", "numbers": [...], "kind"?, "pin"?, "available"?}
+    PATCH  /api/groups/{id}/members/{member}  the same fields, all given again ("pin" left
+                                          out keeps it, "" removes it)
+    DELETE /api/groups/{id}/members/{member}  the member and their data
     GET  /api/callouts                    the tenant's call-outs, newest first
     POST /api/callouts                    {"group", "message" | "audio", "needed"?, "wait"?,
                                            "escalate_to"?, "pin"?, "language"?, "max_parallel"?,
@@ -151,25 +154,51 @@ def add_routes(
     async def add_member(request: web.Request, who: Principal) -> web.StreamResponse:
         g = await group_of(request, who)
         body = await _body(request, _MEMBER)
-        _typed(body, {"name": str, "numbers": list, "kind": str, "pin": str, "available": bool})
-        numbers = body.get("numbers") or []
-        if not all(isinstance(n, str) for n in numbers):
-            raise BadInput("the request has invalid fields", errors={"numbers": "strings"})
         try:
-            m = await service.add_member(
-                g,
-                MemberInput(
-                    name=body.get("name") or "",
-                    numbers=numbers,
-                    kind=body.get("kind") or "staff",
-                    pin=body.get("pin"),
-                    available=body.get("available", True),
-                ),
-            )
+            m = await service.add_member(g, member_input(body))
         except BadCallout as exc:
             raise _bad(exc) from None
         log.info("[group %s] member %s added by %s", g.id, m.id, who.login)
         return web.json_response({"id": str(m.id), "position": m.position}, status=201)
+
+    def member_input(body: dict[str, Any]) -> MemberInput:
+        _typed(body, {"name": str, "numbers": list, "kind": str, "pin": str, "available": bool})
+        numbers = body.get("numbers") or []
+        if not all(isinstance(n, str) for n in numbers):
+            raise BadInput("the request has invalid fields", errors={"numbers": "strings"})
+        return MemberInput(
+            name=body.get("name") or "",
+            numbers=numbers,
+            kind=body.get("kind") or "staff",
+            pin=body.get("pin"),
+            available=body.get("available", True),
+        )
+
+    def member_id_of(request: web.Request) -> uuid.UUID:
+        try:
+            return uuid.UUID(request.match_info["member"])
+        except ValueError:
+            raise NotThere("no such member") from None
+
+    @who_may
+    async def update_member(request: web.Request, who: Principal) -> web.StreamResponse:
+        g = await group_of(request, who)
+        member_id = member_id_of(request)
+        body = await _body(request, _MEMBER)
+        try:
+            m = await service.update_member(g, member_id, member_input(body))
+        except BadCallout as exc:
+            raise _bad(exc) from None
+        log.info("[group %s] member %s changed by %s", g.id, m.id, who.login)
+        return web.json_response({"id": str(m.id), "position": m.position})
+
+    @who_may
+    async def remove_member(request: web.Request, who: Principal) -> web.StreamResponse:
+        g = await group_of(request, who)
+        member_id = member_id_of(request)
+        await service.remove_member(g, member_id)
+        log.info("[group %s] member %s removed by %s", g.id, member_id, who.login)
+        return web.Response(status=204)
 
     @who_may
     async def list_callouts(request: web.Request, who: Principal) -> web.StreamResponse:
@@ -251,6 +280,8 @@ def add_routes(
     app.router.add_post("/api/groups", create_group)
     app.router.add_get("/api/groups/{id}", show_group)
     app.router.add_post("/api/groups/{id}/members", add_member)
+    app.router.add_patch("/api/groups/{id}/members/{member}", update_member)
+    app.router.add_delete("/api/groups/{id}/members/{member}", remove_member)
     app.router.add_get("/api/callouts", list_callouts)
     app.router.add_post("/api/callouts", start)
     app.router.add_get("/api/callouts/{id}", report)

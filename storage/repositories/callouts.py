@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Interval, cast, func, insert, or_, select, text, update
+from sqlalchemy import Interval, and_, cast, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor
@@ -382,32 +383,44 @@ class CalloutRepository:
     async def blank_expired_numbers(
         self, tenant_id: uuid.UUID, now: datetime, actor: Actor, *, limit: int
     ) -> int:
-        """Retention, one transaction: blanks the number of up to ``limit`` of the tenant's
-        call-out attempts older than its ``case_retention`` (of call-outs that have ended;
-        outcomes and times stay), with one audit entry. Returns how many; rows locked by
-        someone else are skipped (the next sweep takes them)."""
+        """Retention, one transaction: of the tenant's call-outs that have ended, blanks the
+        number of up to ``limit`` attempts older than its ``case_retention``, and unlinks up
+        to ``limit`` members of call-outs that ended before it from their group membership
+        (the report then names nobody; places, states, outcomes and times stay), with one
+        audit entry. Returns how many rows changed; rows locked by someone else are skipped
+        (the next sweep takes them)."""
         retention = (
             select(cast(Tenant.case_retention, Interval))
             .where(Tenant.id == tenant_id)
             .scalar_subquery()
         )
+        cutoff = timestamptz(now) - retention
+        ended = and_(Callout.tenant_id == tenant_id, Callout.status != "running")
         picked = (
             select(CalloutAttempt.id)
             .join(CalloutMember, CalloutMember.id == CalloutAttempt.callout_member_id)
             .join(Callout, Callout.id == CalloutMember.callout_id)
-            .where(
-                Callout.tenant_id == tenant_id,
-                Callout.status != "running",
-                CalloutAttempt.number.is_not(None),
-                CalloutAttempt.started_at < timestamptz(now) - retention,
-            )
+            .where(ended, CalloutAttempt.number.is_not(None), CalloutAttempt.started_at < cutoff)
             .order_by(CalloutAttempt.started_at)
             .limit(limit)
             .with_for_update(of=CalloutAttempt, skip_locked=True)
             .cte("picked")
         )
+        linked = (
+            select(CalloutMember.id)
+            .join(Callout, Callout.id == CalloutMember.callout_id)
+            .where(
+                ended,
+                CalloutMember.member_id.is_not(None),
+                func.coalesce(Callout.ended_at, Callout.started_at) < cutoff,
+            )
+            .order_by(CalloutMember.id)
+            .limit(limit)
+            .with_for_update(of=CalloutMember, skip_locked=True)
+            .cte("linked")
+        )
         async with transaction(self._sessions) as s:
-            rows = (
+            blanked = (
                 await s.execute(
                     update(CalloutAttempt)
                     .where(CalloutAttempt.id == picked.c.id)
@@ -415,15 +428,23 @@ class CalloutRepository:
                     .returning(CalloutAttempt.id)
                 )
             ).all()
-            if rows:
+            unlinked = (
+                await s.execute(
+                    update(CalloutMember)
+                    .where(CalloutMember.id == linked.c.id)
+                    .values(member_id=None)
+                    .returning(CalloutMember.id)
+                )
+            ).all()
+            if blanked or unlinked:
                 await AuditLog.append_in(
                     s,
                     "retention.callout_attempts",
                     actor,
                     tenant_id=tenant_id,
-                    details={"callout_attempts": len(rows)},
+                    details={"callout_attempts": len(blanked), "callout_members": len(unlinked)},
                 )
-            return len(rows)
+            return len(blanked) + len(unlinked)
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -438,8 +459,29 @@ class CalloutRepository:
         takeovers: bool = True,
     ) -> Claim | None:
         """Takes the member's lease if they may be called now and both caps allow another
-        call; None otherwise (locked rows are skipped, never waited for). ``takeovers``
-        False: not a member whose expired lease another controller held."""
+        call; None otherwise (:meth:`claim_many` of one)."""
+        claims = await self.claim_many(
+            [callout_member_id], controller, now, lease=lease, total_cap=total_cap,
+            takeovers=takeovers,
+        )  # fmt: skip
+        return claims[0] if claims else None
+
+    async def claim_many(
+        self,
+        callout_member_ids: Sequence[uuid.UUID],
+        controller: str,
+        now: datetime,
+        *,
+        lease: float,
+        total_cap: int,
+        takeovers: bool = True,
+    ) -> list[Claim]:
+        """In one transaction under the claim lock, the leases of as many of the members
+        (of one call-out, in the order given) as may be called now and both caps leave room
+        for; locked rows are skipped, never waited for. ``takeovers`` False: not a member
+        whose expired lease another controller held."""
+        if not callout_member_ids:
+            return []
         async with transaction(self._sessions) as s:
             await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
             found = (
@@ -448,7 +490,7 @@ class CalloutRepository:
                         select(CalloutMember, Callout.max_parallel)
                         .join(Callout, Callout.id == CalloutMember.callout_id)
                         .where(
-                            CalloutMember.id == callout_member_id,
+                            CalloutMember.id.in_(list(callout_member_ids)),
                             CalloutMember.state == "pending",
                             CalloutMember.member_id.is_not(None),
                             Callout.status == "running",
@@ -457,42 +499,75 @@ class CalloutRepository:
                         )
                     )
                 )
-            ).first()
-            if found is None:
-                return None
-            row, per_callout = found
+            ).all()
+            if not found:
+                return []
+            order = {member_id: i for i, member_id in enumerate(callout_member_ids)}
+            rows = sorted((row for row, _ in found), key=lambda r: order[r.id])
+            callouts = {row.callout_id for row in rows}
             live = await s.execute(
-                select(
-                    func.count().filter(CalloutMember.callout_id == row.callout_id),
-                    func.count(),
-                )
-                .select_from(CalloutMember)
+                select(CalloutMember.callout_id, func.count())
                 .join(Callout, Callout.id == CalloutMember.callout_id)
                 .where(Callout.status == "running", LEASE.live(now, lease))
+                .group_by(CalloutMember.callout_id)
             )
-            mine, total = live.one()
-            if mine >= per_callout or total >= total_cap:
-                return None
-            orphans: tuple[str, ...] = ()
-            if row.dialing_by is not None:
-                # The lease ran out: its controller died mid-call. Close what it left open.
-                log.warning(
-                    "[callout %s] member %s: lease of %s expired; taken over by %s",
-                    row.callout_id, row.id, row.dialing_by, controller,
-                )  # fmt: skip
-                dead = await ATTEMPTS.close_dead(s, row.id, now)
-                if dead.answered:
-                    log.warning(
-                        "[callout %s] member %s had answered the dead controller's call: "
-                        "attempt closed as answered",
-                        row.callout_id, row.id,
-                    )  # fmt: skip
-                orphans = dead.channels
-                row.attempts += dead.count
-            LEASE.take(row, controller, now)
+            per = dict(live.tuples().all())
+            room_total = total_cap - sum(per.values())
+            room = {
+                cid: cap - per.get(cid, 0) for cid, cap in {(r.callout_id, c) for r, c in found}
+            }
+            taken: list[CalloutMember] = []
+            for row in rows:
+                if room_total <= 0:
+                    break
+                if room[row.callout_id] <= 0:
+                    continue
+                room_total -= 1
+                room[row.callout_id] -= 1
+                taken.append(row)
+            orphans = []
+            for row in taken:
+                orphans.append(await self._take_over(s, row, controller, now))
+                LEASE.take(row, controller, now)
             await s.flush()
-            member = await s.get(StaffGroupMember, row.member_id)
-            return Claim(_member(row, member), orphans)
+            people = {
+                m.id: m
+                for m in await s.scalars(
+                    select(StaffGroupMember).where(
+                        StaffGroupMember.id.in_([row.member_id for row in taken])
+                    )
+                )
+            }
+            log.debug(
+                "claims of %s in %d call-out(s): %d of %d asked",
+                controller, len(callouts), len(taken), len(callout_member_ids),
+            )  # fmt: skip
+            return [
+                Claim(_member(row, people.get(row.member_id) if row.member_id else None), left)
+                for row, left in zip(taken, orphans, strict=True)
+            ]
+
+    @staticmethod
+    async def _take_over(
+        s: AsyncSession, row: CalloutMember, controller: str, now: datetime
+    ) -> tuple[str, ...]:
+        """A lease that ran out (its controller died mid-call): closes what it left open
+        and returns the channels to hang up."""
+        if row.dialing_by is None:
+            return ()
+        log.warning(
+            "[callout %s] member %s: lease of %s expired; taken over by %s",
+            row.callout_id, row.id, row.dialing_by, controller,
+        )  # fmt: skip
+        dead = await ATTEMPTS.close_dead(s, row.id, now)
+        if dead.answered:
+            log.warning(
+                "[callout %s] member %s had answered the dead controller's call: "
+                "attempt closed as answered",
+                row.callout_id, row.id,
+            )  # fmt: skip
+        row.attempts += dead.count
+        return dead.channels
 
     async def renew(self, callout_member_id: uuid.UUID, controller: str, now: datetime) -> bool:
         async with transaction(self._sessions) as s:

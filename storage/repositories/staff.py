@@ -106,6 +106,38 @@ class StaffGroupRepository:
             if result.first() is None:
                 raise NotFound("staff group member", member_id)
 
+    async def update_member(
+        self,
+        member_id: uuid.UUID,
+        *,
+        name: str,
+        numbers: tuple[str, ...],
+        kind: str,
+        available: bool,
+        pin_hash: str | bool | None = False,
+    ) -> StaffMemberView:
+        """Sets the member's data (their place in the order stays); ``pin_hash`` False keeps
+        the PIN, None removes it."""
+        values: dict[str, object] = {
+            "name": name,
+            "phone_number": numbers[0],
+            "other_numbers": list(numbers[1:]),
+            "kind": kind,
+            "available": available,
+        }
+        if pin_hash is not False:
+            values["pin_hash"] = pin_hash
+        async with transaction(self._sessions) as s:
+            member = await s.scalar(
+                update(StaffGroupMember)
+                .where(StaffGroupMember.id == member_id)
+                .values(**values)
+                .returning(StaffGroupMember)
+            )
+            if member is None:
+                raise NotFound("staff group member", member_id)
+            return _member(member)
+
     async def members(self, group_id: uuid.UUID) -> list[StaffMemberView]:
         stmt = (
             select(StaffGroupMember)

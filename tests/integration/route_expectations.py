@@ -46,6 +46,7 @@ SUBJECT = {"tenant": "{tenant}", "phone": "{phone}"}
 LOGIN = {"login": "{me}", "password": "matrix-password-1"}  # the caller's own (anonymous: A's team)
 USER = {"login": "user"}  # a fresh team user of A
 GROUP = {"id": "group_id"}  # a fresh staff group of A, with one member
+MEMBER = {"id": "group_id", "member": "member_id"}  # ... and that member
 CALLOUT = {"id": "callout_id"}  # a fresh call-out of A (nobody dials it here)
 NEW_USER = {
     "login": "{new_login}",
@@ -73,6 +74,11 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("GET", "/reports"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/work"): row(303, 403, 200, 200, 200, 200, tenant=True),
     ("GET", "/agents"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    # staff call-out pages: as the API (another tenant's group or call-out: not found)
+    ("GET", "/groups"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/groups/{id}"): row(303, 403, 200, 200, 404, 200, tenant=True, params=GROUP),
+    ("GET", "/callouts"): row(303, 403, 200, 200, 200, 200, tenant=True),
+    ("GET", "/callouts/{id}"): row(303, 403, 200, 200, 404, 200, tenant=True, params=CALLOUT),
     ("GET", "/people"): row(303, 403, 403, 200, 200, 200, tenant=True),
     ("GET", "/audit"): row(303, 403, 403, 200, 200, 200, tenant=True),
     ("GET", "/admin/tenants"): row(303, 403, 403, 200, 200, 200),
@@ -190,6 +196,11 @@ EXPECTATIONS: dict[tuple[str, str], Row] = {
     ("POST", "/api/groups/{id}/members"):
         row(401, 403, 201, 201, 404, 201, tenant=True, params=GROUP,
             body={"name": "Varamies", "numbers": ["0401112233"]}),
+    ("PATCH", "/api/groups/{id}/members/{member}"):
+        row(401, 403, 200, 200, 404, 200, tenant=True, params=MEMBER,
+            body={"name": "Asentaja", "numbers": ["0401112244"], "available": False}),
+    ("DELETE", "/api/groups/{id}/members/{member}"):
+        row(401, 403, 204, 204, 404, 204, tenant=True, params=MEMBER),
     ("GET", "/api/callouts"): row(401, 403, 200, 200, 200, 200, tenant=True),
     ("POST", "/api/callouts"):
         row(401, 403, 201, 201, 400, 201, tenant=True,

@@ -190,7 +190,7 @@ async def fresh_resources(m: Matrix) -> dict[str, str]:
     group = await StaffGroupRepository(m.core.sessions).create_group(
         m.tenant_a.id, f"vikapäivystys-{random.randrange(10**9)}"
     )
-    await StaffGroupRepository(m.core.sessions).add_member(group.id, "Asentaja", phone)
+    member = await StaffGroupRepository(m.core.sessions).add_member(group.id, "Asentaja", phone)
     callout = await CalloutRepository(m.core.sessions).create(
         NewCallout(
             tenant_id=m.tenant_a.id, group_id=group.id, escalate_group_id=None,
@@ -202,6 +202,7 @@ async def fresh_resources(m: Matrix) -> dict[str, str]:
     return {
         "group_id": str(group.id),
         "group_name": group.name,
+        "member_id": str(member.id),
         "callout_id": str(callout),
         "token": str(token.id),
         "number": number,

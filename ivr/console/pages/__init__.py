@@ -22,6 +22,7 @@ AREAS = (
     "bulletins",
     "cases",
     "work",
+    "callouts",
     "agents",
     "people",
     "audit",

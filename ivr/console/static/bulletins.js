@@ -1,6 +1,5 @@
-// Bulletins page: an uploaded audio file goes into the form's hidden "audio" field as base64
-// (the form then posts JSON like every other), and "Preview" speaks the text through
-// POST /api/bulletins/preview and plays it here before anything is published.
+// Bulletins page: "Preview" speaks the text through POST /api/bulletins/preview and plays it
+// here before anything is published (an uploaded audio file: upload.js).
 "use strict";
 
 (function () {
@@ -8,23 +7,6 @@
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
   };
-
-  document.addEventListener("change", (event) => {
-    const input = event.target.closest("input[type=file][data-audio-for]");
-    if (!input) return;
-    const form = document.getElementById(input.dataset.audioFor);
-    const hidden = form && form.querySelector("input[name=audio]");
-    if (!hidden) return;
-    hidden.value = "";
-    const file = input.files && input.files[0];
-    if (!file) return;
-    const reader = new FileReader();
-    reader.onload = () => {
-      const url = String(reader.result || "");
-      hidden.value = url.slice(url.indexOf(",") + 1);
-    };
-    reader.readAsDataURL(file);
-  });
 
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-preview-for]");

@@ -38,12 +38,13 @@
     const rest = [];
     let first = null;
     for (const [name, message] of Object.entries(errors)) {
-      const slot = slots.get(name);
+      // "numbers[1]" (an item of a list field) lands beside the list's field
+      const slot = slots.get(name) || slots.get(name.replace(/\[\d+\]$/, ""));
       if (!slot) { rest.push(name + ": " + message); continue; }
       slot.textContent = String(message);
       const field = slot.closest(".field");
       if (field) field.classList.add("invalid");
-      const input = form.elements.namedItem(name);
+      const input = form.elements.namedItem(slot.dataset.errorFor);
       if (input && input.setAttribute) {
         input.setAttribute("aria-invalid", "true");
         if (!first) first = input;
@@ -63,7 +64,8 @@
     if (first) first.focus();
   }
 
-  // A field marked data-only is sent only by a submit button whose data-fields names it.
+  // A field marked data-only is sent only by a submit button whose data-fields names it; one
+// marked data-list is sent as a list of its items (separated by commas or semicolons).
   function collect(form, submitter) {
     const body = {};
     const query = new URLSearchParams();
@@ -74,8 +76,10 @@
       let value;
       if (el.type === "checkbox") value = el.checked;
       else if (el.type === "number" && el.value !== "") value = Number(el.value);
+      else if (el.dataset.list !== undefined) value = el.value.split(/[,;\n]+/).map((v) => v.trim()).filter(Boolean);
       else value = el.value;
-      if (el.dataset.optional !== undefined && value === "") continue;
+      const blank = value === "" || (Array.isArray(value) && value.length === 0);
+      if (el.dataset.optional !== undefined && blank) continue;
       if (el.dataset.in === "query") { if (value !== "") query.set(el.name, String(value)); }
       else body[el.name] = value;
     }

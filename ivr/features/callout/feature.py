@@ -67,6 +67,7 @@ async def wire(core: Core) -> Feature:
         hasher=hasher,
         on_start=dialer.notify,
     )
+    core.services.offer(service)  # the console's call-out pages read through it
     return Feature(
         "callout",
         flows=(OrphanedLeg(store, core.clock),),

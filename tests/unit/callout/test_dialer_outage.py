@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,22 +58,24 @@ class Store:
         self._up()
         return [self.member]
 
-    async def claim(
+    async def claim_many(
         self,
-        callout_member_id: uuid.UUID,
+        callout_member_ids: Sequence[uuid.UUID],
         controller: str,
         now: datetime,
         *,
         lease: float,
         total_cap: int,
         takeovers: bool = True,
-    ) -> Claim | None:
+    ) -> list[Claim]:
         self._up()
+        if self.member.id not in callout_member_ids:
+            return []
         if self.member.state != "pending" or self.member.dialing_by is not None:
-            return None
+            return []
         self.claims += 1
         self.member = replace(self.member, dialing_by=controller, dialing_since=now)
-        return Claim(self.member, ())
+        return [Claim(self.member, ())]
 
     async def renew(self, member_id: uuid.UUID, controller: str, now: datetime) -> bool:
         self._up()

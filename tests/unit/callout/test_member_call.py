@@ -297,3 +297,40 @@ async def test_hanging_up_during_the_detection_is_not_reached(tmp_path: Path) ->
     result = await asyncio.wait_for(task, 2)
     assert result.outcome is AttemptOutcome.NO_KEY and result.answered_at is not None
     assert w.heard() == []
+
+
+async def test_item4_a_call_out_ending_during_the_detection_tells_the_member_once_back(
+    tmp_path: Path,
+) -> None:
+    """Issue 16 item 4: the call-out ends while the answered leg is in AMD (in the dialplan,
+    where nothing can be played to it): the member is told it has ended once the leg is
+    back from the detection, then hung up."""
+    w = World(tmp_path)
+    task = w.start(w.spec())
+    await w.dialled()
+    w.fake.start_call("co-1", args=["callout-member", "demo"])
+    await w.fake.wait_until(lambda: w.fake.requests_to("POST", "/channels/co-1/continue"))
+    await asyncio.sleep(0.05)
+    task.cancel()  # the call-out ended
+    await asyncio.sleep(0.1)
+    assert not w.hung_up()  # not cut off mid-detection: waiting for the leg to come back
+    w.fake.start_call("co-1", args=["callout-member", "demo", "amd", "HUMAN", "HUMAN-1-1"])
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 3)
+    assert w.heard() == [text(Text.CALLOUT_ENDED, "fi")]
+    assert w.hung_up()
+
+
+async def test_item4_a_detection_that_does_not_come_back_in_time_is_hung_up(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path)  # goodbye_timeout 1 s
+    task = w.start(w.spec())
+    await w.dialled()
+    w.fake.start_call("co-1", args=["callout-member", "demo"])
+    await w.fake.wait_until(lambda: w.fake.requests_to("POST", "/channels/co-1/continue"))
+    task.cancel()  # a machine's greeting goes on: no verdict within the goodbye time
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 3)
+    assert w.heard() == []
+    assert w.hung_up()

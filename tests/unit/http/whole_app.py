@@ -31,6 +31,7 @@ SAMPLE_VALUES: dict[str, tuple[str, ...]] = {
     "agent": ("agent1",),
     "action": ("login", "pause", "complete"),
     "id": (str(uuid.UUID(int=7)),),
+    "member": (str(uuid.UUID(int=10)),),
     "case_id": (str(uuid.UUID(int=8)),),
     "tenant": ("demo",),
     "channel": ("sms",),
