@@ -91,20 +91,28 @@ def _bad(exc: BadCallout) -> BadInput:
     return BadInput("the request has invalid fields", errors=exc.errors)
 
 
+async def tenant_group(
+    service: CalloutService, request: web.Request, who: Principal
+) -> StaffGroupView:
+    """The group the URL's ``{id}`` names, of the user's tenant; NotThere otherwise (also for
+    another tenant's group: its existence is not told)."""
+    try:
+        group_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise NotThere("no such group") from None
+    for g in await service.groups.groups(who.tenant()):
+        if g.id == group_id:
+            return g
+    raise NotThere("no such group")
+
+
 def add_routes(
     app: web.Application, service: CalloutService, tenants: TenantRepository, guard: Guard
 ) -> None:
     who_may = guard.requires(Role.ADMIN, Role.TEAM, tenant_param="tenant")
 
     async def group_of(request: web.Request, who: Principal) -> StaffGroupView:
-        try:
-            group_id = uuid.UUID(request.match_info["id"])
-        except ValueError:
-            raise NotThere("no such group") from None
-        for g in await service.groups.groups(who.tenant()):
-            if g.id == group_id:
-                return g
-        raise NotThere("no such group")
+        return await tenant_group(service, request, who)
 
     @who_may
     async def list_groups(request: web.Request, who: Principal) -> web.StreamResponse:

@@ -13,7 +13,6 @@ the tenant with ``?tenant=SLUG``); another tenant's group or call-out is not fou
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +23,7 @@ from aiohttp import web
 from ivr.callout.service import BadCallout, CalloutService
 from ivr.console.deps import PageDeps
 from ivr.console.nav import NavItem
+from ivr.http.callouts import tenant_group
 from ivr.http.guard import Principal
 from ivr.http.problems import NotThere
 from ivr.texts import LANGUAGES
@@ -79,14 +79,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
         }
 
     async def group_of(request: web.Request, who: Principal) -> StaffGroupView:
-        try:
-            group_id = uuid.UUID(request.match_info["id"])
-        except ValueError:
-            raise NotThere("no such group") from None
-        for g in await service.groups.groups(who.tenant()):
-            if g.id == group_id:
-                return g
-        raise NotThere("no such group")
+        return await tenant_group(service, request, who)
 
     @guarded
     async def groups(request: web.Request, who: Principal) -> web.StreamResponse:
