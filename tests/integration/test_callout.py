@@ -9,11 +9,9 @@ import asyncio
 import base64
 import itertools
 import json
-import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +27,7 @@ import pytest
 
 from ivr.audio import silence
 from ivr.callout.sipp_audio import member_audio
-from ivr.config import Settings, project_root
+from ivr.config import Settings
 from storage.db import short_lived_sessions
 from storage.domain import Actor
 from storage.repositories.callouts import CalloutRepository
@@ -42,6 +40,7 @@ from tests.support import (
     ensure_demo_admin,
     free_media_port,
     free_udp_port,
+    linja_here,
     owner_connection,
     wait_for,
 )
@@ -70,16 +69,9 @@ def sql(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
     return asyncio.run(_sql(settings, query, *args))
 
 
-def linja(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ivr.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=project_root(),
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+def linja(*args: str) -> subprocess.CompletedProcess[str]:
+    """In this process (tests.support.linja_here): the module makes about forty calls."""
+    return linja_here(*args)
 
 
 def ok(*args: str) -> str:

@@ -7,7 +7,6 @@ Names carry a random suffix: these tests share the stack's database with the oth
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -23,9 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.cli import main
 from ivr.config import Settings, project_root
-from tests.support import Controller, basic_auth, run_sipp, sql, wait_for
+from tests.support import Controller, basic_auth, linja_here, run_sipp, sql, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,16 +75,8 @@ def linja_process(*argv: str, stdin: str = "") -> tuple[int, str, str]:
 
 def linja(*argv: str, stdin: str = "") -> tuple[int, str, str]:
     """`linja argv` in this process, through :func:`ivr.cli.main`."""
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr, sys.stdin
-    sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.stdout, sys.stderr, sys.stdin = old
-    return code, out.getvalue(), err.getvalue()
+    done = linja_here(*argv, stdin=stdin)
+    return done.returncode, done.stdout, done.stderr
 
 
 def ok_json(result: tuple[int, str, str]) -> dict[str, Any]:
