@@ -131,7 +131,13 @@ def run_sipp(
         *(extra or []),
     ]
     proc = subprocess.run(
-        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout + 30, check=False
+        cmd,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout + 30,
+        check=False,
     )
     rtt: list[float] = []
     for csv in workdir.glob("*_rtt.csv"):
@@ -361,6 +367,7 @@ class AgentPhone:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            errors="replace",  # SIPp's screen may carry a packet's raw bytes
         )
         self.register(120)
 

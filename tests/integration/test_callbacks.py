@@ -77,6 +77,7 @@ class Customer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            errors="replace",  # SIPp's screen may carry a packet's raw bytes
         )
 
     def wait(self, timeout: float = 90) -> tuple[int, str]:

@@ -189,7 +189,7 @@ def test_an_agent_registered_with_kamailio_is_rung_by_either_node(
 ) -> None:
     base = two_nodes.base
     wrong = run_sipp(
-        "agent-registers.xml", tmp_path / "wrong", service="agent1", settings=base, timeout=1,
+        "agent-registers.xml", tmp_path / "wrong", service="agent1", settings=base, timeout=5,
         extra=["-au", "agent1", "-ap", "not-the-password", "-key", "contact_port", "5",
                "-key", "expires", "60", "-trace_msg"],
     )  # fmt: skip

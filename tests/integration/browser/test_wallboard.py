@@ -308,21 +308,18 @@ async def _close_callbacks(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="module")
-def console(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """One controller for the module (starting one costs seconds), the console's fixture
-    replaced: callback requests other tests left would be offered to this module's agent,
-    so they are closed before it starts."""
+def console(console: Console, stack: Settings) -> Iterator[Console]:
+    """The package's controller (one per worker port: a second one would find the first
+    on its port), with the callback requests other tests left closed first, so that none
+    is offered to this module's agents."""
     run_async(lambda: _close_callbacks(stack))
     run_async(lambda: ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
-    ctl = Controller(stack, tmp_path_factory.mktemp("wallboard") / "controller.log")
-    ctl.start()
     try:
-        yield Console(stack, ctl)
+        yield console
     finally:
         for agent in ("agent1", "agent2", "agent3"):
             with contextlib.suppress(OSError):
-                agent_action(ctl, agent, "logout")
-        ctl.stop()
+                agent_action(console.controller, agent, "logout")
 
 
 async def _ended(settings: Settings, since_count: int) -> int:
