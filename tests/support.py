@@ -441,17 +441,22 @@ def write_tone(
     return path
 
 
-def linja_here(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def linja_here(
+    *argv: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`linja argv` in this process, through :func:`ivr.cli.main`: the same parser and
     command functions as the installed command, without the 1.5 to 2 s of CPU a new Python
     process spends importing them (a test module making dozens of calls pays that in
     minutes under load). What the command prints goes to ``stdout``/``stderr`` (its log
-    lines go to pytest's log capture instead). For a command's behaviour as a process (exit
-    status of the real executable, environment), run it as one."""
+    lines go to pytest's log capture instead); ``env`` is set in ``os.environ`` for the
+    call (the command's ``Settings()`` reads it). For a command's behaviour as a process
+    (exit status of the real executable), run it as one."""
     from ivr.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     old = sys.stdout, sys.stderr, sys.stdin
+    saved = dict(os.environ)
+    os.environ.update(env or {})
     sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
     try:
         code = main(list(argv))
@@ -459,4 +464,6 @@ def linja_here(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     finally:
         sys.stdout, sys.stderr, sys.stdin = old
+        os.environ.clear()
+        os.environ.update(saved)
     return subprocess.CompletedProcess(["linja", *argv], code, out.getvalue(), err.getvalue())

