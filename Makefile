@@ -7,7 +7,7 @@ LINJA := $(VENV)/bin/linja
 STAMP := $(VENV)/.installed
 # Parallel test workers (pytest-xdist), each with its own stack (ivr/stack/workers.py); the
 # tests mostly wait on SIP calls, so more workers than cores pay off. 0 runs serially.
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 4
 PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 .PHONY: run test unit integration lint stack stack-down status bench-storage clean
