@@ -479,21 +479,24 @@ def test_member_data_under_the_subject_rights_restrict_export_erase(
     name = f"rights-{uuid.uuid4().hex[:8]}"
     _group(name, [("Restricted Member", [restricted]), ("Other Member", [other])])
     ok("subject", "restrict", *who, "--reason", "objection")
-    members = Members(tmp_path / "members", member_port, calls=1)
+    # Under load the UAS's "hello" can reach AMD late enough to sound like a machine: a
+    # retry 2 s later must then be answered too (the count of attempts is not this test's).
+    members = Members(tmp_path / "members", member_port, calls=3)
     try:
         callout_id = ok(
             "callout", "start", "--tenant", "demo", "--group", name, "--message", "Hälytys.",
-            "--needed", "1", "--ring", "20s", "--language", "fi",  # 5 s was missed under load
+            "--needed", "1", "--ring", "20s", "--language", "fi", "--retry-delay", "2s",
         )  # fmt: skip
         done = _wait_ended(stack, callout_id, timeout=60)
     finally:
         members.close()
         linja("subject", "unrestrict", *who)
     assert done["status"] == "confirmed"
-    assert dict(members.invites()) == {other: 1}  # the restricted member was never dialled
+    assert set(dict(members.invites())) == {other}  # the restricted member was never dialled
+    tries = dict(members.invites())[other]
     report = json.loads(ok("callout", "report", callout_id, "--format", "json"))
     states = {m["name"]: (m["state"], len(m["attempts"])) for m in report["members"]}
-    assert states == {"Restricted Member": ("failed", 0), "Other Member": ("confirmed", 1)}
+    assert states == {"Restricted Member": ("failed", 0), "Other Member": ("confirmed", tries)}
 
     # Export shows the membership (no PIN hash) and the calls to the number.
     out = tmp_path / "out"
@@ -518,7 +521,7 @@ def test_member_data_under_the_subject_rights_restrict_export_erase(
         "SELECT counts FROM erasure_ledger ORDER BY performed_at DESC LIMIT 1",
     )
     counts = json.loads(entry["counts"]) if isinstance(entry["counts"], str) else entry["counts"]
-    assert counts["staff_members"] == 1 and counts["callout_attempts"] == 1, counts
+    assert counts["staff_members"] == 1 and counts["callout_attempts"] == tries, counts
     shown = ok("group", "show", "--tenant", "demo", "--group", name)
     assert "Other Member" not in shown and other not in shown
     after = json.loads(ok("callout", "report", callout_id, "--format", "json"))
