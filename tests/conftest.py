@@ -7,9 +7,9 @@ of the controllers its tests start, which inherit the environment). A worker bri
 up when a test first needs it and stops it when its session ends.
 
 `make test` distributes with `--dist loadgroup --no-loadscope-reorder`: a test file goes to
-one worker as a whole (and the browser tests' package too), except the files in SPREAD, whose
-tests share nothing but the worker's stack and are handed out one by one. The slowest files
-come first (SLOW_FIRST), so that no worker is left with a long file at the end.
+one worker as a whole (and the browser and node tests' packages too), except the files in
+SPREAD, whose tests share nothing but the worker's stack and are handed out one by one. The
+slowest files come first (SLOW_FIRST), so that no worker is left with a long file at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ SPREAD = frozenset(
 # The browser tests (tests/integration/browser/) share one controller and one Chromium per
 # worker (package-scoped fixtures), so they go to one worker together.
 BROWSER = "tests/integration/browser/"
+# The multi-node tests (tests/integration/nodes/) share one two-node stack per worker.
+NODES_PACKAGE = "tests/integration/nodes/"
+PACKAGES = (BROWSER, NODES_PACKAGE)
 # Longest first, so that no long serial group starts near the end (a ci-fresh run of
 # 2026-12-01 with 4 workers: the CPU had 25-50 % idle in the first seven minutes, while SIPp
 # calls waited, and none in the last seven; the browser package, the transcripts file and the
@@ -61,7 +64,7 @@ SLOW_FIRST = (
     "tests/integration/test_callbacks_kill9.py",
     "tests/integration/test_callout.py",  # 7 tests (issue 16)
     "tests/integration/test_erasure_every_path.py",  # 70 s
-    "tests/integration/test_nodes.py",  # two Asterisk nodes, Kamailio, two controllers
+    NODES_PACKAGE,  # two Asterisk nodes, Kamailio, two controllers
     "tests/integration/test_recording.py",
     "tests/integration/test_call_center.py",
     "tests/integration/test_retention.py",
@@ -80,17 +83,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        if path.startswith(BROWSER):  # one worker: one controller and browser for them all
-            item.add_marker(pytest.mark.xdist_group(BROWSER))
+        package = _package(path)
+        if package is not None:  # one worker: one controller and browser, one node stack
+            item.add_marker(pytest.mark.xdist_group(package))
         elif path not in SPREAD:
             item.add_marker(pytest.mark.xdist_group(path))
     rank = {path: n for n, path in enumerate(SLOW_FIRST)}
 
     def place(item: pytest.Item) -> int:
         path = item.nodeid.split("::", 1)[0]
-        return rank[BROWSER] if path.startswith(BROWSER) else rank.get(path, len(rank))
+        return rank.get(_package(path) or path, len(rank))
 
     items.sort(key=place)
+
+
+def _package(path: str) -> str | None:
+    return next((p for p in PACKAGES if path.startswith(p)), None)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,112 @@
+"""The two-node stack (issue 19) every test of this package runs on: Kamailio in front of two
+Asterisk nodes, a controller per node, the worker's Postgres. One stack for the package (it
+goes to one xdist worker as a whole, tests/conftest.py); each test starts on a healed stack:
+a node a test killed is started again, and a controller a test killed is restarted.
+
+The stack is the worker's settings with a state dir of its own (its own Asterisk instances,
+Kamailio run dir, pid files) and the SIP port 2 above the worker's: Kamailio listens on the
+worker's bind address at that port, the nodes on 127.0.0.2 and 127.0.0.3 with that SIP port
+and the worker's ARI, AMI and HTTP ports. The worker port layout (ivr/stack/workers.py, a
+step of 3) gives UDP ports 2 above a SIP port to nobody, and the worker's own TCP ports on
+the node addresses are used by no other worker: no other worker's stack is ever met.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+
+from ivr.config import Settings
+from ivr.stack import nodes
+from ivr.stack.asterisk import AsteriskServer
+from tests.support import Controller, wait_for
+
+NODES = 2
+SIP_SHIFT = 2  # see the module docstring
+
+
+@dataclass
+class TwoNodes:
+    base: Settings
+    nodes: list[Settings]
+    controllers: list[Controller]
+
+    def started(self) -> list[int]:
+        """Calls each node's controller has started (counted on the nodes' side)."""
+        return [ctl.log().count("call started dialed=100") for ctl in self.controllers]
+
+    def heal(self) -> None:
+        """Every node's Asterisk and controller running, and the dispatcher seeing each node
+        up (after a test killed one)."""
+        dead = [n for n in self.nodes if not AsteriskServer(n).status().running]
+        for node in dead:
+            AsteriskServer(node).start()
+        for ctl in self.controllers:
+            if ctl.proc is None or ctl.proc.poll() is not None:
+                if ctl.proc is not None:
+                    ctl.kill()  # reaps it and closes its log
+                ctl.start()
+        if dead:
+            nodes.kamailio(self.base, NODES).wait_nodes_active(timeout=20)
+        for ctl in self.controllers:  # each connected to its (maybe restarted) Asterisk
+            wait_for(f"controller of {ctl.settings.bind} healthy", ctl.healthy, timeout=30)
+
+
+@pytest.fixture(scope="package")
+def two_nodes_stack(
+    stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TwoNodes]:
+    state = stack.state_dir / "node-test"
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    shutil.copyfile(stack.state_dir / "secrets.json", state / "secrets.json")
+    base = stack.model_copy(
+        update={
+            "state_dir": state,
+            "sip_port": stack.sip_port + SIP_SHIFT,
+            "pg_dir": stack.pg_home,
+            "audio_dir": stack.audio_store_dir,
+        }
+    )
+    logs = tmp_path_factory.mktemp("nodes")
+    started = time.monotonic()
+    node_settings = nodes.up(base, NODES)
+    stack_s = time.monotonic() - started
+    controllers = [
+        Controller(n, logs / f"controller-n{i}.log", env=nodes.node_env(base, i, NODES))
+        for i, n in enumerate(node_settings)
+    ]
+    try:
+        with ThreadPoolExecutor(max_workers=NODES) as pool:
+            for done in [pool.submit(c.start) for c in controllers]:
+                done.result()
+        print(
+            f"two-node stack up in {stack_s:.1f}s, "
+            f"its controllers {time.monotonic() - started - stack_s:.1f}s later"
+        )
+        yield TwoNodes(base, node_settings, controllers)
+    finally:
+        with ThreadPoolExecutor(max_workers=NODES) as pool:
+            for done in [pool.submit(_stop, c) for c in controllers]:
+                done.result()
+        nodes.down(base)
+
+
+@pytest.fixture
+def two_nodes(two_nodes_stack: TwoNodes) -> TwoNodes:
+    """The package's stack, healed of what an earlier test did to it."""
+    two_nodes_stack.heal()
+    return two_nodes_stack
+
+
+def _stop(ctl: Controller) -> None:
+    """A controller whose node is gone has nothing left to tidy: killed, not waited for."""
+    if AsteriskServer(ctl.settings).status().running:
+        ctl.stop()
+    else:
+        ctl.kill()
