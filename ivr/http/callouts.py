@@ -38,6 +38,7 @@ from ivr.http.guard import Guard, Principal
 from ivr.http.problems import BadInput, Clash, NotThere
 from storage.domain import StaffGroupView
 from storage.events import Role
+from storage.repositories.callouts import CalloutRow
 from storage.repositories.tenants import TenantRepository
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,17 @@ async def tenant_group(
         if g.id == group_id:
             return g
     raise NotThere("no such group")
+
+
+async def tenant_callout(
+    service: CalloutService, request: web.Request, who: Principal
+) -> CalloutRow:
+    """The call-out the URL's ``{id}`` names, of the user's tenant; NotThere otherwise (a
+    malformed id and another tenant's call-out alike)."""
+    try:
+        return await service.find(request.match_info["id"], who.tenant())
+    except BadCallout:
+        raise NotThere("no such call-out") from None
 
 
 def add_routes(
@@ -264,10 +276,7 @@ def add_routes(
 
     @who_may
     async def report(request: web.Request, who: Principal) -> web.StreamResponse:
-        try:
-            c = await service.find(request.match_info["id"], who.tenant())
-        except BadCallout:
-            raise NotThere("no such call-out") from None
+        c = await tenant_callout(service, request, who)
         r = await service.report(c)
         if request.query.get("format") == "csv":
             return web.Response(text=report_csv(r), content_type="text/csv")
@@ -275,10 +284,7 @@ def add_routes(
 
     @who_may
     async def cancel(request: web.Request, who: Principal) -> web.StreamResponse:
-        try:
-            c = await service.find(request.match_info["id"], who.tenant())
-        except BadCallout:
-            raise NotThere("no such call-out") from None
+        c = await tenant_callout(service, request, who)
         if not await service.cancel(c.id):
             raise Clash(f"the call-out has ended ({c.status})")
         log.info("[callout %s] cancelled by %s", c.id, who.login)

@@ -20,12 +20,11 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr.callout.service import BadCallout, CalloutService
+from ivr.callout.service import CalloutService
 from ivr.console.deps import PageDeps
 from ivr.console.nav import NavItem
-from ivr.http.callouts import tenant_group
+from ivr.http.callouts import tenant_callout, tenant_group
 from ivr.http.guard import Principal
-from ivr.http.problems import NotThere
 from ivr.texts import LANGUAGES
 from storage.domain import StaffGroupView
 from storage.events import Role
@@ -121,10 +120,7 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
 
     @guarded
     async def callout(request: web.Request, who: Principal) -> web.StreamResponse:
-        try:
-            c = await service.find(request.match_info["id"], who.tenant())
-        except BadCallout:
-            raise NotThere("no such call-out") from None
+        c = await tenant_callout(service, request, who)
         report = await service.report(c)
         names = {g.id: g.name for g in await service.groups.groups(who.tenant())}
         context = await common(request, who)
