@@ -10,8 +10,10 @@ or fail together.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,9 +88,30 @@ def _chain_row(e: AuditEntry) -> ChainRow:
     )
 
 
+@dataclass(frozen=True)
+class ChainCheck:
+    """A verification from a checkpoint: ``report`` covers the whole chain, walked in full
+    ``full_age`` seconds ago and from the checkpoint on since."""
+
+    report: ChainReport
+    full_age: float
+
+
 class AuditLog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    # How long a full walk of the chain is trusted before ``check`` walks it all again.
+    FULL_EVERY = 600.0
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
+        self._clock = clock
+        self._checkpoint: ChainVerifier | None = None
+        self._full_at = 0.0
+        self._check_lock = asyncio.Lock()
 
     async def append(
         self,
@@ -192,8 +215,41 @@ class AuditLog:
     async def verify(self, *, batch: int = 5000) -> ChainReport:
         """Walk the whole chain in id order (in pages) and report the first break."""
         verifier = ChainVerifier()
-        after = 0
-        while True:
+        await self._feed(verifier, batch=batch)
+        return verifier.report()
+
+    async def check(self, *, full: bool = False, batch: int = 5000) -> ChainCheck:
+        """The chain's state for a page view, without walking it all each time: the rows
+        appended since the last call are verified onto the checkpoint that call left, after
+        making sure its last row is unchanged. The whole chain is walked again when ``full``,
+        at the first call, when the checkpoint's last row changed, and once ``FULL_EVERY``
+        seconds have passed (an edit of an older row shows then, or with ``full``)."""
+        async with self._check_lock:
+            v = self._checkpoint
+            now = self._clock()
+            if (
+                v is None
+                or full
+                or now - self._full_at >= self.FULL_EVERY
+                or not await self._head_unchanged(v)
+            ):
+                v, self._full_at = ChainVerifier(), now
+            await self._feed(v, batch=batch)
+            self._checkpoint = v
+            return ChainCheck(v.report(), now - self._full_at)
+
+    async def _head_unchanged(self, v: ChainVerifier) -> bool:
+        if not v.rows:
+            return True
+        async with transaction(self._sessions) as session:
+            head = await session.scalar(
+                select(AuditEntry.row_hash).where(AuditEntry.id == v.last_id)
+            )
+        return head == v.expected_prev
+
+    async def _feed(self, verifier: ChainVerifier, *, batch: int) -> None:
+        after = verifier.last_id
+        while verifier.ok:
             async with transaction(self._sessions) as session:
                 page = list(
                     await session.scalars(
@@ -203,12 +259,9 @@ class AuditLog:
                         .limit(batch)
                     )
                 )
-            if not page:
-                break
-            if not verifier.feed(_rows(page)):
-                break
+            if not page or not verifier.feed(_rows(page)):
+                return
             after = page[-1].id
-        return verifier.report()
 
 
 def _rows(page: list[AuditEntry]) -> Iterator[ChainRow]:

@@ -7,6 +7,11 @@ TEXTS = {
     "audit.chain_ok": {"fi": "ehjä", "en": "intact"},
     "audit.chain_broken": {"fi": "RIKKI", "en": "BROKEN"},
     "audit.chain_rows": {"fi": "{rows} merkintää tarkistettu", "en": "{rows} entries verified"},
+    "audit.chain_full": {
+        "fi": "koko ketju käyty läpi {minutes} min sitten, uudet merkinnät sen jälkeen",
+        "en": "whole chain walked {minutes} min ago, newer entries since",
+    },
+    "audit.verify_full": {"fi": "Tarkista koko ketju nyt", "en": "Verify the whole chain now"},
     "audit.chain_at": {"fi": "merkinnästä {id} alkaen", "en": "from entry {id} on"},
     "audit.filters": {"fi": "Suodattimet", "en": "Filters"},
     "audit.bad_filter": {

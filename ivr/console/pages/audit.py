@@ -1,8 +1,9 @@
 """The audit log page: entries newest first, filtered by action (a prefix such as ``user.``),
-actor, target and date range (days in the tenant's time zone), and the result of verifying
-the whole hash chain (as ``linja audit verify``). Admins see their tenant's entries,
-operators every entry (or one tenant's, ``?tenant=``). A bad filter is shown beside its
-field (400) and nothing is looked up."""
+actor, target and date range (days in the tenant's time zone), and the state of the hash
+chain: walked in full at most every ten minutes (or at once with ``?verify=full``, as
+``linja audit verify``), the entries added since verified onto the last walk's checkpoint.
+Admins see their tenant's entries, operators every entry (or one tenant's, ``?tenant=``). A
+bad filter is shown beside its field (400) and nothing is looked up."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from storage.repositories.audit import AuditQuery
 
 ADMINS = (Role.ADMIN,)
 NAV = (NavItem.of("/audit", "audit.nav", *ADMINS),)
-FILTERS = ("action", "actor", "target", "since", "until", "tenant", "before")
+FILTERS = ("action", "actor", "target", "since", "until", "tenant", "before", "verify")
 PAGE = 100
 TEXT_MAX = 100
 
@@ -67,6 +68,8 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
                 errors["before"] = "not an entry id"
             else:
                 before = int(q["before"])
+        if q["verify"] not in ("", "full"):
+            errors["verify"] = "only verify=full (walk the whole chain now)"
         texts = {k: _text(q[k], k, errors) for k in ("action", "actor", "target")}
         entries: list[Any] = []
         next_link = None
@@ -84,9 +87,9 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
                 )
             )
             if len(entries) == PAGE:
-                more = {k: v for k, v in q.items() if v and k != "before"}
+                more = {k: v for k, v in q.items() if v and k not in ("before", "verify")}
                 next_link = "/audit?" + urlencode({**more, "before": entries[-1].id})
-        report = await audit.verify()
+        check = await audit.check(full=q["verify"] == "full" and not errors)
         return await deps.render(
             request,
             who,
@@ -95,7 +98,8 @@ def add_pages(app: web.Application, deps: PageDeps) -> None:
                 "entries": entries,
                 "q": q,
                 "errors": errors,
-                "report": report,
+                "report": check.report,
+                "full_minutes": int(check.full_age // 60),
                 "zone": zone,
                 "next_link": next_link,
                 "tenant": tenant,

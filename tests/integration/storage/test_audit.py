@@ -9,6 +9,7 @@ import pytest
 
 from ivr.cli import main
 from ivr.config import Settings
+from storage.auditchain import ChainVerifier
 from storage.db import connect, make_engine, session_factory
 from storage.domain import Actor
 from storage.repositories.audit import AuditLog
@@ -111,3 +112,54 @@ async def test_rewritten_hash_is_detected_at_the_next_row(scratch_db: Settings) 
         f"row_hash = '{row_hash(row.prev_hash, forged)}' WHERE id = 3",
     )
     assert await verify(scratch_db) == (False, 4, 4)
+
+
+async def test_check_walks_only_new_rows_and_the_whole_chain_when_due(
+    scratch_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's check verifies new rows onto its checkpoint (an edit of an older row is
+    not seen then), notices an edited checkpoint row at once, and walks everything again
+    with ``full`` or once FULL_EVERY has passed."""
+    await append(scratch_db, 10)
+    now = [1000.0]
+    engine = make_engine(scratch_db, pool_size=1)
+    try:
+        log = AuditLog(session_factory(engine), clock=lambda: now[0])
+        fed: list[int] = []
+        real_feed = log._feed
+
+        async def counting_feed(verifier: ChainVerifier, *, batch: int) -> None:
+            before = verifier.rows
+            await real_feed(verifier, batch=batch)
+            fed.append(verifier.rows - before)
+
+        monkeypatch.setattr(log, "_feed", counting_feed)
+        first = await log.check(batch=3)
+        assert (first.report.ok, first.report.rows, first.full_age) == (True, 10, 0.0)
+        await append(scratch_db, 5)
+        now[0] += 60
+        second = await log.check(batch=3)
+        assert (second.report.ok, second.report.rows, second.full_age) == (True, 15, 60.0)
+        assert fed == [10, 5]  # only the new rows were read and hashed
+
+        # An edit of an old row: not seen until the whole chain is walked.
+        await tamper(scratch_db, """UPDATE audit_log SET actor = 'user:x' WHERE id = 4""")
+        assert (await log.check()).report.ok
+        full = await log.check(full=True)
+        assert (full.report.ok, full.report.broken_id, full.full_age) == (False, 4, 0.0)
+        assert "edited" in (full.report.reason or "")
+
+        # With the old row put back: a fresh log whose checkpoint row is then edited notices
+        # it at the next check, and FULL_EVERY forces a whole walk by itself.
+        clean = AuditLog(session_factory(engine), clock=lambda: now[0])
+        await tamper(scratch_db, """UPDATE audit_log SET actor = 'user:u3' WHERE id = 4""")
+        assert (await clean.check()).report.ok
+        await tamper(scratch_db, "UPDATE audit_log SET row_hash = repeat('0', 64) WHERE id = 15")
+        edited_head = await clean.check()
+        assert not edited_head.report.ok and edited_head.report.broken_id == 15
+        await tamper(scratch_db, """UPDATE audit_log SET actor = 'user:y' WHERE id = 2""")
+        now[0] += AuditLog.FULL_EVERY
+        due = await clean.check()
+        assert (due.report.broken_id, due.full_age) == (2, 0.0)
+    finally:
+        await engine.dispose()
