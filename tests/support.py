@@ -192,14 +192,19 @@ async def table_texts(settings: Settings) -> dict[str, str]:
         await conn.close()
 
 
-def ari_delete(settings: Settings, path: str) -> None:
+def ari_send(settings: Settings, method: str, path: str) -> None:
+    """An ARI request whose answer only has to be a success (POST, DELETE)."""
     req = urllib.request.Request(
         f"{settings.ari_base_url}{path}",
-        method="DELETE",
+        method=method,
         headers=basic_auth(settings.ari_user, settings.require("ari_password")),
     )
     with urllib.request.urlopen(req, timeout=5):
         pass
+
+
+def ari_delete(settings: Settings, path: str) -> None:
+    ari_send(settings, "DELETE", path)
 
 
 def ari_get(settings: Settings, path: str) -> Any:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.config import Settings
-from tests.support import SCENARIOS, ari_get, basic_auth, free_media_port, free_udp_port
+from tests.support import SCENARIOS, ari_get, ari_send, free_media_port, free_udp_port
 
 SCENARIO = "caller-listens-via-front.xml"
 
@@ -58,13 +57,7 @@ def collect(proc: subprocess.Popen[str], workdir: Path) -> Calls:
 
 
 def ari_post(node: Settings, path: str) -> None:
-    req = urllib.request.Request(
-        f"{node.ari_base_url}{path}",
-        method="POST",
-        headers=basic_auth(node.ari_user, node.require("ari_password")),
-    )
-    with urllib.request.urlopen(req, timeout=5):
-        pass
+    ari_send(node, "POST", path)
 
 
 def no_channels(node: Settings) -> bool:
