@@ -73,6 +73,11 @@ bench-export: $(STAMP) stack
 bench-calls: $(STAMP) stack
 	$(PY) -m ivr.bench.calls
 
+## Callers through the menu into a queue (highest zero-failure rate), then SIPp agents serving.
+.PHONY: bench-queue
+bench-queue: $(STAMP) stack
+	$(PY) -m ivr.bench.queue
+
 ## 100,000 calls at a steady rate below the ceiling: RSS at 10k and 100k, failures, channels.
 bench-soak: $(STAMP) stack
 	$(PY) -m ivr.bench.soak

@@ -13,6 +13,7 @@ import csv
 import socket
 import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def run_load(
     calls: int,
     call_timeout_s: float,
     limit: int = 20000,
+    extra: Sequence[str] = (),
 ) -> LoadResult:
     """``calls`` calls to ``service`` at ``rate`` calls/s; a call that waits more than
     ``call_timeout_s`` for any message fails. Blocks until SIPp is done."""
@@ -121,7 +123,7 @@ def run_load(
         "-timeout", f"{int(seconds + call_timeout_s + 30)}s", "-timeout_error",
         "-nostdin", "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-fd", "1",
         "-stf", "stat.csv", "-trace_logs", "-log_file", "calls.log",
-        "-max_socket", "60000",
+        "-max_socket", "60000", *extra,
     ]  # fmt: skip
     proc = subprocess.run(
         cmd, cwd=workdir, capture_output=True, text=True, check=False,
