@@ -3,9 +3,9 @@
 Times are the database's (``now()``): controllers on machines whose clocks differ agree on
 who is down. A controller is **down** when it stopped cleanly or its last beat is older than
 ``down_after`` seconds. :meth:`ControllerRepository.end_lost_cases` ends the open cases of
-down controllers with outcome ``node_lost`` at the holder's last beat (never before the case's
-own start or service start), their open queue stays with exit ``node_lost``. It is idempotent
-and safe to run from every controller at once (``FOR UPDATE SKIP LOCKED``); a controller that
+down controllers with outcome ``node_lost`` at the holder's last sign of life (its last beat,
+never before the case's own last write, start, service start or queue entry), their open
+queue stays with exit ``node_lost``. It is idempotent and safe to run from every controller at once (``FOR UPDATE SKIP LOCKED``); a controller that
 was only slow (its beat late, its calls alive) overwrites the outcome with the real one when
 its recorder next writes the case (the case writer's upsert keeps the newest ended values).
 """
@@ -35,7 +35,8 @@ _END_LOST = text(
     f"""
     WITH lost AS (
         SELECT c.id, c.controller_id,
-               GREATEST(k.beat_at, c.started_at, COALESCE(c.service_started_at, c.started_at))
+               GREATEST(k.beat_at, c.updated_at, c.started_at, c.service_started_at,
+                        (SELECT max(e.entered_at) FROM queue_entries e WHERE e.case_id = c.id))
                  AS at
         FROM cases c JOIN controllers k ON k.id = c.controller_id
         WHERE c.ended_at IS NULL AND c.controller_id <> :me AND {_DOWN}
