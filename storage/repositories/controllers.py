@@ -5,9 +5,10 @@ who is down. A controller is **down** when it stopped cleanly or its last beat i
 ``down_after`` seconds. :meth:`ControllerRepository.end_lost_cases` ends the open cases of
 down controllers with outcome ``node_lost`` at the holder's last sign of life (its last beat,
 never before the case's own last write, start, service start or queue entry), their open
-queue stays with exit ``node_lost``. It is idempotent and safe to run from every controller at once (``FOR UPDATE SKIP LOCKED``); a controller that
-was only slow (its beat late, its calls alive) overwrites the outcome with the real one when
-its recorder next writes the case (the case writer's upsert keeps the newest ended values).
+queue stays with exit ``node_lost``. It is idempotent and safe to run from every controller at
+once (``FOR UPDATE SKIP LOCKED``); a controller that was only slow (its beat late, its calls
+alive) overwrites the outcome with the real one when its recorder next writes the case (the
+case writer's upsert keeps the newest ended values).
 """
 
 from __future__ import annotations
