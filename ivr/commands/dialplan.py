@@ -255,10 +255,12 @@ def _reload(args: argparse.Namespace) -> int:
     except (AmiError, MissingSecret) as exc:
         print(f"linja: reload failed: {exc}", file=sys.stderr)
         return 1
-    where = ", ".join(t.name + ("" if t.running else " (not running)") for t in targets)
     snapshots = ", ".join(str(t.snapshot) for t in targets)
-    print(
-        f"reloaded from {directory} on {where}: {_summary(directory, flows)}; "
-        f"definitions in {snapshots}"
-    )
+    where = ""  # a single stack: said as before
+    if len(targets) > 1:
+        where = " on " + ", ".join(
+            t.name + ("" if t.running else " (not running)") for t in targets
+        )
+    summary = _summary(directory, flows)
+    print(f"reloaded from {directory}{where}: {summary}; definitions in {snapshots}")
     return 0

@@ -62,12 +62,19 @@ _END_LOST = text(
     RETURNING c.id, lost.controller_id, lost.at
     """
 )
+# A node whose newest controller has not beaten for FORGET_NODES_AFTER is no longer listed
+# (a node taken out of service for good).
+FORGET_NODES_AFTER = "1 day"
 _NODES = text(
     f"""
-    SELECT DISTINCT ON (k.node) k.id, k.node, k.started_at, k.beat_at, k.stopped_at,
-           NOT {_DOWN} AS up, now() - k.beat_at AS silent
-    FROM controllers k
-    ORDER BY k.node, k.started_at DESC
+    SELECT * FROM (
+        SELECT DISTINCT ON (k.node) k.id, k.node, k.started_at, k.beat_at, k.stopped_at,
+               NOT {_DOWN} AS up, now() - k.beat_at AS silent
+        FROM controllers k
+        ORDER BY k.node, k.started_at DESC
+    ) newest
+    WHERE newest.beat_at > now() - interval '{FORGET_NODES_AFTER}'
+    ORDER BY newest.node
     """
 )
 
@@ -129,7 +136,8 @@ class ControllerRepository:
         return [LostCase(r[0], r[1], r[2]) for r in rows]
 
     async def nodes(self) -> list[ControllerView]:
-        """The newest controller of each node, up or down, by node address."""
+        """The newest controller of each node, up or down, by node address (nodes silent
+        for a day left out)."""
         async with transaction(self._sessions) as s:
             rows = (await s.execute(_NODES, {"down_after": self._down_after})).all()
         return [
