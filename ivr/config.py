@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     front_address: str = Field(default="", pattern=r"^[A-Za-z0-9.\-]*$")
     node_addresses: str = Field(default="127.0.0.2,127.0.0.3", pattern=r"^[A-Za-z0-9.,\- ]+$")
     kamailio_bin: Path = Path("/usr/sbin/kamailio")
+    # Controller heartbeats (issue 19): each controller beats its row every interval; one
+    # whose beat is older than down_after is down, and another ends the cases it held
+    # (outcome node_lost). down_after stays above a few intervals (a busy controller's beat
+    # may be late) and below the callback lease, so its callers are seen lost first.
+    heartbeat_interval: float = Field(default=2.0, gt=0, le=60)
+    controller_down_after: float = Field(default=10.0, ge=1, le=3600)
     sip_port: Port = 5060
     # Two ports a call (RTP + RTCP): 10000-19999 holds 5000 concurrent calls, below the
     # kernel's ephemeral ports (32768-) and apart from the 21000-28999 blocks of the helper

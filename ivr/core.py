@@ -35,6 +35,7 @@ from ivr.config import Settings, project_root
 from ivr.directory import Directory
 from ivr.flowdefs.live import LiveDefinitions
 from ivr.flows.router import Flow, FlowRouter
+from ivr.heartbeat.identity import controller_id
 from ivr.http.guard import Guard
 from ivr.http.sessions import Identity
 from ivr.load.gate import Limits, LoadGate
@@ -143,7 +144,7 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
     """The core of one controller; everything with a lifetime is closed by ``stack``."""
     engine = make_engine(settings)
     stack.push_async_callback(engine.dispose)
-    recorder = build_recorder(settings, engine)
+    recorder = build_recorder(settings, engine, controller_id=controller_id())
     await recorder.start()
     stack.push_async_callback(recorder.close)
     metrics = Metrics()

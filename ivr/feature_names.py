@@ -7,6 +7,7 @@ from __future__ import annotations
 __all__ = ["FEATURES"]
 
 FEATURES = (
+    "heartbeat",  # first: the wallboard shows the nodes from it
     "bulletins",
     "callcenter",
     "recordings",

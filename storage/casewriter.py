@@ -48,7 +48,7 @@ _FIXED = ("tenant_id", "channel", "started_at")
 CASE_COLUMNS = (
     "id", "tenant_id", "service_number", "channel", "caller_name", "caller_email",
     "caller_number", "started_at", "service_started_at", "agent_id", "ended_at", "outcome",
-    "delay_before_service", "queue_wait", "service_time", "total_time",
+    "delay_before_service", "queue_wait", "service_time", "total_time", "controller_id",
 )  # fmt: skip
 QUEUE_COLUMNS = ("case_id", "seq", "queue", "entered_at", "left_at", "exit_reason", "wait")
 REQUEST_COLUMNS = (
@@ -115,7 +115,10 @@ STATEMENTS: tuple[tuple[str, Sequence[str], str], ...] = (
 )
 
 
-def case_row(s: CaseState) -> dict[str, Any]:
+def case_row(s: CaseState, controller_id: str | None = None) -> dict[str, Any]:
+    """The ``cases`` row of a snapshot; ``controller_id`` names the controller holding the
+    case (the writer's: the newest writer holds it, so one that ends it as ``node_lost`` when
+    that controller goes down finds it)."""
     return {
         "id": s.case_id,
         "tenant_id": s.tenant_id,
@@ -133,10 +136,13 @@ def case_row(s: CaseState) -> dict[str, Any]:
         "queue_wait": s.queue_wait,
         "service_time": s.service_time,
         "total_time": s.total_time,
+        "controller_id": controller_id,
     }
 
 
-def rows(states: Sequence[CaseState]) -> dict[str, list[dict[str, Any]]]:
+def rows(
+    states: Sequence[CaseState], controller_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Rows per table for a batch (the latest snapshot of each case wins)."""
     latest: dict[Any, CaseState] = {}
     for s in states:
@@ -151,7 +157,7 @@ def rows(states: Sequence[CaseState]) -> dict[str, list[dict[str, Any]]]:
         "steps": [],
     }
     for s in latest.values():
-        out["cases"].append(case_row(s))
+        out["cases"].append(case_row(s, controller_id))
         out["queue"].extend(
             {
                 "case_id": s.case_id,
@@ -273,8 +279,9 @@ class PgCaseWriter:
     asyncpg directly: one ``unnest`` upsert per table and batch.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, controller_id: str | None = None) -> None:
         self._engine = engine
+        self._controller = controller_id
 
     async def write(self, states: Sequence[CaseState]) -> list[Rejected]:
         if not states:
@@ -286,7 +293,7 @@ class PgCaseWriter:
                 assert isinstance(conn, asyncpg.Connection)
                 try:
                     async with conn.transaction():
-                        await _write(conn, rows(states))
+                        await _write(conn, rows(states, self._controller))
                     return []
                 except Exception as exc:
                     if not _refused(exc):
@@ -300,14 +307,15 @@ class PgCaseWriter:
         except Exception as exc:
             raise translate(exc) from None  # a traceback must not print the row
 
-    @staticmethod
-    async def _one_by_one(conn: asyncpg.Connection, states: Sequence[CaseState]) -> list[Rejected]:
+    async def _one_by_one(
+        self, conn: asyncpg.Connection, states: Sequence[CaseState]
+    ) -> list[Rejected]:
         rejected: list[Rejected] = []
         async with conn.transaction():
             for s in states:
                 try:
                     async with conn.transaction():  # a savepoint per case
-                        await _write(conn, rows([s]))
+                        await _write(conn, rows([s], self._controller))
                 except Exception as exc:
                     if not _refused(exc):
                         raise
@@ -315,7 +323,14 @@ class PgCaseWriter:
         return rejected
 
 
-def build_recorder(settings: SpoolSettings, engine: AsyncEngine, **options: Any) -> CaseRecorder:
-    """The production recorder: writes through ``engine``, spools under the state dir."""
+def build_recorder(
+    settings: SpoolSettings,
+    engine: AsyncEngine,
+    *,
+    controller_id: str | None = None,
+    **options: Any,
+) -> CaseRecorder:
+    """The production recorder: writes through ``engine`` (naming ``controller_id`` as the
+    holder of the cases it writes), spools under the state dir."""
     spool = Spool(settings.state_dir / "spool" / "cases", settings.spool_max_bytes)
-    return CaseRecorder(PgCaseWriter(engine), spool, **options)
+    return CaseRecorder(PgCaseWriter(engine, controller_id), spool, **options)

@@ -45,6 +45,9 @@ class Outcome(StrEnum):
     TRANSFERRED = "transferred"  # sent outside Linja (another number)
     CLOSED = "closed"  # out of hours / service closed
     FAILED = "failed"  # a technical failure ended the case
+    # The controller (or the whole node) holding the call was lost; written by another
+    # controller once the holder's heartbeat stopped (migration 0021).
+    NODE_LOST = "node_lost"
 
 
 class QueueExit(StrEnum):
@@ -59,6 +62,7 @@ class QueueExit(StrEnum):
     TRANSFERRED = "transferred"
     CLOSED = "closed"
     FAILED = "failed"
+    NODE_LOST = "node_lost"  # the controller holding the caller was lost (migration 0021)
 
 
 class MenuResult(StrEnum):

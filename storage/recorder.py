@@ -44,7 +44,7 @@ from typing import Protocol, TypeVar
 
 from storage.codec import BadLine, decode_state, encode_state
 from storage.errors import SpoolError, StorageError
-from storage.events import CaseEvent
+from storage.events import CaseEnded, CaseEvent, Channel, Outcome
 from storage.spool import Spool
 from storage.timing import CaseState, EventIgnored, apply
 
@@ -230,6 +230,19 @@ class CaseRecorder:
             log.exception(
                 "case %s: recorder failed on %s", getattr(event, "case_id", "?"), type(event)
             )
+
+    def end_open(self, outcome: Outcome, at: datetime, *, channel: Channel) -> list[uuid.UUID]:
+        """End every open case of ``channel`` that started by ``at`` with ``outcome`` at
+        ``at`` (this controller's Asterisk went away: its calls with it). Later events of
+        those cases are ignored, as after any end. Returns the cases ended."""
+        lost = [
+            cid
+            for cid, state in self._open.items()
+            if state.channel is channel and state.started_at <= at
+        ]
+        for cid in lost:
+            self.emit(CaseEnded(cid, outcome, max(at, self._open[cid].last_at)))
+        return lost
 
     async def durable(self, case_id: uuid.UUID) -> bool:
         """Wait until everything emitted for the case so far is in the database or the

@@ -47,6 +47,7 @@ _EXIT_FOR_OUTCOME = {
     Outcome.CLOSED: QueueExit.CLOSED,
     Outcome.FAILED: QueueExit.FAILED,
     Outcome.OVERFLOWED: QueueExit.OVERFLOWED,
+    Outcome.NODE_LOST: QueueExit.NODE_LOST,
 }
 
 

@@ -6,7 +6,9 @@ directory) and exits 1 when there is any. ``reload`` checks first; on any findin
 and changes nothing: no file is copied, Asterisk keeps its running dialplan and the flow
 snapshot stays. When clean it copies the ``*.conf`` files into Asterisk's etc, has Asterisk
 reload its dialplan through AMI, and writes the validated definitions to
-``<state_dir>/flows.json`` for the controller.
+``<state_dir>/flows.json`` for the controller. On a multi-node stack (`linja stack up
+--nodes N`) it does so on every node: each node's Asterisk, and each node controller's
+state dir; a node that is not running gets the files and starts with them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -28,6 +32,7 @@ from ivr.flowdefs.errors import DefinitionError, DefinitionErrors
 from ivr.flowdefs.loader import check_definitions, load_definitions
 from ivr.flowdefs.model import TenantFlows
 from ivr.flowdefs.snapshot import write_snapshot
+from ivr.stack import nodes
 from ivr.stack.asterisk import AsteriskServer
 
 log = logging.getLogger(__name__)
@@ -119,6 +124,19 @@ class AmiSession(Protocol):
     async def command(self, command: str) -> str: ...
 
 
+@dataclass(frozen=True)
+class ReloadTarget:
+    """One Asterisk a reload reaches: a single stack's, or one node of a multi-node stack.
+    A node that is not running gets its files and its controller's snapshot (it starts with
+    them), without AMI."""
+
+    name: str
+    connect: Callable[[], AmiSession]
+    install: Callable[[Path], None]
+    snapshot: Path
+    running: bool = True
+
+
 async def reload_dialplan(
     directory: Path,
     *,
@@ -133,16 +151,66 @@ async def reload_dialplan(
     Raises ``DefinitionErrors`` (nothing was touched) or ``AmiError`` (Asterisk unreachable:
     nothing was touched; or the reload action failed after the files were copied).
     """
+    target = ReloadTarget("asterisk", connect, install, snapshot)
+    return await reload_everywhere(directory, app=app, targets=[target])
+
+
+async def reload_everywhere(
+    directory: Path, *, app: str, targets: Sequence[ReloadTarget]
+) -> dict[str, TenantFlows]:
+    """:func:`reload_dialplan` on every target (each node of a multi-node stack): validated
+    once; every running Asterisk is connected to before anything is copied (one unreachable:
+    nothing changes anywhere); then each gets the files and a reload, and each controller
+    its snapshot."""
     flows = load_definitions(directory, app=app)
-    # Connect before copying anything: with Asterisk unreachable nothing changes.
-    async with connect() as ami:
-        install(directory)
-        log.info("dialplan files of %s installed", directory)
-        output = await ami.command("dialplan reload")
-    log.info("asterisk: %s", output.strip())
-    write_snapshot(snapshot, flows)
-    log.info("flow definitions of %d tenant(s) written to %s", len(flows), snapshot)
+    async with AsyncExitStack() as stack:
+        sessions = {
+            t.name: await stack.enter_async_context(t.connect()) for t in targets if t.running
+        }
+        for target in targets:
+            target.install(directory)
+            log.info("dialplan files of %s installed on %s", directory, target.name)
+            ami = sessions.get(target.name)
+            if ami is None:
+                log.info("%s is not running: it starts with the new dialplan", target.name)
+                continue
+            output = await ami.command("dialplan reload")
+            log.info("%s: %s", target.name, output.strip())
+    for target in targets:
+        write_snapshot(target.snapshot, flows)
+        log.info("flow definitions of %d tenant(s) written to %s", len(flows), target.snapshot)
     return flows
+
+
+def reload_targets(settings: Settings) -> list[ReloadTarget]:
+    """The single stack's Asterisk, or every node of the multi-node stack this state dir
+    started (`linja stack up --nodes N`)."""
+    count = nodes.recorded_count(settings)
+    each = (
+        [nodes.node_settings(settings, i, count) for i in range(count)]
+        if count >= 2
+        else [settings]
+    )
+    return [_target(s, f"node n{i}" if count >= 2 else "asterisk") for i, s in enumerate(each)]
+
+
+def _target(settings: Settings, name: str) -> ReloadTarget:
+    server = AsteriskServer(settings)
+
+    def connect() -> Ami:
+        secret = settings.require("ami_password")
+        return Ami(settings.bind, settings.ami_port, settings.ami_user, secret)
+
+    def install(source: Path) -> None:
+        server.install_dialplan(source=source)
+
+    return ReloadTarget(
+        f"{name} ({settings.bind})",
+        connect,
+        install,
+        settings.state_dir / SNAPSHOT_NAME,
+        running=server.status().running,
+    )
 
 
 def _dialplan_dir(args: argparse.Namespace) -> Path:
@@ -177,26 +245,9 @@ def _check(args: argparse.Namespace) -> int:
 def _reload(args: argparse.Namespace) -> int:
     directory = _dialplan_dir(args)
     settings = Settings()
-    server = AsteriskServer(settings)
-
-    def connect() -> Ami:
-        secret = settings.require("ami_password")
-        return Ami(settings.bind, settings.ami_port, settings.ami_user, secret)
-
-    def install(source: Path) -> None:
-        server.install_dialplan(source=source)
-
-    snapshot = settings.state_dir / SNAPSHOT_NAME
     try:
-        flows = asyncio.run(
-            reload_dialplan(
-                directory,
-                app=settings.ari_app,
-                connect=connect,
-                install=install,
-                snapshot=snapshot,
-            )
-        )
+        targets = reload_targets(settings)
+        flows = asyncio.run(reload_everywhere(directory, app=settings.ari_app, targets=targets))
     except DefinitionErrors as exc:
         _print_errors(directory, exc.errors)
         print("linja: reload refused; the running configuration is unchanged", file=sys.stderr)
@@ -204,5 +255,12 @@ def _reload(args: argparse.Namespace) -> int:
     except (AmiError, MissingSecret) as exc:
         print(f"linja: reload failed: {exc}", file=sys.stderr)
         return 1
-    print(f"reloaded from {directory}: {_summary(directory, flows)}; definitions in {snapshot}")
+    snapshots = ", ".join(str(t.snapshot) for t in targets)
+    where = ""  # a single stack: said as before
+    if len(targets) > 1:
+        where = " on " + ", ".join(
+            t.name + ("" if t.running else " (not running)") for t in targets
+        )
+    summary = _summary(directory, flows)
+    print(f"reloaded from {directory}{where}: {summary}; definitions in {snapshots}")
     return 0

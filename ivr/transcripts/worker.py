@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,12 @@ class RunnerProcess:
             await proc.wait()
 
 
+class Slot(Protocol):
+    """A cluster-wide slot (:class:`storage.advisory.TryLock`): held while a job runs."""
+
+    def hold(self) -> AbstractAsyncContextManager[bool]: ...
+
+
 LanguageOf = Callable[[str], str | None]  # tenant slug -> flow language (None: detect)
 PathOf = Callable[[str], Path]  # store location -> file
 
@@ -196,8 +203,11 @@ class TranscriptWorker:
         lease: float = 1800.0,
         max_attempts: int = 3,
         retry_load: float = 300.0,
+        slot: Slot | None = None,
     ) -> None:
         self._jobs = jobs
+        self._slot = slot
+        self._slot_busy = False  # said once per change: another controller holds our slot
         self._transcriber = transcriber
         self._model_dir = model_dir
         self._path_of = path_of
@@ -242,6 +252,21 @@ class TranscriptWorker:
             log.info("[transcripts] model usable again: %d waiting jobs queued", woken)
         elif await self._jobs.waiting():
             await self._jobs.wake()  # parked by another controller, or before a restart
+        if self._slot is None:
+            return await self._claim_and_handle()
+        async with self._slot.hold() as held:
+            if not held:
+                if not self._slot_busy:
+                    log.info(
+                        "[transcripts] worker %s: another controller holds its slot; waiting",
+                        self._name,
+                    )
+                self._slot_busy = True
+                return False
+            self._slot_busy = False
+            return await self._claim_and_handle()
+
+    async def _claim_and_handle(self) -> bool:
         job = await self._jobs.claim(self._name, self._clock(), self._lease)
         if job is None:
             return False

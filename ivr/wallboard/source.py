@@ -24,6 +24,7 @@ from ivr.wallboard.figures import (
     board,
     day_start,
 )
+from ivr.wallboard.nodes import NodeStates, node_rows
 from storage.domain import TenantInfo
 from storage.repositories.wallboard import CallbackCounts, QueueDay
 
@@ -78,6 +79,7 @@ class WallboardSource:
         clock: Clock,
         *,
         tenant_ttl: float = 60.0,
+        nodes: NodeStates | None = None,
     ) -> None:
         self._flows = flows
         self._live = live
@@ -87,6 +89,7 @@ class WallboardSource:
         self._clock = clock
         self._ttl = tenant_ttl
         self._cache: dict[str, _Cached] = {}
+        self._nodes = nodes
 
     async def tenant(self, slug: str) -> TenantInfo:
         """The tenant (its zone and language), cached ``tenant_ttl`` seconds; raises
@@ -128,7 +131,7 @@ class WallboardSource:
             )
             for name, q in sorted(queues.items())
         )
-        return board(
+        doc = board(
             BoardInput(
                 tenant=slug,
                 name=info.name,
@@ -139,3 +142,6 @@ class WallboardSource:
                 agents=records,
             )
         )
+        if self._nodes is not None:
+            doc["nodes"] = node_rows(await self._nodes.nodes())
+        return doc

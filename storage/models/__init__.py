@@ -7,6 +7,7 @@ from storage.models.base import Base
 from storage.models.bulletins import Bulletin, BulletinCallCounter
 from storage.models.callouts import Callout, CalloutAttempt, CalloutMember
 from storage.models.cases import CallbackAttempt, Case, CaseStep, ContactRequest, QueueEntry
+from storage.models.controllers import ControllerRow
 from storage.models.logins import ApiToken, WebSession
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
 from storage.models.restrictions import SubjectRestriction
@@ -29,6 +30,7 @@ __all__ = [
     "Case",
     "CaseStep",
     "ContactRequest",
+    "ControllerRow",
     "Erasure",
     "IntakeToken",
     "ListeningEvent",

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,6 +71,9 @@ class Case(Base):
         Index(None, "tenant_id", "started_at", "id"),
         Index(None, "tenant_id", "caller_number"),
         Index(None, "agent_id", "started_at"),
+        # The open cases of a controller (migration 0021): what is ended as node_lost when it
+        # goes down.
+        Index(None, "controller_id", postgresql_where=text("ended_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -93,6 +97,9 @@ class Case(Base):
     restricted_at: Mapped[datetime | None]
     personal_data_erased_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The controller whose recorder wrote the case first (migration 0021; NULL before it, and
+    # for cases no controller holds: written contacts, callback requests made by the API).
+    controller_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class QueueEntry(Base):

@@ -37,6 +37,10 @@ TEXTS = {
     "wallboard.ringing_now": {"fi": "soi", "en": "ringing"},
     "wallboard.none": {"fi": "\u2013", "en": "\u2013"},  # an en dash: no figure yet
     "wallboard.no_queues": {"fi": "Asiakkaalla ei ole jonoja.", "en": "The tenant has no queues."},
+    "wallboard.nodes": {"fi": "Solmut", "en": "Nodes"},
+    "wallboard.node_up": {"fi": "toiminnassa", "en": "up"},
+    "wallboard.node_down": {"fi": "poissa", "en": "down"},
+    "wallboard.node_stopped": {"fi": "pysäytetty", "en": "stopped"},
     "wallboard.state.available": {"fi": "Vapaana", "en": "Available"},
     "wallboard.state.ringing": {"fi": "Soi", "en": "Ringing"},
     "wallboard.state.talking": {"fi": "Puhelussa", "en": "Talking"},

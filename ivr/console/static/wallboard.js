@@ -107,6 +107,23 @@
     });
   }
 
+  function paintNodes(list) {
+    if (!list || !doc.nodes) return;
+    list.replaceChildren();
+    doc.nodes.forEach(function (n) {
+      const li = document.createElement("li");
+      li.dataset.node = n.node;
+      li.dataset.up = n.up ? "yes" : "no";
+      li.className = n.up ? "node-up" : "node-down";
+      const word = n.up ? list.dataset.upText : (n.stopped ? list.dataset.stoppedText : list.dataset.downText);
+      li.textContent = n.node + ": " + word + " ";
+      const since = document.createElement("span");
+      since.dataset.since = n.since;
+      li.append(since);
+      list.append(li);
+    });
+  }
+
   function paint() {
     root.querySelectorAll("[data-queue]").forEach(function (card) {
       const name = card.dataset.queue;
@@ -120,6 +137,7 @@
       paintCallers(card.querySelector('[data-field="callers"]'), q.waiting);
     });
     paintAgents(root.querySelector('[data-field="agents"]'));
+    paintNodes(root.querySelector('[data-field="nodes"]'));
     tick();
   }
 

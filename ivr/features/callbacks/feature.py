@@ -3,8 +3,6 @@ the auto-dialer that rings a free agent, then the customer, with retries under a
 
 from __future__ import annotations
 
-import os
-
 from ivr.callbacks.dialer import CallbackDialer, DialerConfig
 from ivr.callbacks.orphans import orphan_flows
 from ivr.callbacks.outbox import OutcomeSpool
@@ -14,6 +12,7 @@ from ivr.features.recordings.feature import Bridgers
 from ivr.flows.callback import CallbackFlow
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.voicemail import VoicemailFlow
+from ivr.heartbeat.identity import controller_id
 from storage.repositories.callbacks import CallbackRepository
 
 
@@ -31,7 +30,7 @@ async def wire(core: Core) -> Feature:
         core.services.need(Bridgers).attached,
         core.clock,
         DialerConfig(
-            controller_id=f"{os.uname().nodename}:{os.getpid()}",
+            controller_id=controller_id(),
             app=s.ari_app,
             trunk=s.callback_trunk,
             poll_interval=s.callback_poll_interval,

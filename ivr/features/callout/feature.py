@@ -4,8 +4,6 @@ confirm. Wires the dialer (a background task: leases in Postgres), the member-ca
 
 from __future__ import annotations
 
-import os
-
 from ivr.ari.call import Call
 from ivr.callout.call import MemberCall, OrphanedLeg
 from ivr.callout.dialer import CalloutConfig, CalloutDialer
@@ -13,6 +11,7 @@ from ivr.callout.outbox import CalloutOutbox
 from ivr.callout.service import CalloutService
 from ivr.core import Core, Feature
 from ivr.features.callout.cli import defaults
+from ivr.heartbeat.identity import controller_id
 from ivr.http.callouts import add_routes
 from ivr.telephony.ringing import Originator
 from storage.passwords import Hasher
@@ -47,7 +46,7 @@ async def wire(core: Core) -> Feature:
         member_call,
         core.clock,
         CalloutConfig(
-            controller_id=f"{os.uname().nodename}:{os.getpid()}",
+            controller_id=controller_id(),
             poll_interval=s.callout_poll_interval,
             lease=s.callout_lease,
             total_cap=s.callout_total_cap,

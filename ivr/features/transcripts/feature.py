@@ -1,6 +1,7 @@
 """Transcripts of recordings and voice messages, with personal data removed (issue 18).
 
-The worker (``LINJA_TRANSCRIPT_WORKERS``, default one job at a time) claims the jobs the
+The worker (``LINJA_TRANSCRIPT_WORKERS``, default one job at a time, across every controller
+on the database: worker n holds advisory-lock slot n while it transcribes) claims the jobs the
 database queues for tenants with transcripts switched on, transcribes in a low-priority
 runner process, redacts and stores; the API lists transcripts and shows one (a listening
 event). Language: the tenant's flow definition, else detected.
@@ -8,14 +9,17 @@ event). Language: the tenant's flow definition, else detected.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from ivr.core import Core, Feature
+from ivr.heartbeat.identity import controller_id
 from ivr.http.transcripts import add_routes
 from ivr.transcripts.worker import RunnerConfig, RunnerProcess, TranscriptWorker
+from storage.advisory import TryLock, key
 from storage.repositories.media import ListeningLog
 from storage.repositories.transcripts import TranscriptionJobs, TranscriptRepository
+
+TRANSCRIBE_LOCK = b"linja-tr"  # advisory-lock name of the transcription slots
 
 
 async def wire(core: Core) -> Feature:
@@ -55,10 +59,13 @@ async def wire(core: Core) -> Feature:
             path_of=path_of,
             language_of=language_of,
             clock=core.clock,
-            name=f"{socket.gethostname()}:{s.http_port}:{n}",
+            # controller_id, not host and HTTP port: nodes on one machine share the port
+            name=f"{controller_id()}:{n}",
             poll=s.transcript_poll_interval,
             lease=s.transcript_lease,
             max_attempts=s.transcript_max_attempts,
+            # Slot n is one job at a time across every controller on the database.
+            slot=TryLock(core.engine, key(TRANSCRIBE_LOCK, n)),
         )
         tasks.append((f"transcripts-{n}", worker.run))
     core.services.offer(transcripts)

@@ -11,6 +11,7 @@ from ivr.http.wallboard import add_routes
 from ivr.wallboard.service import Wallboards
 from ivr.wallboard.source import WallboardSource
 from storage.repositories.agent_states import AgentStateRepository
+from storage.repositories.controllers import ControllerRepository
 from storage.repositories.wallboard import WallboardRepository
 
 
@@ -24,6 +25,7 @@ async def wire(core: Core) -> Feature:
         WallboardRepository(core.sessions),
         AgentStateRepository(core.sessions),
         core.clock,
+        nodes=core.services.need(ControllerRepository),
     )
     wallboards = Wallboards(source, core.clock)
     coordinator.on_change(wallboards.poke)

@@ -24,10 +24,14 @@ import pytest
 from ivr.config import Settings
 from ivr.stack import nodes
 from ivr.stack.asterisk import AsteriskServer
-from tests.support import Controller, wait_for
+from tests.support import Controller, free_udp_port, wait_for
 
 NODES = 2
 SIP_SHIFT = 2  # see the module docstring
+# Every node's controller: callbacks dialled through a trunk a test's customer UAS listens
+# on, leases that a test sees expire, heartbeats that tell a lost node within seconds.
+CALLBACK_LEASE = 6.0
+DOWN_AFTER = 5.0
 
 
 @dataclass
@@ -35,6 +39,7 @@ class TwoNodes:
     base: Settings
     nodes: list[Settings]
     controllers: list[Controller]
+    customer_port: int  # the nodes' callback trunk: 127.0.0.1 at this port
 
     def started(self) -> list[int]:
         """Calls each node's controller has started (counted on the nodes' side)."""
@@ -74,11 +79,21 @@ def two_nodes_stack(
         }
     )
     logs = tmp_path_factory.mktemp("nodes")
+    customer_port = free_udp_port()
+    tuning = {
+        "LINJA_CALLBACK_TRUNK": f"127.0.0.1:{customer_port}",
+        "LINJA_CALLBACK_POLL_INTERVAL": "0.5",
+        "LINJA_CALLBACK_LEASE": str(CALLBACK_LEASE),
+        "LINJA_HEARTBEAT_INTERVAL": "1",
+        "LINJA_CONTROLLER_DOWN_AFTER": str(DOWN_AFTER),
+    }
     started = time.monotonic()
     node_settings = nodes.up(base, NODES)
     stack_s = time.monotonic() - started
     controllers = [
-        Controller(n, logs / f"controller-n{i}.log", env=nodes.node_env(base, i, NODES))
+        Controller(
+            n, logs / f"controller-n{i}.log", env={**nodes.node_env(base, i, NODES), **tuning}
+        )
         for i, n in enumerate(node_settings)
     ]
     try:
@@ -89,7 +104,7 @@ def two_nodes_stack(
             f"two-node stack up in {stack_s:.1f}s, "
             f"its controllers {time.monotonic() - started - stack_s:.1f}s later"
         )
-        yield TwoNodes(base, node_settings, controllers)
+        yield TwoNodes(base, node_settings, controllers, customer_port)
     finally:
         with ThreadPoolExecutor(max_workers=NODES) as pool:
             for done in [pool.submit(_stop, c) for c in controllers]:

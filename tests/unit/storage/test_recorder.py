@@ -319,3 +319,27 @@ async def test_i17_7_durable_counts_only_what_was_emitted_before(tmp_path: Path)
     assert await waiting
     assert writer.rows[cid].queue_stays  # the later snapshot was written before the answer
     await rec.close()
+
+
+async def test_end_open_ends_the_open_phone_cases_as_node_lost(tmp_path: Path) -> None:
+    """Issue 19: this controller's Asterisk is gone. Its open phone cases end node_lost (the
+    queue stay too); a case opened after the outage, a written contact and a case already
+    ended are left alone; the flows' own ends that follow are ignored."""
+    writer = FakeWriter()
+    rec = make(tmp_path, writer)
+    await rec.start()
+    waiting, later, web, done = (uuid.uuid4() for _ in range(4))
+    rec.emit(CaseOpened(waiting, TENANT, Channel.PHONE, T0))
+    rec.emit(CaseQueued(waiting, "q", T0 + timedelta(seconds=2)))
+    rec.emit(CaseOpened(web, TENANT, Channel.WEB, T0))
+    whole_case(rec, done)
+    outage = T0 + timedelta(seconds=30)
+    rec.emit(CaseOpened(later, TENANT, Channel.PHONE, outage + timedelta(seconds=1)))
+    assert rec.end_open(Outcome.NODE_LOST, outage, channel=Channel.PHONE) == [waiting]
+    rec.emit(CaseEnded(waiting, Outcome.ABANDONED, outage + timedelta(seconds=9)))  # ignored
+    await rec.close()
+    lost = writer.rows[waiting]
+    assert (lost.outcome, lost.ended_at) == (Outcome.NODE_LOST, outage)
+    assert [(q.exit, q.left_at) for q in lost.queue_stays] == [("node_lost", outage)]
+    assert writer.rows[later].ended_at is None and writer.rows[web].ended_at is None
+    assert writer.rows[done].outcome is Outcome.ANSWERED

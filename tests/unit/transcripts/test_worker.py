@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,7 +99,22 @@ def make_model(path: Path) -> Path:
     return path
 
 
-def worker(jobs: FakeJobs, runner: FakeRunner, model: Path) -> TranscriptWorker:
+@dataclass
+class FakeSlot:
+    """The cluster-wide slot (an advisory lock): free or held by another controller."""
+
+    free: bool = True
+    held_during: list[bool] = field(default_factory=list)
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[bool]:
+        self.held_during.append(self.free)
+        yield self.free
+
+
+def worker(
+    jobs: FakeJobs, runner: FakeRunner, model: Path, slot: FakeSlot | None = None
+) -> TranscriptWorker:
     w = TranscriptWorker(
         jobs,  # type: ignore[arg-type]
         runner,
@@ -105,6 +122,7 @@ def worker(jobs: FakeJobs, runner: FakeRunner, model: Path) -> TranscriptWorker:
         path_of=lambda loc: Path("/store") / loc,
         language_of={"demo": "fi"}.get,
         clock=lambda: NOW,
+        slot=slot,
     )
     return w
 
@@ -173,3 +191,17 @@ async def test_a_runner_failure_retries_and_deleted_audio_is_skipped(tmp_path: P
     assert jobs.cancelled == [gone]
     assert jobs.retried == ["bad file"] and jobs.done == []
     assert len(runner.asked) == 1
+
+
+async def test_a_slot_held_by_another_controller_refuses_the_job(tmp_path: Path) -> None:
+    """Issue 19: one transcription at a time across nodes. While another controller holds
+    the slot nothing is claimed; once it is free, the job is done, with the slot held."""
+    jobs = fake_jobs(job(tenant_slug="demo"))
+    runner = FakeRunner()
+    slot = FakeSlot(free=False)
+    w = worker(jobs, runner, make_model(tmp_path / "m"), slot)
+    assert await w.step() is False
+    assert (jobs.claims, runner.asked, jobs.done) == (0, [], [])
+    slot.free = True
+    assert await w.step() is True
+    assert jobs.claims == 1 and len(jobs.done) == 1 and slot.held_during == [False, True]

@@ -1,0 +1,1 @@
+"""Controller heartbeats and the cases of a controller that went down (issue 19)."""
