@@ -59,7 +59,7 @@ class TwoNodes:
 
     def started(self) -> list[int]:
         """Calls each node's controller has started (counted on the nodes' side)."""
-        return [ctl.log().count("call started dialed=100") for ctl in self.controllers]
+        return [ctl.log().count(" item(s) on 100 (bulletins") for ctl in self.controllers]
 
 
 @pytest.fixture(scope="module")
