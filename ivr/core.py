@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ivr.ari.client import AriClient, pool_size
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.events import EventStream
-from ivr.ari.filters import apply_event_filter
+from ivr.ari.filters import apply_event_filter, untracked_end
 from ivr.ari.reconciler import SHED_LABEL
 from ivr.ari.retry import RetryPolicy
 from ivr.clock import Clock, utcnow
@@ -213,6 +213,9 @@ def assemble_core(
             await apply_event_filter(ari, settings.ari_app)
         await dispatcher.resync()
 
+    def end_skipped() -> None:
+        events.seen["StasisEnd"] += 1
+
     stream = EventStream(
         settings.ari_base_url,
         settings.ari_user,
@@ -220,6 +223,7 @@ def assemble_core(
         settings.ari_app,
         on_event=on_event,
         on_connected=on_connected,
+        skip=untracked_end(dispatcher.tracks, end_skipped),
     )
     tenants = TenantRepository(sessions)
     users = users or UserRepository(sessions)

@@ -137,7 +137,8 @@ class Call:
             if etype == "ChannelDestroyed":
                 self._destroyed = True
             if self._hangup_reason is None:
-                self._mark_gone(str(etype))
+                # handed back to the dialplan: its StasisEnd is expected, not a hang-up
+                self._mark_gone(str(etype), quiet=self._released)
         self._backlog.append(event)
 
     def _mark_gone(self, reason: str, *, quiet: bool = False) -> None:
@@ -262,6 +263,25 @@ class Call:
         await self._channel_request("POST", "/continue", params=params)
         self._released = True
         log.info("channel=%s continues in dialplan %s", self.channel_id, params or "")
+
+    async def hand_back(self, *, context: str, extension: str, label: str) -> bool:
+        """Leave Stasis for ``label`` of ``context,extension`` in one request; False when ARI
+        answered 404 (Asterisk checks that the label exists; the channel may also be gone,
+        which the caller's next request finds out) and the channel is still the flow's."""
+        self._check_alive()
+        try:
+            await self.rest.request(
+                "POST",
+                f"/channels/{self.channel_id}/continue",
+                params={"context": context, "extension": extension, "label": label},
+            )
+        except ChannelGone:
+            return False
+        except NotInStasis as exc:
+            self._mark_gone(f"gone: HTTP {exc.status} on POST /continue")
+            raise CallHungUp(self.channel_id, f"gone (HTTP {exc.status})") from exc
+        self._released = True
+        return True
 
     async def run_in_dialplan(
         self,

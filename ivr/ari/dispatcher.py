@@ -245,7 +245,8 @@ class Dispatcher:
 
     async def _run_call(self, call: Call) -> None:
         cid = call.channel_id
-        log.info("channel=%s call started dialed=%s args=%s", cid, call.dialed, call.args)
+        # Debug only: a flow logs what it does with the channel id (one line a bulletin call).
+        log.debug("channel=%s call started dialed=%s args=%s", cid, call.dialed, call.args)
         try:
             await self._handler(call)
         except CallHungUp as exc:
@@ -267,7 +268,7 @@ class Dispatcher:
         except Exception:
             log.exception("channel=%s call flow failed", cid)
         else:
-            log.info("channel=%s call flow finished", cid)
+            log.debug("channel=%s call flow finished", cid)
         await self._hangup_leftover(call)
 
     async def _fall_back(self, call: Call) -> bool:

@@ -1,8 +1,9 @@
 """EventStream: ARI's event websocket, kept connected.
 
 It reads JSON events and hands each to a synchronous ``on_event`` callback (which must not
-block). When the socket drops it reconnects with exponential backoff and jitter, logging
-one warning per outage (not one per attempt). After every successful (re)connect it starts
+block); ``skip`` may drop an event from its raw text before it is decoded. When the socket
+drops it reconnects with exponential backoff and jitter, logging one warning per outage (not
+one per attempt). After every successful (re)connect it starts
 ``on_connected(reconnected)`` as a task so the application can resync state that changed
 while no events were arriving.
 """
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 OnEvent = Callable[[dict[str, Any]], None]
 OnConnected = Callable[[bool], Awaitable[None]]
+Skip = Callable[[str], bool]  # True: an event nobody needs, known from its raw text
 
 
 def events_url(base_url: str) -> str:
@@ -59,6 +61,7 @@ class EventStream:
         *,
         on_event: OnEvent,
         on_connected: OnConnected | None = None,
+        skip: Skip | None = None,
         heartbeat: float = 10.0,
         connect_timeout: float = 5.0,
         backoff_initial: float = 0.2,
@@ -71,6 +74,7 @@ class EventStream:
         self._redact = Redactor(password, self._auth, self._auth.removeprefix("Basic "))
         self._on_event = on_event
         self._on_connected = on_connected
+        self._skip = skip
         self._heartbeat = heartbeat
         self._connect_timeout = connect_timeout
         self._backoff_initial = backoff_initial
@@ -214,6 +218,8 @@ class EventStream:
         return f"closed by peer (code {ws.close_code})"
 
     def _dispatch(self, text: str) -> None:
+        if self._skip is not None and self._skip(text):
+            return
         try:
             event = json.loads(text)
         except ValueError:

@@ -10,12 +10,12 @@ Asterisk restart forgets it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ivr.ari.errors import AriError
 from ivr.ari.protocol import AriRest
 
-__all__ = ["FLOW_EVENTS", "apply_event_filter"]
+__all__ = ["FLOW_EVENTS", "apply_event_filter", "untracked_end"]
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +49,31 @@ async def apply_event_filter(rest: AriRest, app: str, types: Iterable[str] = FLO
         return False
     log.info("ARI app %s: events filtered to %d types", app, len(allowed))
     return True
+
+
+_END_PREFIX = '{"type":"StasisEnd",'
+_CHANNEL_ID = '"channel":{"id":"'
+
+
+def untracked_end(
+    tracks: Callable[[str], bool], skipped: Callable[[], None]
+) -> Callable[[str], bool]:
+    """A raw-text test for the websocket: True for a ``StasisEnd`` of a channel no call
+    tracks (a bulletin call handed back to the dialplan, whose flow has already ended), which
+    then is not decoded at all; ``skipped()`` is told, to count it. Anything it cannot read
+    that way (another layout, ``pretty = yes`` in ari.conf) is decoded as usual."""
+
+    def skip(text: str) -> bool:
+        if not text.startswith(_END_PREFIX):
+            return False
+        at = text.find(_CHANNEL_ID)
+        if at < 0:
+            return False
+        at += len(_CHANNEL_ID)
+        end = text.find('"', at)
+        if end <= at or tracks(text[at:end]):
+            return False
+        skipped()
+        return True
+
+    return skip

@@ -3,8 +3,8 @@
 Two bench numbers of the demo tenant carry a bulletin of generated audio (a tone): ``190``
 (``SHORT_S`` long, the burst tests) and ``191`` (``LONG_S``, the concurrent-listener test).
 A bench-only dialplan file, installed next to the shipped one for the run and removed
-afterwards, routes them into the controller like number 100 (``LINJA_BENCH_ANSWER=dialplan``:
-answered by the dialplan first), and routes ``8190`` / ``8191``
+afterwards, routes them into the controller like number 100, with its ``shed`` label
+(``LINJA_BENCH_ANSWER=dialplan``: answered by the dialplan first), and routes ``8190`` / ``8191``
 to the pure-dialplan baseline: Answer, Playback of the same pre-rendered file the fallback
 plays, Hangup.
 """
@@ -45,6 +45,7 @@ ROUTE = """exten => {n},1,{answer}
  same => n,Stasis(linja,announcement,demo)
  same => n,GotoIf($["${{STASISSTATUS}}" = "FAILED"]?linja-fallback,${{EXTEN}},1)
  same => n,Hangup()
+ same => n(shed),Goto(linja-fallback,${{EXTEN}},1)
 exten => {b}{n},1,Answer()
  same => n,Playback(/var/lib/linja/fallback/{n})
  same => n,Hangup()"""

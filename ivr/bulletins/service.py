@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +74,7 @@ class BulletinService:
         self._durations: dict[str, float] = {}
         self._changed = asyncio.Event()
         self._fallback_written: dict[str, tuple[str, ...]] = {}
+        self._fallback_names: dict[str, str] = {}
         self.refreshes = 0
 
     # ----- what calls use ----------------------------------------------------------------------
@@ -92,6 +95,15 @@ class BulletinService:
     def fallback_file(self, number: str) -> Path:
         """What the dialplan plays on ``number`` while the controller is down."""
         return self._paths.fallback_host / f"{number}.wav"
+
+    def fallback_plays(self, number: str, media: Sequence[str]) -> bool:
+        """Whether ``number``'s fallback file holds exactly ``media`` (in order): written by
+        this process for that list and still there. False until this process has written it
+        (e.g. after a start from the manifest) and between a window boundary and the
+        rewrite that follows it."""
+        if self._fallback_written.get(number) != tuple(media):
+            return False
+        return os.path.isfile(self._fallback_names[number])  # not pathlib: on every call
 
     async def preview(self, text_: str, language: str) -> Path:
         """``text_`` spoken as a bulletin would be (cached by hash like any prompt)."""
@@ -185,6 +197,7 @@ class BulletinService:
             data = parts[0] if len(parts) == 1 else audio.concat_wavs(parts)
             audio.write_atomic(self._paths.fallback_host / f"{number}.wav", data)
             self._fallback_written[number] = media
+            self._fallback_names[number] = str(self._paths.fallback_host / f"{number}.wav")
             log.info("fallback for %s now plays %d item(s)", number, len(media))
 
     def next_boundary(self) -> datetime | None:

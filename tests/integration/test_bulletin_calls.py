@@ -12,6 +12,8 @@ import pytest
 
 from ivr.ari.filters import FLOW_EVENTS
 from ivr.audio import wav_duration
+from ivr.bench.rtp import RtpListener
+from ivr.bench.sipp import timed_scenario
 from ivr.config import Settings
 from ivr.demo import DEMO_NUMBER
 from storage.db import make_engine, session_factory
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.integration
 # 200 OK → BYE timer starts after the answer. A call is "at least as long as the bulletin"
 # within this many seconds.
 FRAME_SLACK_S = 0.05
+# First to last RTP packet of a call is one frame short of the file, plus jitter under load.
+RTP_SLACK_S = 0.1
 
 
 def _active_duration(ctl: Controller) -> float:
@@ -52,30 +56,69 @@ async def _counter_total(settings: Settings) -> int:
         await engine.dispose()
 
 
+def _calls_heard(workdir: Path, settings: Settings, *, calls: int) -> list[float]:
+    """SIPp ``calls`` callers to 100 whose SDP names our RTP listener; per call (Asterisk
+    sends each from its own RTP port) how long its audio lasted, first packet to last."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    listener = RtpListener()
+    listener.start()
+    try:
+        scenario = timed_scenario(workdir, rtp_port=listener.port)
+        result = run_sipp(
+            str(scenario), workdir, calls=calls, rate=calls, settings=settings,
+            extra=["-trace_logs"],
+        )  # fmt: skip
+    finally:
+        listener.stop()
+    assert result.returncode == 0, result.output + result.errors
+    return sorted(t[-1] - t[0] for t in listener.arrivals.values() if len(t) > 1)
+
+
 def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
     stack: Settings, controller: Controller, no_live_channels: None, tmp_path: Path
 ) -> None:
+    """The lean path: each call is counted and handed to the dialplan in one ARI request, and
+    its caller hears the whole fallback file; with that file gone, the same call is played
+    through ARI (answer, play, hang up) as before, and counted the same."""
     calls = 4
     duration = _active_duration(controller)
     before_events = controller.get("/api/stats")["events"]
     before_count = asyncio.run(_counter_total(stack))
 
-    result = run_sipp("caller-hears-bulletin.xml", tmp_path, calls=calls, rate=4, settings=stack)
-
-    assert result.returncode == 0, result.output + result.errors
-    assert len(result.rtt_ms) == calls
-    for ms in result.rtt_ms:
-        assert ms / 1000 >= duration - FRAME_SLACK_S, (ms, duration)
+    spans = _calls_heard(tmp_path / "lean", stack, calls=calls)
+    assert len(spans) == calls, spans
+    for span in spans:
+        assert span >= duration - RTP_SLACK_S, (spans, duration)
     events = controller.get("/api/stats")["events"]
-    for kind in ("StasisStart", "PlaybackStarted", "PlaybackFinished"):
-        assert events.get(kind, 0) - before_events.get(kind, 0) == calls, (kind, events)
+    assert events.get("StasisStart", 0) - before_events.get("StasisStart", 0) == calls, events
+    # the dialplan played it: no playback through ARI
+    assert events.get("PlaybackStarted", 0) == before_events.get("PlaybackStarted", 0), events
     # The application's event filter: nothing the flows do not use (was 5 ChannelVarset a call).
     assert set(events) <= set(FLOW_EVENTS), events
-    finished = re.findall(r"\[([\w.]+)\] bulletin finished", controller.log())
-    assert len(set(finished)) == calls
+    lean = re.findall(r"\[([\w.]+)\] playing \d+ item\(s\) on 100 .* from its fallback file",
+                      controller.log())  # fmt: skip
+    assert len(set(lean)) == calls
+
+    # Its fallback file missing: played through ARI, as before the lean path (this caller
+    # hangs up 2 s in: the test's time budget).
+    fallback = _fallback_file(stack)
+    hidden = fallback.with_name("hidden-for-test.wav")
+    fallback.rename(hidden)
+    try:
+        result = run_sipp("caller-hangs-up-mid-bulletin.xml", tmp_path / "ari", settings=stack)
+    finally:
+        hidden.rename(fallback)
+    assert result.returncode == 0, result.output + result.errors
+    wait_for("the call to end", lambda: controller.get("/api/stats")["active_calls"] == 0)
+    events = controller.get("/api/stats")["events"]
+    assert events.get("PlaybackStarted", 0) - before_events.get("PlaybackStarted", 0) == 1, events
+    played = re.findall(r"\[([\w.]+)\] playing \d+ item\(s\) on 100 \(bulletins [^)]*\)$",
+                        controller.log(), re.M)  # fmt: skip
+    assert len(set(played)) == 1 and not set(played) & set(lean), (played, lean)
+
     wait_for(
         "counters to be flushed",
-        lambda: asyncio.run(_counter_total(stack)) == before_count + calls,
+        lambda: asyncio.run(_counter_total(stack)) == before_count + calls + 1,
         timeout=10,
         step=0.5,
     )

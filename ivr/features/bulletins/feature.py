@@ -40,7 +40,7 @@ async def wire(core: Core) -> Feature:
         s.state_dir / "spool" / "bulletin-counters.json",
         core.clock,
     )
-    announcement = AnnouncementFlow(bulletins, counter, core.clock)
+    announcement = AnnouncementFlow(bulletins, counter, core.clock, fallback=bulletins)
     core.services.offer(bulletins, announcement, repo, counts)
     return Feature(
         "bulletins",

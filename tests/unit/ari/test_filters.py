@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ivr.ari.errors import AriUnavailable
-from ivr.ari.filters import FLOW_EVENTS, apply_event_filter
+from ivr.ari.filters import FLOW_EVENTS, apply_event_filter, untracked_end
 from ivr.ari.protocol import Params
 
 
@@ -38,3 +39,22 @@ async def test_filter_allows_exactly_the_flow_events() -> None:
 async def test_a_refused_filter_is_logged_not_raised(caplog: Any) -> None:
     assert await apply_event_filter(Recorder(fail=True), "linja") is False
     assert "event filter not applied" in caplog.text
+
+
+def test_untracked_end_skips_only_the_stasis_end_of_a_channel_no_call_tracks() -> None:
+    tracked = {"1.2"}
+    skipped: list[None] = []
+    skip = untracked_end(tracked.__contains__, lambda: skipped.append(None))
+
+    def end(cid: str, *, first: str = "type") -> str:
+        event = {"type": "StasisEnd", "timestamp": "t", "channel": {"id": cid, "name": "x"}}
+        if first != "type":
+            event = {first: event.pop(first), **event}
+        return json.dumps(event, separators=(",", ":"))
+
+    assert skip(end("9.9"))
+    assert not skip(end("1.2"))  # its call still waits for it
+    assert not skip(end("9.9").replace("StasisEnd", "StasisStart"))
+    assert not skip(end("9.9", first="timestamp"))  # another layout: decoded as usual
+    assert not skip(json.dumps({"type": "StasisEnd", "channel": {"id": "9.9"}}))  # pretty
+    assert len(skipped) == 1

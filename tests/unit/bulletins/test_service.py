@@ -121,3 +121,34 @@ async def test_run_loop_keeps_serving_when_refresh_fails(paths: Paths) -> None:
     task.cancel()
     state = service.state("100")
     assert state is not None and len(state.active(clock())) == 2
+
+
+async def test_fallback_plays_only_what_its_file_holds_now(paths: Paths) -> None:
+    store, clock = FakeStore(), Clock(T0)
+    store.add("abcdefghij", T0 + timedelta(seconds=10))
+    service, _ = make(store, paths, clock)
+    await service.refresh()
+    state = service.state("100")
+    assert state is not None
+    nodis, (bulletin,) = state.no_disruptions.media, state.bulletins
+    assert service.fallback_plays("100", [nodis])
+    assert not service.fallback_plays("100", [bulletin.media])
+    assert not service.fallback_plays("101", [nodis])
+    # the bulletin starts: until the file is rewritten it is stale for what is in force
+    clock.now = T0 + timedelta(seconds=11)
+    assert not service.fallback_plays("100", [p.media for p in state.active(clock())])
+    service.write_fallbacks()
+    assert service.fallback_plays("100", [bulletin.media])
+    (paths.fallback_host / "100.wav").unlink()
+    assert not service.fallback_plays("100", [bulletin.media])
+
+
+async def test_fallback_plays_nothing_after_a_start_from_the_manifest(paths: Paths) -> None:
+    store, clock = FakeStore(), Clock(T0)
+    service, _ = make(store, paths, clock)
+    await service.refresh()
+    restarted, _ = make(store, paths, clock)
+    assert restarted.load_manifest()
+    state = restarted.state("100")
+    assert state is not None
+    assert not restarted.fallback_plays("100", [state.no_disruptions.media])
