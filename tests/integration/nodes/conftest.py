@@ -43,7 +43,7 @@ class TwoNodes:
 
     def started(self) -> list[int]:
         """Calls each node's controller has started (counted on the nodes' side)."""
-        return [ctl.log().count("call started dialed=100") for ctl in self.controllers]
+        return [ctl.log().count(" item(s) on 100 (bulletins") for ctl in self.controllers]
 
     def heal(self) -> None:
         """Every node's Asterisk and controller running, and the dispatcher seeing each node
