@@ -9,6 +9,7 @@ from storage.models.callouts import Callout, CalloutAttempt, CalloutMember
 from storage.models.cases import CallbackAttempt, Case, CaseStep, ContactRequest, QueueEntry
 from storage.models.logins import ApiToken, WebSession
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
+from storage.models.queues import QueueDepartureRow, QueueRingRow, QueueWaitingRow
 from storage.models.restrictions import SubjectRestriction
 from storage.models.staff import StaffGroup, StaffGroupMember
 from storage.models.tenants import ServiceNumber, Tenant
@@ -33,7 +34,10 @@ __all__ = [
     "IntakeToken",
     "ListeningEvent",
     "PhoneLoginLock",
+    "QueueDepartureRow",
     "QueueEntry",
+    "QueueRingRow",
+    "QueueWaitingRow",
     "Recording",
     "ServiceNumber",
     "StaffGroup",
