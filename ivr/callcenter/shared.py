@@ -35,6 +35,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -166,6 +167,27 @@ def _row(saved: SavedEntry, controller: str, lease_until: datetime) -> dict[str,
             "offers": saved.offers,
         },
     }
+
+
+def _consistent(saved: SavedEntry, board: AgentBoard) -> SavedEntry:
+    """The entry without rings its agents' rows do not show (a row changed by hand, or by a
+    controller of another version): such a ring is over."""
+    offer = saved.offer
+    if offer is None:
+        return saved
+    ringing = tuple(
+        a
+        for a in saved.ringing
+        if board.state(a) is AgentState.RINGING and board.get(a).offer_id == offer.offer_id
+    )
+    if ringing == saved.ringing:
+        return saved
+    log.warning(
+        "entry %s: rings of %s not shown by their agents, ended",
+        saved.entry.entry_id,
+        ", ".join(sorted(set(saved.ringing) - set(ringing))),
+    )
+    return replace(saved, offer=offer if ringing else None, ringing=ringing)
 
 
 def _board(records: Sequence[Mapping[str, Any]]) -> AgentBoard:
@@ -424,7 +446,8 @@ class SharedQueueCoordinator(QueueCoordinator):
     def _load(self, state: SharedState, now: datetime) -> _Loaded:
         loaded = _Loaded(state)
         work = self._work
-        work.load_entries([_saved(r) for r in state.entries], _board(state.agents))
+        board = _board(state.agents)
+        work.load_entries([_consistent(_saved(r), board) for r in state.entries], board)
         ringing = {
             (agent, s.offer.offer_id)
             for s in work.saved_entries()

@@ -6,6 +6,7 @@ phone: the start and end of each call it took)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import urllib.request
@@ -99,3 +100,74 @@ def test_two_callers_on_different_nodes_and_one_agent_served_in_arrival_order(
     served = [caller for kind, caller, _ in calls_seen(phone) if kind == "start"]
     print(f"arrival order {order}, served {served}")
     assert served == order
+
+
+SUPPORT = "2"  # the demo menu's key for support (ring-all: agent1, agent2, agent3)
+AGENTS = ("agent1", "agent2", "agent3")
+
+
+def test_ten_callers_on_both_nodes_three_agents_served_in_arrival_order_one_call_each(
+    two_nodes: TwoNodes, tmp_path: Path
+) -> None:
+    """The agents are freed one at a time, 2 s apart, so a ring-all offer rings one phone
+    (a SIPp phone cannot take a CANCEL in the middle of its answer); every later offer goes to
+    the one agent whose wrap-up just ended."""
+    asyncio.run(ensure_demo_admin(two_nodes.base, ADMIN, PASSWORD))
+    ctls = two_nodes.controllers
+    phones = [
+        AgentPhone(
+            two_nodes.base, a, "agent-answers-and-logs.xml", tmp_path, talk_ms=1000, calls=10
+        )
+        for a in AGENTS
+    ]
+    numbers = [f"04020000{i:02d}" for i in range(10)]
+    try:
+        for agent in AGENTS:
+            agent_action(ctls[0], agent, "login")
+            assert agent_action(ctls[0], agent, "pause")["state"] == "paused"
+        with ThreadPoolExecutor(max_workers=len(numbers)) as pool:
+            running: list[Future[SippResult]] = []
+            for i, number in enumerate(numbers):  # alternating nodes, 0.6 s apart
+                running.append(
+                    pool.submit(
+                        run_sipp,
+                        "caller-queues-by-info.xml",
+                        tmp_path / number,
+                        service="200",
+                        settings=two_nodes.nodes[i % 2],
+                        timeout=60,
+                        extra=["-key", "digit", SUPPORT, "-key", "caller", number],
+                    )
+                )
+                time.sleep(0.6)
+            time.sleep(2.0)  # the last one in the queue
+            for i, agent in enumerate(AGENTS):  # freed through either node's API
+                assert agent_action(ctls[i % 2], agent, "unpause")["state"] == "available"
+                time.sleep(2.0)
+            results = [f.result(timeout=90) for f in running]
+    finally:
+        for phone in phones:
+            phone.close()
+        for agent in AGENTS:
+            agent_action(ctls[0], agent, "logout")
+    for number, result in zip(numbers, results, strict=True):
+        assert result.returncode == 0, f"{number}: {result.output[-2000:]}{result.errors}"
+    arrival = sorted(numbers, key=lambda number: arrived(tmp_path / number))
+    starts: list[tuple[float, str, str]] = []
+    for agent, phone in zip(AGENTS, phones, strict=True):
+        seen = calls_seen(phone)
+        begun: dict[str, float] = {}
+        intervals: list[tuple[float, float]] = []
+        for kind, caller, at in seen:
+            if kind == "start":
+                begun[caller] = at
+                starts.append((at, caller, agent))
+            else:
+                intervals.append((begun.pop(caller), at))
+        assert not begun, f"{agent}: calls without an end {begun}"
+        intervals.sort()
+        for (_s1, e1), (s2, _e2) in itertools.pairwise(intervals):
+            assert s2 >= e1, f"{agent} had two calls at once: {intervals}"
+    served = [caller for _at, caller, _agent in sorted(starts)]
+    print(f"arrival {arrival}\nserved  {served}\nby {[a for *_, a in sorted(starts)]}")
+    assert served == arrival
