@@ -380,29 +380,30 @@ class SharedQueueCoordinator(QueueCoordinator):
         """Reads the shared state into the mirror and delivers this controller's events."""
         async with self._serial:
             state = await self._rows.read()
-            departures = await self._rows.take_departures(self.controller)
             now = self.now()
             self.engine.load_entries([_saved(r) for r in state.entries], _board(state.agents))
-            for record in departures:
-                self._departed_elsewhere(record)
-            for ticket in list(self._tickets.values()):
-                if not self.engine.is_waiting(ticket.entry_id):
-                    log.warning(
-                        "queue %s: entry %s left the shared queue unseen (lease lapsed?)",
-                        ticket.queue,
-                        ticket.entry_id,
-                    )
-                    self._finish(
-                        Departure(
-                            ticket.result.entry,
-                            Outcome.CANCELLED,
-                            now,
-                            ticket.result.entry.waited(now),
-                        ),
-                        None,
-                    )
+            await self._settle_missing(now, always=True)
             self._events(now)
         self._changed()
+
+    async def _settle_missing(self, now: datetime, *, always: bool = False) -> None:
+        """Tickets whose entries the mirror no longer holds: how they left (departures other
+        controllers wrote), or, with none, as cancelled (their lease lapsed)."""
+        missing = [t for t in self._tickets.values() if not self.engine.is_waiting(t.entry_id)]
+        if not missing and not always:
+            return
+        for record in await self._rows.take_departures(self.controller):
+            self._departed_elsewhere(record)
+        for ticket in missing:
+            if ticket.done:
+                continue
+            log.warning(
+                "queue %s: entry %s left the shared queue unseen (lease lapsed?)",
+                ticket.queue,
+                ticket.entry_id,
+            )
+            entry = ticket.result.entry
+            self._finish(Departure(entry, Outcome.CANCELLED, now, entry.waited(now)), None)
 
     # -- the transaction ---------------------------------------------------------------------
 
@@ -433,6 +434,7 @@ class SharedQueueCoordinator(QueueCoordinator):
                 ticket = self._tickets.get(offer.entry_id)
                 if ticket is not None:
                     ticket._deliver(OfferWithdrawn(offer, (agent,)))
+            await self._settle_missing(now)
             if offers:
                 log.info(
                     "shared queues: %s offered %s",
