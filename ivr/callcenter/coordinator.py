@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ivr.callcenter.agents import Agent
+from ivr.callcenter.agents import Agent, AgentBoard
 from ivr.callcenter.engine import (
     Departure,
     EnqueueResult,
@@ -382,6 +382,13 @@ class QueueCoordinator:
     def unpause(self, agent: str) -> Agent:
         return self._agent_change(lambda now: self.engine.board.unpause(agent, now))
 
+    async def agent_action(self, agent: str, action: str, reason: str = "") -> Agent:
+        """``login``, ``logout``, ``pause`` (with ``reason``) or ``unpause``, settled where
+        the agents are kept (in Postgres for shared queues): the agent's record after it."""
+        return self._agent_change(
+            lambda now: board_action(self.engine.board, agent, action, reason, now)
+        )
+
     # -- time --------------------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -494,3 +501,16 @@ class QueueCoordinator:
             if not await self.flush_agents():
                 await asyncio.sleep(self._store_retry)
                 self._dirty.set()
+
+
+def board_action(board: AgentBoard, agent: str, action: str, reason: str, now: datetime) -> Agent:
+    match action:
+        case "login":
+            return board.login(agent, now)
+        case "logout":
+            return board.logout(agent, now)
+        case "pause":
+            return board.pause(agent, now, reason)
+        case "unpause":
+            return board.unpause(agent, now)
+    raise ValueError(f"unknown agent action {action!r}")

@@ -49,6 +49,7 @@ from ivr.callcenter.coordinator import (
     QueueCoordinator,
     QueueEvent,
     Ticket,
+    board_action,
 )
 from ivr.callcenter.engine import (
     Departure,
@@ -350,6 +351,12 @@ class SharedQueueCoordinator(QueueCoordinator):
 
     def unpause(self, agent: str) -> Agent:
         return self._agent_later(agent, "unpause", lambda b, now: b.unpause(agent, now))
+
+    async def agent_action(self, agent: str, action: str, reason: str = "") -> Agent:
+        def change(engine: QueueEngine, now: datetime) -> Agent:
+            return board_action(engine.board, agent, action, reason, now)
+
+        return await self._transact(change)
 
     # -- time --------------------------------------------------------------------------------
 
