@@ -261,6 +261,12 @@ class SharedQueueCoordinator(QueueCoordinator):
         kind: EntryKind = "live",
         since: datetime | None = None,
     ) -> Ticket:
+        if kind == "live":
+            # a channel id is unique on its node only (nodes number channels alike): the
+            # live entry is named by its controller too; callback entries keep their id, so
+            # two controllers cannot queue the same request twice
+            entry_id = f"{self.controller}|{entry_id}"
+
         def change(engine: QueueEngine, now: datetime) -> EnqueueResult:
             return engine.enqueue(entry_id, queue, now, kind, since=since)
 

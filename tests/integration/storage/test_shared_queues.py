@@ -242,7 +242,24 @@ async def test_dead_coordinators_entries_leave_within_the_lease(
     assert offers_of(waiting) == []  # still within a's lease: the agent rings for a's caller
     clock.advance(4.5)  # 5.5 s after a's last write: its lease (5 s) lapsed
     await b.coord._transact(b.coord._tick)
-    assert not b.coord.engine.is_waiting("on-a")
+    assert not b.coord.engine.is_waiting(doomed.entry_id)
     assert [o.offer.agents for o in offers_of(waiting)] == [("agent1",)]
     await a.coord.sync()  # a comes back: its entry is gone and its ticket closed
     assert doomed.done
+
+
+async def test_same_channel_id_on_two_nodes_is_two_entries(
+    nodes: tuple[FakeClock, list[Node]],
+) -> None:
+    """Nodes number their channels alike (epoch.counter): live entries are told apart by
+    their controller; a callback entry is one, whichever controller queues it."""
+    _clock, (a, b) = nodes
+    configure([a, b], queue(("agent1",)))
+    a.coord.login("agent1")
+    await a.coord.flush_agents()
+    first = await a.coord.enter("1796169888.2", Q)
+    second = await b.coord.enter("1796169888.2", Q)
+    assert first.accepted and second.accepted and first.entry_id != second.entry_id
+    await a.coord.enter("cb-1", Q, kind="callback")
+    with pytest.raises(QueueError):
+        await b.coord.enter("cb-1", Q, kind="callback")
