@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     nodes: int = Field(default=1, ge=1, le=16, description="`linja stack up`/`run` default")
     front_address: str = Field(default="", pattern=r"^[A-Za-z0-9.\-]*$")
     node_addresses: str = Field(default="127.0.0.2,127.0.0.3", pattern=r"^[A-Za-z0-9.,\- ]+$")
+    # Queue order, offers and agent state kept in Postgres for every controller (several
+    # nodes; `ivr/stack/nodes.py` turns it on); off: one controller's queues in memory.
+    shared_queues: bool = False
+    shared_queue_lease: float = Field(default=10.0, ge=1.0, le=600.0)
     kamailio_bin: Path = Path("/usr/sbin/kamailio")
     # Controller heartbeats (issue 19): each controller beats its row every interval; one
     # whose beat is older than down_after is down, and another ends the cases it held

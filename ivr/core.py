@@ -83,6 +83,12 @@ class Services:
                 raise ValueError(f"{kind.__name__} is offered twice")
             self._by_kind[kind] = service
 
+    def offer_as(self, kind: type[T], service: T) -> None:
+        """Offers ``service`` as ``kind`` (e.g. a subclass where its base is needed)."""
+        if kind in self._by_kind:
+            raise ValueError(f"{kind.__name__} is offered twice")
+        self._by_kind[kind] = service
+
     def need(self, kind: type[T]) -> T:
         try:
             service = self._by_kind[kind]

@@ -309,7 +309,7 @@ class CallbackDialer:
             if not is_open(dial_hours(queue.callback, flows.hours), now):
                 continue
             try:
-                ticket = self._coord.join(
+                ticket = await self._coord.enter(
                     f"cb-{request.id}",
                     f"{request.tenant}/{request.queue}",
                     kind="callback",
@@ -488,7 +488,7 @@ class CallbackDialer:
             return False
         agent_leg = legs[answered]
         try:
-            job.ticket.answered(answered)
+            await job.ticket.take(answered)
         except OfferGone:
             await agent_leg.hangup()
             await self._record(PendingWrite("release", rid, self.me))

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ivr.callcenter.agents import Agent
+from ivr.callcenter.agents import Agent, AgentBoard
 from ivr.callcenter.engine import (
     Departure,
     EnqueueResult,
@@ -70,7 +70,7 @@ from ivr.callcenter.engine import (
 )
 from ivr.callcenter.errors import OfferGone, TicketClosed
 from ivr.clock import Clock
-from ivr.flowdefs.model import Target
+from ivr.flowdefs.model import Queue, Target
 
 __all__ = [
     "AgentStore",
@@ -153,6 +153,7 @@ class Ticket:
         self._events: deque[QueueEvent] = deque()
         self._wake = asyncio.Event()
         self._last_position = result.position
+        self._offered: str | None = None  # shared queues: the last offer delivered
 
     @property
     def accepted(self) -> bool:
@@ -203,6 +204,13 @@ class Ticket:
         if offer is None:
             raise OfferGone(f"(none current for {self.entry_id})", agent)
         return self._coordinator.answered(offer, agent)
+
+    async def take(self, agent: str) -> Departure:
+        """``answered``, settled where the queues are kept (in Postgres for shared queues)."""
+        offer = self.offer
+        if offer is None:
+            raise OfferGone(f"(none current for {self.entry_id})", agent)
+        return await self._coordinator.take(offer, agent)
 
     def timed_out(self, agent: str) -> bool:
         """``agent`` did not answer the current offer in time (or could not be rung)."""
@@ -255,6 +263,10 @@ class QueueCoordinator:
     def now(self) -> datetime:
         return self._clock()
 
+    def set_queues(self, queues: Mapping[str, Queue]) -> None:
+        """Applies a (re)loaded queue configuration."""
+        self.engine.set_queues(queues)
+
     def on_change(self, watcher: Callable[[], None]) -> None:
         """``watcher()`` runs after every change to entries or agents (e.g. the wallboard);
         it must not block nor raise."""
@@ -292,6 +304,17 @@ class QueueCoordinator:
         self._pump(now)
         return ticket
 
+    async def enter(
+        self,
+        entry_id: str,
+        queue: str,
+        *,
+        kind: EntryKind = "live",
+        since: datetime | None = None,
+    ) -> Ticket:
+        """``join``, settled where the queues are kept (in Postgres for shared queues)."""
+        return self.join(entry_id, queue, kind=kind, since=since)
+
     @asynccontextmanager
     async def waiting(
         self,
@@ -302,7 +325,7 @@ class QueueCoordinator:
         since: datetime | None = None,
     ) -> AsyncIterator[Ticket]:
         """``join``, and on leaving the block while still queued: ``leave(abandoned)``."""
-        ticket = self.join(entry_id, queue, kind=kind, since=since)
+        ticket = await self.enter(entry_id, queue, kind=kind, since=since)
         try:
             yield ticket
         finally:
@@ -335,6 +358,9 @@ class QueueCoordinator:
         self._pump(now)
         return departure
 
+    async def take(self, offer: Offer, agent: str) -> Departure:
+        return self.answered(offer, agent)
+
     def timed_out(self, offer: Offer, agent: str) -> bool:
         now = self.now()
         changed = self.engine.offer_timed_out(offer, agent, now)
@@ -355,6 +381,13 @@ class QueueCoordinator:
 
     def unpause(self, agent: str) -> Agent:
         return self._agent_change(lambda now: self.engine.board.unpause(agent, now))
+
+    async def agent_action(self, agent: str, action: str, reason: str = "") -> Agent:
+        """``login``, ``logout``, ``pause`` (with ``reason``) or ``unpause``, settled where
+        the agents are kept (in Postgres for shared queues): the agent's record after it."""
+        return self._agent_change(
+            lambda now: board_action(self.engine.board, agent, action, reason, now)
+        )
 
     # -- time --------------------------------------------------------------------------------
 
@@ -468,3 +501,16 @@ class QueueCoordinator:
             if not await self.flush_agents():
                 await asyncio.sleep(self._store_retry)
                 self._dirty.set()
+
+
+def board_action(board: AgentBoard, agent: str, action: str, reason: str, now: datetime) -> Agent:
+    match action:
+        case "login":
+            return board.login(agent, now)
+        case "logout":
+            return board.logout(agent, now)
+        case "pause":
+            return board.pause(agent, now, reason)
+        case "unpause":
+            return board.unpause(agent, now)
+    raise ValueError(f"unknown agent action {action!r}")

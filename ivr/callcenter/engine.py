@@ -73,6 +73,7 @@ __all__ = [
     "OverflowReason",
     "QueueEngine",
     "QueueStats",
+    "SavedEntry",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,18 @@ class Departure:
     reason: OverflowReason | None = None  # overflow: why
     target: Target | None = None  # overflow: where to
     released: tuple[str, ...] = ()  # agents whose ring was withdrawn: hang up their legs
+
+
+@dataclass(frozen=True)
+class SavedEntry:
+    """A waiting entry with its ring state, as shared queues keep it in Postgres."""
+
+    entry: Entry
+    offer: Offer | None
+    ringing: tuple[str, ...]  # agents of the offer still ringing
+    tried: tuple[str, ...]  # longest-idle: timed out this round
+    rounds: int
+    offers: int
 
 
 @dataclass(frozen=True)
@@ -589,6 +602,53 @@ class QueueEngine:
                 for seconds in times:
                     line.service.record(seconds)
         return engine
+
+    def saved_entries(self) -> list[SavedEntry]:
+        """Every waiting entry with its ring state, in service order per queue."""
+        return [
+            SavedEntry(
+                w.entry,
+                w.offer,
+                tuple(sorted(w.ringing)),
+                tuple(sorted(w.tried)),
+                w.rounds,
+                w.offers,
+            )
+            for line in self._lines.values()
+            for w in line.entries
+        ]
+
+    def load_entries(self, entries: Iterable[SavedEntry], board: AgentBoard) -> None:
+        """Replaces every waiting entry and the agent board with ``entries`` and ``board`` (the
+        shared state of several controllers); service-time history and counters stay. An
+        entry of a queue this engine does not know is skipped."""
+        self.board = board
+        for each in self._lines.values():
+            each.entries = []
+        self._where = {}
+        for saved in sorted(entries, key=lambda s: (s.entry.enqueued_at, s.entry.seq)):
+            line = self._lines.get(saved.entry.queue)
+            if line is None:
+                log.warning(
+                    "queue %s: entry %s of an unknown queue skipped",
+                    saved.entry.queue,
+                    saved.entry.entry_id,
+                )
+                continue
+            line.entries.append(
+                _Waiting(
+                    saved.entry,
+                    saved.offer,
+                    set(saved.ringing),
+                    set(saved.tried),
+                    saved.rounds,
+                    saved.offers,
+                )
+            )
+            self._where[saved.entry.entry_id] = saved.entry.queue
+            self._seq = max(self._seq, saved.entry.seq)
+        for line in [line for line in self._lines.values() if line.retired and not line.entries]:
+            del self._lines[line.name]
 
     # -- internals -----------------------------------------------------------------------------
 

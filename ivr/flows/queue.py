@@ -329,7 +329,7 @@ class QueueFlow:
         if answered is None:
             return False
         agent_leg, answered_agent = answered
-        departure = ticket.answered(answered_agent)
+        departure = await ticket.take(answered_agent)
         log.info("[%s] agent %s answered after %.1fs in queue", cid, answered_agent, departure.wait)
         self._recorder.emit(
             ServiceStarted(ctx.case_id, self._clock(), await self._agents.user_id(answered_agent))

@@ -66,10 +66,8 @@ def add_routes(
             raise NotThere(f"unknown agent {agent[:64]!r}")
         if tenant != who.tenant():
             raise TenantRefused("an agent of another tenant")
-        if action == "pause":
-            state = coordinator.pause(agent, pause_reason(request))
-        else:
-            state = getattr(coordinator, action)(agent)
+        reason = pause_reason(request) if action == "pause" else ""
+        state = await coordinator.agent_action(agent, action, reason)
         log.info("agent %s: %s by %s", agent, action, who.login)
         await coordinator.flush_agents()
         return web.json_response(state.to_dict())

@@ -87,6 +87,7 @@ def node_env(base: Settings, index: int, count: int) -> dict[str, str]:
         LINJA_PG_DIR=str(mine.pg_dir),
         LINJA_AUDIO_DIR=str(mine.audio_dir),
         LINJA_ASTERISK_PREFIX=mine.asterisk_prefix,
+        LINJA_SHARED_QUEUES="1",  # one queue order across the nodes' controllers
     )
     return env
 

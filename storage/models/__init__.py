@@ -10,6 +10,7 @@ from storage.models.cases import CallbackAttempt, Case, CaseStep, ContactRequest
 from storage.models.controllers import ControllerRow
 from storage.models.logins import ApiToken, WebSession
 from storage.models.media import ListeningEvent, Recording, VoiceMessage
+from storage.models.queues import QueueDepartureRow, QueueRingRow, QueueWaitingRow
 from storage.models.restrictions import SubjectRestriction
 from storage.models.staff import StaffGroup, StaffGroupMember
 from storage.models.tenants import ServiceNumber, Tenant
@@ -35,7 +36,10 @@ __all__ = [
     "IntakeToken",
     "ListeningEvent",
     "PhoneLoginLock",
+    "QueueDepartureRow",
     "QueueEntry",
+    "QueueRingRow",
+    "QueueWaitingRow",
     "Recording",
     "ServiceNumber",
     "StaffGroup",

@@ -9,6 +9,8 @@ import os
 from ivr.callcenter.agents import AgentBoard
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.callcenter.engine import QueueEngine
+from ivr.callcenter.notices import listen
+from ivr.callcenter.shared import SharedQueueCoordinator
 from ivr.callcenter.store import DurableAgentStore, FileAgentStore
 from ivr.core import Core, Feature
 from ivr.flows.agent_login import AgentLoginFlow
@@ -16,22 +18,39 @@ from ivr.http.agents import add_routes
 from storage.passwords import Hasher
 from storage.repositories.agent_states import AgentStateRepository
 from storage.repositories.phone_logins import PhoneLogins
+from storage.repositories.shared_queues import SharedQueueRows
 
 
 async def wire(core: Core) -> Feature:
+    controller = f"{os.uname().nodename}:{os.getpid()}"
     store = DurableAgentStore(
         AgentStateRepository(core.sessions),
         FileAgentStore(core.settings.state_dir / "agents-state.json"),
-        controller=f"{os.uname().nodename}:{os.getpid()}",
+        controller=controller,
     )
-    saved = await store.load()
-    board = AgentBoard.restore(saved, core.clock()) if saved else None
-    engine = QueueEngine({}, board)
-    coordinator = QueueCoordinator(engine, core.clock, store=store)
+    coordinator: QueueCoordinator
+    if core.settings.shared_queues:
+        # several nodes: the queues, offers and agent rows in Postgres (ivr/callcenter/shared.py)
+        settings = core.settings
+        engine = QueueEngine({})
+        coordinator = SharedQueueCoordinator(
+            engine,
+            core.clock,
+            SharedQueueRows(core.sessions),
+            controller,
+            lease=settings.shared_queue_lease,
+            listen=lambda poke: listen(settings, poke),
+        )
+    else:
+        saved = await store.load()
+        board = AgentBoard.restore(saved, core.clock()) if saved else None
+        engine = QueueEngine({}, board)
+        coordinator = QueueCoordinator(engine, core.clock, store=store)
     definitions = core.definitions
-    definitions.on_change(lambda _flows: engine.set_queues(definitions.queues()))
-    engine.set_queues(definitions.queues())
-    core.services.offer(coordinator, store)
+    definitions.on_change(lambda _flows: coordinator.set_queues(definitions.queues()))
+    coordinator.set_queues(definitions.queues())
+    core.services.offer(store)
+    core.services.offer_as(QueueCoordinator, coordinator)
     return Feature(
         "callcenter",
         flows=(

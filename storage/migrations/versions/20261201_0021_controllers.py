@@ -6,7 +6,7 @@ down (its beat older than the bound), another ends the case with outcome ``node_
 its open queue stay with exit ``node_lost``.
 
 Revision ID: 20261201_0021
-Revises: 20261201_0019
+Revises: 20261201_0020
 Create Date: 2026-12-01 23:10:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from storage.roles import app_role
 
 revision = "20261201_0021"
-down_revision = "20261201_0019"
+down_revision = "20261201_0020"
 branch_labels = None
 depends_on = None
 

@@ -23,7 +23,8 @@ TABLES = {
     "recordings", "voice_messages", "listening_events", "audit_log", "erasure_ledger",
     "subject_restrictions", "callback_attempts", "intake_tokens", "phone_login_locks",
     "web_sessions", "api_tokens", "callouts", "callout_members", "callout_attempts",
-    "agent_states", "case_events", "controllers",
+    "agent_states", "case_events", "queue_waiting", "queue_rings", "queue_departures",
+    "controllers",
     "transcription_jobs", "transcripts",
 }  # fmt: skip
 
