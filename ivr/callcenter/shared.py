@@ -79,6 +79,10 @@ class SharedState(Protocol):
     def entries(self) -> list[dict[str, Any]]: ...
     @property
     def agents(self) -> list[dict[str, Any]]: ...
+    @property
+    def holders(self) -> dict[str, str]: ...  # agent -> the controller that wrote its row
+    @property
+    def down(self) -> frozenset[str]: ...  # controllers down by their heartbeats
 
 
 class SharedTx(Protocol):
@@ -480,6 +484,20 @@ class SharedQueueCoordinator(QueueCoordinator):
                     agent.offer_id,
                 )
                 work.board.release(agent.agent_id, now)
+        for agent in list(work.board):
+            holder = state.holders.get(agent.agent_id)
+            if (
+                agent.state is AgentState.BUSY
+                and holder in state.down
+                and holder != self.controller
+            ):
+                # The controller that bridged the call is gone, and the call with it.
+                log.warning(
+                    "agent %s: busy on controller %s, which is down; call ended",
+                    agent.agent_id,
+                    holder,
+                )
+                work.call_ended(agent.agent_id, now)
         for entry_id, owner in loaded.owners.items():
             if (
                 owner != self.controller

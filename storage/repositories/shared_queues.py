@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Executable, delete, insert, select, text, update
@@ -39,13 +39,24 @@ ENTRY_FIELDS = ("entry_id", "queue", "kind", "enqueued_at", "seq", "controller",
 class SharedState:
     entries: list[dict[str, Any]]
     agents: list[dict[str, Any]]
+    holders: dict[str, str] = field(default_factory=dict)  # agent -> controller of its row
+    down: frozenset[str] = frozenset()  # controllers down by their heartbeats (migration 0021)
 
 
-async def _load(s: AsyncSession) -> SharedState:
+_DOWN = text(
+    "SELECT id FROM controllers"
+    " WHERE stopped_at IS NOT NULL OR beat_at < now() - make_interval(secs => :down_after)"
+)
+
+
+async def _load(s: AsyncSession, down_after: float | None = None) -> SharedState:
     entries = (
         (await s.execute(select(QueueWaitingRow).order_by(QueueWaitingRow.seq))).scalars().all()
     )
     agents = (await s.execute(select(AgentStateRow))).scalars().all()
+    down: frozenset[str] = frozenset()
+    if down_after is not None:
+        down = frozenset((await s.execute(_DOWN, {"down_after": down_after})).scalars())
     return SharedState(
         [{**{f: getattr(r, f) for f in ENTRY_FIELDS}, "ring": dict(r.ring)} for r in entries],
         [
@@ -56,6 +67,8 @@ async def _load(s: AsyncSession) -> SharedState:
             }
             for a in agents
         ],
+        {a.agent_id: a.controller for a in agents},
+        down,
     )
 
 
@@ -127,15 +140,20 @@ class SharedQueueTx:
 
 
 class SharedQueueRows:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, down_after: float | None = None
+    ) -> None:
+        """``down_after``: a locked transaction also reads which controllers are down by
+        their heartbeats (older than that many seconds), so their agents can be freed."""
         self._sessions = sessions
+        self._down_after = down_after
 
     @asynccontextmanager
     async def locked(self) -> AsyncIterator[SharedQueueTx]:
         """A transaction holding the shared-queue lock, with the state as it is now."""
         async with transaction(self._sessions) as s:
             await s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": LOCK_NAME})
-            yield SharedQueueTx(s, await _load(s))
+            yield SharedQueueTx(s, await _load(s, self._down_after))
 
     async def read(self) -> SharedState:
         """The state now, without the lock (what a controller shows and reacts to)."""

@@ -36,7 +36,7 @@ async def wire(core: Core) -> Feature:
         coordinator = SharedQueueCoordinator(
             engine,
             core.clock,
-            SharedQueueRows(core.sessions),
+            SharedQueueRows(core.sessions, down_after=settings.controller_down_after),
             controller,
             lease=settings.shared_queue_lease,
             listen=lambda poke: listen(settings, poke),

@@ -111,7 +111,7 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
     close_open_requests(base)
     started = datetime.now(UTC)
     t0 = time.time()
-    # Before the kill the agents are logged in on node n1 only: its controller dials.
+    # Before the kill only node n1's controller runs and dials (see below).
     victim_ix, survivor_ix = 1, 0
     victim, survivor = two_nodes.nodes[victim_ix], two_nodes.nodes[survivor_ix]
     victim_ctl, survivor_ctl = two_nodes.controllers[victim_ix], two_nodes.controllers[survivor_ix]
@@ -127,6 +127,10 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
     )  # fmt: skip
     caller: subprocess.Popen[str] | None = None
     try:
+        # The agents are shared by the nodes (one queue order): with both controllers up
+        # either would dial. The survivor's controller is stopped until the kill, so the
+        # victim's holds the leases the survivor then takes over.
+        survivor_ctl.stop()
         for agent in AGENTS:
             agent_action(victim_ctl, agent, "login")
         ids = [_new_request(base, n, QUEUE) for n in NUMBERS]
@@ -158,8 +162,9 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
         os.kill(pid, signal.SIGKILL)
         victim_ctl.kill()
         killed, killed_at = time.monotonic(), time.time()
-        for agent in AGENTS:
-            agent_action(survivor_ctl, agent, "login")
+        # The agents stay logged in (their rows are shared); the ones busy on the lost
+        # node's calls are freed once its controller is seen down.
+        survivor_ctl.start()
 
         (case,) = wait_for(
             "the waiting caller's case ended by the survivor",
@@ -170,7 +175,7 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
                 " WHERE c.id = $1 AND c.ended_at IS NOT NULL",
                 waiting_case,
             ),
-            timeout=DOWN_AFTER + 10,
+            timeout=DOWN_AFTER + 30,  # the survivor's controller starts first
             step=0.2,
         )
         case_lost_s = time.monotonic() - killed
