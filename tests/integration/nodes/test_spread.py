@@ -80,18 +80,25 @@ def test_killed_node_is_taken_out_and_calls_go_on_through_the_other(
     rate, calls_total, kill_after = 20, 160, 2.0
     t0 = time.monotonic()
     proc = sipp_callers(two_nodes.base, tmp_path, calls=calls_total, rate=rate)
-    time.sleep(kill_after)
-    pid = read_pid(AsteriskServer(victim).pidfile)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    killed_ms = (time.monotonic() - t0) * 1000
-    wait_for(
-        "the dispatcher to take the killed node out",
-        lambda: front.destinations().get(f"sip:{victim.bind}:{victim.sip_port}", "A")[:1] == "I",
-        timeout=FAILOVER_LIMIT_S,
-    )
-    out_after_s = time.monotonic() - t0 - killed_ms / 1000
-    calls = collect(proc, tmp_path)
+    try:
+        time.sleep(kill_after)
+        pid = read_pid(AsteriskServer(victim).pidfile)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed_ms = (time.monotonic() - t0) * 1000
+        wait_for(
+            "the dispatcher to take the killed node out",
+            lambda: (
+                front.destinations().get(f"sip:{victim.bind}:{victim.sip_port}", "A")[:1] == "I"
+            ),
+            timeout=FAILOVER_LIMIT_S,
+        )
+        out_after_s = time.monotonic() - t0 - killed_ms / 1000
+        calls = collect(proc, tmp_path)
+    finally:
+        if proc.poll() is None:  # a failed check above: the callers go too
+            proc.kill()
+            proc.wait()
 
     assert len(calls.started) == calls_total, calls.output
     failed = calls.failed()
