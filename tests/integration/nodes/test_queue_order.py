@@ -27,6 +27,7 @@ from tests.support import (
     ensure_demo_admin,
     owner_connection,
     run_sipp,
+    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -69,6 +70,11 @@ def calls_seen(phone: AgentPhone) -> list[tuple[str, str, float]]:
         kind, caller, at = line.split()[:3]
         out.append((kind, caller, float(at)))
     return out
+
+
+def _all_ended(seen: list[tuple[str, str, float]]) -> bool:
+    kinds = [kind for kind, _, _ in seen]
+    return kinds.count("start") == kinds.count("end")
 
 
 def arrived(result_dir: Path) -> float:
@@ -164,6 +170,12 @@ def test_ten_callers_on_both_nodes_three_agents_served_in_arrival_order_one_call
                 assert agent_action(ctls[i % 2], agent, "unpause")["state"] == "available"
                 time.sleep(2.0)
             results = [f.result(timeout=90) for f in running]
+            for phone in phones:  # each phone logs a call's end after its callers are done
+                wait_for(
+                    f"{phone.login}'s phone to log the end of each call",
+                    lambda p=phone: _all_ended(calls_seen(p)),
+                    timeout=15,
+                )
     finally:
         for phone in phones:
             phone.close()
