@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.bench import procstat
-from ivr.bench.rig import ControllerProcess, Rig
+from ivr.bench.rig import ControllerProcess, Rig, linja
 from ivr.bench.sipp import free_media_port, free_udp_port, run_load
 from ivr.bench.trial import HEADER, Row, format_row
 from ivr.config import Settings, project_root
@@ -81,13 +81,6 @@ class Plan:
         if os.environ.get("LINJA_BENCH_QUICK"):
             return cls(seconds=4.0, settle=5.0, resolution=20.0, served_calls=8)
         return cls()
-
-
-def linja(*args: str) -> None:
-    subprocess.run(
-        [str(project_root() / ".venv" / "bin" / "linja"), *args],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
 
 
 @contextmanager
