@@ -471,9 +471,10 @@ def test_member_data_under_the_subject_rights_restrict_export_erase(
 ) -> None:
     asyncio.run(ensure_demo_admin(stack, ADMIN, ADMIN_PASSWORD))
     # Numbers of this run alone: the cluster outlives a run, and an earlier run cut short
-    # before its erasure would leave a member with the same number (erased here too).
-    suffix = random.randrange(10_000)
-    restricted, other = f"+35840190{suffix:04d}", f"+35840191{suffix:04d}"
+    # before its erasure would leave a member with the same number (erased here too). The
+    # last digit stays 1: it tells the members' UAS to answer and confirm (2-5 would not).
+    suffix = random.randrange(1_000)
+    restricted, other = f"+35840190{suffix:03d}1", f"+35840191{suffix:03d}1"
     who = ["--tenant", "demo", "--phone", "0" + restricted[4:], "--by", ADMIN]
     linja("subject", "unrestrict", *who)  # an earlier run's, if any
     name = f"rights-{uuid.uuid4().hex[:8]}"
