@@ -73,6 +73,12 @@ bench-export: $(STAMP) stack
 bench-calls: $(STAMP) stack
 	$(PY) -m ivr.bench.calls
 
+## The bulletin through one node, then through Kamailio and two nodes (issue 19): ceilings,
+## concurrent listeners, per-node CPU per call (~10 min; LINJA_BENCH_QUICK=1 for a short run).
+.PHONY: bench-nodes
+bench-nodes: $(STAMP) stack
+	$(PY) -m ivr.bench.nodes
+
 ## Callers through the menu into a queue (highest zero-failure rate), then SIPp agents serving.
 .PHONY: bench-queue
 bench-queue: $(STAMP) stack

@@ -30,3 +30,28 @@ def sample(pid: int) -> Sample:
 
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Kamailio's workers are its main process's)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def tree_sample(pid: int) -> Sample:
+    """CPU and RSS of ``pid`` and its children, summed (a child gone meanwhile is left out)."""
+    cpu = rss = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            s = sample(p)
+        except OSError:
+            continue
+        cpu, rss = cpu + s.cpu_s, rss + s.rss_mb
+    return Sample(cpu, rss)

@@ -113,6 +113,9 @@ class Rig:
     def bulletins(self) -> None:
         """Bench numbers with one bulletin each, and their fallback files rendered (the
         controller renders them: call with it running)."""
+        # The bench numbers are the demo tenant's: seeded on a new stack (idempotent; a demo
+        # admin it creates has its password shown here, once).
+        print(linja("demo", "seed").strip(), flush=True)
         listed = linja("number", "list")
         for number, seconds in ((SHORT, SHORT_S), (LONG, LONG_S)):
             if not any(line.split()[:1] == [number] for line in listed.splitlines()):
@@ -123,10 +126,18 @@ class Rig:
             linja("bulletin", "clear", "--number", number)
             audio = tone_wav(self.workdir / f"tone-{number}.wav", seconds)
             linja("bulletin", "set", "--number", number, "--audio", str(audio), "--for", "1d")
-        deadline = time.monotonic() + 30
+        self.wait_fallbacks()
+
+    def wait_fallbacks(self, timeout: float = 30) -> None:
+        """Until this Asterisk's fallback files of the bench numbers hold their bulletins
+        (its controller renders them)."""
+        deadline = time.monotonic() + timeout
         while not all(self._fallback_ok(n, s) for n, s in ((SHORT, SHORT_S), (LONG, LONG_S))):
             if time.monotonic() > deadline:
-                raise SystemExit("the controller did not render the bench fallback files")
+                raise SystemExit(
+                    f"the controller of {self.settings.bind} did not render the bench "
+                    "fallback files"
+                )
             time.sleep(0.3)
 
     def _fallback_ok(self, number: str, seconds: float) -> bool:
@@ -145,11 +156,23 @@ class Rig:
                 return int(line.split()[0])
         return 0
 
+    def processed(self) -> int:
+        """Calls this Asterisk has processed since it started."""
+        out = self.asterisk.cli("core show channels count")
+        for line in out.splitlines():
+            if "calls processed" in line or "call processed" in line:
+                return int(line.split()[0])
+        return 0
+
     def hangup_all(self) -> None:
         self.asterisk.cli("channel request hangup all")
 
     def asterisk_pid(self) -> int | None:
         return read_pid(self.asterisk.pidfile)
+
+    def asterisk_sample(self) -> procstat.Sample | None:
+        pid = self.asterisk_pid()
+        return procstat.sample(pid) if pid else None
 
 
 class ControllerProcess:

@@ -5,10 +5,28 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ivr.bench import procstat
-from ivr.bench.rig import ControllerProcess, Rig
 from ivr.bench.sipp import LoadResult, run_load
+from ivr.config import Settings
+
+
+class Target(Protocol):
+    """What a burst calls (SIPp sends to ``settings.bind``:``settings.sip_port``) and
+    counts: one Asterisk (:class:`ivr.bench.rig.Rig`) or the nodes behind Kamailio."""
+
+    settings: Settings
+
+    def channels(self) -> int: ...
+    def hangup_all(self) -> None: ...
+    def asterisk_sample(self) -> procstat.Sample | None: ...
+
+
+class Sampled(Protocol):
+    """A controller (or the controllers of several nodes) whose CPU a burst measures."""
+
+    def sample(self) -> procstat.Sample: ...
 
 
 @dataclass(frozen=True)
@@ -75,8 +93,8 @@ def format_row(row: Row) -> str:
 
 
 def burst(
-    rig: Rig,
-    controller: ControllerProcess | None,
+    rig: Target,
+    controller: Sampled | None,
     scenario: Path,
     workdir: Path,
     *,
@@ -91,9 +109,8 @@ def burst(
     """``rate`` calls/s for ``seconds`` to ``service``; channels counted ``settle_s`` after
     SIPp is done, then any left are hung up so the next burst starts clean."""
     calls = max(1, round(rate * seconds))
-    ast_pid = rig.asterisk_pid()
     ctl0 = controller.sample() if controller else None
-    ast0 = procstat.sample(ast_pid) if ast_pid else None
+    ast0 = rig.asterisk_sample()
     started = time.monotonic()
     result = run_load(
         rig.settings, scenario, workdir / f"{path}-{rate:g}-{int(started)}",
@@ -101,7 +118,7 @@ def burst(
     )  # fmt: skip
     elapsed = time.monotonic() - started
     ctl1 = controller.sample() if controller else None
-    ast1 = procstat.sample(ast_pid) if ast_pid else None
+    ast1 = rig.asterisk_sample()
     time.sleep(settle_s)
     left = rig.channels()
     if left:
@@ -117,3 +134,43 @@ def burst(
         seconds=elapsed, idle_cpu_s=idle_cpu_per_s * elapsed,
     )  # fmt: skip
     return row, result
+
+
+@dataclass(frozen=True)
+class Listeners:
+    peak: int  # most calls up at once before the first failure
+    ok: int
+    failed: int
+    left: int  # channels left ``settle_s`` after SIPp finished
+
+    def describe(self, bulletin_s: float) -> str:
+        what = f"{self.peak} concurrent listeners of a {bulletin_s:.0f} s bulletin"
+        counts = f"{self.ok} ok, {self.failed} failed, {self.left} channels left"
+        if not self.failed:  # the run's most, not the limit
+            return f"{what} and no failure, so at least that many ({counts})"
+        return f"{what} before the first failure ({counts})"
+
+
+def listeners(
+    rig: Target,
+    scenario: Path,
+    workdir: Path,
+    *,
+    service: str,
+    rate: float,
+    calls: int,
+    call_timeout_s: float,
+    settle_s: float,
+) -> Listeners:
+    """Calls to a long bulletin at a steady ``rate`` until ``calls`` were placed: how many
+    listeners it held at once before the first failure."""
+    result = run_load(
+        rig.settings, scenario, workdir, service=service, rate=rate, calls=calls,
+        call_timeout_s=call_timeout_s,
+    )  # fmt: skip
+    time.sleep(settle_s)
+    left = rig.channels()
+    if left:
+        rig.hangup_all()
+        time.sleep(1)
+    return Listeners(result.peak_before_failure, result.ok, result.failed, left)
