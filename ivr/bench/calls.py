@@ -38,7 +38,7 @@ class Plan:
     seconds: float = 10.0
     settle: float = 10.0
     low: float = 25.0
-    high: float = 400.0
+    high: float = 600.0
     resolution: float = 25.0
     multiples: tuple[float, ...] = (0.8, 1.5, 2.0)
     # 80 calls/s of a 20 s bulletin for 50 s: up to 1600 listeners at once, beyond what this
@@ -50,7 +50,7 @@ class Plan:
     def from_env(cls) -> Plan:
         if os.environ.get("LINJA_BENCH_QUICK"):
             return cls(
-                seconds=3.0, settle=3.0, high=400.0, resolution=50.0, multiples=(1.5, 2.0),
+                seconds=3.0, settle=3.0, high=600.0, resolution=50.0, multiples=(1.5, 2.0),
                 concurrency_calls=0,
             )  # fmt: skip
         return cls()

@@ -37,7 +37,11 @@ FAULT_AT = 8.0
 # How long a caller waits for the next thing to happen (SIPp's -recv_timeout) before giving
 # up: long enough for a restarted controller to adopt the calls it left.
 CALLER_PATIENCE_S = 40.0
-_FINISHED = re.compile(r"\] bulletin finished")
+# A bulletin call the controller served: played through ARI to its end, or handed to its
+# fallback file (the lean path: counted at its start). Both are in its call counters.
+_FINISHED = re.compile(
+    r"\] (?:bulletin finished|playing \d+ item\(s\) on \S+ .* from its fallback file)"
+)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ class Result:
     at_ceiling: Row | None
     breakdown: str
     held: Listeners | None
+    held_cost: str  # the breakdown of the concurrency run: CPU per listener of LONG_S
 
 
 def measure(side: Side, plan: Plan, scenario: Path, workdir: Path) -> Result:
@@ -141,15 +142,18 @@ def measure(side: Side, plan: Plan, scenario: Path, workdir: Path) -> Result:
     top = ceiling(trial, plan, rows)
     at = next((r for r in rows if r.rate == top and r.passed), None)
     print(f"{side.name}: highest zero-failure rate {top:.0f} calls/s", flush=True)
-    held = None
+    held, held_cost = None, "-"
     if plan.concurrency_calls:
+        side.sample()
         held = listeners(
             side, scenario, workdir / f"concurrent-{side.name.replace(' ', '-')}",
             service=LONG, rate=plan.concurrency_rate, calls=plan.concurrency_calls,
             call_timeout_s=LONG_S + 10, settle_s=plan.settle,
         )  # fmt: skip
-        print(f"{side.name}: {held.describe(LONG_S)}", flush=True)
-    return Result(top, at, notes.get(top, "-"), held)
+        side.sample()
+        held_cost = side.breakdown(held.ok)
+        print(f"{side.name}: {held.describe(LONG_S)}\n    {held_cost}", flush=True)
+    return Result(top, at, notes.get(top, "-"), held, held_cost)
 
 
 @contextmanager
@@ -228,6 +232,8 @@ def main() -> None:
         if res.at_ceiling is not None:
             print(f"    at {res.ceiling:.0f}/s: {format_row(res.at_ceiling)}")
             print(f"    {res.breakdown}")
+        if res.held is not None:
+            print(f"    {LONG_S:.0f} s listeners: {res.held_cost}")
     one, two = results["1 node"], results["2 nodes"]
     print(f"ceiling: two nodes / one: {ratio(two.ceiling, one.ceiling)}")
     if one.held and two.held:

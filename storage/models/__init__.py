@@ -4,7 +4,7 @@ from storage.models.access import IntakeToken, PhoneLoginLock
 from storage.models.agents import AgentStateRow
 from storage.models.audit import AuditEntry, Erasure
 from storage.models.base import Base
-from storage.models.bulletins import Bulletin, BulletinCallCounter
+from storage.models.bulletins import Bulletin, BulletinCallCounter, BulletinCounterBatch
 from storage.models.callouts import Callout, CalloutAttempt, CalloutMember
 from storage.models.cases import CallbackAttempt, Case, CaseStep, ContactRequest, QueueEntry
 from storage.models.controllers import ControllerRow
@@ -24,6 +24,7 @@ __all__ = [
     "Base",
     "Bulletin",
     "BulletinCallCounter",
+    "BulletinCounterBatch",
     "CallbackAttempt",
     "Callout",
     "CalloutAttempt",

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,3 +74,15 @@ class BulletinCallCounter(Base):
     )
     hour: Mapped[datetime]
     calls: Mapped[int] = mapped_column(Integer)
+
+
+class BulletinCounterBatch(Base):
+    """A batch of call counts already added to ``bulletin_call_counters``, by the id of the
+    controller's journal segment it came from: a segment replayed after a crash whose counts
+    were stored before it is skipped (each call counted once). Kept two days
+    (:data:`storage.repositories.bulletins.BATCHES_KEPT`)."""
+
+    __tablename__ = "bulletin_counter_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(index=True, server_default=func.now())

@@ -10,16 +10,26 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
 
-from storage.models import Bulletin, BulletinCallCounter, ServiceNumber, Tenant
+from storage.models import (
+    Bulletin,
+    BulletinCallCounter,
+    BulletinCounterBatch,
+    ServiceNumber,
+    Tenant,
+)
 
 NOTIFY_CHANNEL = "linja_bulletins"
+# How long the ids of stored counter batches are kept: a journal segment replayed later than
+# this after it was stored would be counted twice (it takes a crash within a millisecond of
+# the store, and no restart for two days).
+BATCHES_KEPT = timedelta(days=2)
 
 
 class UnknownNumber(LookupError):
@@ -218,20 +228,39 @@ class CounterRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def add(self, counts: Mapping[CounterKey, int]) -> None:
-        if not counts:
-            return
-        rows = [
-            {"service_number_id": n, "bulletin_id": b, "hour": h, "calls": c}
-            for (n, b, h), c in counts.items()
-        ]
-        stmt = insert(BulletinCallCounter).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            constraint="uq_bulletin_call_counters_service_number_id_bulletin_id_hour",
-            set_={"calls": BulletinCallCounter.calls + stmt.excluded.calls},
-        )
+    async def add(self, counts: Mapping[CounterKey, int], batch: uuid.UUID) -> bool:
+        """Add ``counts`` unless ``batch`` was added before (one transaction); whether they
+        were added now."""
         async with self._sessions.begin() as s:
+            fresh = await s.scalar(
+                insert(BulletinCounterBatch)
+                .values(id=batch)
+                .on_conflict_do_nothing()
+                .returning(BulletinCounterBatch.id)
+            )
+            if fresh is None or not counts:
+                return fresh is not None
+            rows = [
+                {"service_number_id": n, "bulletin_id": b, "hour": h, "calls": c}
+                for (n, b, h), c in counts.items()
+            ]
+            stmt = insert(BulletinCallCounter).values(rows)
+            stmt = stmt.on_conflict_do_update(
+                constraint="uq_bulletin_call_counters_service_number_id_bulletin_id_hour",
+                set_={"calls": BulletinCallCounter.calls + stmt.excluded.calls},
+            )
             await s.execute(stmt)
+            return True
+
+    async def prune_batches(self) -> int:
+        """Forget the batch ids older than :data:`BATCHES_KEPT`; how many went."""
+        async with self._sessions.begin() as s:
+            result = await s.execute(
+                delete(BulletinCounterBatch).where(
+                    BulletinCounterBatch.applied_at < func.now() - BATCHES_KEPT
+                )
+            )
+            return int(getattr(result, "rowcount", 0))
 
     async def totals(self, number: str) -> dict[uuid.UUID | None, int]:
         """Calls per bulletin (None: no bulletin was active) for a number, all hours."""

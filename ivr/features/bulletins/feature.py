@@ -37,7 +37,7 @@ async def wire(core: Core) -> Feature:
     counts = CounterRepository(core.sessions)
     counter = CallCounter(
         counts,
-        s.state_dir / "spool" / "bulletin-counters.json",
+        s.state_dir / "spool" / "bulletin-counters",  # the counts' journal
         core.clock,
     )
     announcement = AnnouncementFlow(bulletins, counter, core.clock, fallback=bulletins)

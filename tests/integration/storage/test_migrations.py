@@ -24,7 +24,7 @@ TABLES = {
     "subject_restrictions", "callback_attempts", "intake_tokens", "phone_login_locks",
     "web_sessions", "api_tokens", "callouts", "callout_members", "callout_attempts",
     "agent_states", "case_events", "queue_waiting", "queue_rings", "queue_departures",
-    "controllers",
+    "controllers", "bulletin_counter_batches",
     "transcription_jobs", "transcripts",
 }  # fmt: skip
 
