@@ -231,6 +231,18 @@ class CaseRecorder:
                 "case %s: recorder failed on %s", getattr(event, "case_id", "?"), type(event)
             )
 
+    def adopt(self, state: CaseState) -> None:
+        """Go on recording an open case another controller started (its call was adopted,
+        :mod:`storage.repositories.case_takeover`): later events apply to ``state``. A case
+        this recorder knows already keeps its own state."""
+        cid = state.case_id
+        if state.ended or cid in self._open or cid in self._ended:
+            return
+        self._evict_if_full()
+        self._open[cid] = state
+        self._mark(state)  # written again: with this controller as its holder
+        log.info("case %s: adopted (%d queue stay(s) so far)", cid, len(state.queue_stays))
+
     def end_open(self, outcome: Outcome, at: datetime, *, channel: Channel) -> list[uuid.UUID]:
         """End every open case of ``channel`` that started by ``at`` with ``outcome`` at
         ``at`` (this controller's Asterisk went away: its calls with it). Later events of

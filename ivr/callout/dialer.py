@@ -13,8 +13,10 @@ who to call now; each such member is **claimed** in Postgres (lease + both caps,
                            └ task: attempt row ─ MemberCall ─ end attempt + member state
 
 A lease is renewed every ``lease / 3`` while the call goes on, so after a ``kill -9`` the
-member can be claimed again once ``lease`` seconds have passed: the new holder ends the old
-attempt as ``interrupted`` and hangs up the old leg before dialling. Confirmations and
+member can be claimed again once ``lease`` seconds have passed, or as soon as the holder is
+down by its heartbeat (``LINJA_CONTROLLER_DOWN_AFTER``; a lost node): the new holder ends the
+old attempt as ``interrupted`` (``answered`` if it had been) and hangs up the old leg before
+dialling (through its own node: a lost node's legs went with it). Confirmations and
 refusals are stored as the key is pressed (with the lease kept until the thanks are said),
 so a confirmed member is never called again. New calls start at most ``rate`` per second
 on this controller.
@@ -273,6 +275,7 @@ class CalloutDialer:
             m.dialing_by is not None
             and m.dialing_since is not None
             and m.dialing_since >= now - timedelta(seconds=self._cfg.lease)
+            and not m.holder_down  # a lost node's lease: taken over by the next claim
         )
         return MemberView(
             id=m.id,

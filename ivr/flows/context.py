@@ -18,6 +18,7 @@ class CaseContext:
     outcome: str | None = None  # set by whoever ends the case; default abandoned
     notice_played_at: datetime | None = None  # the recording notice finished playing
     record_call: bool = False  # the service number records every call (notice played)
+    resumed_stay: str | None = None  # an adopted case's open queue stay: goes on, not anew
 
     @property
     def base_dir(self) -> Path:

@@ -11,6 +11,7 @@ from ivr.ari.call import Call
 from ivr.clock import Clock
 from ivr.flowdefs import is_open
 from ivr.flowdefs.model import CALLBACK_ENTRY, Menu, Target, TenantFlows
+from ivr.flows.adoption import CaseAdoption
 from ivr.flows.announcement import AnnouncementFlow
 from ivr.flows.context import CaseContext
 from ivr.flows.notice import NoticeFlow
@@ -26,10 +27,24 @@ from storage.events import (
     MenuResult,
     Outcome,
 )
+from storage.timing import CaseState
 
 log = logging.getLogger(__name__)
 
 MAX_HOPS = 20  # menu-to-menu moves in one call, a guard against loops
+
+
+def _resumed_at(call: Call, ctx: CaseContext, case: CaseState, start: Target) -> Target:
+    """Where an adopted case's caller goes on: the queue they were waiting in (its stay goes
+    on), else the start of the call (the menu)."""
+    ctx.record_call = call.dialed in ctx.flows.recording.numbers  # the notice was heard
+    waiting = next((q for q in case.queue_stays if q.left_at is None), None)
+    if waiting is not None and waiting.queue in ctx.flows.queues:
+        ctx.resumed_stay = waiting.queue
+        log.info("[%s] case %s back in queue %s", call.channel_id, ctx.case_id, waiting.queue)
+        return Target("queue", waiting.queue)
+    log.info("[%s] case %s back at the start: %s", call.channel_id, ctx.case_id, start)
+    return start
 
 
 class Definitions(Protocol):
@@ -56,7 +71,9 @@ class MenuFlow:
         notice: NoticeFlow,
         voicemail: VoicemailFlow,
         callback: CallbackCapture,
+        adoption: CaseAdoption | None = None,
     ) -> None:
+        self._adoption = adoption
         self._callback = callback
         self._notice = notice
         self._voicemail = voicemail
@@ -77,25 +94,35 @@ class MenuFlow:
             await call.answer()
             await call.play("sound:ss-noservice")
             return
-        ctx = CaseContext(tenant_id, flows)
+        if self._adoption is None:
+            ctx = CaseContext(tenant_id, flows)
+            resumed = None
+        else:  # an adopted call goes on with its case (ivr/flows/adoption.py)
+            ctx = CaseContext(tenant_id, flows, case_id=self._adoption.case_id(call))
+            resumed = await self._adoption.resume(call, ctx.case_id)
+            if resumed is not None and resumed.ended:  # its id is taken: a case of its own
+                ctx, resumed = CaseContext(tenant_id, flows), None
         await call.answer()
-        self._recorder.emit(
-            CaseOpened(
-                ctx.case_id,
-                tenant_id,
-                Channel.PHONE,
-                self._clock(),
-                service_number=call.dialed or None,
-                caller_number=call.caller_number or None,
+        if resumed is None:
+            self._recorder.emit(
+                CaseOpened(
+                    ctx.case_id,
+                    tenant_id,
+                    Channel.PHONE,
+                    self._clock(),
+                    service_number=call.dialed or None,
+                    caller_number=call.caller_number or None,
+                )
             )
-        )
-        log.info("[%s] case %s opened for tenant %s", cid, ctx.case_id, tenant)
+            log.info("[%s] case %s opened for tenant %s", cid, ctx.case_id, tenant)
         try:
             entry = call.args[2] if len(call.args) > 2 and call.args[2] else flows.entry
             target = Target("menu", entry)
             if entry.startswith(CALLBACK_ENTRY):
                 target = Target("callback", entry.removeprefix(CALLBACK_ENTRY))
-            if flows.hours is not None and not is_open(flows.hours, self._clock()):
+            if resumed is not None:
+                target = _resumed_at(call, ctx, resumed, target)
+            elif flows.hours is not None and not is_open(flows.hours, self._clock()):
                 target = flows.hours.closed_target
                 ctx.outcome = Outcome.CLOSED
             elif call.dialed in flows.recording.numbers:

@@ -149,7 +149,10 @@ class QueueFlow:
         call has been handled (answered) or must simply end."""
         cid = call.channel_id
         key = f"{ctx.flows.tenant}/{queue.name}"
-        self._recorder.emit(CaseQueued(ctx.case_id, queue.name, self._clock()))
+        if ctx.resumed_stay == queue.name:
+            ctx.resumed_stay = None  # an adopted case: its stay in this queue goes on
+        else:
+            self._recorder.emit(CaseQueued(ctx.case_id, queue.name, self._clock()))
         ticket: Ticket | None = None
         try:
             async with self._coord.waiting(cid, key) as ticket:

@@ -10,6 +10,13 @@ claim that takes over closes the dead controller's open attempts: ``interrupted`
 an attempt that had been answered, with the table's "answered" result; the caller learns
 whether one had been answered (the callback request is then closed as answered, never
 dialled again) and the attempts' channels (to hang an orphaned leg up).
+
+With ``down_after`` (the heartbeat's ``LINJA_CONTROLLER_DOWN_AFTER``, migration 0021), a lease
+whose holder is **down** by its heartbeat (stopped cleanly, or no beat for ``down_after``
+seconds: :mod:`storage.repositories.controllers`, the database's clock) is expired at once,
+without waiting for ``lease`` seconds: a lost node's calls went with it, and its members are
+called again within the heartbeat bound. A holder without a ``controllers`` row (heartbeats
+off) is judged by the lease alone.
 """
 
 from __future__ import annotations
@@ -19,13 +26,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-__all__ = ["DeadAttempts", "Lease", "LeaseAttempts"]
+from storage.models.controllers import ControllerRow
+
+__all__ = ["DeadAttempts", "Lease", "LeaseAttempts", "down_controllers"]
 
 _S = TypeVar("_S", bound=Select[Any, Any])
+
+
+def down_controllers(down_after: float) -> Select[str]:
+    """The ids of controllers down by their heartbeat: stopped, or silent ``down_after`` s."""
+    return select(ControllerRow.id).where(
+        or_(
+            ControllerRow.stopped_at.is_not(None),
+            ControllerRow.beat_at < func.now() - timedelta(seconds=down_after),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -37,15 +56,32 @@ class Lease:
     since: InstrumentedAttribute[datetime | None]  # dialing_since
     key: InstrumentedAttribute[uuid.UUID]
 
-    def free(self, now: datetime, lease: float, *, takeovers: bool = True) -> ColumnElement[bool]:
-        """Nobody holds it, or (``takeovers``) its holder let it expire."""
+    def free(
+        self,
+        now: datetime,
+        lease: float,
+        *,
+        takeovers: bool = True,
+        down_after: float | None = None,
+    ) -> ColumnElement[bool]:
+        """Nobody holds it, or (``takeovers``) its holder let it expire or is down by its
+        heartbeat (``down_after``)."""
         if not takeovers:
             return self.holder.is_(None)
-        return or_(self.holder.is_(None), self.since < now - timedelta(seconds=lease))
+        return or_(self.holder.is_(None), self.expired(now, lease, down_after))
 
-    def live(self, now: datetime, lease: float) -> ColumnElement[bool]:
+    def expired(self, now: datetime, lease: float, down_after: float | None) -> ColumnElement[bool]:
+        """Held, but not renewed for ``lease`` seconds or (``down_after``) its holder down."""
+        old = self.since < now - timedelta(seconds=lease)
+        if down_after is None:
+            return old
+        return or_(old, self.holder.in_(down_controllers(down_after)))
+
+    def live(
+        self, now: datetime, lease: float, down_after: float | None = None
+    ) -> ColumnElement[bool]:
         """Held, and not expired: a call is up or ringing."""
-        return and_(self.holder.is_not(None), self.since >= now - timedelta(seconds=lease))
+        return and_(self.holder.is_not(None), not_(self.expired(now, lease, down_after)))
 
     def claimable(self, stmt: _S) -> _S:
         """``stmt`` (selecting the row) locking it, skipping rows others have locked."""

@@ -10,9 +10,11 @@ and never call one member at once. A lease older than ``lease`` seconds belongs 
 controller (taken over only when ``takeovers``): the claim that takes it over closes its open
 attempt as ``interrupted``, or as ``answered`` when the member had answered it (one attempt
 used either way), and returns its channel ids so the new holder can hang the orphaned leg up
-before dialling. A confirmation or a
-refusal is stored with the attempt that got it, before the member hears the thanks, so a
-confirmed member is never called again.
+before dialling. With ``down_after`` (the heartbeats', see :mod:`storage.repositories._lease`) a
+lease whose holder is down by its heartbeat is expired at once: a lost node's members are
+called again by a surviving controller within the heartbeat bound, not the lease. A
+confirmation or a refusal is stored with the attempt that got it, before the member hears
+the thanks, so a confirmed member is never called again.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Interval, and_, cast, func, insert, or_, select, text, update
+from sqlalchemy import Interval, and_, cast, false, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import Actor
@@ -35,7 +38,7 @@ from storage.models import (
     StaffGroupMember,
     Tenant,
 )
-from storage.repositories._lease import Lease, LeaseAttempts
+from storage.repositories._lease import Lease, LeaseAttempts, down_controllers
 from storage.repositories._uow import timestamptz, transaction
 from storage.repositories.audit import AuditLog
 
@@ -113,6 +116,7 @@ class CalloutMemberRow:
     name: str | None
     numbers: tuple[str, ...]
     pin_hash: str | None
+    holder_down: bool = False  # dialing_by is down by its heartbeat: the lease is expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,9 @@ def _callout(c: Callout, slug: str) -> CalloutRow:
     )
 
 
-def _member(cm: CalloutMember, m: StaffGroupMember | None) -> CalloutMemberRow:
+def _member(
+    cm: CalloutMember, m: StaffGroupMember | None, holder_down: bool = False
+) -> CalloutMemberRow:
     return CalloutMemberRow(
         id=cm.id,
         callout_id=cm.callout_id,
@@ -177,6 +183,7 @@ def _member(cm: CalloutMember, m: StaffGroupMember | None) -> CalloutMemberRow:
         name=None if m is None else m.name,
         numbers=() if m is None else (m.phone_number, *(m.other_numbers or ())),
         pin_hash=None if m is None else m.pin_hash,
+        holder_down=holder_down,
     )
 
 
@@ -251,7 +258,12 @@ async def _add_members(
 
 
 class CalloutRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, down_after: float | None = None
+    ) -> None:
+        """``down_after``: a lease whose holder's heartbeat is that old is expired at once
+        (None: leases expire by their age alone)."""
+        self._down_after = down_after
         self._sessions = sessions
 
     # -- starting, ending -----------------------------------------------------------------
@@ -360,13 +372,16 @@ class CalloutRepository:
 
     async def members(self, callout_id: uuid.UUID) -> list[CalloutMemberRow]:
         async with transaction(self._sessions) as s:
+            down: Any = false()
+            if self._down_after is not None:
+                down = CalloutMember.dialing_by.in_(down_controllers(self._down_after))
             rows = await s.execute(
-                select(CalloutMember, StaffGroupMember)
+                select(CalloutMember, StaffGroupMember, down)
                 .outerjoin(StaffGroupMember, StaffGroupMember.id == CalloutMember.member_id)
                 .where(CalloutMember.callout_id == callout_id)
                 .order_by(CalloutMember.position)
             )
-            return [_member(cm, m) for cm, m in rows.all()]
+            return [_member(cm, m, bool(d)) for cm, m, d in rows.all()]
 
     async def attempts(self, callout_id: uuid.UUID) -> list[AttemptRow]:
         async with transaction(self._sessions) as s:
@@ -495,7 +510,9 @@ class CalloutRepository:
                             CalloutMember.member_id.is_not(None),
                             Callout.status == "running",
                             or_(CalloutMember.next_at.is_(None), CalloutMember.next_at <= now),
-                            LEASE.free(now, lease, takeovers=takeovers),
+                            LEASE.free(
+                                now, lease, takeovers=takeovers, down_after=self._down_after
+                            ),
                         )
                     )
                 )
@@ -508,7 +525,7 @@ class CalloutRepository:
             live = await s.execute(
                 select(CalloutMember.callout_id, func.count())
                 .join(Callout, Callout.id == CalloutMember.callout_id)
-                .where(Callout.status == "running", LEASE.live(now, lease))
+                .where(Callout.status == "running", LEASE.live(now, lease, self._down_after))
                 .group_by(CalloutMember.callout_id)
             )
             per = dict(live.tuples().all())

@@ -9,6 +9,11 @@ queue stays with exit ``node_lost``. It is idempotent and safe to run from every
 once (``FOR UPDATE SKIP LOCKED``); a controller that was only slow (its beat late, its calls
 alive) overwrites the outcome with the real one when its recorder next writes the case (the
 case writer's upsert keeps the newest ended values).
+
+A down controller's cases are spared while a newer controller of its node started less than
+``adopt_within`` seconds ago: a controller restarted on the same node adopts the calls still
+in its Asterisk and takes their cases over (:mod:`storage.repositories.case_takeover`); what
+it has not taken by then is ended ``node_lost``, by it or by any other controller.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from storage.repositories._uow import transaction
 
 __all__ = ["ControllerRepository", "ControllerView", "LostCase"]
 
+# Seconds a controller restarted on a node has to adopt its predecessor's calls (connect to
+# its Asterisk, resync, take their cases over) before their cases are ended node_lost.
+ADOPT_WITHIN = 15.0
 _REGISTER = text(
     "INSERT INTO controllers (id, node, started_at, beat_at) VALUES (:id, :node, now(), now())"
     " ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, beat_at = now(), stopped_at = NULL"
@@ -41,6 +49,10 @@ _END_LOST = text(
                  AS at
         FROM cases c JOIN controllers k ON k.id = c.controller_id
         WHERE c.ended_at IS NULL AND c.controller_id <> :me AND {_DOWN}
+          AND NOT EXISTS (
+              SELECT 1 FROM controllers n
+              WHERE n.node = k.node AND n.started_at > k.started_at AND n.stopped_at IS NULL
+                AND n.started_at > now() - make_interval(secs => :adopt_within))
         ORDER BY c.id
         LIMIT :limit
         FOR UPDATE OF c SKIP LOCKED
@@ -100,9 +112,16 @@ class ControllerView:
 
 
 class ControllerRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, down_after: float) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        down_after: float,
+        adopt_within: float = ADOPT_WITHIN,
+    ) -> None:
         self._sessions = sessions
         self._down_after = down_after
+        self._adopt_within = adopt_within
 
     @property
     def down_after(self) -> float:
@@ -127,6 +146,7 @@ class ControllerRepository:
         params = {
             "me": me,
             "down_after": self._down_after,
+            "adopt_within": self._adopt_within,
             "limit": limit,
             "outcome": Outcome.NODE_LOST.value,
             "exit": QueueExit.NODE_LOST.value,

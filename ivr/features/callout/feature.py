@@ -21,7 +21,8 @@ from storage.repositories.staff import StaffGroupRepository
 
 async def wire(core: Core) -> Feature:
     s = core.settings
-    store = CalloutRepository(core.sessions)
+    # A lease whose holder is down by its heartbeat (a lost node) is taken over at once.
+    store = CalloutRepository(core.sessions, down_after=s.controller_down_after)
     hasher = Hasher()
     member_call = MemberCall(
         Originator(core.ari, core.dispatcher.adopt, core.dispatcher.release, s.ari_app),

@@ -7,12 +7,15 @@ from __future__ import annotations
 from ivr.callcenter.coordinator import QueueCoordinator
 from ivr.core import Core, Feature
 from ivr.features.recordings.feature import Bridgers
+from ivr.flows.adoption import CaseAdoption
 from ivr.flows.announcement import AnnouncementFlow
 from ivr.flows.callback import CallbackFlow
 from ivr.flows.menu import MenuFlow
 from ivr.flows.notice import NoticeFlow
 from ivr.flows.queue import QueueFlow
 from ivr.flows.voicemail import VoicemailFlow
+from ivr.heartbeat.identity import controller_id
+from storage.repositories.case_takeover import CaseTakeover
 
 
 async def wire(core: Core) -> Feature:
@@ -44,5 +47,8 @@ async def wire(core: Core) -> Feature:
         notice=notice,
         voicemail=voicemail,
         callback=callback,
+        adoption=CaseAdoption(
+            CaseTakeover(core.sessions, controller_id()), core.cases, core.settings.bind
+        ),
     )
     return Feature("menus", flows=(menu,))

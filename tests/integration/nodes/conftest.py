@@ -28,10 +28,14 @@ from tests.support import Controller, free_udp_port, wait_for
 
 NODES = 2
 SIP_SHIFT = 2  # see the module docstring
-# Every node's controller: callbacks dialled through a trunk a test's customer UAS listens
-# on, leases that a test sees expire, heartbeats that tell a lost node within seconds.
+# Every node's controller: callbacks (and call-outs) dialled through a trunk a test's
+# customer (members') UAS listens on, leases that a test sees expire, heartbeats that tell a
+# lost node within seconds.
 CALLBACK_LEASE = 6.0
 DOWN_AFTER = 5.0
+# Call-outs dialled through the same trunk (a test's members' UAS): a lease well above the
+# heartbeat bound, so a test tells a takeover by heartbeat from one by the lease's age.
+CALLOUT_LEASE = 20.0
 
 
 @dataclass
@@ -86,6 +90,11 @@ def two_nodes_stack(
         "LINJA_CALLBACK_LEASE": str(CALLBACK_LEASE),
         "LINJA_HEARTBEAT_INTERVAL": "1",
         "LINJA_CONTROLLER_DOWN_AFTER": str(DOWN_AFTER),
+        "LINJA_CALLOUT_POLL_INTERVAL": "0.5",
+        "LINJA_CALLOUT_LEASE": str(CALLOUT_LEASE),
+        "LINJA_CALLOUT_TAKEOVER_GRACE": "2",
+        "LINJA_CALLOUT_KEY_TIMEOUT": "2",
+        "LINJA_CALLOUT_PLAYS": "1",
     }
     started = time.monotonic()
     node_settings = nodes.up(base, NODES)

@@ -17,6 +17,7 @@ from storage.casewriter import PgCaseWriter
 from storage.domain import TenantInfo
 from storage.events import CaseEnded, CaseOpened, CaseQueued, Channel, Outcome
 from storage.repositories._uow import transaction
+from storage.repositories.case_takeover import CaseTakeover
 from storage.repositories.controllers import ControllerRepository
 from storage.repositories.sweep import SweepLock
 from storage.timing import CaseState, apply
@@ -121,3 +122,34 @@ async def test_a_second_sweep_or_transcription_slot_holder_is_refused(
                 assert slot1
         async with second.hold() as other:
             assert other
+
+
+async def test_a_restarted_controller_takes_its_predecessors_case_over_before_it_ends_lost(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    """Same node: the old controller's cases are spared while its successor is new (it may
+    adopt their calls); the one it takes over is its own (never node_lost), comes back with
+    its queue stay, and what it did not take is ended node_lost once the spare is over."""
+    old, new = f"old:{uuid.uuid4().hex[:8]}", f"new:{uuid.uuid4().hex[:8]}"
+    repo = ControllerRepository(sessions, down_after=DOWN_AFTER, adopt_within=2.0)
+    await repo.register(old, "127.0.0.5")
+    now = datetime.now(UTC)
+    adopted, gone = uuid.uuid4(), uuid.uuid4()
+    for cid in (adopted, gone):
+        opened = CaseOpened(cid, tenant.id, Channel.PHONE, now - timedelta(seconds=5), "200")
+        queued = CaseQueued(cid, "support", now - timedelta(seconds=3))
+        await PgCaseWriter(engine, old).write([_snapshot(tenant, opened, queued)])
+    await asyncio.sleep(DOWN_AFTER + 0.3)  # the old one is down; its successor starts
+    await repo.register(new, "127.0.0.5")
+    assert [c for c in await repo.end_lost_cases(new) if c.case_id in (adopted, gone)] == []
+    state = await CaseTakeover(sessions, new).take(adopted)
+    assert state is not None and not state.ended and state.started_at == now - timedelta(seconds=5)
+    assert [(q.seq, q.queue, q.left_at) for q in state.queue_stays] == [(0, "support", None)]
+    assert (await _case(sessions, adopted))["controller_id"] == new
+    await asyncio.sleep(2.0)  # the spare is over
+    await repo.beat(new, "127.0.0.5")
+    ended = [c.case_id for c in await repo.end_lost_cases(new) if c.case_id in (adopted, gone)]
+    assert ended == [gone]
+    assert (await _case(sessions, adopted))["ended_at"] is None
+    late = await CaseTakeover(sessions, new).take(gone)  # ended: comes back ended, not taken
+    assert late is not None and late.ended and late.outcome is Outcome.NODE_LOST
