@@ -128,7 +128,7 @@ def main() -> None:
                     held = listeners(
                         rig, scenario, workdir / f"concurrent-{path}", service=service,
                         rate=plan.concurrency_rate, calls=plan.concurrency_calls,
-                        call_timeout_s=LONG_S + 10, settle_s=plan.settle,
+                        call_timeout_s=LONG_S + 10, settle_s=LONG_S + plan.settle,
                     )  # fmt: skip
                     concurrent[path] = held.peak
                     print(f"{path}: {held.describe(LONG_S)}", flush=True)

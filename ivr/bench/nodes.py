@@ -148,7 +148,7 @@ def measure(side: Side, plan: Plan, scenario: Path, workdir: Path) -> Result:
         held = listeners(
             side, scenario, workdir / f"concurrent-{side.name.replace(' ', '-')}",
             service=LONG, rate=plan.concurrency_rate, calls=plan.concurrency_calls,
-            call_timeout_s=LONG_S + 10, settle_s=plan.settle,
+            call_timeout_s=LONG_S + 10, settle_s=LONG_S + plan.settle,
         )  # fmt: skip
         side.sample()
         held_cost = side.breakdown(held.ok)

@@ -141,7 +141,8 @@ class Listeners:
     peak: int  # most calls up at once before the first failure
     ok: int
     failed: int
-    left: int  # channels left ``settle_s`` after SIPp finished
+    left: int  # channels left ``settle_s`` after SIPp finished (callers that gave up may
+    # leave a channel playing the rest of its bulletin: settle at least that long)
 
     def describe(self, bulletin_s: float) -> str:
         what = f"{self.peak} concurrent listeners of a {bulletin_s:.0f} s bulletin"
