@@ -23,7 +23,6 @@ SIPp share the same two cores.
 from __future__ import annotations
 
 import resource
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -174,18 +173,7 @@ def one_node(settings: Settings, workdir: Path) -> Iterator[Side]:
 def two_nodes(settings: Settings, workdir: Path) -> Iterator[Side]:
     """The developer's settings with a state dir of their own and the SIP port + 2 for the
     front end (as tests/integration/nodes does): up for the block, down after it."""
-    state = settings.state_dir / "bench-nodes"
-    state.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o700)
-    shutil.copyfile(settings.state_dir / "secrets.json", state / "secrets.json")
-    base = settings.model_copy(
-        update={
-            "state_dir": state,
-            "sip_port": settings.sip_port + SIP_SHIFT,
-            "pg_dir": settings.pg_home,
-            "audio_dir": settings.audio_store_dir,
-        }
-    )
+    base = nodes.beside(settings, "bench-nodes", SIP_SHIFT)
     count = 2
     node_settings = nodes.up(base, count)
     try:

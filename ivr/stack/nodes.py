@@ -102,6 +102,25 @@ def kamailio(base: Settings, count: int) -> KamailioServer:
     return KamailioServer(base, [Node(n.bind, n.sip_port) for n in nodes], agents)
 
 
+def beside(stack: Settings, name: str, sip_shift: int) -> Settings:
+    """Base settings of a multi-node stack run beside ``stack`` (a single stack that keeps
+    running): a state dir ``<stack state dir>/<name>`` holding a copy of its secrets, its
+    Postgres and audio store, and the front end ``sip_shift`` above its SIP port (the node
+    tests and `make bench-nodes`)."""
+    state = stack.state_dir / name
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    shutil.copyfile(stack.state_dir / "secrets.json", state / "secrets.json")
+    return stack.model_copy(
+        update={
+            "state_dir": state,
+            "sip_port": stack.sip_port + sip_shift,
+            "pg_dir": stack.pg_home,
+            "audio_dir": stack.audio_store_dir,
+        }
+    )
+
+
 def recorded_count(base: Settings) -> int:
     """How many nodes the last `up` of this state dir started (0: none)."""
     try:

@@ -13,7 +13,6 @@ the node addresses are used by no other worker: no other worker's stack is ever 
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -70,18 +69,7 @@ class TwoNodes:
 def two_nodes_stack(
     stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TwoNodes]:
-    state = stack.state_dir / "node-test"
-    state.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o700)
-    shutil.copyfile(stack.state_dir / "secrets.json", state / "secrets.json")
-    base = stack.model_copy(
-        update={
-            "state_dir": state,
-            "sip_port": stack.sip_port + SIP_SHIFT,
-            "pg_dir": stack.pg_home,
-            "audio_dir": stack.audio_store_dir,
-        }
-    )
+    base = nodes.beside(stack, "node-test", SIP_SHIFT)
     logs = tmp_path_factory.mktemp("nodes")
     customer_port = free_udp_port()
     tuning = {
