@@ -22,6 +22,7 @@ an operator finds a channel by grepping its id; each channel also gets a DEBUG l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -191,10 +192,8 @@ class BulletinFastPath:
             await continue_at(self._rest, cid, label=SHED_LABEL)
         except ChannelGone as exc:  # no such label (or the caller is gone)
             log.error("[%s] shedding to label %s failed (%s); hanging up", cid, SHED_LABEL, exc)
-            try:
+            with contextlib.suppress(ChannelGone, NotInStasis):
                 await hang_up(self._rest, cid, "congestion")
-            except (ChannelGone, NotInStasis):
-                pass
             return None
         except NotInStasis as exc:
             log.info("[%s] gone before it was shed (HTTP %d)", cid, exc.status)
