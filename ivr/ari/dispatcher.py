@@ -252,7 +252,7 @@ class Dispatcher:
         try:
             handler = await work
         except AriError as exc:
-            log.error("channel=%s fast path failed on ARI: %s", cid, exc)
+            log.error("channel=%s call flow failed on ARI: %s", cid, exc)  # fast path: same words
             self._note_failed(cid)
             self._note_ended(cid)
             await self._continue_at_fallback(cid)
