@@ -201,7 +201,7 @@ def assemble_core(
     router = FlowRouter({}, events=metrics)
     gate = LoadGate(
         Limits(settings.shed_max_flows, settings.shed_max_ari_inflight, settings.shed_max_loop_lag),
-        flows=lambda: router.flows_running,
+        flows=lambda: router.flows_running + dispatcher.fast_in_flight,
         ari_inflight=lambda: ari.in_flight,
         loop_lag=lambda: lag.seconds,
     )

@@ -3,6 +3,14 @@
 ``on_event`` is synchronous and O(1) per event (dict look-ups only): it never awaits, so
 the websocket reader is never held up. Each StasisStart for a new channel starts one task
 running ``handler(call)``; a slow or crashing flow never delays or kills another one.
+
+A :class:`FastPath` (:attr:`Dispatcher.fast`) may take a StasisStart before any of that: it
+answers the call with its own requests (a bulletin call handed straight to its dialplan
+fallback file, :mod:`ivr.flows.fastpath`) with no :class:`Call`, no flow and one small task.
+While that task runs the channel counts as tracked (the reconciler leaves it alone); when it
+fails on ARI the channel is continued at ``fallback_label`` once and else is the
+reconciler's, as for a flow that failed; when it returns a handler, that handler runs as the
+call's flow after all.
 """
 
 from __future__ import annotations
@@ -10,20 +18,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.ari.call import Call
 from ivr.ari.errors import AriError, CallHungUp, ChannelGone
 from ivr.ari.protocol import AriRest
 
-__all__ = ["Dispatcher", "Handler", "stasis_args"]
+__all__ = ["Dispatcher", "FastPath", "Handler", "stasis_args"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Call], Awaitable[None]]
 Event = dict[str, Any]
+
+FastWork = Coroutine[Any, Any, Handler | None]
+
+
+class FastPath(Protocol):
+    def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | None:
+        """The work that serves this new call without a flow, or None for the full path.
+        The work returns None when the call is served, or a handler to run as its flow."""
+        ...
+
 
 _END_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed"})
 _RECENTLY_ENDED = 16384  # about a minute of ended calls at 300 calls/s
@@ -91,6 +109,8 @@ class Dispatcher:
         self._recordings: dict[str, Call] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._aux_tasks: set[asyncio.Task[None]] = set()
+        self._fast_tasks: dict[str, asyncio.Task[None]] = {}  # fast-path calls in flight
+        self.fast: FastPath | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
@@ -100,8 +120,13 @@ class Dispatcher:
 
     @property
     def active_calls(self) -> int:
-        """Number of call flows currently running."""
-        return len(self._tasks)
+        """Number of calls being served: flows running and fast-path calls in flight."""
+        return len(self._tasks) + len(self._fast_tasks)
+
+    @property
+    def fast_in_flight(self) -> int:
+        """Fast-path calls whose requests are not answered yet."""
+        return len(self._fast_tasks)
 
     def get_call(self, channel_id: str) -> Call | None:
         return self._calls.get(channel_id)
@@ -111,8 +136,9 @@ class Dispatcher:
         return frozenset(self._tasks)
 
     def tracks(self, channel_id: str) -> bool:
-        """Whether events of ``channel_id`` reach a call (a flow, or an adopted channel)."""
-        return channel_id in self._calls
+        """Whether events of ``channel_id`` reach a call (a flow, or an adopted channel), or
+        its fast-path requests are in flight."""
+        return channel_id in self._calls or channel_id in self._fast_tasks
 
     def ended_recently(self, channel_id: str) -> bool:
         """Whether a call on ``channel_id`` ended lately (among the last 16384)."""
@@ -202,13 +228,59 @@ class Dispatcher:
             log.warning("channel=%s arrived during shutdown; hanging up", cid)
             self._spawn(self._reject(cid))
             return
+        if self.fast is not None and cid not in self._fast_tasks:
+            work = self.fast.take(cid, event)
+            if work is not None:
+                self.calls_started += 1
+                self._idle.clear()
+                fast = asyncio.create_task(self._run_fast(cid, event, work))
+                self._fast_tasks[cid] = fast
+                fast.add_done_callback(partial(self._fast_done, cid))
+                return
+        self.calls_started += 1
+        self._start_call(event, cid, self._handler)
+
+    def _start_call(self, event: Event, cid: str, handler: Handler) -> None:
         call = Call.from_stasis_start(self._rest, event, registry=self)
         self._calls[cid] = call
-        task = asyncio.create_task(self._run_call(call), name=f"call-{cid}")
+        task = asyncio.create_task(self._run_call(call, handler), name=f"call-{cid}")
         self._tasks[cid] = task
         self._idle.clear()
-        self.calls_started += 1
         task.add_done_callback(partial(self._call_done, call))
+
+    async def _run_fast(self, cid: str, event: Event, work: FastWork) -> None:
+        try:
+            handler = await work
+        except AriError as exc:
+            log.error("channel=%s call flow failed on ARI: %s", cid, exc)  # fast path: same words
+            self._note_failed(cid)
+            self._note_ended(cid)
+            await self._continue_at_fallback(cid)
+            return
+        except Exception:
+            log.exception("channel=%s fast path failed", cid)
+            self._note_ended(cid)  # the reconciler hangs it up if it stayed
+            return
+        if handler is None:
+            self._note_ended(cid)
+        elif self._calls.get(cid) is None:
+            self._start_call(event, cid, handler)  # after all, a flow (and its Call)
+
+    def _fast_done(self, cid: str, task: asyncio.Task[None]) -> None:
+        if self._fast_tasks.get(cid) is task:
+            del self._fast_tasks[cid]
+        if not self._tasks and not self._fast_tasks:
+            self._idle.set()
+
+    def _note_ended(self, cid: str) -> None:
+        self._ended[cid] = None
+        if len(self._ended) > _RECENTLY_ENDED:
+            self._ended.popitem(last=False)
+
+    def _note_failed(self, cid: str) -> None:
+        self._failed[cid] = None
+        if len(self._failed) > _RECENTLY_ENDED:
+            self._failed.popitem(last=False)
 
     def adopt(self, channel_id: str, *, args: Iterable[str] = ()) -> Call:
         """Track a channel this application is about to originate (client-chosen id).
@@ -237,18 +309,16 @@ class Dispatcher:
         # Recordings stay routed to the call until it unregisters them: a bridge recording
         # outlives the channel it was started from (an agent leg that hung up first), and its
         # RecordingFinished must still reach the flow that finalises it.
-        self._ended[cid] = None
-        if len(self._ended) > _RECENTLY_ENDED:
-            self._ended.popitem(last=False)
+        self._note_ended(cid)
 
     # -- per-call task -------------------------------------------------------------------
 
-    async def _run_call(self, call: Call) -> None:
+    async def _run_call(self, call: Call, handler: Handler) -> None:
         cid = call.channel_id
         # Debug only: a flow logs what it does with the channel id (one line a bulletin call).
         log.debug("channel=%s call started dialed=%s args=%s", cid, call.dialed, call.args)
         try:
-            await self._handler(call)
+            await handler(call)
         except CallHungUp as exc:
             log.info("channel=%s call ended: %s", cid, exc)
         except asyncio.CancelledError:
@@ -260,9 +330,7 @@ class Dispatcher:
             # the dialplan's fallback if it can; if not, the channel is the reconciler's
             # (ivr/ari/reconciler.py), which settles it on its next passes.
             log.error("channel=%s call flow failed on ARI: %s", cid, exc)
-            self._failed[cid] = None
-            if len(self._failed) > _RECENTLY_ENDED:
-                self._failed.popitem(last=False)
+            self._note_failed(cid)
             if await self._fall_back(call):
                 return
         except Exception:
@@ -274,9 +342,13 @@ class Dispatcher:
     async def _fall_back(self, call: Call) -> bool:
         """Continue a call whose flow failed at ``fallback_label`` of its extension; False
         when there is none (or ARI refuses that too): the caller hangs up the leftover."""
-        if self._fallback_label is None or call.released or call.hung_up:
+        if call.released or call.hung_up:
             return False
-        cid = call.channel_id
+        return await self._continue_at_fallback(call.channel_id)
+
+    async def _continue_at_fallback(self, cid: str) -> bool:
+        if self._fallback_label is None:
+            return False
         try:
             async with asyncio.timeout(self._hangup_timeout):
                 await self._rest.request(
@@ -311,7 +383,7 @@ class Dispatcher:
             del self._tasks[cid]
         self._forget(call)
         log.debug("channel=%s forgotten (%d calls active)", cid, len(self._tasks))
-        if not self._tasks:
+        if not self._tasks and not self._fast_tasks:
             self._idle.set()
 
     async def _reject(self, channel_id: str) -> None:
@@ -437,7 +509,7 @@ class Dispatcher:
         """Refuse new calls, give running flows ``timeout`` seconds, then cancel them."""
         self._closing = True
         if not await self.wait_idle(timeout):
-            tasks = list(self._tasks.values())
+            tasks = [*self._tasks.values(), *self._fast_tasks.values()]
             log.warning("shutdown: cancelling %d call flows", len(tasks))
             for task in tasks:
                 task.cancel()

@@ -16,6 +16,9 @@ the dialplan's, measured in the same run.
 
 ``LINJA_BENCH_QUICK=1``: short bursts, a coarse search, no 0.8x row and no concurrency run
 (development). ``LINJA_BENCH_ONLY=controller`` (or ``dialplan``): one path.
+``LINJA_BENCH_RATES=100,100,100``: instead of the search and its multiples, bursts at those
+rates (of ``LINJA_BENCH_SECONDS``, default 10 s) and the median CPU per call over them:
+the figure to compare code changes by on a shared machine.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import median
 
 from ivr.bench.rig import BASELINE_PREFIX, LONG, LONG_S, SHORT, SHORT_S, ControllerProcess, Rig
 from ivr.bench.sipp import timed_scenario
@@ -45,15 +49,24 @@ class Plan:
     # 2-core box held (about 900 to 1000), so the run ends past the first failure.
     concurrency_rate: float = 80.0
     concurrency_calls: int = 4000
+    rates: tuple[float, ...] = ()  # fixed-rate bursts instead of the search (LINJA_BENCH_RATES)
 
     @classmethod
     def from_env(cls) -> Plan:
+        plan = cls()
         if os.environ.get("LINJA_BENCH_QUICK"):
-            return cls(
+            plan = cls(
                 seconds=3.0, settle=3.0, high=600.0, resolution=50.0, multiples=(1.5, 2.0),
                 concurrency_calls=0,
             )  # fmt: skip
-        return cls()
+        rates = os.environ.get("LINJA_BENCH_RATES", "").strip()
+        if rates:
+            seconds = float(os.environ.get("LINJA_BENCH_SECONDS", "10"))
+            plan = replace(
+                plan, rates=tuple(float(r) for r in rates.split(",")), seconds=seconds,
+                multiples=(), concurrency_calls=0,
+            )  # fmt: skip
+        return plan
 
 
 def ceiling(trial: Callable[[float], Row], plan: Plan, rows: list[Row]) -> float:
@@ -70,6 +83,27 @@ def ceiling(trial: Callable[[float], Row], plan: Plan, rows: list[Row]) -> float
             bad = rate
         rate = round((good + bad) / 2 / 5) * 5 or plan.low
     return good
+
+
+def fixed_rate(trial: Callable[[float], Row], plan: Plan, rows: list[Row]) -> None:
+    """One burst at each of ``plan.rates``."""
+    for rate in plan.rates:
+        row = trial(rate)
+        rows.append(row)
+        print(format_row(row), flush=True)
+
+
+def summary(rows: list[Row]) -> str:
+    """The median CPU per call (gross and net of idle) over fixed-rate bursts."""
+    gross = [r.ctl_ms_per_call for r in rows if r.ctl_ms_per_call is not None]
+    net = [r.ctl_net_ms_per_call for r in rows if r.ctl_net_ms_per_call is not None]
+    if not gross or not net:
+        return "no controller CPU figures"
+    return (
+        f"median controller CPU per call {median(gross):.2f} ms (net {median(net):.2f} ms) "
+        f"over {len(rows)} bursts; failed {sum(r.failed for r in rows)}, "
+        f"channels left {sum(r.left for r in rows)}"
+    )
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -113,6 +147,9 @@ def main() -> None:
                     )  # fmt: skip
                     return row
 
+                if plan.rates:
+                    fixed_rate(trial, plan, rows[path])
+                    continue
                 ceilings[path] = ceiling(trial, plan, rows[path])
                 print(f"{path}: highest zero-failure rate {ceilings[path]:.0f} calls/s", flush=True)
                 for m in plan.multiples:
@@ -141,7 +178,10 @@ def main() -> None:
     for path in paths:
         for row in sorted(rows[path], key=lambda r: r.rate):
             print(format_row(row))
-    if len(paths) == 2:
+    if plan.rates:
+        for path in paths:
+            print(f"{path}: {summary(rows[path])}")
+    elif len(paths) == 2:
         d, c = ceilings["dialplan"], ceilings["controller"]
         print(f"ceiling: dialplan {d:.0f}/s, controller {c:.0f}/s, ratio {ratio(c, d)}")
         for m in plan.multiples:

@@ -7,7 +7,9 @@ counted and handed back to the dialplan with one ``continue`` to
 ``linja-fallback,<number>,bulletin``, which answers and plays that file: one ARI request a
 call instead of answer, play, its events and hang-up. Otherwise (no fallback file, one not
 yet rewritten after a bulletin change, or a dialplan without that label) the flow answers
-and plays the bulletins itself, as it always did.
+and plays the bulletins itself, as it always did. The controller normally serves the lean
+path without this flow at all (:mod:`ivr.flows.fastpath`, from the dispatcher); this flow's
+own lean path remains for calls the fast path leaves to it.
 """
 
 from __future__ import annotations
@@ -126,6 +128,13 @@ class AnnouncementFlow:
             return [p.media for p in active], ", ".join(str(p.bulletin_id) for p in active)
         self._counter.count(state.number_id, [None])
         return [state.no_disruptions.media], "none"
+
+    async def play_counted(
+        self, call: Call, state: NumberState, media: list[str], ids: str
+    ) -> None:
+        """Play ``media`` (what is in force on ``state``'s number, the call counted already)
+        on an answered call, then hang up."""
+        await self._play(call, state, media, ids)
 
     async def _play(self, call: Call, state: NumberState, media: list[str], ids: str) -> None:
         cid = call.channel_id

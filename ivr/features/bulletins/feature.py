@@ -10,6 +10,7 @@ from ivr.bulletins.listener import listen
 from ivr.bulletins.service import BulletinService, Paths
 from ivr.core import Core, Feature
 from ivr.flows.announcement import AnnouncementFlow
+from ivr.flows.fastpath import BulletinFastPath
 from ivr.http.bulletins import add_routes
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
 
@@ -42,6 +43,18 @@ async def wire(core: Core) -> Feature:
     )
     announcement = AnnouncementFlow(bulletins, counter, core.clock, fallback=bulletins)
     core.services.offer(bulletins, announcement, repo, counts)
+    # Lean bulletin calls are served from the dispatcher, with no Call and no flow.
+    core.dispatcher.fast = BulletinFastPath(
+        core.ari,
+        bulletins,
+        bulletins,
+        counter,
+        core.clock,
+        flow=announcement,
+        admission=lambda: core.router.admission,
+        events=lambda: core.router.events,
+        shed=lambda flow: core.router.shed.update((flow,)),
+    )
     return Feature(
         "bulletins",
         flows=(announcement,),
