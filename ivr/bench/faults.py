@@ -37,10 +37,12 @@ FAULT_AT = 8.0
 # How long a caller waits for the next thing to happen (SIPp's -recv_timeout) before giving
 # up: long enough for a restarted controller to adopt the calls it left.
 CALLER_PATIENCE_S = 40.0
-# A bulletin call the controller served: played through ARI to its end, or handed to its
-# fallback file (the lean path: counted at its start). Both are in its call counters.
+# Bulletin calls the controller served: played through ARI to their end ("[<channel>] bulletin
+# finished"), or handed to their fallback file (counted at their start; the fast path logs the
+# channels of a second in one line, "[<channel>,<channel>,...] playing ... from its fallback
+# file"). Every one of them is in its call counters.
 _FINISHED = re.compile(
-    r"\] (?:bulletin finished|playing \d+ item\(s\) on \S+ .* from its fallback file)"
+    r"\[([\w.,-]+)\] (?:bulletin finished|playing \d+ item\(s\) on \S+ .* from its fallback file)"
 )
 
 
@@ -77,7 +79,8 @@ def counted(settings: Settings) -> int:
 
 
 def finished(ctl: ControllerProcess) -> int:
-    return len(_FINISHED.findall(ctl.log_path.read_text(errors="replace")))
+    text = ctl.log_path.read_text(errors="replace")
+    return sum(len(m.split(",")) for m in _FINISHED.findall(text))
 
 
 def settled_count(settings: Settings, want: int, timeout: float = 30) -> int:

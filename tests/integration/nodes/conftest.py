@@ -13,6 +13,7 @@ the node addresses are used by no other worker: no other worker's stack is ever 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,9 @@ SIP_SHIFT = 2  # see the module docstring
 # lost node within seconds.
 CALLBACK_LEASE = 6.0
 DOWN_AFTER = 5.0
+# A bulletin call on 100, in the line of the full path ("[<channel>] playing ...") or the
+# fast path's line of a second ("[<channel>,<channel>,...] playing ... from its fallback file").
+_PLAYING = re.compile(r"\[([\w.,-]+)\] playing \d+ item\(s\) on 100 \(bulletins")
 # Call-outs dialled through the same trunk (a test's members' UAS): a lease well above the
 # heartbeat bound, so a test tells a takeover by heartbeat from one by the lease's age.
 CALLOUT_LEASE = 20.0
@@ -46,7 +50,9 @@ class TwoNodes:
 
     def started(self) -> list[int]:
         """Calls each node's controller has started (counted on the nodes' side)."""
-        return [ctl.log().count(" item(s) on 100 (bulletins") for ctl in self.controllers]
+        return [
+            sum(len(m.split(",")) for m in _PLAYING.findall(ctl.log())) for ctl in self.controllers
+        ]
 
     def heal(self) -> None:
         """Every node's Asterisk and controller running, and the dispatcher seeing each node
