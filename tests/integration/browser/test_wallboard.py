@@ -156,12 +156,17 @@ def board_figures(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# An agent the flow file names who never logged in has no agent_states row: logged out.
+NEVER_LOGGED_IN = {"state": "logged_out", "since": None, "reason": None}
+
+
 def comparable(own: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    """Only the queues and agents the demo's flow file names (the database may hold others')."""
+    """Only the queues and agents the demo's flow file names (the database may hold others'),
+    each of those agents as the database says (no row on a new cluster: never logged in)."""
     return {
         "queues": {q: v for q, v in own["queues"].items() if q in doc["queues"]},
         "callbacks": {q: v for q, v in own["callbacks"].items() if q in doc["queues"]},
-        "agents": {a: v for a, v in own["agents"].items() if a in doc["agents"]},
+        "agents": {a: own["agents"].get(a, NEVER_LOGGED_IN) for a in doc["agents"]},
     }
 
 
