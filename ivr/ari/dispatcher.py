@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from ivr.ari.call import Call
+from ivr.ari.channels import continue_at, hang_up
 from ivr.ari.errors import AriError, CallHungUp, ChannelGone
 from ivr.ari.protocol import AriRest
 
@@ -351,9 +352,7 @@ class Dispatcher:
             return False
         try:
             async with asyncio.timeout(self._hangup_timeout):
-                await self._rest.request(
-                    "POST", f"/channels/{cid}/continue", params={"label": self._fallback_label}
-                )
+                await continue_at(self._rest, cid, label=self._fallback_label)
         except ChannelGone:
             log.info("channel=%s has no dialplan label %s", cid, self._fallback_label)
             return False
@@ -388,9 +387,7 @@ class Dispatcher:
 
     async def _reject(self, channel_id: str) -> None:
         try:
-            await self._rest.request(
-                "DELETE", f"/channels/{channel_id}", params={"reason": "congestion"}
-            )
+            await hang_up(self._rest, channel_id, "congestion")
         except AriError as exc:
             log.debug("channel=%s reject failed: %s", channel_id, exc)
 

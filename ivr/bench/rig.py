@@ -150,17 +150,17 @@ class Rig:
     # -- Asterisk ------------------------------------------------------------------------
 
     def channels(self) -> int:
-        out = self.asterisk.cli("core show channels count")
-        for line in out.splitlines():
-            if "active channel" in line:
-                return int(line.split()[0])
-        return 0
+        return self._count("active channel")
 
     def processed(self) -> int:
         """Calls this Asterisk has processed since it started."""
+        return self._count("processed")
+
+    def _count(self, what: str) -> int:
+        """The figure of the ``core show channels count`` line naming ``what``."""
         out = self.asterisk.cli("core show channels count")
         for line in out.splitlines():
-            if "calls processed" in line or "call processed" in line:
+            if what in line:
                 return int(line.split()[0])
         return 0
 
