@@ -54,9 +54,11 @@ async def speak(text: str, language: str) -> bytes:
     if voice is None:
         raise AudioError(f"no text-to-speech voice for language {language!r}")
     spoken = await _run("espeak-ng", "-v", voice, "-s", "150", "--stdout", stdin=text.encode())
-    # Raw PCM out of sox: a wav header written to a pipe carries no usable length.
+    # Raw PCM out of sox: a wav header written to a pipe carries no usable length. -R: the
+    # dither seeded the same each time, so one text gives the same prompt bytes.
     pcm = await _run(
         "sox",
+        "-R",
         "--ignore-length",
         "-t",
         "wav",

@@ -3,9 +3,10 @@
 Loaded only inside the runner process (:mod:`ivr.transcripts.runner`), never in the
 controller: CTranslate2 takes all the CPU it is given. Decoding is greedy at temperature 0
 with voice-activity detection (silence costs nothing and is not hallucinated over), without
-conditioning on the previous window, a window that loops decoded again warmer, and
-without the no-speech and log-probability filters, which drop Whisper *base*'s
-low-confidence Finnish whole.
+conditioning on the previous window, a window that loops decoded again warmer (sampled,
+from a fixed seed per file: the same audio and model give the same transcript whatever was
+transcribed before), and without the no-speech and log-probability filters, which drop
+Whisper *base*'s low-confidence Finnish whole.
 
 Language: the flow's language when given; otherwise detected, among the languages Linja
 speaks (fi, sv, en) only: on 8 kHz audio an open detection drifts to unrelated languages.
@@ -27,6 +28,7 @@ LANGUAGES = ("fi", "sv", "en")
 # decoded again at a higher temperature, at most twice.
 FALLBACK_TEMPERATURES = (0.0, 0.4, 0.8)
 LOOP_RATIO = 2.4
+SAMPLING_SEED = 20261203
 SAMPLE_RATE = 16000
 
 
@@ -42,12 +44,23 @@ class EngineResult:
 
 class WhisperEngine:
     def __init__(self, model_dir: Path, *, threads: int = 2, compute_type: str = "int8") -> None:
+        self._dir, self._threads, self._compute_type = model_dir, threads, compute_type
+        self._model: Any = self._load()
+        self.name = f"faster-whisper {version('faster-whisper')} ({compute_type})"
+
+    def _load(self) -> Any:
+        """The model, with a sampler seeded afresh: CTranslate2 seeds a thread's generator
+        once, at its first draw, from the seed set then; a new model brings a new thread."""
+        import ctranslate2
         from faster_whisper import WhisperModel  # heavy: imported where it is used
 
-        self._model: Any = WhisperModel(
-            str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=threads
+        ctranslate2.set_random_seed(SAMPLING_SEED)
+        return WhisperModel(
+            str(self._dir),
+            device="cpu",
+            compute_type=self._compute_type,
+            cpu_threads=self._threads,
         )
-        self.name = f"faster-whisper {version('faster-whisper')} ({compute_type})"
 
     def transcribe(self, path: Path, language: str | None) -> EngineResult:
         from faster_whisper.audio import decode_audio
@@ -71,11 +84,15 @@ class WhisperEngine:
         )
         texts: list[str] = []
         weighted = total = 0.0
+        sampled = False
         for seg in segments:
+            sampled = sampled or (seg.temperature or 0.0) > 0
             texts.append(seg.text.strip())
             span = max(0.01, seg.end - seg.start)
             weighted += math.exp(min(0.0, seg.avg_logprob)) * span
             total += span
+        if sampled:  # the next file starts from the seed again, not from this file's draws
+            self._model = self._load()
         return EngineResult(
             text=" ".join(t for t in texts if t),
             language=language,

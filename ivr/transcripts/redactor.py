@@ -12,8 +12,9 @@ looks in that normalised text for, in this order (an earlier finding wins an ove
 - ``[CARD]``: 13-19 digits that pass the Luhn check;
 - ``[PHONE]``: phone numbers libphonenumber finds valid for region FI (or possible, when
   they start like a Finnish or international number);
-- ``[NAME]``: capitalised words after "my name is" / "nimeni on" / "this is" (no language
-  model here: a simple rule; an operator can add a model later);
+- ``[NAME]``: capitalised words after "my name is" / "nimeni on" / "this is", and common
+  given names and surnames wherever they stand, inflected too (:mod:`ivr.transcripts.names`;
+  no language model here: an operator can add one later);
 - ``[NUMBER]``: what is left of any run of 4 or more digits, counting digits up to two
   words apart ("0 4 0, eh, 1 2 3": one run).
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from ivr.transcripts.names import NAMES as KNOWN_NAMES
 from ivr.transcripts.numbers import Normalised, normalise
 
 LABELS = ("EMAIL", "IBAN", "HETU", "CARD", "PHONE", "NAME", "NUMBER")
@@ -201,6 +203,8 @@ def _phones(norm: str) -> Iterator[tuple[int, int]]:
 def _names(norm: str) -> Iterator[tuple[int, int]]:
     for m in NAME.finditer(norm):
         yield m.start(1), m.end(1)
+    for m in KNOWN_NAMES.finditer(norm):
+        yield m.start(), m.end()
 
 
 def _numbers(norm: str, taken: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:

@@ -100,7 +100,9 @@ VOICES = {"fi": "fi", "en": "en", "sv": "sv"}
 
 
 def render(clip: Clip, out: Path, *, speed: int = 160) -> Path:
-    """``out`` (8 kHz mono 16-bit wav) made with espeak-ng and sox; kept when it exists."""
+    """``out`` (8 kHz mono 16-bit wav) made with espeak-ng and sox; kept when it exists. The
+    same bytes every time (sox -R seeds its dither): Whisper *base* on this Finnish turns
+    on a sample's noise, and a test set must be one set."""
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,7 @@ def render(clip: Clip, out: Path, *, speed: int = 160) -> Path:
     )
     tmp = out.with_suffix(".tmp.wav")
     subprocess.run(
-        ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(tmp)],
+        ["sox", "-R", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(tmp)],
         check=True,
         capture_output=True,
     )

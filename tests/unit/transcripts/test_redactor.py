@@ -115,6 +115,31 @@ def test_a_half_heard_address_after_the_word_email() -> None:
     assert redact("visit mymple.com").text == "visit mymple.com"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tässä Matti, virtanen ät", "Tässä [NAME], [NAME] ät"),
+        ("puhuin Matin kanssa, soitin Virtaselle", "puhuin [NAME] kanssa, soitin [NAME]"),
+        ("Heikin ja Jukan laskut", "[NAME] ja [NAME] laskut"),
+        ("John's invoice, ask Korhosta", "[NAME] invoice, ask [NAME]"),
+    ],
+)
+def test_known_names_wherever_they_stand_and_inflected(text: str, expected: str) -> None:
+    assert redact(text).text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Virta katkesi ja anna minun kertoa, tulen pian.",
+        "Ensimmäinen marja, toinen satu; aallon laine.",
+        "Please mark it, I will call Brown Street.",
+    ],
+)
+def test_names_that_are_everyday_words_stay(text: str) -> None:
+    assert redact(text).text == text
+
+
 def test_checksums() -> None:
     assert hetu_ok("131052-308T") and not hetu_ok("131052-308U")
     assert hetu_ok("010101A123N") is (("0123456789ABCDEFHJKLMNPRSTUVWXY"[10101123 % 31]) == "N")
