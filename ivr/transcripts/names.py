@@ -223,6 +223,7 @@ SURNAMES = (
     "Kettunen",
     "Aaltonen",
     "Meikäläinen",
+    # Finland-Swedish and Nordic
     "Johansson",
     "Andersson",
     "Karlsson",
@@ -231,6 +232,7 @@ SURNAMES = (
     "Lindholm",
     "Lindqvist",
     "Lindroos",
+    # English
     "Smith",
     "Johnson",
     "Williams",
@@ -251,30 +253,22 @@ _GRADE = re.compile(r"(kk|pp|tt)([aeiouyäö])$")
 
 
 def _stems(name: str) -> list[str]:
-    """Forms a name is inflected from: itself, its weak grade (Matti -> Mati-n, Jukka ->
-    Juka-n) and, for a ``-nen`` surname, its ``-s`` stem (Virtanen -> Virtas-en)."""
+    """Forms a name takes a case ending on: itself and its weak grade (Matti -> Mati-n,
+    Jukka -> Juka-n)."""
     low = name.lower()
-    stems = [low]
     weak = _GRADE.sub(lambda m: m[1][0] + m[2], low)
-    if weak != low:
-        stems.append(weak)
-    if low.endswith("nen"):
-        stems.append(low[:-3] + "s")
-    return stems
+    return [low] if weak == low else [low, weak]
 
 
 def _pattern() -> re.Pattern[str]:
-    plain: set[str] = set()
-    nen: set[str] = set()
-    for name in (*GIVEN, *SURNAMES):
-        for stem in _stems(name):
-            (nen if stem.endswith("s") and name.lower().endswith("nen") else plain).add(stem)
-    alts = sorted(plain, key=len, reverse=True)
-    s_stems = sorted(nen, key=len, reverse=True)
-    inflected_s = r"(?:e\w{0,4}|t\w{0,3}|i\w{0,4})"  # Virtas-en, -ta, -ille
-    return re.compile(
-        rf"\b(?:(?:{'|'.join(alts)}){_ENDINGS}|(?:{'|'.join(s_stems)}){inflected_s})\b", re.I
-    )
+    names = (*GIVEN, *SURNAMES)
+    plain = {stem for name in names for stem in _stems(name)}
+    # a -nen surname's -s stem: Virtanen -> Virtas-en, -ta, -ille
+    s_stems = {name.lower()[:-3] + "s" for name in names if name.endswith("nen")}
+    alts = "|".join(sorted(plain, key=lambda s: (-len(s), s)))
+    s_alts = "|".join(sorted(s_stems, key=lambda s: (-len(s), s)))
+    inflected_s = r"(?:e\w{0,4}|t\w{0,3}|i\w{0,4})"
+    return re.compile(rf"\b(?:(?:{alts}){_ENDINGS}|(?:{s_alts}){inflected_s})\b", re.I)
 
 
 NAMES = _pattern()
