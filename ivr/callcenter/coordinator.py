@@ -258,6 +258,10 @@ class QueueCoordinator:
         self._store_retry = store_retry
         self._tickets: dict[str, Ticket] = {}
         self._dirty = asyncio.Event()
+        # One save at a time, in the order the changes were drained: two saves in flight (the
+        # background one and an agent action's) could commit out of order, an older record
+        # over a newer one.
+        self._flushing = asyncio.Lock()
         self._watchers: list[Callable[[], None]] = []
 
     def now(self) -> datetime:
@@ -425,21 +429,22 @@ class QueueCoordinator:
         """Saves changed agent records now (e.g. at shutdown); False if the store failed."""
         if self._store is None:
             return True
-        records = self.engine.board.drain_changes()
-        if not records:
+        async with self._flushing:
+            records = self.engine.board.drain_changes()
+            if not records:
+                return True
+            try:
+                await self._store.save_agents([r.to_dict() for r in records])
+            except Exception as exc:
+                self.engine.board.mark_changed(r.agent_id for r in records)
+                log.warning(
+                    "saving %d agent record(s) failed (%s): %s",
+                    len(records),
+                    type(exc).__name__,
+                    ", ".join(r.agent_id for r in records),
+                )
+                return False
             return True
-        try:
-            await self._store.save_agents([r.to_dict() for r in records])
-        except Exception as exc:
-            self.engine.board.mark_changed(r.agent_id for r in records)
-            log.warning(
-                "saving %d agent record(s) failed (%s): %s",
-                len(records),
-                type(exc).__name__,
-                ", ".join(r.agent_id for r in records),
-            )
-            return False
-        return True
 
     # -- inspection --------------------------------------------------------------------------
 

@@ -233,3 +233,41 @@ async def test_run_ticks_and_saves_agent_changes_with_retry() -> None:
         with pytest.raises(asyncio.CancelledError):
             await runner
     assert await coord.flush_agents()
+
+
+class SlowStore:
+    """A store whose first save waits until released: the Postgres write still in flight."""
+
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any]] = []
+        self.release = asyncio.Event()
+        self.calls = self.in_flight = self.most_in_flight = 0
+
+    async def save_agents(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.calls += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.calls == 1:
+                await self.release.wait()
+            self.saved.extend(dict(r) for r in records)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_later_change_is_saved_after_an_earlier_save_in_flight_never_under_it() -> None:
+    """The background save of a wrap-up still writing while an agent action (log out) saves
+    its own change: the log-out must be the last record stored, as in stop 25's ci-fresh."""
+    clock = FakeClock()
+    store = SlowStore()
+    coord = coordinator_for(make_queue(agents=("alice",)), clock=clock, store=store)
+    coord.login("alice")
+    first = asyncio.create_task(coord.flush_agents())  # alice available, held in the store
+    await asyncio.sleep(0)
+    coord.logout("alice")
+    second = asyncio.create_task(coord.flush_agents())
+    await asyncio.sleep(0.01)
+    store.release.set()
+    assert await first and await second
+    assert [r["state"] for r in store.saved] == ["available", "logged_out"]
+    assert store.most_in_flight == 1
