@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     ari_app: str = "linja"
     # Ask ARI for only the event types the flows use (ivr/ari/filters.py); off: every event.
     ari_event_filter: bool = True
+    # The bulletin fast path's requests over the event websocket (ivr/ari/wsrest.py);
+    # false: every request over HTTP.
+    ari_ws_requests: bool = True
     # Asterisk's HTTP server accepts at most this many connections (http.conf sessionlimit,
     # rendered from this value); the controller's REST pool stays ari_sessions_reserved below
     # it, leaving room for the event websocket, the CLI and the stack's health probes.

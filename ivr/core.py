@@ -30,6 +30,7 @@ from ivr.ari.events import EventStream
 from ivr.ari.filters import apply_event_filter, untracked_end
 from ivr.ari.reconciler import SHED_LABEL
 from ivr.ari.retry import RetryPolicy
+from ivr.ari.wsrest import WsRest
 from ivr.clock import Clock, utcnow
 from ivr.config import Settings, project_root
 from ivr.directory import Directory
@@ -112,6 +113,9 @@ class Core:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     ari: AriClient
+    # The same ARI over the event websocket, for requests Asterisk answers at once (the
+    # bulletin fast path's ``continue``): ivr/ari/wsrest.py.
+    ari_ws: WsRest
     dispatcher: Dispatcher
     router: FlowRouter
     stream: EventStream
@@ -130,6 +134,10 @@ class Core:
     metrics: Metrics
     gate: LoadGate
     lag: LoopLag
+
+    def ari_in_flight(self) -> int:
+        """ARI requests sent or waiting, over HTTP and over the event websocket."""
+        return self.ari.in_flight + self.ari_ws.in_flight
 
 
 @dataclass(frozen=True)
@@ -202,7 +210,7 @@ def assemble_core(
     gate = LoadGate(
         Limits(settings.shed_max_flows, settings.shed_max_ari_inflight, settings.shed_max_loop_lag),
         flows=lambda: router.flows_running + dispatcher.fast_in_flight,
-        ari_inflight=lambda: ari.in_flight,
+        ari_inflight=lambda: ari.in_flight + ari_ws.in_flight,
         loop_lag=lambda: lag.seconds,
     )
     router.admission = gate
@@ -217,6 +225,8 @@ def assemble_core(
         log.info("ARI events connected (reconnect=%s); resyncing live calls", reconnected)
         if settings.ari_event_filter:
             await apply_event_filter(ari, settings.ari_app)
+        if settings.ari_ws_requests:
+            await ari_ws.probe()
         await dispatcher.resync()
 
     def end_skipped() -> None:
@@ -231,6 +241,15 @@ def assemble_core(
         on_connected=on_connected,
         skip=untracked_end(dispatcher.tracks, end_skipped),
     )
+    ari_ws = WsRest(
+        stream,
+        ari,
+        retry=RetryPolicy(
+            settings.ari_retry_attempts, settings.ari_retry_backoff, settings.ari_retry_backoff_max
+        ),
+        observer=metrics,
+    )
+    stream.replies = ari_ws
     tenants = TenantRepository(sessions)
     users = users or UserRepository(sessions)
     directory = directory or Directory(tenants, users)
@@ -242,6 +261,7 @@ def assemble_core(
         engine=engine,
         sessions=sessions,
         ari=ari,
+        ari_ws=ari_ws,
         dispatcher=dispatcher,
         router=router,
         stream=stream,

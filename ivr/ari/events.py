@@ -15,12 +15,14 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 
 from ivr.ari.client import Redactor, basic_auth_header
+from ivr.ari.errors import AriUnavailable
+from ivr.ari.wsrest import REPLY_PREFIX
 
 __all__ = ["EventStream", "events_url"]
 
@@ -29,6 +31,15 @@ log = logging.getLogger(__name__)
 OnEvent = Callable[[dict[str, Any]], None]
 OnConnected = Callable[[bool], Awaitable[None]]
 Skip = Callable[[str], bool]  # True: an event nobody needs, known from its raw text
+
+
+class Replies(Protocol):
+    """Who takes the answers to REST requests sent on the socket (:class:`~ivr.ari.wsrest.
+    WsRest`)."""
+
+    def on_reply(self, text: str) -> None: ...
+
+    def on_closed(self) -> None: ...
 
 
 def events_url(base_url: str) -> str:
@@ -89,6 +100,7 @@ class EventStream:
         self._ever_connected = False
         self._running = False
         self.connect_count = 0
+        self.replies: Replies | None = None  # answers to requests sent with send_text()
 
     @property
     def connected(self) -> bool:
@@ -144,6 +156,8 @@ class EventStream:
                     finally:
                         self._ws = None
                         self._connected.clear()
+                        if self.replies is not None:
+                            self.replies.on_closed()
                     if self._stopping.is_set():
                         break
 
@@ -217,7 +231,22 @@ class EventStream:
                 return f"websocket error: {ws.exception()!r}"
         return f"closed by peer (code {ws.close_code})"
 
+    async def send_text(self, text: str) -> None:
+        """Write one text message on the socket (a REST request: :mod:`ivr.ari.wsrest`);
+        :class:`AriUnavailable` when it is not connected or the write fails."""
+        ws = self._ws
+        if ws is None or ws.closed or not self._connected.is_set():
+            raise AriUnavailable("ARI event websocket not connected")
+        try:
+            await ws.send_str(text)
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            raise AriUnavailable(f"ARI event websocket: {type(exc).__name__}") from exc
+
     def _dispatch(self, text: str) -> None:
+        replies = self.replies
+        if replies is not None and text.startswith(REPLY_PREFIX):
+            replies.on_reply(text)
+            return
         if self._skip is not None and self._skip(text):
             return
         try:
@@ -227,6 +256,10 @@ class EventStream:
             return
         if not isinstance(event, dict):
             log.warning("ARI event stream: dropping non-object message")
+            return
+        if event.get("type") == "RESTResponse":  # another layout than REPLY_PREFIX
+            if replies is not None:
+                replies.on_reply(text)
             return
         try:
             self._on_event(event)

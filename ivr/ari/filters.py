@@ -32,6 +32,9 @@ FLOW_EVENTS: tuple[str, ...] = (
     "RecordingStarted",
     "RecordingFinished",
     "RecordingFailed",
+    # Asterisk 22 applies the filter to the answers of REST requests sent on the websocket
+    # too (ivr/ari/wsrest.py): without this they are never delivered (checked by hand).
+    "RESTResponse",
 )
 
 

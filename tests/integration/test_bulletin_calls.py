@@ -100,6 +100,10 @@ def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
         r"\[([\w.,]+)\] playing \d+ item\(s\) on 100 .* from its fallback file", controller.log()
     ) for cid in ids.split(",")]  # fmt: skip
     assert len(set(lean)) == calls
+    # ... each with its one request over the event websocket, answered there (a filter that
+    # drops RESTResponse, or an Asterisk without REST over websocket, fails the probe)
+    assert "ARI requests for the fast path go over the event websocket" in controller.log()
+    assert "using HTTP only" not in controller.log()
 
     # Its fallback file missing: played through ARI, as before the lean path (this caller
     # hangs up 2 s in: the test's time budget).

@@ -45,7 +45,7 @@ async def wire(core: Core) -> Feature:
     core.services.offer(bulletins, announcement, repo, counts)
     # Lean bulletin calls are served from the dispatcher, with no Call and no flow.
     core.dispatcher.fast = BulletinFastPath(
-        core.ari,
+        core.ari_ws,  # its continue goes over the event websocket (one frame)
         bulletins,
         bulletins,
         counter,

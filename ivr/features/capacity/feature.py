@@ -27,7 +27,7 @@ async def wire(core: Core) -> Feature:
     m.gauge_from(
         "linja_ari_requests_in_flight",
         "ARI REST requests sent or waiting for a pooled connection.",
-        lambda: core.ari.in_flight,
+        core.ari_in_flight,
     )
     m.gauge_from("linja_event_loop_lag_seconds", "Event-loop lag.", lambda: core.lag.seconds)
     m.gauge_from(

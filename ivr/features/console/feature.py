@@ -22,7 +22,7 @@ async def wire(core: Core) -> Feature:
             "shed": dict(core.router.shed),
             "load": {
                 "flows_running": core.router.flows_running,
-                "ari_in_flight": core.ari.in_flight,
+                "ari_in_flight": core.ari_in_flight(),
                 "loop_lag_s": round(core.lag.seconds, 4),
                 "limits": {
                     "max_flows": core.gate.limits.max_flows,

@@ -45,6 +45,10 @@ class SimAri:
         self.ws_accepting = True
         self.ws_attempts: list[float] = []  # monotonic time of every websocket handshake
         self.ws_connects = 0
+        # REST over the websocket (Asterisk 22.4+): False behaves like an older Asterisk,
+        # which never answers a RESTRequest message.
+        self.ws_rest = True
+        self.ws_requests: list[dict[str, Any]] = []  # every RESTRequest message received
         self.sockets: set[web.WebSocketResponse] = set()
         self._connected = asyncio.Event()
 
@@ -154,9 +158,48 @@ class SimAri:
             async for msg in ws:
                 if msg.type is WSMsgType.ERROR:
                     break
+                if msg.type is WSMsgType.TEXT:
+                    await self._ws_request(ws, msg.data)
         finally:
             self.sockets.discard(ws)
         return ws
+
+    async def _ws_request(self, ws: web.WebSocketResponse, text: str) -> None:
+        """Answer a RESTRequest message as Asterisk does: ``asterisk/ping`` and
+        ``channels/{id}/continue`` (which takes the channel out of the application)."""
+        message = json.loads(text)
+        if message.get("type") != "RESTRequest":
+            return
+        self.ws_requests.append(message)
+        if not self.ws_rest:
+            return
+        uri = str(message["uri"])
+        path = uri.split("?", 1)[0]
+        status, body = 404, json.dumps({"message": "Resource not found"})
+        if uri.startswith("/"):
+            status, body = 405, json.dumps({"message": "Invalid method"})
+        elif path == "asterisk/ping":
+            status, body = 200, json.dumps({"ping": "pong"})
+        elif path in self.status_override:
+            status, override = self.status_override[path]
+            body = json.dumps(override)
+        elif path.startswith("channels/") and path.endswith("/continue"):
+            cid = path.split("/")[1]
+            if self.channels.pop(cid, None) is not None:
+                status, body = 204, ""
+            else:
+                body = json.dumps({"message": "Channel not found"})
+        reply = {
+            "type": "RESTResponse",
+            "transaction_id": "",
+            "request_id": message.get("request_id", ""),
+            "status_code": status,
+            "reason_phrase": "",
+            "uri": path,
+            "content_type": "application/json",
+            "message_body": body,
+        }
+        await ws.send_str(json.dumps(reply, separators=(",", ":")))
 
     async def _list_channels(self, request: web.Request) -> web.Response:
         return web.json_response(list(self.channels.values()))
