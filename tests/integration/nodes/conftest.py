@@ -29,9 +29,10 @@ from tests.support import Controller, free_udp_port, wait_for
 NODES = 2
 SIP_SHIFT = 2  # see the module docstring
 # Every node's controller: callbacks (and call-outs) dialled through a trunk a test's
-# customer (members') UAS listens on, leases that a test sees expire, heartbeats that tell a
-# lost node within seconds.
-CALLBACK_LEASE = 6.0
+# customer (members') UAS listens on, heartbeats that tell a lost node within seconds, and
+# callback leases well above that bound, so a test tells a takeover by heartbeat from one by
+# the lease's age.
+CALLBACK_LEASE = 20.0
 DOWN_AFTER = 5.0
 # A bulletin call on 100, in the line of the full path ("[<channel>] playing ...") or the
 # fast path's line of a second ("[<channel>,<channel>,...] playing ... from its fallback file").
@@ -82,6 +83,7 @@ def two_nodes_stack(
         "LINJA_CALLBACK_TRUNK": f"127.0.0.1:{customer_port}",
         "LINJA_CALLBACK_POLL_INTERVAL": "0.5",
         "LINJA_CALLBACK_LEASE": str(CALLBACK_LEASE),
+        "LINJA_CALLBACK_TAKEOVER_GRACE": "2",
         "LINJA_HEARTBEAT_INTERVAL": "1",
         "LINJA_CONTROLLER_DOWN_AFTER": str(DOWN_AFTER),
         "LINJA_CALLOUT_POLL_INTERVAL": "0.5",
