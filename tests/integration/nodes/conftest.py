@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 
 from ivr.config import Settings
-from ivr.stack import nodes
+from ivr.stack import control, nodes
 from ivr.stack.asterisk import AsteriskServer
 from tests.support import Controller, free_udp_port, wait_for
 
@@ -54,6 +54,23 @@ class TwoNodes:
         return [
             sum(len(m.split(",")) for m in _PLAYING.findall(ctl.log())) for ctl in self.controllers
         ]
+
+    def restart_node(self, index: int, node: Settings | None = None) -> None:
+        """Node ``index``'s Asterisk configured from ``node`` (default: its own settings, as
+        `linja stack up --nodes 2` renders it) and started again; back once the dispatcher sees
+        every node up and the node's controller has reconnected."""
+        rendered = node if node is not None else self.nodes[index]
+        control.prepare_asterisk(
+            rendered,
+            agents_dir=self.base.state_dir,
+            registrar=f"{self.base.sip_front}:{self.base.sip_port}",
+        )
+        server = AsteriskServer(rendered)
+        server.stop()
+        server.start()
+        nodes.kamailio(self.base, NODES).wait_nodes_active(timeout=20)
+        ctl = self.controllers[index]
+        wait_for(f"controller of {ctl.settings.bind} healthy", ctl.healthy, timeout=30)
 
     def heal(self) -> None:
         """Every node's Asterisk and controller running, and the dispatcher seeing each node
