@@ -5,12 +5,17 @@ moves each INVITE it answers with a 5xx to the other node, and no caller notices
   answers a new INVITE ``503 Service Unavailable`` (``Reason: Q.850;cause=42``) and goes on
   answering OPTIONS ``200``, so the dispatcher keeps the node up and round robin keeps
   sending it its share of new calls: the failure route is what saves them.
+- **Drained** (`core stop gracefully` on the node's Asterisk: maintenance without failing a
+  call): Asterisk answers new INVITEs and OPTIONS ``503``, lets the calls it carries go on to
+  their end, then exits. The INVITEs of the first probe intervals are moved on by the
+  failure route, then the dispatcher takes the node out (two probes answered 503).
 """
 
 from __future__ import annotations
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ import pytest
 from ivr.config import Settings
 from ivr.stack import nodes
 from ivr.stack.asterisk import AsteriskServer
+from ivr.stack.proc import pid_alive, read_pid
 from tests.integration.nodes.calls import collect, no_channels, sipp_callers
 from tests.integration.nodes.conftest import NODES, TwoNodes
 from tests.support import SCENARIOS, ari_get, free_media_port, free_udp_port, run_sipp, wait_for
@@ -54,8 +60,13 @@ def _asterisk_output(node: Settings, since: int) -> str:
         return fh.read().decode(errors="replace")
 
 
+def _flag(front_flags: dict[str, str], node: Settings) -> str:
+    """The dispatcher's state of ``node``: A(ctive), I(nactive), T(rying), D(isabled)."""
+    return front_flags.get(f"sip:{node.bind}:{node.sip_port}", "")[:1]
+
+
 def _up(front_flags: dict[str, str], node: Settings) -> bool:
-    return front_flags.get(f"sip:{node.bind}:{node.sip_port}", "")[:1] == "A"
+    return _flag(front_flags, node) == "A"
 
 
 def test_a_node_at_its_call_cap_answers_503_and_its_calls_go_to_the_other_node(
@@ -127,3 +138,72 @@ def test_a_node_at_its_call_cap_answers_503_and_its_calls_go_to_the_other_node(
     assert held_rc == 0, held_out
     for node in two_nodes.nodes:
         wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), 10)
+
+
+def test_a_drained_node_ends_its_calls_normally_and_its_new_calls_go_to_the_other(
+    two_nodes: TwoNodes, tmp_path: Path
+) -> None:
+    base = two_nodes.base
+    other, drained = two_nodes.nodes
+    front = nodes.kamailio(base, NODES)
+    server = AsteriskServer(drained)
+    pid = read_pid(server.pidfile)
+    assert pid is not None
+    calls_total, rate, carried, hold_ms = 40, 20, 3, 6000
+    held = _listeners(drained, tmp_path / "held", carried, hold_ms=hold_ms)
+    callers: subprocess.Popen[str] | None = None
+    try:
+        wait_for(
+            f"{carried} calls up on {drained.bind}",
+            lambda: len(ari_get(drained, "/channels")) == carried,
+            timeout=10,
+            step=0.1,
+        )
+        before = two_nodes.started()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            t0 = time.monotonic()
+            # Returns once Asterisk has exited (after its last call).
+            stopping = pool.submit(server.cli, "core stop gracefully", timeout=60)
+            launched = time.monotonic()
+            callers = sipp_callers(base, tmp_path / "callers", calls=calls_total, rate=rate)
+            wait_for(
+                "the dispatcher to take the drained node out",
+                lambda: _flag(front.destinations(), drained) == "I",
+                timeout=10,
+                step=0.05,
+            )
+            out_s = time.monotonic() - t0
+            # Calls SIPp started before then (its clock starts at its launch; 0.2 s spare):
+            # the dispatcher still had the node up, round robin sent it every other one.
+            still_up_ms = (time.monotonic() - launched - 0.2) * 1000
+            calls = collect(callers, tmp_path / "callers")
+            held_out, _ = held.communicate(timeout=30)
+            stopping.result(timeout=30)
+            wait_for("the drained Asterisk to exit", lambda: not pid_alive(pid), timeout=10)
+            gone_s = time.monotonic() - t0
+    finally:
+        for proc in (held, callers):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        two_nodes.heal()  # the drained node started again
+
+    per_node = [n - b for n, b in zip(two_nodes.started(), before, strict=True)]
+    early = [c for c, ms in calls.started.items() if ms < still_up_ms]
+    print(
+        f"core stop gracefully on {drained.bind} carrying {carried} calls of {hold_ms / 1000:.0f}"
+        f" s: the dispatcher took it out {out_s:.1f}s later, its Asterisk exited {gone_s:.1f}s "
+        f"after the drain began; {calls_total} new calls at {rate}/s meanwhile: "
+        f"{len(calls.answered_by)} served ({len(early)} started while it was still up), "
+        f"calls started per node {per_node}"
+    )
+    # The calls it carried went on to their end (each caller's own BYE answered) ...
+    assert held.returncode == 0, held_out
+    # ... no new call failed, each served by the other node ...
+    assert calls.returncode == 0, calls.output
+    assert len(calls.started) == calls_total and not calls.failed(), calls.output
+    assert set(calls.answered_by.values()) == {other.bind}, calls.answered_by
+    # ... and the drained node started none of them: those round robin offered it while
+    # the dispatcher still had it up were refused and moved on by the failure route.
+    assert per_node[1] == 0, per_node
+    assert len(early) >= 2, (still_up_ms, sorted(calls.started.values())[:5])
