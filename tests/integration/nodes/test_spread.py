@@ -1,5 +1,6 @@
 """Calls spread over both nodes; an agent registered with Kamailio is rung by either node; a
-node killed with -9 is taken out and new calls go on through the other node (issue 19)."""
+node killed with -9 is taken out and new calls go on through the other node; started again,
+it rejoins and gets its share of calls (issue 19)."""
 
 from __future__ import annotations
 
