@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     callback_trunk: str = Field(default="127.0.0.1:5070", pattern=r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$")
     callback_poll_interval: float = Field(default=2.0, gt=0, le=300)
     callback_lease: float = Field(default=60.0, ge=5, le=3600)
+    # Postgres answering this controller this long before it takes over another controller's
+    # lease (expired, or its holder down by its heartbeat): after an outage the holder first
+    # writes the outcomes it spooled, so a served customer is not dialled again.
+    callback_takeover_grace: float = Field(default=15.0, ge=0, le=600)
     # Replaces every queue's callback retry_delay when set (tests, incident handling).
     callback_retry_delay: float | None = Field(default=None, gt=0)
     # Staff call-out (issue 16): caps held as leases in Postgres (per call-out and in total,

@@ -19,7 +19,8 @@ Each request's place is its virtual arrival (``queue_entered_at``), so it is off
 callers in arrival order; a retried request comes back at the same place once due. Two
 controllers may hold the same request in their engines: only the claim decides who dials it,
 and the loser drops its entry. A lease is renewed while the call lasts; if this controller dies
-mid-dial, the lease expires and the request is dialled again by whoever polls next.
+mid-dial, the request is dialled again by whoever polls next once the lease expires, or as
+soon as this controller is down by its heartbeat (``LINJA_CONTROLLER_DOWN_AFTER``).
 
 Errors it expects: the database unavailable or refusing (:mod:`storage.errors`: a poll is
 retried at the next interval; an attempt's answer and end, a retry, finish or release that

@@ -4,9 +4,9 @@ The dialer rings the agent and then the customer on legs that enter the Stasis a
 ``callback-agent,<tenant>`` / ``callback-customer,<tenant>``. Its own legs never reach the
 router (the dialer waits for them by channel id). A restarted controller, though, finds the
 legs of the controller that died among the channels in the app and starts them as flows:
-this one hangs them up. The request is not touched here: its lease expires and the
-takeover closes the attempt (as answered when the customer had answered, so nobody is
-called twice) and dials again if the policy says so.
+this one hangs them up. The request is not touched here: once its lease expires (or the
+dead controller is down by its heartbeat) the takeover closes the attempt (as answered when
+the customer had answered, so nobody is called twice) and dials again if the policy says so.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class OrphanedCallbackLeg:
     async def run(self, call: Call, tenant: str) -> None:
         log.warning(
             "[%s] %s leg of tenant %s without its controller: hanging up"
-            " (the request's lease is taken over when it expires)",
+            " (the request's lease is taken over once its holder is down or it expires)",
             call.channel_id,
             self.name,
             tenant,

@@ -9,7 +9,10 @@ one to an agent, the controller **claims** it under the dialers' lease
 ``dialing_since``), so two controllers never dial the same request. A lease is renewed while
 the call goes on; a lease older than ``lease`` seconds belongs to a dead controller and may be
 taken over, so a crash mid-dial resumes the request (one whose customer had answered is
-closed as answered instead).
+closed as answered instead). With ``down_after`` (the heartbeats', as for the call-out members:
+:mod:`storage.repositories._lease`) a lease whose holder is down by its heartbeat is free at
+once: a lost node's requests are dialled again within the heartbeat bound, not the lease; a
+holder without heartbeat rows is judged by the lease alone.
 
 Every dial attempt is a ``callback_attempts`` row (``start_attempt`` / ``end_attempt``). A
 failed customer attempt is rescheduled (``retry_later``: ``attempts`` + 1, ``next_attempt_at``)
@@ -23,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,11 +83,14 @@ ATTEMPTS = LeaseAttempts(
 )
 
 
-def _dialable(now: datetime, lease: float, takeovers: bool = True) -> ColumnElement[bool]:
+def _dialable(
+    now: datetime, lease: float, takeovers: bool = True, down_after: float | None = None
+) -> ColumnElement[bool]:
     """Dialable now; with ``takeovers`` False, not a request whose expired lease another
-    controller held (it may still hold the request's outcome in its spool)."""
+    controller held (it may still hold the request's outcome in its spool). With
+    ``down_after``, a lease whose holder is down by its heartbeat counts as expired."""
     return and_(
-        LEASE.free(now, lease, takeovers=takeovers),
+        LEASE.free(now, lease, takeovers=takeovers, down_after=down_after),
         ContactRequest.channel == Channel.PHONE.value,
         ContactRequest.status == ContactStatus.OPEN.value,
         ContactRequest.callback_number.is_not(None),
@@ -109,8 +115,13 @@ def _attempt_view(a: CallbackAttempt) -> AttemptView:
 
 
 class CallbackRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, down_after: float | None = None
+    ) -> None:
+        """``down_after``: a lease whose holder's heartbeat is that old (or who stopped) is
+        expired at once (None: leases expire by their age alone)."""
         self._sessions = sessions
+        self._down_after = down_after
 
     async def due(
         self, now: datetime, *, lease: float, limit: int = 500, takeovers: bool = True
@@ -120,7 +131,7 @@ class CallbackRepository:
             select(ContactRequest, Tenant.slug)
             .join(Case, Case.id == ContactRequest.case_id)
             .join(Tenant, Tenant.id == ContactRequest.tenant_id)
-            .where(_dialable(now, lease, takeovers))
+            .where(_dialable(now, lease, takeovers, self._down_after))
             .order_by(_place(), ContactRequest.id)
             .limit(limit)
         )
@@ -142,7 +153,10 @@ class CallbackRepository:
             select(ContactRequest, Tenant.slug)
             .join(Case, Case.id == ContactRequest.case_id)
             .join(Tenant, Tenant.id == ContactRequest.tenant_id)
-            .where(ContactRequest.id == request_id, _dialable(now, lease, takeovers))
+            .where(
+                ContactRequest.id == request_id,
+                _dialable(now, lease, takeovers, self._down_after),
+            )
         )
         async with transaction(self._sessions) as s:
             found = (await s.execute(LEASE.claimable(stmt))).first()
@@ -150,10 +164,16 @@ class CallbackRepository:
                 return None
             row, slug = found
             if row.dialing_by is not None:
-                # The lease ran out: its controller died mid-dial. Close what it left open.
+                # The lease ran out, or its holder is down by its heartbeat: its controller
+                # died mid-dial. Close what it left open.
+                aged = row.dialing_since is None or row.dialing_since < now - timedelta(
+                    seconds=lease
+                )
                 log.warning(
-                    "[cb %s] lease of %s expired; taken over by %s",
-                    request_id, row.dialing_by, controller,
+                    "[cb %s] lease of %s %s; taken over by %s",
+                    request_id, row.dialing_by,
+                    "expired" if aged else "held by a controller down by its heartbeat",
+                    controller,
                 )  # fmt: skip
                 if (await ATTEMPTS.close_dead(s, request_id, now)).answered:
                     # The customer had answered: they talked to the agent (maybe cut short)

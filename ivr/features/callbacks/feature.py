@@ -19,7 +19,7 @@ from storage.repositories.callbacks import CallbackRepository
 async def wire(core: Core) -> Feature:
     s = core.settings
     dialer = CallbackDialer(
-        CallbackRepository(core.sessions),
+        CallbackRepository(core.sessions, down_after=s.controller_down_after),
         core.services.need(QueueCoordinator),
         core.definitions,
         core.ari,
@@ -36,6 +36,7 @@ async def wire(core: Core) -> Feature:
             poll_interval=s.callback_poll_interval,
             lease=s.callback_lease,
             retry_delay=s.callback_retry_delay,
+            takeover_grace=s.callback_takeover_grace,
         ),
         restrictions=core.restrictions,
         notice=core.services.need(NoticeFlow),

@@ -22,16 +22,17 @@ from dataclasses import dataclass
 import pytest
 
 from ivr.config import Settings
-from ivr.stack import nodes
+from ivr.stack import control, nodes
 from ivr.stack.asterisk import AsteriskServer
 from tests.support import Controller, free_udp_port, wait_for
 
 NODES = 2
 SIP_SHIFT = 2  # see the module docstring
 # Every node's controller: callbacks (and call-outs) dialled through a trunk a test's
-# customer (members') UAS listens on, leases that a test sees expire, heartbeats that tell a
-# lost node within seconds.
-CALLBACK_LEASE = 6.0
+# customer (members') UAS listens on, heartbeats that tell a lost node within seconds, and
+# callback leases well above that bound, so a test tells a takeover by heartbeat from one by
+# the lease's age.
+CALLBACK_LEASE = 20.0
 DOWN_AFTER = 5.0
 # A bulletin call on 100, in the line of the full path ("[<channel>] playing ...") or the
 # fast path's line of a second ("[<channel>,<channel>,...] playing ... from its fallback file").
@@ -53,6 +54,23 @@ class TwoNodes:
         return [
             sum(len(m.split(",")) for m in _PLAYING.findall(ctl.log())) for ctl in self.controllers
         ]
+
+    def restart_node(self, index: int, node: Settings | None = None) -> None:
+        """Node ``index``'s Asterisk configured from ``node`` (default: its own settings, as
+        `linja stack up --nodes 2` renders it) and started again; back once the dispatcher sees
+        every node up and the node's controller has reconnected."""
+        rendered = node if node is not None else self.nodes[index]
+        control.prepare_asterisk(
+            rendered,
+            agents_dir=self.base.state_dir,
+            registrar=f"{self.base.sip_front}:{self.base.sip_port}",
+        )
+        server = AsteriskServer(rendered)
+        server.stop()
+        server.start()
+        nodes.kamailio(self.base, NODES).wait_nodes_active(timeout=20)
+        ctl = self.controllers[index]
+        wait_for(f"controller of {ctl.settings.bind} healthy", ctl.healthy, timeout=30)
 
     def heal(self) -> None:
         """Every node's Asterisk and controller running, and the dispatcher seeing each node
@@ -82,6 +100,7 @@ def two_nodes_stack(
         "LINJA_CALLBACK_TRUNK": f"127.0.0.1:{customer_port}",
         "LINJA_CALLBACK_POLL_INTERVAL": "0.5",
         "LINJA_CALLBACK_LEASE": str(CALLBACK_LEASE),
+        "LINJA_CALLBACK_TAKEOVER_GRACE": "2",
         "LINJA_HEARTBEAT_INTERVAL": "1",
         "LINJA_CONTROLLER_DOWN_AFTER": str(DOWN_AFTER),
         "LINJA_CALLOUT_POLL_INTERVAL": "0.5",

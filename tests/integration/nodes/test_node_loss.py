@@ -5,9 +5,10 @@ One run that checks, afterwards:
 
 - the surviving controller sees the lost one's heartbeat stop and ends the waiting caller's
   case (and queue stay) as ``node_lost``; its wallboard shows the node down;
-- it takes over the callback leases once they expire: each request the lost node held is
-  dialled exactly once more, by the survivor (counted in ``callback_attempts`` and on the
-  customer's UAS), its interrupted attempt kept;
+- it takes over the callback leases once the lost controller is down by its heartbeat
+  (``DOWN_AFTER``), before the leases expire (``CALLBACK_LEASE``, well above that bound):
+  each request the lost node held is dialled exactly once more, by the survivor (counted in
+  ``callback_attempts`` and on the customer's UAS), its interrupted attempt kept;
 - no request, case or recording row is lost: every request closed as answered, every case
   there, every recording file made by the survivor has its row.
 """
@@ -142,10 +143,15 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
             timeout=20,
             step=0.2,
         )
-        holders = {r["dialing_by"] for r in sql(
-            base, "SELECT dialing_by FROM contact_requests WHERE id = ANY($1::uuid[])", ids
-        )}  # fmt: skip
-        (lost_id,) = holders
+        leases = sql(
+            base,
+            "SELECT dialing_by, dialing_since FROM contact_requests WHERE id = ANY($1::uuid[])",
+            ids,
+        )
+        (lost_id,) = {r["dialing_by"] for r in leases}
+        # The leases' last renewal seen before the kill: by their age they expire no sooner
+        # than CALLBACK_LEASE after it (a later renewal only moves that on).
+        lease_since = min(r["dialing_since"] for r in leases).timestamp()
         assert _controllers(base)[lost_id] == victim.bind
         caller = _waiting_caller(victim, tmp_path / "caller")
         waiting_case = wait_for(
@@ -164,6 +170,7 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
         killed, killed_at = time.monotonic(), time.time()
         # The agents stay logged in (their rows are shared); the ones busy on the lost
         # node's calls are freed once its controller is seen down.
+        log_from = len(survivor_ctl.log())
         survivor_ctl.start()
 
         (case,) = wait_for(
@@ -195,10 +202,10 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
         )
 
         closed = [_closed(base, rid, timeout=CALLBACK_LEASE + 45) for rid in ids]
-        taken_over_s = min(
+        taken_over_at = min(
             a["started_at"].timestamp() for rid in ids for a in _attempts(base, rid)
             if a["controller"] != lost_id
-        ) - killed_at  # fmt: skip
+        )  # fmt: skip
     finally:
         for agent in AGENTS:
             agent_action(survivor_ctl, agent, "logout")
@@ -212,7 +219,19 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
 
     wait_for("no channels left on the survivor", lambda: no_channels(survivor), timeout=15)
     dialled = Counter(customer.numbers())
-    print(f"leases taken over {taken_over_s:.1f}s after the kill; customer rung: {dict(dialled)}")
+    taken_over_s = taken_over_at - killed_at
+    print(
+        f"leases taken over {taken_over_s:.1f}s after the kill (heartbeat bound "
+        f"{DOWN_AFTER:.0f}s; by their age they would have expired "
+        f"{lease_since + CALLBACK_LEASE - killed_at:.1f}s after it); customer rung: "
+        f"{dict(dialled)}"
+    )
+    # Taken over because the holder was down by its heartbeat: while the leases were still
+    # live by their age (each survivor attempt starts after its claim), as the claims said.
+    assert taken_over_at < lease_since + CALLBACK_LEASE, (taken_over_at, lease_since)
+    said = survivor_ctl.log()[log_from:]
+    reason = f"lease of {lost_id} held by a controller down by its heartbeat; taken over by"
+    assert said.count(reason) == len(ids), said[-3000:]
     for rid, number, row in zip(ids, NUMBERS, closed, strict=True):
         attempts = _attempts(base, rid)
         by_lost = [a for a in attempts if a["controller"] == lost_id]

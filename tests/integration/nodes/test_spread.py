@@ -1,5 +1,6 @@
 """Calls spread over both nodes; an agent registered with Kamailio is rung by either node; a
-node killed with -9 is taken out and new calls go on through the other node (issue 19)."""
+node killed with -9 is taken out and new calls go on through the other node; started again,
+it rejoins and gets its share of calls (issue 19)."""
 
 from __future__ import annotations
 
@@ -130,3 +131,67 @@ def test_killed_node_is_taken_out_and_calls_go_on_through_the_other(
     assert all(calls.started[c] < killed_ms for c in failed), failed
     assert len(failed) <= rate * 2, failed  # at most the calls in progress on the victim
     wait_for("no channels left on the survivor", lambda: no_channels(survivor), 10)
+
+
+def test_a_killed_node_started_again_rejoins_and_gets_its_share_of_calls(
+    two_nodes: TwoNodes, tmp_path: Path
+) -> None:
+    """`kill -9` of a node's Asterisk (its controller stays), then started again as `linja
+    stack up --nodes 2` starts a node that is down: the dispatcher sees it up, its controller
+    (the same process) reconnects by itself, and new calls are spread over both nodes."""
+    victim_ix = 1
+    victim = two_nodes.nodes[victim_ix]
+    ctl = two_nodes.controllers[victim_ix]
+    assert ctl.proc is not None
+    ctl_pid = ctl.proc.pid
+    front = nodes.kamailio(two_nodes.base, NODES)
+    uri = f"sip:{victim.bind}:{victim.sip_port}"
+    pid = read_pid(AsteriskServer(victim).pidfile)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(
+        "the dispatcher to take the killed node out",
+        lambda: front.destinations().get(uri, "A")[:1] == "I",
+        timeout=FAILOVER_LIMIT_S,
+    )
+    down_s = time.monotonic() - killed
+    # Its controller has noticed (its health answers 503 while ARI is gone).
+    wait_for("the controller to see its Asterisk gone", lambda: not ctl.healthy(), timeout=10)
+
+    started = time.monotonic()
+    AsteriskServer(victim).start()  # what `linja stack up --nodes 2` does for a node down
+    booted_s = time.monotonic() - started
+    wait_for(
+        "the dispatcher to see the node up again",
+        lambda: front.destinations().get(uri, "")[:1] == "A",
+        timeout=10,
+        step=0.05,
+    )
+    up_s = time.monotonic() - started
+    wait_for("the controller reconnected", ctl.healthy, timeout=30, step=0.1)
+    reconnected_s = time.monotonic() - started
+    assert ctl.proc is not None and ctl.proc.pid == ctl_pid, "the controller was restarted"
+
+    before = two_nodes.started()
+    calls = collect(sipp_callers(two_nodes.base, tmp_path, calls=100, rate=50), tmp_path)
+    assert calls.returncode == 0, calls.output
+    assert len(calls.started) == 100 and not calls.failed(), calls.output
+    deadline = time.monotonic() + 10
+    while sum(per_node := [n - b for n, b in zip(two_nodes.started(), before, strict=True)]) < 100:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    print(
+        f"kill -9 of {victim.bind}'s Asterisk: marked down {down_s:.1f}s later; started again "
+        f"(booted in {booted_s:.1f}s): the dispatcher saw it up {up_s:.1f}s after the start, "
+        f"its controller (same pid) reconnected {reconnected_s:.1f}s after it; 100 calls at "
+        f"50/s then: per node {per_node}"
+    )
+    assert sum(per_node) == 100, per_node
+    for count in per_node:
+        assert 30 <= count <= 70, per_node
+    by_address = collections.Counter(calls.answered_by.values())
+    assert by_address == {n.bind: c for n, c in zip(two_nodes.nodes, per_node, strict=True)}
+    for node in two_nodes.nodes:
+        wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), 10)

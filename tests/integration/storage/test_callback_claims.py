@@ -1,6 +1,6 @@
 """The dialer's view of callback requests on the real Postgres: due requests in place order,
 claims with FOR UPDATE SKIP LOCKED (two controllers never get the same request), leases that
-expire, attempts, retries and outcomes."""
+expire (or whose holder is down by its heartbeat), attempts, retries and outcomes."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.domain import TenantInfo, UserInfo
 from storage.events import CallbackOutcome, CallbackResult, Channel
 from storage.models import Case, ContactRequest
+from storage.models.controllers import ControllerRow
 from storage.repositories._uow import transaction
 from storage.repositories.callbacks import CallbackRepository
 from storage.repositories.contact_requests import ContactRequestRepository
+from storage.repositories.controllers import ControllerRepository
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEASE = 60.0
@@ -222,3 +224,68 @@ async def test_a_taken_over_attempt_that_reached_the_customer_is_not_dialled_aga
         row = await s.get(ContactRequest, rid)
         assert row is not None
         assert (row.status, row.outcome, row.dialing_by) == ("done", "answered", None)
+
+
+async def test_a_lease_whose_holder_is_down_by_its_heartbeat_is_free_at_once_not_one_up(
+    sessions: async_sessionmaker[AsyncSession], tenant: TenantInfo
+) -> None:
+    """Within the lease (60 s): a request held by a controller down by its heartbeat (silent
+    past down_after, or stopped) is due and claimed at once, its open attempt closed; one
+    held by a controller that is up, or by one without heartbeat rows, is not taken."""
+    down_after = 10.0  # LINJA_CONTROLLER_DOWN_AFTER's default
+    beats = ControllerRepository(sessions, down_after=down_after)
+    tag = uuid.uuid4().hex[:8]
+    silent, stopped, up, unknown = (f"{n}:{tag}" for n in ("silent", "stopped", "up", "nobeat"))
+    for ctl in (silent, stopped, up):
+        await beats.register(ctl, "127.0.0.3")
+    await beats.stop(stopped)
+    async with transaction(sessions) as s:  # its last beat a minute ago (a lost node)
+        await s.execute(
+            update(ControllerRow)
+            .where(ControllerRow.id == silent)
+            .values(beat_at=func.now() - timedelta(minutes=1))
+        )
+    now = datetime.now(UTC)  # the heartbeats are on the database's clock
+    holders = (silent, stopped, up, unknown)
+    rids = [
+        await _request(sessions, tenant, place=now - timedelta(minutes=5, seconds=-i))
+        for i in range(len(holders))
+    ]
+    repo = CallbackRepository(sessions, down_after=down_after)
+    for rid, holder in zip(rids, holders, strict=True):
+        assert await repo.claim(rid, holder, now, lease=LEASE) is not None
+        await repo.start_attempt(rid, holder, now, agent_login="agent1", agent_id=None)
+    later = now + timedelta(seconds=2)  # well within the lease
+    by_silent, by_stopped, by_up, by_unknown = rids
+
+    # Without heartbeats (down_after None) the lease alone counts: nothing is free.
+    lease_only = CallbackRepository(sessions)
+    assert _mine(await lease_only.due(later, lease=LEASE), set(rids)) == []
+    assert await lease_only.claim(by_silent, "taker", later, lease=LEASE) is None
+    # Takeovers not allowed yet (this controller's takeover grace): not taken either.
+    assert await repo.claim(by_silent, "taker", later, lease=LEASE, takeovers=False) is None
+
+    due = _mine(await repo.due(later, lease=LEASE), set(rids))
+    assert [r.id for r in due] == [by_silent, by_stopped]
+    # The refusals: a holder that is up, and one the heartbeat table does not know.
+    assert await repo.claim(by_up, "taker", later, lease=LEASE) is None
+    assert await repo.claim(by_unknown, "taker", later, lease=LEASE) is None
+    for rid in (by_silent, by_stopped):
+        taken = await repo.claim(rid, "taker", later, lease=LEASE)
+        assert taken is not None and taken.id == rid
+        (attempt,) = await repo.attempts(rid)
+        assert attempt.result == CallbackResult.INTERRUPTED and attempt.ended_at == later
+    assert not await repo.renew(by_silent, silent, later)  # the lost one's lease is gone
+    assert await repo.renew(by_up, up, later)  # the live one keeps its lease
+    for rid in (by_up, by_unknown):
+        (attempt,) = await repo.attempts(rid)
+        assert attempt.result is None and attempt.ended_at is None
+    async with transaction(sessions) as s:
+        rows = {
+            r.id: r.dialing_by
+            for r in await s.scalars(select(ContactRequest).where(ContactRequest.id.in_(rids)))
+        }
+    assert rows == {by_silent: "taker", by_stopped: "taker", by_up: up, by_unknown: unknown}
+    # The holder without heartbeat rows: judged by the lease alone, taken once it expires.
+    expired = now + timedelta(seconds=LEASE + 1)
+    assert await repo.claim(by_unknown, "taker", expired, lease=LEASE) is not None
