@@ -187,7 +187,14 @@ def test_ari_dropping_requests_leaves_no_channel(
         ctl = Controller(
             stack,
             tmp_path / "controller.log",
-            env={"LINJA_ARI_PORT": str(proxy.port), "LINJA_RECONCILE_INTERVAL": str(RECONCILE_S)},
+            env={
+                "LINJA_ARI_PORT": str(proxy.port),
+                "LINJA_RECONCILE_INTERVAL": str(RECONCILE_S),
+                # Every request over HTTP, where the proxy drops them: the fast path's
+                # continue would otherwise go over the event websocket (ivr/ari/wsrest.py),
+                # which the proxy passes as one connection and does not cut.
+                "LINJA_ARI_WS_REQUESTS": "false",
+            },
         )
         ctl.start()
         try:
