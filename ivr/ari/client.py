@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error
 from ivr.ari.http1 import Http1Pool, TransportError
 from ivr.ari.protocol import Params
-from ivr.ari.retry import RetryPolicy, is_idempotent, retrying
+from ivr.ari.retry import RetryPolicy, sent_as_allowed
 
 __all__ = [
     "AriClient",
@@ -167,12 +167,11 @@ class AriClient:
         async def send() -> Any:
             return await self._send(method, path, query, json)
 
-        if not is_idempotent(method, path):
-            return await send()
-        return await retrying(
+        return await sent_as_allowed(
             send,
             self._retry,
-            what=f"ARI {method} {path}",
+            method,
+            path,
             on_retry=lambda _: self.observer.request_retried(method),
         )
 

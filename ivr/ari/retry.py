@@ -31,7 +31,7 @@ from typing import TypeVar
 
 from ivr.ari.errors import AriError, AriHttpError, AriTimedOut, AriUnavailable
 
-__all__ = ["RetryPolicy", "is_idempotent", "is_transient", "retrying"]
+__all__ = ["RetryPolicy", "is_idempotent", "is_transient", "retrying", "sent_as_allowed"]
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +94,19 @@ async def retrying(
             delay = policy.delay(retry)
             log.debug("%s: try %d failed (%s); again in %.0f ms", what, retry, exc, delay * 1000)
             await sleep(delay)
+
+
+async def sent_as_allowed(
+    send: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    method: str,
+    path: str,
+    *,
+    on_retry: Callable[[AriError], None] = lambda exc: None,
+) -> T:
+    """``send()`` for ``method path``: with retries when the request is idempotent, once
+    otherwise (the rule of both ARI transports, :mod:`ivr.ari.client` and
+    :mod:`ivr.ari.wsrest`)."""
+    if not is_idempotent(method, path):
+        return await send()
+    return await retrying(send, policy, what=f"ARI {method} {path}", on_retry=on_retry)

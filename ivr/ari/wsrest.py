@@ -41,7 +41,7 @@ import orjson
 from ivr.ari.client import RequestObserver, encode_params
 from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error
 from ivr.ari.protocol import AriRest, Params
-from ivr.ari.retry import RetryPolicy, is_idempotent, retrying
+from ivr.ari.retry import RetryPolicy, sent_as_allowed
 
 __all__ = ["REPLY_PREFIX", "ReplySocket", "WsRest"]
 
@@ -148,10 +148,8 @@ class WsRest:
                 return await self._fallback.request(method, path, params=params, json=json)
             return await self._send(method, path, params, json)
 
-        if not is_idempotent(method, path):
-            return await send()
-        return await retrying(
-            send, self._retry, what=f"ARI {method} {path}", on_retry=self._retried(method)
+        return await sent_as_allowed(
+            send, self._retry, method, path, on_retry=self._retried(method)
         )
 
     def _retried(self, method: str) -> Callable[[AriError], None]:
