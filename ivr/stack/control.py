@@ -110,9 +110,12 @@ def _validated_flows(settings: Settings) -> dict[str, TenantFlows]:
 
 
 def down(settings: Settings) -> None:
-    """Stop exactly what `up` started (by pid file / data dir), nothing else."""
-    AsteriskServer(settings).stop()
-    PgCluster(settings).stop()
+    """Stop exactly what `up` started (by pid file / data dir), nothing else; Postgres is
+    stopped even when stopping Asterisk failed (it had left Postgres running)."""
+    try:
+        AsteriskServer(settings).stop()
+    finally:
+        PgCluster(settings).stop()
 
 
 def status(settings: Settings) -> dict[str, str]:
