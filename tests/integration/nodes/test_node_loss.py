@@ -226,9 +226,9 @@ def test_node_lost_mid_dial_its_leases_taken_over_and_its_callers_ended_node_los
         f"{lease_since + CALLBACK_LEASE - killed_at:.1f}s after it); customer rung: "
         f"{dict(dialled)}"
     )
-    # Taken over because the holder was down by its heartbeat: while the leases were still
-    # live by their age (each survivor attempt starts after its claim), as the claims said.
-    assert taken_over_at < lease_since + CALLBACK_LEASE, (taken_over_at, lease_since)
+    # Taken over because the holder was down by its heartbeat, as the survivor's claims say
+    # (the time printed above is a figure, not a check: a loaded CI box once started the
+    # survivor's first attempt 21 s after the lease, past its age, with the claim in time).
     said = survivor_ctl.log()[log_from:]
     reason = f"lease of {lost_id} held by a controller down by its heartbeat; taken over by"
     assert said.count(reason) == len(ids), said[-3000:]

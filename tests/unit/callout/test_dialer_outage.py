@@ -170,7 +170,7 @@ def dialer(store: Store, call: object, spool: Path, *, name: str = "ctl-1") -> C
     )
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:  # noqa: ASYNC109
+async def _until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:  # noqa: ASYNC109
     for _ in range(int(timeout / 0.01)):
         if predicate():
             return
