@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
-from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error
+from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error, short_detail
 from ivr.ari.http1 import Http1Pool, TransportError
 from ivr.ari.protocol import Params
 from ivr.ari.retry import RetryPolicy, sent_as_allowed
@@ -31,7 +31,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_MAX_DETAIL = 200
 # Idle pooled connections are closed after this many seconds: well below Asterisk's
 # http.conf session_keep_alive (15 s), so a request never goes out on a connection the
 # server is closing at that moment (a ServerDisconnectedError).
@@ -205,17 +204,7 @@ class AriClient:
             return body.decode("utf-8", "replace")
 
     def _error_detail(self, body: bytes) -> str:
-        if not body:
-            return ""
-        text = body.decode("utf-8", "replace")
-        try:
-            decoded = jsonlib.loads(text)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
-            text = decoded["message"]
-        text = " ".join(text.split())[:_MAX_DETAIL]
-        return self._redact(text)
+        return self._redact(short_detail(body.decode("utf-8", "replace")))
 
     async def close(self) -> None:
         self._closed = True

@@ -19,6 +19,8 @@ and the short ``message`` text ARI puts in its error bodies.
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
     "AriError",
     "AriHttpError",
@@ -28,6 +30,7 @@ __all__ = [
     "ChannelGone",
     "NotInStasis",
     "http_error",
+    "short_detail",
 ]
 
 
@@ -81,3 +84,18 @@ def http_error(status: int, method: str, path: str, detail: str = "") -> AriHttp
     if status in (409, 412):
         return NotInStasis(status, method, path, detail)
     return AriHttpError(status, method, path, detail)
+
+
+def short_detail(body: str, limit: int = 200) -> str:
+    """What an error body says, for a message: ARI's ``message`` text when the body is JSON
+    with one, else the body; whitespace collapsed, at most ``limit`` characters."""
+    if not body:
+        return ""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    text = body
+    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+        text = decoded["message"]
+    return " ".join(text.split())[:limit]

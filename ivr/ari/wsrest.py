@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 import orjson
 
 from ivr.ari.client import RequestObserver, encode_params
-from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error
+from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error, short_detail
 from ivr.ari.protocol import AriRest, Params
 from ivr.ari.retry import RetryPolicy, sent_as_allowed
 
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 # How Asterisk starts every answer (ari.conf ``pretty = no``, as shipped).
 REPLY_PREFIX = '{"type":"RESTResponse",'
-_MAX_DETAIL = 200
 
 
 class ReplySocket(Protocol):
@@ -186,7 +185,7 @@ class WsRest:
             self._arm()
         status, body = await future
         if status >= 300:
-            raise http_error(status, method, path, _detail(body))
+            raise http_error(status, method, path, short_detail(body))
         if not body:
             return None
         try:
@@ -256,19 +255,3 @@ class WsRest:
     def _fail(item: _Pending, exc: Exception) -> None:
         if not item.future.done():
             item.future.set_exception(exc)
-
-
-def _detail(body: str) -> str:
-    """ARI's short ``message`` of an error body (no credentials ever travel in it)."""
-    if not body:
-        return ""
-    try:
-        decoded = orjson.loads(body)
-    except ValueError:
-        decoded = None
-    text = (
-        decoded["message"]
-        if isinstance(decoded, dict) and isinstance(decoded.get("message"), str)
-        else body
-    )
-    return " ".join(text.split())[:_MAX_DETAIL]
