@@ -154,6 +154,13 @@ class Feature:
 Wire = Callable[[Core], Awaitable[Feature]]
 
 
+def ari_retry_policy(settings: Settings) -> RetryPolicy:
+    """The retries of idempotent ARI requests, over HTTP and over the event websocket."""
+    return RetryPolicy(
+        settings.ari_retry_attempts, settings.ari_retry_backoff, settings.ari_retry_backoff_max
+    )
+
+
 async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock = utcnow) -> Core:
     """The core of one controller; everything with a lifetime is closed by ``stack``."""
     engine = make_engine(settings)
@@ -167,9 +174,7 @@ async def build_core(settings: Settings, stack: AsyncExitStack, *, clock: Clock 
         settings.ari_user,
         settings.require("ari_password"),
         connection_limit=pool_size(settings.ari_sessions, settings.ari_sessions_reserved),
-        retry=RetryPolicy(
-            settings.ari_retry_attempts, settings.ari_retry_backoff, settings.ari_retry_backoff_max
-        ),
+        retry=ari_retry_policy(settings),
         observer=metrics,
     )
     stack.push_async_callback(client.close)
@@ -244,9 +249,7 @@ def assemble_core(
     ari_ws = WsRest(
         stream,
         ari,
-        retry=RetryPolicy(
-            settings.ari_retry_attempts, settings.ari_retry_backoff, settings.ari_retry_backoff_max
-        ),
+        retry=ari_retry_policy(settings),
         observer=metrics,
     )
     stream.replies = ari_ws
