@@ -6,11 +6,12 @@ running ``handler(call)``; a slow or crashing flow never delays or kills another
 
 A :class:`FastPath` (:attr:`Dispatcher.fast`) may take a StasisStart before any of that: it
 answers the call with its own requests (a bulletin call handed straight to its dialplan
-fallback file, :mod:`ivr.flows.fastpath`) with no :class:`Call`, no flow and one small task.
-While that task runs the channel counts as tracked (the reconciler leaves it alone); when it
-fails on ARI the channel is continued at ``fallback_label`` once and else is the
-reconciler's, as for a flow that failed; when it returns a handler, that handler runs as the
-call's flow after all.
+fallback file, :mod:`ivr.flows.fastpath`) with no :class:`Call`, no flow and one small task,
+or no task at all: a :class:`FastSent` is a call whose one request is already written, and
+the fast path settles it from that request's answer. While either is open the channel
+counts as tracked (the reconciler leaves it alone); when the work fails on ARI the channel
+is continued at ``fallback_label`` once and else is the reconciler's, as for a flow that
+failed; when it returns a handler, that handler runs as the call's flow after all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ivr.ari.channels import continue_at, hang_up
 from ivr.ari.errors import AriError, CallHungUp, ChannelGone
 from ivr.ari.protocol import AriRest
 
-__all__ = ["Dispatcher", "FastPath", "Handler", "stasis_args"]
+__all__ = ["Dispatcher", "FastPath", "FastSent", "Handler", "stasis_args"]
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,26 @@ Event = dict[str, Any]
 FastWork = Coroutine[Any, Any, Handler | None]
 
 
+class FastSent:
+    """A fast-path call whose request is written and not answered yet: no task waits for
+    it. The fast path calls :meth:`settle` once: with None when the call is served, or with
+    work to run as a task after all (a retry, a handler)."""
+
+    __slots__ = ("_settled",)
+
+    def __init__(self) -> None:
+        self._settled: Callable[[FastWork | None], None] | None = None
+
+    def settle(self, work: FastWork | None) -> None:
+        settled, self._settled = self._settled, None
+        if settled is not None:
+            settled(work)
+        elif work is not None:
+            work.close()  # nobody to run it (the dispatcher let the call go)
+
+
 class FastPath(Protocol):
-    def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | None:
+    def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | FastSent | None:
         """The work that serves this new call without a flow, or None for the full path.
         The work returns None when the call is served, or a handler to run as its flow."""
         ...
@@ -111,6 +130,7 @@ class Dispatcher:
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._aux_tasks: set[asyncio.Task[None]] = set()
         self._fast_tasks: dict[str, asyncio.Task[None]] = {}  # fast-path calls in flight
+        self._fast_sent: dict[str, FastSent] = {}  # ... and those with no task
         self.fast: FastPath | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -122,12 +142,12 @@ class Dispatcher:
     @property
     def active_calls(self) -> int:
         """Number of calls being served: flows running and fast-path calls in flight."""
-        return len(self._tasks) + len(self._fast_tasks)
+        return len(self._tasks) + self.fast_in_flight
 
     @property
     def fast_in_flight(self) -> int:
         """Fast-path calls whose requests are not answered yet."""
-        return len(self._fast_tasks)
+        return len(self._fast_tasks) + len(self._fast_sent)
 
     def get_call(self, channel_id: str) -> Call | None:
         return self._calls.get(channel_id)
@@ -139,7 +159,11 @@ class Dispatcher:
     def tracks(self, channel_id: str) -> bool:
         """Whether events of ``channel_id`` reach a call (a flow, or an adopted channel), or
         its fast-path requests are in flight."""
-        return channel_id in self._calls or channel_id in self._fast_tasks
+        return (
+            channel_id in self._calls
+            or channel_id in self._fast_tasks
+            or channel_id in self._fast_sent
+        )
 
     def ended_recently(self, channel_id: str) -> bool:
         """Whether a call on ``channel_id`` ended lately (among the last 16384)."""
@@ -229,14 +253,16 @@ class Dispatcher:
             log.warning("channel=%s arrived during shutdown; hanging up", cid)
             self._spawn(self._reject(cid))
             return
-        if self.fast is not None and cid not in self._fast_tasks:
+        if self.fast is not None and not self._fast_open(cid):
             work = self.fast.take(cid, event)
             if work is not None:
                 self.calls_started += 1
                 self._idle.clear()
-                fast = asyncio.create_task(self._run_fast(cid, event, work))
-                self._fast_tasks[cid] = fast
-                fast.add_done_callback(partial(self._fast_done, cid))
+                if isinstance(work, FastSent):
+                    self._fast_sent[cid] = work
+                    work._settled = partial(self._fast_settled, cid, event)
+                else:
+                    self._run_fast_task(cid, event, work)
                 return
         self.calls_started += 1
         self._start_call(event, cid, self._handler)
@@ -248,6 +274,23 @@ class Dispatcher:
         self._tasks[cid] = task
         self._idle.clear()
         task.add_done_callback(partial(self._call_done, call))
+
+    def _fast_open(self, cid: str) -> bool:
+        return cid in self._fast_tasks or cid in self._fast_sent
+
+    def _run_fast_task(self, cid: str, event: Event, work: FastWork) -> None:
+        fast = asyncio.create_task(self._run_fast(cid, event, work))
+        self._fast_tasks[cid] = fast
+        fast.add_done_callback(partial(self._fast_done, cid))
+
+    def _fast_settled(self, cid: str, event: Event, work: FastWork | None) -> None:
+        self._fast_sent.pop(cid, None)
+        if work is not None:
+            self._run_fast_task(cid, event, work)
+            return
+        self._note_ended(cid)
+        if not self._tasks and not self.fast_in_flight:
+            self._idle.set()
 
     async def _run_fast(self, cid: str, event: Event, work: FastWork) -> None:
         try:
@@ -270,7 +313,7 @@ class Dispatcher:
     def _fast_done(self, cid: str, task: asyncio.Task[None]) -> None:
         if self._fast_tasks.get(cid) is task:
             del self._fast_tasks[cid]
-        if not self._tasks and not self._fast_tasks:
+        if not self._tasks and not self.fast_in_flight:
             self._idle.set()
 
     def _note_ended(self, cid: str) -> None:
@@ -382,7 +425,7 @@ class Dispatcher:
             del self._tasks[cid]
         self._forget(call)
         log.debug("channel=%s forgotten (%d calls active)", cid, len(self._tasks))
-        if not self._tasks and not self._fast_tasks:
+        if not self._tasks and not self.fast_in_flight:
             self._idle.set()
 
     async def _reject(self, channel_id: str) -> None:
@@ -511,6 +554,11 @@ class Dispatcher:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            sent, self._fast_sent = self._fast_sent, {}
+            for item in sent.values():
+                item._settled = None  # its answer, if it comes, settles nothing
+            if sent:
+                log.warning("shutdown: %d fast-path calls unanswered (the reconciler's)", len(sent))
         if self._aux_tasks:
             await asyncio.gather(*self._aux_tasks, return_exceptions=True)
         log.info("dispatcher shut down")

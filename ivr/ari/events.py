@@ -1,11 +1,12 @@
 """EventStream: ARI's event websocket, kept connected.
 
-It reads JSON events and hands each to a synchronous ``on_event`` callback (which must not
-block); ``skip`` may drop an event from its raw text before it is decoded. When the socket
-drops it reconnects with exponential backoff and jitter, logging one warning per outage (not
-one per attempt). After every successful (re)connect it starts
-``on_connected(reconnected)`` as a task so the application can resync state that changed
-while no events were arriving.
+The socket is :mod:`ivr.ari.wsproto`'s lean client: each message is handled in the read that
+brought it, with no task wake-up between. It reads JSON events and hands each to a
+synchronous ``on_event`` callback (which must not block); ``skip`` may drop an event from its
+raw text before it is decoded. When the socket drops it reconnects with exponential backoff
+and jitter, logging one warning per outage (not one per attempt). After every successful
+(re)connect it starts ``on_connected(reconnected)`` as a task so the application can resync
+state that changed while no events were arriving.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from ivr.ari.client import Redactor, basic_auth_header
 from ivr.ari.errors import AriUnavailable
+from ivr.ari.wsproto import HandshakeRefused, ProtocolViolation, WsProtocol, connect
 from ivr.ari.wsrest import REPLY_PREFIX
 
 __all__ = ["EventStream", "events_url"]
@@ -95,7 +96,7 @@ class EventStream:
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
         self._done = asyncio.Event()
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: WsProtocol | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._ever_connected = False
         self._running = False
@@ -123,65 +124,66 @@ class EventStream:
             raise RuntimeError("EventStream.run() is already running")
         self._running = True
         self._done.clear()
-        # sock_read bounds the handshake; aiohttp lifts it once the socket is upgraded.
-        ct = self._connect_timeout
-        timeout = aiohttp.ClientTimeout(total=None, connect=ct, sock_connect=ct, sock_read=ct)
         backoff = self._backoff_initial
         outage_since: float | None = None
         attempts = 0
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                while not self._stopping.is_set():
-                    up_since: float | None = None
-                    reason = "closed"
-                    try:
-                        async with session.ws_connect(
-                            self._url,
-                            params={"app": self._app, "subscribeAll": "false"},
-                            headers={"Authorization": self._auth},
-                            heartbeat=self._heartbeat,
-                            timeout=aiohttp.ClientWSTimeout(ws_close=self._connect_timeout),
-                        ) as ws:
-                            up_since = time.monotonic()
-                            self._ws = ws
-                            self._on_up(outage_since, attempts)
-                            outage_since, attempts = None, 0
-                            if self._stopping.is_set():
-                                break
-                            reason = await self._read(ws)
-                    except aiohttp.WSServerHandshakeError as exc:
-                        reason = f"handshake refused: HTTP {exc.status}"
-                    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                        reason = self._redact(f"{type(exc).__name__}: {exc}".rstrip(": "))
-                    finally:
-                        self._ws = None
-                        self._connected.clear()
-                        if self.replies is not None:
-                            self.replies.on_closed()
+            while not self._stopping.is_set():
+                up_since: float | None = None
+                reason = "closed"
+                try:
+                    ws = await connect(
+                        self._url,
+                        params={"app": self._app, "subscribeAll": "false"},
+                        headers={"Authorization": self._auth},
+                        on_text=self._dispatch,
+                        on_error=self._handler_failed,
+                        heartbeat=self._heartbeat,
+                        timeout=self._connect_timeout,
+                    )
+                    up_since = time.monotonic()
+                    self._ws = ws
+                    self._on_up(outage_since, attempts)
+                    outage_since, attempts = None, 0
                     if self._stopping.is_set():
+                        ws.close()
                         break
+                    reason = await ws.closed
+                except HandshakeRefused as exc:
+                    reason = f"handshake refused: HTTP {exc.status}"
+                except (OSError, TimeoutError, ProtocolViolation) as exc:
+                    reason = self._redact(f"{type(exc).__name__}: {exc}".rstrip(": "))
+                finally:
+                    if self._ws is not None:
+                        self._ws.close()
+                    self._ws = None
+                    self._connected.clear()
+                    if self.replies is not None:
+                        self.replies.on_closed()
+                if self._stopping.is_set():
+                    break
 
-                    now = time.monotonic()
-                    if up_since is not None and now - up_since >= self._stable_after:
-                        backoff = self._backoff_initial
-                    attempts += 1
-                    if outage_since is None:
-                        outage_since = now
-                        log.warning(
-                            "ARI event stream for app %s lost (%s); reconnecting",
-                            self._app,
-                            reason,
-                        )
-                    else:
-                        log.debug(
-                            "ARI event stream for app %s: attempt %d failed (%s)",
-                            self._app,
-                            attempts,
-                            reason,
-                        )
-                    delay = backoff * random.uniform(0.5, 1.0)
-                    backoff = min(backoff * 2, self._backoff_max)
-                    await self._sleep(delay)
+                now = time.monotonic()
+                if up_since is not None and now - up_since >= self._stable_after:
+                    backoff = self._backoff_initial
+                attempts += 1
+                if outage_since is None:
+                    outage_since = now
+                    log.warning(
+                        "ARI event stream for app %s lost (%s); reconnecting",
+                        self._app,
+                        reason,
+                    )
+                else:
+                    log.debug(
+                        "ARI event stream for app %s: attempt %d failed (%s)",
+                        self._app,
+                        attempts,
+                        reason,
+                    )
+                delay = backoff * random.uniform(0.5, 1.0)
+                backoff = min(backoff * 2, self._backoff_max)
+                await self._sleep(delay)
         finally:
             self._connected.clear()
             self._running = False
@@ -220,27 +222,19 @@ class EventStream:
         except Exception:
             log.exception("ARI event stream for app %s: on_connected callback failed", self._app)
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
-        """Read until the socket closes; returns why it ended."""
-        async for msg in ws:
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                self._dispatch(msg.data)
-            elif msg.type is aiohttp.WSMsgType.BINARY:
-                self._dispatch(msg.data.decode("utf-8", "replace"))
-            elif msg.type is aiohttp.WSMsgType.ERROR:
-                return f"websocket error: {ws.exception()!r}"
-        return f"closed by peer (code {ws.close_code})"
+    def _handler_failed(self, exc: BaseException) -> None:
+        log.error("ARI event stream: handling a message failed (%s)", type(exc).__name__)
 
     async def send_text(self, text: str) -> None:
         """Write one text message on the socket (a REST request: :mod:`ivr.ari.wsrest`);
-        :class:`AriUnavailable` when it is not connected or the write fails."""
+        :class:`AriUnavailable` when it is not connected."""
+        self.send_now(text)
+
+    def send_now(self, text: str) -> None:
+        """:meth:`send_text` without awaiting: the frame is written at once."""
         ws = self._ws
-        if ws is None or ws.closed or not self._connected.is_set():
+        if ws is None or not self._connected.is_set() or not ws.send_text(text):
             raise AriUnavailable("ARI event websocket not connected")
-        try:
-            await ws.send_str(text)
-        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
-            raise AriUnavailable(f"ARI event websocket: {type(exc).__name__}") from exc
 
     def _dispatch(self, text: str) -> None:
         replies = self.replies
@@ -278,7 +272,7 @@ class EventStream:
         self._stopping.set()
         ws = self._ws
         if ws is not None:
-            await ws.close()
+            ws.close()
         if self._running:
             try:
                 async with asyncio.timeout(self._connect_timeout + 1):

@@ -40,12 +40,14 @@ import orjson
 
 from ivr.ari.client import RequestObserver, encode_params
 from ivr.ari.errors import AriError, AriTimedOut, AriUnavailable, http_error, short_detail
-from ivr.ari.protocol import AriRest, Params
+from ivr.ari.protocol import Answered, AriRest, Params
 from ivr.ari.retry import RetryPolicy, sent_as_allowed
 
 __all__ = ["REPLY_PREFIX", "ReplySocket", "WsRest"]
 
 log = logging.getLogger(__name__)
+
+_QUERIES_KEPT = 1024
 
 # How Asterisk starts every answer (ari.conf ``pretty = no``, as shipped).
 REPLY_PREFIX = '{"type":"RESTResponse",'
@@ -61,14 +63,24 @@ class ReplySocket(Protocol):
         """Write one text message; raises :class:`AriUnavailable` when the socket is down."""
         ...
 
+    def send_now(self, text: str) -> None:
+        """:meth:`send_text`, written at once (no await)."""
+        ...
+
 
 class _Pending:
-    __slots__ = ("future", "method", "path", "started")
+    __slots__ = ("answered", "future", "method", "path", "started")
 
     def __init__(
-        self, future: asyncio.Future[tuple[int, str]], method: str, path: str, started: float
+        self,
+        future: asyncio.Future[tuple[int, str]] | None,
+        method: str,
+        path: str,
+        started: float,
+        answered: Answered | None = None,
     ) -> None:
-        self.future = future
+        self.future = future  # an awaited request ...
+        self.answered = answered  # ... or one sent with send_now
         self.method = method
         self.path = path
         self.started = started
@@ -101,6 +113,7 @@ class WsRest:
         self._pending: dict[str, _Pending] = {}  # in the order sent: oldest first
         self._sweep: asyncio.TimerHandle | None = None
         self._ready = False  # the socket answered a probe since it connected
+        self._queries: dict[tuple[tuple[str, str | int | bool], ...], str] = {}
 
     @property
     def ready(self) -> bool:
@@ -157,12 +170,13 @@ class WsRest:
             return lambda _: None
         return lambda _: observer.request_retried(method)
 
-    async def _send(self, method: str, path: str, params: Params | None, json: Any) -> Any:
+    def _message(self, method: str, path: str, params: Params | None, json: Any) -> tuple[str, str]:
         rid = str(next(self._ids))
         uri = path[1:]
-        query = encode_params(params)
-        if query:
-            uri = f"{uri}?{urlencode(query)}"
+        if params:
+            query = self._query(params)
+            if query:
+                uri = f"{uri}?{query}"
         message: dict[str, Any] = {
             "type": "RESTRequest",
             "request_id": rid,
@@ -172,11 +186,25 @@ class WsRest:
         if json is not None:
             message["content_type"] = "application/json"
             message["message_body"] = orjson.dumps(json).decode()
+        return rid, orjson.dumps(message).decode()
+
+    def _query(self, params: Params) -> str:
+        """``params`` URL-encoded; the few that recur (a fast path's, a number's) are kept."""
+        key = tuple(params.items())
+        query = self._queries.get(key)
+        if query is None:
+            query = urlencode(encode_params(params))
+            if len(self._queries) < _QUERIES_KEPT:
+                self._queries[key] = query
+        return query
+
+    async def _send(self, method: str, path: str, params: Params | None, json: Any) -> Any:
+        rid, text = self._message(method, path, params, json)
         future: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         pending = _Pending(future, method, path, self._clock())
         self._pending[rid] = pending
         try:
-            await self._socket.send_text(orjson.dumps(message).decode())
+            await self._socket.send_text(text)
         except AriUnavailable:
             self._pending.pop(rid, None)
             self._done(pending, "unavailable")
@@ -192,6 +220,27 @@ class WsRest:
             return orjson.loads(body)
         except ValueError:
             return body
+
+    def send_now(self, method: str, path: str, params: Params | None, answered: Answered) -> bool:
+        """Write ``method path`` on the socket at once, with no task, no future and no
+        retry; ``answered`` is told how it ended (from the read of its answer, a sweep or the
+        close). False, with nothing sent, while requests go over HTTP: then :meth:`request`
+        is the way. A caller that wants a retry sends the request again with :meth:`request`
+        (for an idempotent one) when ``answered`` tells of a failure."""
+        if not self.ready:
+            return False
+        rid, text = self._message(method, path, params, None)
+        pending = _Pending(None, method, path, self._clock(), answered)
+        self._pending[rid] = pending
+        try:
+            self._socket.send_now(text)
+        except AriUnavailable:
+            self._pending.pop(rid, None)
+            self._done(pending, "unavailable")
+            return False
+        if self._sweep is None:
+            self._arm()
+        return True
 
     # -- the socket's side ---------------------------------------------------------------
 
@@ -214,7 +263,13 @@ class WsRest:
             return
         body = reply.get("message_body")
         self._done(pending, str(status))
-        if not pending.future.done():
+        if pending.answered is not None:
+            error = None
+            if status >= 300:
+                detail = short_detail(body if isinstance(body, str) else "")
+                error = http_error(status, pending.method, pending.path, detail)
+            self._tell(pending.answered, status, error)
+        elif pending.future is not None and not pending.future.done():
             pending.future.set_result((status, body if isinstance(body, str) else ""))
 
     def on_closed(self) -> None:
@@ -252,6 +307,15 @@ class WsRest:
             self._observer.request_done(item.method, outcome, self._clock() - item.started)
 
     @staticmethod
-    def _fail(item: _Pending, exc: Exception) -> None:
-        if not item.future.done():
+    def _tell(answered: Answered, status: int, error: AriError | None) -> None:
+        try:
+            answered(status, error)
+        except Exception:
+            log.exception("ARI websocket: the callback of an answered request failed")
+
+    @staticmethod
+    def _fail(item: _Pending, exc: AriError) -> None:
+        if item.answered is not None:
+            WsRest._tell(item.answered, 0, exc)
+        elif item.future is not None and not item.future.done():
             item.future.set_exception(exc)

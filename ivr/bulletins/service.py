@@ -19,8 +19,9 @@ import contextlib
 import json
 import logging
 import os
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ class Paths:
 
 
 _NIL = uuid.UUID(int=0)
+_SEEN_FOR = 1.0  # seconds a fallback file seen on disk is taken to be there
 
 
 class BulletinService:
@@ -63,7 +65,9 @@ class BulletinService:
         *,
         speak: Speaker = audio.speak,
         poll_interval: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._monotonic = monotonic
         self._store = store
         self._paths = paths
         self._clock = clock
@@ -75,6 +79,7 @@ class BulletinService:
         self._changed = asyncio.Event()
         self._fallback_written: dict[str, tuple[str, ...]] = {}
         self._fallback_names: dict[str, str] = {}
+        self._fallback_seen: dict[str, float] = {}  # number -> when its file was last seen
         self.refreshes = 0
 
     # ----- what calls use ----------------------------------------------------------------------
@@ -98,12 +103,19 @@ class BulletinService:
 
     def fallback_plays(self, number: str, media: Sequence[str]) -> bool:
         """Whether ``number``'s fallback file holds exactly ``media`` (in order): written by
-        this process for that list and still there. False until this process has written it
+        this process for that list and still there (looked for at most once a second: a
+        file deleted by hand is noticed within that second). False until this process has written it
         (e.g. after a start from the manifest) and between a window boundary and the
         rewrite that follows it."""
         if self._fallback_written.get(number) != tuple(media):
             return False
-        return os.path.isfile(self._fallback_names[number])  # not pathlib: on every call
+        now = self._monotonic()  # the file is looked for at most once a second
+        if now - self._fallback_seen.get(number, -_SEEN_FOR) < _SEEN_FOR:
+            return True
+        if not os.path.isfile(self._fallback_names[number]):  # not pathlib: often
+            return False
+        self._fallback_seen[number] = now
+        return True
 
     async def preview(self, text_: str, language: str) -> Path:
         """``text_`` spoken as a bulletin would be (cached by hash like any prompt)."""
@@ -198,6 +210,7 @@ class BulletinService:
             audio.write_atomic(self._paths.fallback_host / f"{number}.wav", data)
             self._fallback_written[number] = media
             self._fallback_names[number] = str(self._paths.fallback_host / f"{number}.wav")
+            self._fallback_seen.pop(number, None)
             log.info("fallback for %s now plays %d item(s)", number, len(media))
 
     def next_boundary(self) -> datetime | None:

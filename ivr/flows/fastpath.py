@@ -8,6 +8,13 @@ It keeps what the router and the flow guarantee: the admission gate is asked fir
 call goes to the ``shed`` label, counted in the shed tallies and metrics, not as a bulletin
 call); an admitted call is counted (the journalled anonymous counters) and told to the flow
 metrics as started and ended; ``continue`` is retried by the ARI client (it is idempotent).
+
+Once requests go over the event websocket (``now``, :meth:`ivr.ari.wsrest.WsRest.send_now`),
+the ``continue`` is written while the StasisStart is read and settled from its answer, with
+no task (:class:`~ivr.ari.dispatcher.FastSent`); an answer that is a failure, a time-out or
+a closed socket sends it again as the task would have, with the retries and the handling of
+each refusal below.
+
 Anything else takes the full path: a number without bulletin service, a fallback file not
 current, Stasis arguments of another flow. A dialplan without the ``bulletin`` label (404)
 makes the call a flow after all (answered and played through ARI, counted once), and the
@@ -28,10 +35,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ivr.ari.call import Call
-from ivr.ari.channels import continue_at, hang_up
-from ivr.ari.dispatcher import FastWork, Handler
-from ivr.ari.errors import ChannelGone, NotInStasis
-from ivr.ari.protocol import AriRest
+from ivr.ari.channels import continue_at, continue_now, continue_params, hang_up
+from ivr.ari.dispatcher import FastSent, FastWork, Handler
+from ivr.ari.errors import AriError, ChannelGone, NotInStasis
+from ivr.ari.protocol import AriRest, Params, SendsNow
 from ivr.ari.reconciler import SHED_LABEL
 from ivr.bulletins.state import NumberState
 from ivr.clock import Clock
@@ -96,8 +103,10 @@ class BulletinFastPath:
         events: Callable[[], FlowEvents],
         shed: Callable[[str], None],
         handed: HandedLog | None = None,
+        now: SendsNow | None = None,
     ) -> None:
         self._rest = rest
+        self._now = now
         self._bulletins = bulletins
         self._fallback = fallback
         self._counter = counter
@@ -108,8 +117,9 @@ class BulletinFastPath:
         self._shed = shed
         self._handed = handed or HandedLog()
         self._no_label: set[str] = set()  # numbers whose dialplan lacks the bulletin label
+        self._continues: dict[str, Params] = {}  # number -> its continue's parameters
 
-    def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | None:
+    def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | FastSent | None:
         args = event.get("args")
         if not isinstance(args, list) or len(args) < 2 or args[0] != FLOW:
             return None
@@ -140,7 +150,32 @@ class BulletinFastPath:
         ids = [p.bulletin_id for p in active]
         self._counter.count(state.number_id, ids or [None])
         self._events().flow_started(FLOW)
-        return self._hand_back(channel_id, state, media, ", ".join(map(str, ids)) or "none")
+        shown = ", ".join(map(str, ids)) or "none"
+        return self._sent(channel_id, state, media, shown) or self._hand_back(
+            channel_id, state, media, shown
+        )
+
+    def _sent(self, cid: str, state: NumberState, media: list[str], ids: str) -> FastSent | None:
+        """The continue written at once, settled from its answer with no task; any failure
+        sends it again as :meth:`_hand_back` (a task, with retries and each refusal's
+        handling). None when requests go over HTTP now."""
+        if self._now is None:
+            return None
+        sent = FastSent()
+
+        def answered(status: int, error: AriError | None) -> None:
+            if error is not None:
+                sent.settle(self._hand_back(cid, state, media, ids))
+                return
+            self._events().flow_ended(FLOW)
+            self._handed.add(cid, state.number, len(media), ids)
+            sent.settle(None)
+
+        params = self._continues.get(state.number)
+        if params is None:
+            params = continue_params(FALLBACK_LABEL, FALLBACK_CONTEXT, state.number)
+            self._continues[state.number] = params
+        return sent if continue_now(self._now, cid, params, answered) else None
 
     async def _hand_back(
         self, cid: str, state: NumberState, media: list[str], ids: str

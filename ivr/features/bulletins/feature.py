@@ -54,6 +54,7 @@ async def wire(core: Core) -> Feature:
         admission=lambda: core.router.admission,
         events=lambda: core.router.events,
         shed=lambda flow: core.router.shed.update((flow,)),
+        now=core.ari_ws,  # ... written at once, with no task, once the socket answers
     )
     return Feature(
         "bulletins",

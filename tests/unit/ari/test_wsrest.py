@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from ivr.ari.client import AriClient
@@ -133,6 +134,9 @@ class _Silent:
         self.connected = True
 
     async def send_text(self, text: str) -> None:
+        self.send_now(text)
+
+    def send_now(self, text: str) -> None:
         if not self.connected:
             raise AriUnavailable("down")
         self.sent.append(text)
@@ -188,3 +192,83 @@ async def test_answers_nobody_waits_for_and_garbage_are_dropped() -> None:
         '"message_body":"{\\"id\\":\\"c9\\"}"}'
     )
     assert await got == {"id": "c9"}
+
+
+class Told:
+    """An ``answered`` callback that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[int, type[Exception] | None]] = []
+
+    def __call__(self, status: int, error: Exception | None) -> None:
+        self.told.append((status, None if error is None else type(error)))
+
+
+async def test_send_now_writes_at_once_and_tells_the_answer_with_no_task(
+    sim: SimAri, wired: tuple[EventStream, WsRest]
+) -> None:
+    _, rest = wired
+    told = Told()
+    params = {"label": "bulletin", "context": "linja-fallback", "extension": "100"}
+    assert not rest.send_now("POST", "/channels/c1/continue", params, told)  # before the probe
+    assert told.told == [] and rest.in_flight == 0
+    assert await rest.probe()
+    sim.add_channel("c1")
+    tasks = len(asyncio.all_tasks())
+    assert rest.send_now("POST", "/channels/c1/continue", params, told)
+    assert len(asyncio.all_tasks()) == tasks and rest.in_flight == 1
+    await until(lambda: told.told == [(204, None)])
+    assert "c1" not in sim.channels and _http_continues(sim) == []
+    # the same parameters again: the same query (kept, not encoded again)
+    assert rest.send_now("POST", "/channels/c404/continue", params, told)
+    await until(lambda: len(told.told) == 2)
+    assert told.told[1] == (404, ChannelGone)
+    assert sim.ws_requests[-1]["uri"] == (
+        "channels/c404/continue?label=bulletin&context=linja-fallback&extension=100"
+    )
+
+
+async def test_send_now_tells_a_timeout_and_a_close_and_refuses_a_closed_socket() -> None:
+    socket = _Silent()
+    observed = Observed()
+    rest = WsRest(socket, _NoHttp(), timeout=0.2, retry=RetryPolicy(1), observer=observed)
+    await _ready(rest, socket)
+    told = Told()
+    assert rest.send_now("POST", "/channels/c7/continue", {"label": "shed"}, told)
+    await until(lambda: told.told == [(0, AriTimedOut)])
+    assert rest.in_flight == 0 and observed.done[-1] == ("POST", "unavailable")
+
+    assert rest.send_now("POST", "/channels/c8/continue", {"label": "shed"}, told)
+    rest.on_closed()
+    assert told.told[-1] == (0, AriUnavailable) and rest.in_flight == 0
+    await _ready_again(rest, socket)
+    socket.connected = False  # the write itself fails: nothing pending, nothing told
+    assert not rest.send_now("POST", "/channels/c9/continue", {"label": "shed"}, told)
+    assert len(told.told) == 2 and rest.in_flight == 0
+
+
+async def test_a_callback_that_raises_is_logged_and_the_rest_are_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    socket = _Silent()
+    rest = WsRest(socket, _NoHttp(), timeout=5.0, retry=RetryPolicy(1))
+    await _ready(rest, socket)
+    told = Told()
+
+    def broken(status: int, error: Exception | None) -> None:
+        raise RuntimeError("bug")
+
+    assert rest.send_now("DELETE", "/channels/c1", None, broken)
+    assert rest.send_now("DELETE", "/channels/c2", None, told)
+    rest.on_closed()
+    assert told.told == [(0, AriUnavailable)]
+    assert "the callback of an answered request failed" in caplog.text
+
+
+async def _ready_again(rest: WsRest, socket: _Silent) -> None:
+    sent = len(socket.sent)
+    probe = asyncio.create_task(rest.probe())
+    await until(lambda: len(socket.sent) > sent)
+    rid = orjson.loads(socket.sent[-1])["request_id"]
+    rest.on_reply(f'{{"type":"RESTResponse","request_id":"{rid}","status_code":200}}')
+    assert await probe

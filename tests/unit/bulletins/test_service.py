@@ -139,8 +139,25 @@ async def test_fallback_plays_only_what_its_file_holds_now(paths: Paths) -> None
     assert not service.fallback_plays("100", [p.media for p in state.active(clock())])
     service.write_fallbacks()
     assert service.fallback_plays("100", [bulletin.media])
+
+
+async def test_a_fallback_file_deleted_by_hand_is_noticed_within_a_second(
+    paths: Paths,
+) -> None:
+    store, clock, seconds = FakeStore(), Clock(T0), [100.0]
+    service = BulletinService(
+        store, paths, clock, speak=FakeSpeaker(), monotonic=lambda: seconds[0]
+    )
+    await service.refresh()
+    state = service.state("100")
+    assert state is not None
+    nodis = state.no_disruptions.media
+    assert service.fallback_plays("100", [nodis])  # seen on disk now
     (paths.fallback_host / "100.wav").unlink()
-    assert not service.fallback_plays("100", [bulletin.media])
+    seconds[0] += 0.5
+    assert service.fallback_plays("100", [nodis])  # within the second it was seen
+    seconds[0] += 0.6
+    assert not service.fallback_plays("100", [nodis])
 
 
 async def test_fallback_plays_nothing_after_a_start_from_the_manifest(paths: Paths) -> None:

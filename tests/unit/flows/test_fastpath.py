@@ -13,6 +13,7 @@ import pytest
 
 from ivr.ari.dispatcher import Dispatcher
 from ivr.ari.errors import AriUnavailable, ChannelGone
+from ivr.ari.protocol import Answered, Params
 from ivr.ari.reconciler import SHED_LABEL, decide
 from ivr.flows.announcement import FALLBACK_CONTEXT, FALLBACK_LABEL, AnnouncementFlow
 from ivr.flows.fastpath import BulletinFastPath, HandedLog
@@ -53,8 +54,29 @@ class Gate:
         return self.reason
 
 
+class Now:
+    """Requests written at once (``WsRest.send_now``), answered by the test."""
+
+    def __init__(self, *, ready: bool = True) -> None:
+        self.ready = ready
+        self.sent: list[tuple[str, str, dict[str, Any], Answered]] = []
+
+    def send_now(self, method: str, path: str, params: Params | None, answered: Answered) -> bool:
+        if not self.ready:
+            return False
+        self.sent.append((method, path, dict(params or {}), answered))
+        return True
+
+
 class Rig:
-    def __init__(self, source: Source, fallbacks: Fallbacks, *, refuse: str | None = None):
+    def __init__(
+        self,
+        source: Source,
+        fallbacks: Fallbacks,
+        *,
+        refuse: str | None = None,
+        now: Now | None = None,
+    ):
         self.fake = FakeAri()
         self.counter = Counter()
         self.events = Events()
@@ -81,6 +103,7 @@ class Rig:
             events=lambda: self.router.events,
             shed=lambda f: self.router.shed.update((f,)),
             handed=HandedLog(interval=0.01),
+            now=now,
         )
         self.fake.attach(self.dispatcher)
 
@@ -208,3 +231,80 @@ async def test_a_dialplan_without_the_label_plays_through_ari_counted_once() -> 
     await rig.fake.wait_calls_done()
     assert rig.flows_run == 1
     assert rig.fake.media_played("c2") == media("nodis")
+
+
+async def test_a_continue_written_at_once_is_settled_by_its_answer_with_no_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = Now()
+    rig = Rig(Source(), Fallbacks(**{"100": media("nodis")}), now=now)
+    caplog.set_level(logging.INFO, logger="ivr.flows.fastpath")
+    tasks = len(asyncio.all_tasks())
+    rig.fake.start_call("c1", args=["announcement", "demo"], exten="100")
+    await rig.fake.wait_until(lambda: now.sent)
+    assert len(asyncio.all_tasks()) == tasks  # written from the event, no task for the call
+    [(method, path, params, answered)] = now.sent
+    assert (method, path, params, None) == continue_to_fallback("c1")
+    # unanswered: tracked, so the reconciler leaves it alone, and the dispatcher is busy
+    assert rig.dispatcher.tracks("c1") and rig.dispatcher.active_calls == 1
+    assert rig.dispatcher.fast_in_flight == 1
+    assert decide(rig.fake.channels.values(), rig.dispatcher, "linja") == []
+    assert not await rig.dispatcher.wait_idle(0.05)
+    answered(204, None)
+    assert await rig.dispatcher.wait_idle(0.5)
+    assert not rig.dispatcher.tracks("c1") and rig.dispatcher.ended_recently("c1")
+    assert rig.fake.requests == []  # nothing went the other way
+    assert rig.counter.counted == [(NUMBER_ID, [None])]
+    assert rig.events.started == rig.events.ended == ["announcement"]
+    assert rig.flows_run == 0
+    await asyncio.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records if "from its fallback file" in r.getMessage()]
+    assert lines == ["[c1] playing 1 item(s) on 100 (bulletins none) from its fallback file"]
+
+
+async def test_a_failed_continue_written_at_once_is_sent_again_with_retries() -> None:
+    now = Now()
+    rig = Rig(Source(), Fallbacks(**{"100": media("nodis")}), now=now)
+    rig.fake.start_call("c1", args=["announcement", "demo"], exten="100")
+    await rig.fake.wait_until(lambda: now.sent)
+    now.sent[0][3](0, AriUnavailable("ARI POST /channels/c1/continue: websocket closed"))
+    await rig.fake.wait_calls_done()
+    assert rig.fake.requests == [continue_to_fallback("c1")]  # again, over the other way
+    assert rig.events.started == rig.events.ended == ["announcement"]  # still one call
+    assert rig.counter.counted == [(NUMBER_ID, [None])]
+    assert rig.dispatcher.ended_recently("c1") and rig.flows_run == 0
+
+
+async def test_a_dialplan_refusing_a_continue_written_at_once_plays_through_ari() -> None:
+    now = Now()
+    rig = Rig(Source(), Fallbacks(**{"100": media("nodis")}), now=now)
+    rig.fake.set_response(
+        "POST", "/channels/c1/continue", ChannelGone(404, "POST", "/channels/c1/continue")
+    )
+    rig.fake.start_call("c1", args=["announcement", "demo"], exten="100")
+    await rig.fake.wait_until(lambda: now.sent)
+    now.sent[0][3](404, ChannelGone(404, "POST", "/channels/c1/continue"))
+    await rig.fake.wait_until(lambda: rig.fake.requests_to("POST", "/channels/c1/answer"))
+    assert rig.events.started == ["announcement"]
+    assert rig.counter.counted == [(NUMBER_ID, [None])]  # counted once
+
+
+async def test_while_requests_go_over_http_the_fast_path_keeps_its_task() -> None:
+    now = Now(ready=False)
+    rig = Rig(Source(), Fallbacks(**{"100": media("nodis")}), now=now)
+    rig.fake.start_call("c1", args=["announcement", "demo"], exten="100")
+    await rig.fake.wait_calls_done()
+    assert now.sent == [] and rig.fake.requests == [continue_to_fallback("c1")]
+    assert rig.events.ended == ["announcement"]
+
+
+async def test_shutdown_lets_go_of_unanswered_continues() -> None:
+    now = Now()
+    rig = Rig(Source(), Fallbacks(**{"100": media("nodis")}), now=now)
+    rig.fake.start_call("c1", args=["announcement", "demo"], exten="100")
+    await rig.fake.wait_until(lambda: now.sent)
+    await rig.dispatcher.shutdown(timeout=0.05)
+    assert rig.dispatcher.fast_in_flight == 0 and not rig.dispatcher.tracks("c1")
+    now.sent[0][3](0, AriUnavailable("late"))  # a late answer settles nothing
+    await asyncio.sleep(0.01)
+    assert rig.fake.requests == []
