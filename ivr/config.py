@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     http_port: Port = 8080
 
     ari_app: str = "linja"
+    # The controller's event loop: uvloop (libuv, less CPU a call: issue 15) or the standard
+    # library's asyncio loop.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Ask ARI for only the event types the flows use (ivr/ari/filters.py); off: every event.
     ari_event_filter: bool = True
     # The bulletin fast path's requests over the event websocket (ivr/ari/wsrest.py);

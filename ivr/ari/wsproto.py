@@ -24,6 +24,7 @@ import os
 import ssl
 import struct
 from collections.abc import Callable, Mapping
+from typing import cast
 from urllib.parse import urlencode, urlsplit
 
 __all__ = ["HandshakeRefused", "ProtocolViolation", "WsProtocol", "accept_key", "connect", "frame"]
@@ -111,9 +112,8 @@ class WsProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(self._request)
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+        self._transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None

@@ -205,6 +205,7 @@ class ControllerProcess:
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # not healthy in time: not left running behind the bench
                 raise SystemExit(f"controller did not start; see {self.log_path}")
             time.sleep(0.2)
 

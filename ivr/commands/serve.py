@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 from ivr.app import serve
 from ivr.config import Settings, project_root
@@ -39,8 +41,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    asyncio.run(serve(Settings()))
+    settings = Settings()
+    run_loop(serve(settings), settings.event_loop)
     return 0
+
+
+def run_loop(main: Coroutine[Any, Any, None], kind: str) -> None:
+    """``main`` on the event loop ``kind`` (``LINJA_EVENT_LOOP``): uvloop or asyncio's own."""
+    if kind == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -61,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         for name, state in control.status(settings).items():
             print(f"{name:<11} {state}")
         print("Call the demo bulletin: sip:100@127.0.0.1:5060 (Ctrl-C stops everything)")
-        asyncio.run(serve(settings))
+        run_loop(serve(settings), settings.event_loop)
     finally:
         if not before["asterisk"].startswith("running"):
             from ivr.stack.asterisk import AsteriskServer

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import uvloop
 
 from ivr.ari import wsproto
 from ivr.ari.wsproto import HandshakeRefused, ProtocolViolation, WsProtocol, accept_key, connect
@@ -248,3 +249,18 @@ async def test_heartbeat_pings_and_gives_up_on_a_silent_peer() -> None:
         # The server never answers a ping: two silent periods later the client gives up.
         reason = await asyncio.wait_for(ws.closed, 2.0)
         assert reason.startswith("no answer to pings")
+
+
+def test_the_client_runs_on_uvloop_as_the_controller_does() -> None:
+    async def round_trip() -> None:
+        client = Client()
+        async with raw_server(RawServer()) as server:
+            ws = await client.connect(server.port)
+            server.write(server_frame(0x1, b'{"type":"StasisStart"}'))
+            await until(lambda: client.texts == ['{"type":"StasisStart"}'])
+            assert ws.send_text("x")
+            await until(lambda: (0x1, b"x") in server.client_frames())
+            ws.close()
+            assert await asyncio.wait_for(ws.closed, 2.0) == "connection closed"
+
+    uvloop.run(round_trip())
