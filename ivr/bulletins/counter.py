@@ -65,6 +65,9 @@ class Segment:
             self.fd = None
 
 
+_LINES_KEPT = 4096
+
+
 def _line(key: Key) -> bytes:
     n, b, hour = key
     return f"{n} {b or '-'} {int(hour.timestamp())}\n".encode()
@@ -94,6 +97,7 @@ class CallCounter:
         self._closed: list[Segment] = []  # oldest first, not stored yet
         self._journal_ok = True
         self.flushed = 0
+        self._lines: dict[Key, bytes] = {}  # the journal line of each key (a few an hour)
 
     # -- the call path -------------------------------------------------------------------
 
@@ -101,10 +105,16 @@ class CallCounter:
         hour = self._clock().replace(minute=0, second=0, microsecond=0)
         seg = self._current or self._open()
         lines = []
+        known = self._lines
         for bid in bulletin_ids:
             key = (number_id, bid, hour)
             seg.add(key)
-            lines.append(_line(key))
+            line = known.get(key)
+            if line is None:
+                if len(known) >= _LINES_KEPT:
+                    known.clear()
+                line = known[key] = _line(key)
+            lines.append(line)
         if seg.fd is not None:
             try:
                 os.write(seg.fd, b"".join(lines))

@@ -118,6 +118,7 @@ class BulletinFastPath:
         self._handed = handed or HandedLog()
         self._no_label: set[str] = set()  # numbers whose dialplan lacks the bulletin label
         self._continues: dict[str, Params] = {}  # number -> its continue's parameters
+        self._shown: dict[tuple[Any, ...], str] = {}  # bulletin ids -> as the log names them
 
     def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | FastSent | None:
         args = event.get("args")
@@ -150,7 +151,11 @@ class BulletinFastPath:
         ids = [p.bulletin_id for p in active]
         self._counter.count(state.number_id, ids or [None])
         self._events().flow_started(FLOW)
-        shown = ", ".join(map(str, ids)) or "none"
+        shown = self._shown.get(tuple(ids))
+        if shown is None:
+            if len(self._shown) >= 1024:
+                self._shown.clear()
+            shown = self._shown[tuple(ids)] = ", ".join(map(str, ids)) or "none"
         return self._sent(channel_id, state, media, shown) or self._hand_back(
             channel_id, state, media, shown
         )
