@@ -65,6 +65,9 @@ class Side:
     def channels(self) -> int:
         return sum(rig.channels() for rig in self.rigs)
 
+    def channel_summary(self) -> str:
+        return "; ".join(f"n{i}: {rig.channel_summary()}" for i, rig in enumerate(self.rigs))
+
     def hangup_all(self) -> None:
         for rig in self.rigs:
             rig.hangup_all()

@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 import wave
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -163,6 +164,16 @@ class Rig:
             if what in line:
                 return int(line.split()[0])
         return 0
+
+    def channel_summary(self, most: int = 5) -> str:
+        """Where the channels are: the commonest (context, state, application) of
+        ``core show channels concise``, with their counts."""
+        seen: Counter[tuple[str, ...]] = Counter()
+        for line in self.asterisk.cli("core show channels concise").splitlines():
+            fields = line.split("!")
+            if len(fields) >= 6:
+                seen[(fields[1], fields[4], fields[5])] += 1
+        return ", ".join(f"{n} in {'/'.join(k)}" for k, n in seen.most_common(most))
 
     def hangup_all(self) -> None:
         self.asterisk.cli("channel request hangup all")

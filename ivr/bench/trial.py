@@ -19,6 +19,7 @@ class Target(Protocol):
     settings: Settings
 
     def channels(self) -> int: ...
+    def channel_summary(self) -> str: ...
     def hangup_all(self) -> None: ...
     def asterisk_sample(self) -> procstat.Sample | None: ...
 
@@ -122,6 +123,7 @@ def burst(
     time.sleep(settle_s)
     left = rig.channels()
     if left:
+        print(f"  {path} at {rate:g}/s: {left} channels left: {rig.channel_summary()}", flush=True)
         rig.hangup_all()
         time.sleep(1)
     row = Row(

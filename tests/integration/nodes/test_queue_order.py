@@ -202,4 +202,6 @@ def test_ten_callers_on_both_nodes_three_agents_served_in_arrival_order_one_call
     # (calls from elsewhere, e.g. a callback due in the worker's database, may come between)
     served = [caller for _at, caller, _agent in sorted(starts) if caller in numbers]
     print(f"arrival {arrival}\nserved  {served}\nby {[a for *_, a in sorted(starts)]}")
+    first = min((at for at, *_ in starts), default=0.0)
+    print("starts", [(round(at - first, 2), caller, a) for at, caller, a in sorted(starts)])
     assert served == arrival
