@@ -289,8 +289,7 @@ class Dispatcher:
             self._run_fast_task(cid, event, work)
             return
         self._note_ended(cid)
-        if not self._tasks and not self.fast_in_flight:
-            self._idle.set()
+        self._idle_if_done()
 
     async def _run_fast(self, cid: str, event: Event, work: FastWork) -> None:
         try:
@@ -313,6 +312,9 @@ class Dispatcher:
     def _fast_done(self, cid: str, task: asyncio.Task[None]) -> None:
         if self._fast_tasks.get(cid) is task:
             del self._fast_tasks[cid]
+        self._idle_if_done()
+
+    def _idle_if_done(self) -> None:
         if not self._tasks and not self.fast_in_flight:
             self._idle.set()
 
@@ -425,8 +427,7 @@ class Dispatcher:
             del self._tasks[cid]
         self._forget(call)
         log.debug("channel=%s forgotten (%d calls active)", cid, len(self._tasks))
-        if not self._tasks and not self.fast_in_flight:
-            self._idle.set()
+        self._idle_if_done()
 
     async def _reject(self, channel_id: str) -> None:
         try:

@@ -101,7 +101,7 @@ class EventStream:
         self._ever_connected = False
         self._running = False
         self.connect_count = 0
-        self.replies: Replies | None = None  # answers to requests sent with send_text()
+        self.replies: Replies | None = None  # answers to requests sent with send_now()
 
     @property
     def connected(self) -> bool:
@@ -225,13 +225,9 @@ class EventStream:
     def _handler_failed(self, exc: BaseException) -> None:
         log.error("ARI event stream: handling a message failed (%s)", type(exc).__name__)
 
-    async def send_text(self, text: str) -> None:
-        """Write one text message on the socket (a REST request: :mod:`ivr.ari.wsrest`);
-        :class:`AriUnavailable` when it is not connected."""
-        self.send_now(text)
-
     def send_now(self, text: str) -> None:
-        """:meth:`send_text` without awaiting: the frame is written at once."""
+        """Write one text message on the socket at once (a REST request:
+        :mod:`ivr.ari.wsrest`); :class:`AriUnavailable` when it is not connected."""
         ws = self._ws
         if ws is None or not self._connected.is_set() or not ws.send_text(text):
             raise AriUnavailable("ARI event websocket not connected")

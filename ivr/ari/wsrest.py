@@ -59,12 +59,9 @@ class ReplySocket(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    async def send_text(self, text: str) -> None:
-        """Write one text message; raises :class:`AriUnavailable` when the socket is down."""
-        ...
-
     def send_now(self, text: str) -> None:
-        """:meth:`send_text`, written at once (no await)."""
+        """Write one text message at once; raises :class:`AriUnavailable` when the socket is
+        down."""
         ...
 
 
@@ -201,16 +198,7 @@ class WsRest:
     async def _send(self, method: str, path: str, params: Params | None, json: Any) -> Any:
         rid, text = self._message(method, path, params, json)
         future: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-        pending = _Pending(future, method, path, self._clock())
-        self._pending[rid] = pending
-        try:
-            await self._socket.send_text(text)
-        except AriUnavailable:
-            self._pending.pop(rid, None)
-            self._done(pending, "unavailable")
-            raise
-        if self._sweep is None:
-            self._arm()
+        self._write(rid, text, _Pending(future, method, path, self._clock()))
         status, body = await future
         if status >= 300:
             raise http_error(status, method, path, short_detail(body))
@@ -230,17 +218,25 @@ class WsRest:
         if not self.ready:
             return False
         rid, text = self._message(method, path, params, None)
-        pending = _Pending(None, method, path, self._clock(), answered)
+        try:
+            self._write(rid, text, _Pending(None, method, path, self._clock(), answered))
+        except AriUnavailable:
+            return False
+        return True
+
+    def _write(self, rid: str, text: str, pending: _Pending) -> None:
+        """``text`` on the socket, ``pending`` waiting for its answer; the socket's
+        :class:`AriUnavailable` (nothing pending then, the outcome counted) when it would not
+        take it."""
         self._pending[rid] = pending
         try:
             self._socket.send_now(text)
         except AriUnavailable:
             self._pending.pop(rid, None)
             self._done(pending, "unavailable")
-            return False
+            raise
         if self._sweep is None:
             self._arm()
-        return True
 
     # -- the socket's side ---------------------------------------------------------------
 

@@ -104,12 +104,12 @@ class BulletinService:
     def fallback_plays(self, number: str, media: Sequence[str]) -> bool:
         """Whether ``number``'s fallback file holds exactly ``media`` (in order): written by
         this process for that list and still there (looked for at most once a second: a
-        file deleted by hand is noticed within that second). False until this process has written it
-        (e.g. after a start from the manifest) and between a window boundary and the
-        rewrite that follows it."""
+        file deleted by hand is noticed within that second). False until this process has
+        written it (e.g. after a start from the manifest) and between a window boundary and
+        the rewrite that follows it."""
         if self._fallback_written.get(number) != tuple(media):
             return False
-        now = self._monotonic()  # the file is looked for at most once a second
+        now = self._monotonic()
         if now - self._fallback_seen.get(number, -_SEEN_FOR) < _SEEN_FOR:
             return True
         if not os.path.isfile(self._fallback_names[number]):  # not pathlib: often

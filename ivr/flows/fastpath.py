@@ -38,7 +38,7 @@ from ivr.ari.call import Call
 from ivr.ari.channels import continue_at, continue_now, continue_params, hang_up
 from ivr.ari.dispatcher import FastSent, FastWork, Handler
 from ivr.ari.errors import AriError, ChannelGone, NotInStasis
-from ivr.ari.protocol import AriRest, Params, SendsNow
+from ivr.ari.protocol import AriRest, SendsNow
 from ivr.ari.reconciler import SHED_LABEL
 from ivr.bulletins.state import NumberState
 from ivr.clock import Clock
@@ -117,7 +117,6 @@ class BulletinFastPath:
         self._shed = shed
         self._handed = handed or HandedLog()
         self._no_label: set[str] = set()  # numbers whose dialplan lacks the bulletin label
-        self._continues: dict[str, Params] = {}  # number -> its continue's parameters
         self._shown: dict[tuple[Any, ...], str] = {}  # bulletin ids -> as the log names them
 
     def take(self, channel_id: str, event: dict[str, Any]) -> FastWork | FastSent | None:
@@ -176,10 +175,7 @@ class BulletinFastPath:
             self._handed.add(cid, state.number, len(media), ids)
             sent.settle(None)
 
-        params = self._continues.get(state.number)
-        if params is None:
-            params = continue_params(FALLBACK_LABEL, FALLBACK_CONTEXT, state.number)
-            self._continues[state.number] = params
+        params = continue_params(FALLBACK_LABEL, FALLBACK_CONTEXT, state.number)
         return sent if continue_now(self._now, cid, params, answered) else None
 
     async def _hand_back(

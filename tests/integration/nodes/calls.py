@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.config import Settings
-from tests.support import SCENARIOS, ari_get, ari_send, free_media_port, free_udp_port
+from tests.support import (
+    SCENARIOS,
+    ari_get,
+    ari_send,
+    free_media_port,
+    free_udp_port,
+    wait_for,
+)
 
 SCENARIO = "caller-listens-via-front.xml"
 
@@ -62,3 +70,9 @@ def ari_post(node: Settings, path: str) -> None:
 
 def no_channels(node: Settings) -> bool:
     return bool(ari_get(node, "/channels") == [])
+
+
+def wait_no_channels(nodes: Iterable[Settings], timeout: float = 10) -> None:
+    """Wait until each node's ARI lists no channel (AssertionError naming the node else)."""
+    for node in nodes:
+        wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), timeout)

@@ -15,7 +15,13 @@ import pytest
 from ivr.stack import nodes
 from ivr.stack.asterisk import AsteriskServer
 from ivr.stack.proc import read_pid
-from tests.integration.nodes.calls import ari_post, collect, no_channels, sipp_callers
+from tests.integration.nodes.calls import (
+    ari_post,
+    collect,
+    no_channels,
+    sipp_callers,
+    wait_no_channels,
+)
 from tests.integration.nodes.conftest import NODES, TwoNodes
 from tests.support import AgentPhone, run_sipp, wait_for
 
@@ -47,8 +53,7 @@ def test_calls_spread_over_both_nodes(two_nodes: TwoNodes, tmp_path: Path) -> No
     # controller counted it.
     by_address = collections.Counter(calls.answered_by.values())
     assert by_address == {n.bind: c for n, c in zip(two_nodes.nodes, per_node, strict=True)}
-    for node in two_nodes.nodes:
-        wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), 10)
+    wait_no_channels(two_nodes.nodes)
 
 
 def test_an_agent_registered_with_kamailio_is_rung_by_either_node(
@@ -76,8 +81,7 @@ def test_an_agent_registered_with_kamailio_is_rung_by_either_node(
     # A call from each node reached the phone through Kamailio's registrar; the phone
     # answered both and hung up, its BYEs reaching the nodes.
     assert returncode == 0, output
-    for node in two_nodes.nodes:
-        wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), 10)
+    wait_no_channels(two_nodes.nodes)
 
 
 def test_killed_node_is_taken_out_and_calls_go_on_through_the_other(
@@ -193,5 +197,4 @@ def test_a_killed_node_started_again_rejoins_and_gets_its_share_of_calls(
         assert 30 <= count <= 70, per_node
     by_address = collections.Counter(calls.answered_by.values())
     assert by_address == {n.bind: c for n, c in zip(two_nodes.nodes, per_node, strict=True)}
-    for node in two_nodes.nodes:
-        wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), 10)
+    wait_no_channels(two_nodes.nodes)

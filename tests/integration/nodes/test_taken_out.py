@@ -24,7 +24,7 @@ from ivr.config import Settings
 from ivr.stack import nodes
 from ivr.stack.asterisk import AsteriskServer
 from ivr.stack.proc import pid_alive, read_pid
-from tests.integration.nodes.calls import collect, no_channels, sipp_callers
+from tests.integration.nodes.calls import collect, sipp_callers, wait_no_channels
 from tests.integration.nodes.conftest import NODES, TwoNodes
 from tests.support import SCENARIOS, ari_get, free_media_port, free_udp_port, run_sipp, wait_for
 
@@ -136,8 +136,7 @@ def test_a_node_at_its_call_cap_answers_503_and_its_calls_go_to_the_other_node(
     assert calls_total * 0.3 <= refused <= calls_total * 0.7, refused
     # The full node's own callers kept their calls to the end (a refusal drops none).
     assert held_rc == 0, held_out
-    for node in two_nodes.nodes:
-        wait_for(f"no channels left on {node.bind}", lambda n=node: no_channels(n), 10)
+    wait_no_channels(two_nodes.nodes)
 
 
 def test_a_drained_node_ends_its_calls_normally_and_its_new_calls_go_to_the_other(

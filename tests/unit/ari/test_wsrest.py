@@ -133,9 +133,6 @@ class _Silent:
         self.sent: list[str] = []
         self.connected = True
 
-    async def send_text(self, text: str) -> None:
-        self.send_now(text)
-
     def send_now(self, text: str) -> None:
         if not self.connected:
             raise AriUnavailable("down")
