@@ -55,6 +55,7 @@ MENU = "200"
 QUEUE_CALLERS = 150
 MESSAGE_CALLERS = 50
 KILLS = 3
+KILL_GAP = 6.0  # s between kills: a restart and some callers told
 CAPTURE = re.compile(r"\[(\S+)\] callback capture for queue \S+ \(case ([0-9a-f-]{36})\)")
 KEPT = re.compile(r"\[(\S+)\] callback request stored for queue ")
 RECORDING = re.compile(r"\] recording bridge b-cb-\S+ as (rec-[0-9a-f]{32}-[0-9a-f]{32})")
@@ -72,6 +73,15 @@ def _injected(tmp_path: Path, scenario: str, numbers: list[str]) -> tuple[str, l
     csv = tmp_path / f"{path.stem}.csv"
     csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
     return str(path), ["-inf", str(csv)]
+
+
+def _kill_times(rng: random.Random) -> list[float]:
+    """KILLS moments in 4-40 s, at least KILL_GAP apart: kills back to back (one 0.1 s after
+    the other, seen) leave a restarted controller no time to tell anybody anything."""
+    while True:
+        kills = sorted(rng.uniform(4.0, 40.0) for _ in range(KILLS))
+        if all(b - a >= KILL_GAP for a, b in zip(kills, kills[1:], strict=False)):
+            return kills
 
 
 def _kill_and_restart(ctl: Controller) -> None:
@@ -102,7 +112,7 @@ def test_kill_9_during_200_callback_requests_loses_and_doubles_none(
     everyone = [f"+358{n[1:]}" for n in queue_numbers + message_numbers]
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    kills = sorted(rng.uniform(4.0, 40.0) for _ in range(KILLS))
+    kills = _kill_times(rng)
     print(f"kill -9 at {', '.join(f'{k:.1f}' for k in kills)} s (seed {seed})")
     try:
         with ThreadPoolExecutor(2) as pool:

@@ -54,7 +54,7 @@ def collect(proc: subprocess.Popen[str], workdir: Path) -> Calls:
     started: dict[int, int] = {}
     answered: dict[int, str] = {}
     for log in workdir.glob("*_logs.log"):
-        for line in log.read_text().splitlines():
+        for line in log.read_text(errors="replace").splitlines():
             parts = line.split()
             if len(parts) >= 3 and parts[0] == "start":
                 started[int(parts[1])] = int(parts[2])

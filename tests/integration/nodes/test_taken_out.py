@@ -93,7 +93,7 @@ def test_a_node_at_its_call_cap_answers_503_and_its_calls_go_to_the_other_node(
             "node-refuses-new-calls.xml", tmp_path / "probe", service="100", settings=full,
             timeout=10, extra=["-trace_logs"],
         )  # fmt: skip
-        said = "".join(p.read_text() for p in (tmp_path / "probe").glob("*_logs.log"))
+        said = "".join(p.read_text(errors="replace") for p in (tmp_path / "probe").glob("*_logs.log"))
         assert probe.returncode == 0, probe.output + probe.errors
         print(f"{full.bind} at its cap of {CAP} calls: OPTIONS 200, INVITE {said.strip()}")
 
