@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Ask ARI for only the event types the flows use (ivr/ari/filters.py); off: every event.
     ari_event_filter: bool = True
+    # Bulletin calls served by the dialplan alone while a number's fallback file is current
+    # (ivr/bulletins/direct.py); false: every call comes to the controller.
+    bulletin_direct: bool = True
     # The bulletin fast path's requests over the event websocket (ivr/ari/wsrest.py);
     # false: every request over HTTP.
     ari_ws_requests: bool = True
@@ -282,6 +285,11 @@ class Settings(BaseSettings):
     @property
     def fallback_inner(self) -> str:
         return self.asterisk_prefix + "/var/lib/linja/fallback"
+
+    @property
+    def heard_inner(self) -> str:
+        """Where the dialplan notes the bulletin calls it served alone (ivr/bulletins/heard.py)."""
+        return self.asterisk_prefix + "/var/lib/linja/heard"
 
     @property
     def audio_store_dir(self) -> Path:

@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -60,10 +61,38 @@ def closed_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
+MEDIA_BLOCK = (20000, 32000)  # above Asterisk's RTP range; SIPp media ports come from here
+_media_next: list[int] = []  # the next port of this process's slice to try
+_media_lock = threading.Lock()  # tests start SIPp runs from threads
+
+
+def _media_candidate() -> int:
+    """The next even port of this worker's slice of MEDIA_BLOCK, or, where the OS hands out
+    ports for a bind to port 0 inside the block, any free port. In the slice no other
+    process's socket bound to port 0 (another run's SIP port, say) can take the port between
+    the check below and SIPp's bind (seen: "Unable to bind video RTP socket ... Address
+    already in use"), and an RTCP packet Asterisk still sends to an old call's media port
+    never reaches a SIP port."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    if low < MEDIA_BLOCK[1]:
+        return free_udp_port() & ~1
+    width = (MEDIA_BLOCK[1] - MEDIA_BLOCK[0]) // 16 & ~3  # 16 slices: xdist workers and more
+    start = MEDIA_BLOCK[0] + (xdist_worker() or 0) % 16 * width
+    with _media_lock:
+        if not _media_next:
+            _media_next.append(start + (os.getpid() * 4) % width)
+        port = _media_next[0]
+        _media_next[0] = start + (port - start + 4) % width
+    return port
+
+
 def free_media_port() -> int:
-    """An even port with port+1..+3 free too (SIPp uses several from -mp)."""
+    """An even port with port+1..+3 free too (SIPp binds audio at -mp, video at -mp+2)."""
     for _ in range(100):
-        base = free_udp_port() & ~1
+        base = _media_candidate()
         socks = []
         try:
             for off in range(4):

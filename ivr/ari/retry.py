@@ -9,7 +9,8 @@ twice has the effect of doing it once:
   answers 404, which the callers already take as "already gone";
 - ``POST /channels/{id}/answer`` (answering an answered channel changes nothing) and
   ``POST /channels/{id}/continue`` (the second finds the channel out of Stasis: 409/412,
-  which :class:`~ivr.ari.call.Call` takes as "gone").
+  which :class:`~ivr.ari.call.Call` takes as "gone");
+- ``POST /asterisk/variable`` (a global variable set to the same value twice).
 
 Anything else (starting a playback, a recording, an originate) is tried once: a failure
 goes up to the flow, and a flow that dies leaves its channel to the reconciler
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_IDEMPOTENT_POST = re.compile(r"^/channels/[^/]+/(?:answer|continue)$")
+_IDEMPOTENT_POST = re.compile(r"^(?:/channels/[^/]+/(?:answer|continue)|/asterisk/variable)$")
 
 
 def is_idempotent(method: str, path: str) -> bool:

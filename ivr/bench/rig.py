@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ivr.audio import wav_duration
 from ivr.bench import procstat
+from ivr.bulletins.direct import PREFIX
 from ivr.config import Settings, project_root
 from ivr.stack.asterisk import AsteriskServer
 from ivr.stack.proc import read_pid
@@ -43,6 +44,8 @@ BENCH_DIALPLAN = """; Bench only (ivr/bench/rig.py): installed for a bench run, 
 {routes}
 """
 ROUTE = """exten => {n},1,{answer}
+ same => n,GotoIf($[${{EPOCH}} < 0${{CUT(GLOBAL(LINJA_DIRECT_${{EXTEN}}),:,1)}} \
+& ${{STAT(e,/var/lib/linja/fallback/${{EXTEN}}.wav)}}]?linja-fallback,${{EXTEN}},direct)
  same => n,Stasis(linja,announcement,demo)
  same => n,GotoIf($["${{STASISSTATUS}}" = "FAILED"]?linja-fallback,${{EXTEN}},1)
  same => n,Hangup()
@@ -131,15 +134,24 @@ class Rig:
 
     def wait_fallbacks(self, timeout: float = 30) -> None:
         """Until this Asterisk's fallback files of the bench numbers hold their bulletins
-        (its controller renders them)."""
+        (its controller renders them) and, unless LINJA_BULLETIN_DIRECT is off, the dialplan
+        serves them alone (ivr/bulletins/direct.py)."""
         deadline = time.monotonic() + timeout
-        while not all(self._fallback_ok(n, s) for n, s in ((SHORT, SHORT_S), (LONG, LONG_S))):
+        while not all(self._fallback_ok(n, s) for n, s in ((SHORT, SHORT_S), (LONG, LONG_S))) or (
+            self.settings.bulletin_direct and not self._direct_ok()
+        ):
             if time.monotonic() > deadline:
                 raise SystemExit(
                     f"the controller of {self.settings.bind} did not render the bench "
                     "fallback files"
                 )
             time.sleep(0.3)
+
+    def _direct_ok(self) -> bool:
+        """Whether both bench numbers' direct-route globals have a value."""
+        shown = self.asterisk.cli("dialplan show globals")
+        return all(f"{PREFIX}{n}=" in shown and f"{PREFIX}{n}=\n" not in shown
+                   for n in (SHORT, LONG))  # fmt: skip
 
     def _fallback_ok(self, number: str, seconds: float) -> bool:
         path = self.settings.in_root(self.settings.fallback_inner) / f"{number}.wav"

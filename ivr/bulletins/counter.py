@@ -19,6 +19,7 @@ No caller data is ever part of a counter: a journal line is a number id, a bulle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -121,6 +122,29 @@ class CallCounter:
             except OSError as exc:  # disk full, say: the counts still go out from memory
                 self._journal_failed(seg, exc)
 
+    def adopt(self, seg_id: uuid.UUID, counts: Mapping[Key, int]) -> bool:
+        """Counts taken from elsewhere (the dialplan's heard files, :mod:`ivr.bulletins.heard`)
+        become the closed segment ``seg_id``. Its journal file is in place (written aside,
+        then renamed) when this returns True, so the source may then be deleted; the same id
+        adopted again (a crash before the source was deleted) is stored once. False: not
+        journalled, nothing taken (the source stays for another try)."""
+        if any(seg.id == seg_id for seg in self._closed):
+            return True
+        path = self._dir / f"{seg_id}{SUFFIX}"
+        aside = path.with_suffix(".tmp")
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with aside.open("wb") as f:
+                f.write(b"".join(_line(key) * n for key, n in counts.items()))
+            aside.rename(path)
+        except OSError as exc:
+            log.error("counter journal %s not writable (%s): counts left at source", path, exc)
+            with contextlib.suppress(OSError):
+                aside.unlink(missing_ok=True)
+            return False
+        self._closed.append(Segment(seg_id, path, dict(counts)))
+        return True
+
     @property
     def pending(self) -> int:
         """Counts not stored yet."""
@@ -190,8 +214,9 @@ class CallCounter:
         except OSError:
             return
         taken = 0
+        held = {seg.path for seg in self._closed}  # adopted before the replay
         for path in paths:
-            if self._current is not None and path == self._current.path:
+            if path in held or (self._current is not None and path == self._current.path):
                 continue
             try:
                 seg_id = uuid.UUID(path.stem)

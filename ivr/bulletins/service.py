@@ -80,6 +80,7 @@ class BulletinService:
         self._fallback_written: dict[str, tuple[str, ...]] = {}
         self._fallback_names: dict[str, str] = {}
         self._fallback_seen: dict[str, float] = {}  # number -> when its file was last seen
+        self.on_fallback_written: list[Callable[[], None]] = []  # told after any rewrite
         self.refreshes = 0
 
     # ----- what calls use ----------------------------------------------------------------------
@@ -101,14 +102,16 @@ class BulletinService:
         """What the dialplan plays on ``number`` while the controller is down."""
         return self._paths.fallback_host / f"{number}.wav"
 
-    def fallback_plays(self, number: str, media: Sequence[str]) -> bool:
+    def fallback_plays(self, number: str, media: Sequence[str], *, look: bool = False) -> bool:
         """Whether ``number``'s fallback file holds exactly ``media`` (in order): written by
         this process for that list and still there (looked for at most once a second: a
-        file deleted by hand is noticed within that second). False until this process has
-        written it (e.g. after a start from the manifest) and between a window boundary and
-        the rewrite that follows it."""
+        file deleted by hand is noticed within that second; ``look``: looked for now, and
+        not remembered). False until this process has written it (e.g. after a start from
+        the manifest) and between a window boundary and the rewrite that follows it."""
         if self._fallback_written.get(number) != tuple(media):
             return False
+        if look:
+            return os.path.isfile(self._fallback_names[number])
         now = self._monotonic()
         if now - self._fallback_seen.get(number, -_SEEN_FOR) < _SEEN_FOR:
             return True
@@ -200,11 +203,13 @@ class BulletinService:
     def write_fallbacks(self) -> None:
         """Rewrite each number's fallback file if what it should hold has changed."""
         now = self._clock()
+        written = False
         for number, st in self._states.items():
             active = st.active(now) or [st.no_disruptions]
             media = tuple(p.media for p in active)
             if self._fallback_written.get(number) == media:
                 continue
+            written = True
             parts = [self._host_wav(m).read_bytes() for m in media]
             data = parts[0] if len(parts) == 1 else audio.concat_wavs(parts)
             audio.write_atomic(self._paths.fallback_host / f"{number}.wav", data)
@@ -212,12 +217,17 @@ class BulletinService:
             self._fallback_names[number] = str(self._paths.fallback_host / f"{number}.wav")
             self._fallback_seen.pop(number, None)
             log.info("fallback for %s now plays %d item(s)", number, len(media))
+        if written:
+            for told in self.on_fallback_written:
+                told()
 
-    def next_boundary(self) -> datetime | None:
+    def next_boundary(self, number: str | None = None) -> datetime | None:
+        """The next start or end of a bulletin (of ``number``; of any number)."""
         now = self._clock()
+        states = self._states.values() if number is None else [self._states[number]]
         times = [
             t
-            for st in self._states.values()
+            for st in states
             for b in st.bulletins
             for t in (b.starts_at, b.ends_at)
             if t is not None and t > now

@@ -181,6 +181,7 @@ class AsteriskServer:
             "/var/log/asterisk",
             "/var/run/asterisk",
             "/var/cache/asterisk",
+            "/var/lib/linja/heard",  # the dialplan writes it; the controller empties it
         ):
             path = self.host(self.prefix + inner)
             path.mkdir(parents=True, exist_ok=True)

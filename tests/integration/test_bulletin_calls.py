@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
+import urllib.error
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,15 +18,18 @@ from ivr.ari.filters import FLOW_EVENTS
 from ivr.audio import wav_duration
 from ivr.bench.rtp import RtpListener
 from ivr.bench.sipp import timed_scenario
+from ivr.bulletins.direct import PREFIX
 from ivr.config import Settings
 from ivr.demo import DEMO_NUMBER
 from storage.db import make_engine, session_factory
-from storage.repositories.bulletins import BulletinRepository, CounterRepository
+from storage.repositories.bulletins import BulletinRepository, BulletinView, CounterRepository
 from tests.support import (
     BULLETIN_CALLER,
     Controller,
     ari_get,
+    ari_send,
     run_sipp,
+    sql,
     table_texts,
     wait_for,
 )
@@ -37,11 +44,15 @@ FRAME_SLACK_S = 0.05
 RTP_SLACK_S = 0.1
 
 
-def _active_duration(ctl: Controller) -> float:
+def _active(ctl: Controller) -> list[dict[str, Any]]:
     numbers = ctl.get("/api/bulletins")["numbers"]
     entry = next(n for n in numbers if n["number"] == DEMO_NUMBER)
     assert entry["active"], "the demo number should have an active bulletin"
-    return float(sum(b["duration_s"] for b in entry["active"]))
+    return list(entry["active"])
+
+
+def _active_duration(ctl: Controller) -> float:
+    return float(sum(b["duration_s"] for b in _active(ctl)))
 
 
 def _fallback_file(settings: Settings) -> Path:
@@ -74,12 +85,127 @@ def _calls_heard(workdir: Path, settings: Settings, *, calls: int) -> list[float
     return sorted(t[-1] - t[0] for t in listener.arrivals.values() if len(t) > 1)
 
 
-def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
+def _direct(settings: Settings) -> str:
+    """The global that lets the dialplan serve 100 alone (ivr/bulletins/direct.py)."""
+    try:
+        got = ari_get(settings, f"/asterisk/variable?variable={PREFIX}{DEMO_NUMBER}")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # never set on this Asterisk
+            return ""
+        raise
+    return str(got.get("value", ""))
+
+
+def _set_direct(settings: Settings, value: str) -> None:
+    query = urllib.parse.urlencode({"variable": PREFIX + DEMO_NUMBER, "value": value})
+    ari_send(settings, "POST", f"/asterisk/variable?{query}")
+
+
+def _heard_dir(settings: Settings) -> Path:
+    return settings.in_root(settings.heard_inner)
+
+
+def _channels_named(log: str) -> list[str]:
+    """Channels named by the one-a-second "playing ... from its fallback file" lines."""
+    lines = re.findall(r"\[([\w.,]+)\] playing \d+ item\(s\) on 100 .* from its fallback file", log)
+    return [cid for ids in lines for cid in ids.split(",")]
+
+
+def test_the_dialplan_serves_a_current_bulletin_alone_and_the_controller_counts_it(
     stack: Settings, controller: Controller, no_live_channels: None, tmp_path: Path
 ) -> None:
-    """The lean path: each call is counted and handed to the dialplan in one ARI request, and
-    its caller hears the whole fallback file; with that file gone, the same call is played
-    through ARI (answer, play, hang up) as before, and counted the same."""
+    """While 100's fallback file is current the dialplan answers and plays it with no Stasis
+    and no ARI request; the controller counts each call from the dialplan's heard file (no
+    caller data in it) and names each channel in its log. A global whose second has passed
+    sends the call to Stasis again."""
+    calls = 4
+    duration = _active_duration(controller)
+    wait_for("the direct route published", lambda: _direct(stack) != "", timeout=10)
+    until, counted = _direct(stack).split(":", 1)
+    (row,) = sql(stack, "SELECT id::text AS id FROM service_numbers WHERE number = $1", "100")
+    active = [b["id"] for b in _active(controller)]
+    assert int(until) > time.time() and counted == f"{row['id']} {','.join(active)}", counted
+    before_events = controller.get("/api/stats")["events"]
+    before_count = asyncio.run(_counter_total(stack))
+
+    spans = _calls_heard(tmp_path / "direct", stack, calls=calls)
+    assert len(spans) == calls, spans
+    for span in spans:
+        assert span >= duration - RTP_SLACK_S, (spans, duration)
+    wait_for(
+        "the calls counted",
+        lambda: asyncio.run(_counter_total(stack)) == before_count + calls,
+        timeout=10,
+        step=0.5,
+    )
+    events = controller.get("/api/stats")["events"]
+    assert events.get("StasisStart", 0) == before_events.get("StasisStart", 0), events
+    assert set(events) <= set(FLOW_EVENTS), events
+    wait_for("each channel named", lambda: len(set(_channels_named(controller.log()))) == calls)
+    wait_for("the heard files emptied", lambda: list(_heard_dir(stack).iterdir()) == [])
+
+    # The second of the global passed (a boundary the controller has not acted on yet): the
+    # call goes to Stasis, where the fast path hands it to the same file.
+    kept = _direct(stack)
+    _set_direct(stack, f"1:{counted}")
+    try:
+        spans = _calls_heard(tmp_path / "stasis", stack, calls=1)
+    finally:
+        _set_direct(stack, kept)
+    assert len(spans) == 1 and spans[0] >= duration - RTP_SLACK_S, spans
+    events = controller.get("/api/stats")["events"]
+    assert events.get("StasisStart", 0) == before_events.get("StasisStart", 0) + 1, events
+    wait_for(
+        "that call counted too",
+        lambda: asyncio.run(_counter_total(stack)) == before_count + calls + 1,
+        timeout=10,
+        step=0.5,
+    )
+    assert BULLETIN_CALLER not in "\n".join(asyncio.run(table_texts(stack)).values())
+    assert "Traceback" not in controller.log()
+
+
+def test_calls_the_dialplan_served_while_the_controller_was_dead_are_counted_by_the_next(
+    stack: Settings, controller: Controller, no_live_channels: None, tmp_path: Path
+) -> None:
+    wait_for("the direct route published", lambda: _direct(stack) != "", timeout=10)
+    before_count = asyncio.run(_counter_total(stack))
+    assert controller.kill() is not None
+    spans = _calls_heard(tmp_path / "dead", stack, calls=3)
+    assert len(spans) == 3, spans
+    heard = "".join(p.read_text() for p in _heard_dir(stack).iterdir())
+    assert len(heard.splitlines()) == 3, heard
+    assert BULLETIN_CALLER not in heard and "From" not in heard  # no caller data
+    assert asyncio.run(_counter_total(stack)) == before_count
+    controller.start()
+    wait_for(
+        "the next controller to count them",
+        lambda: asyncio.run(_counter_total(stack)) == before_count + 3,
+        timeout=15,
+        step=0.5,
+    )
+    wait_for("the heard files emptied", lambda: list(_heard_dir(stack).iterdir()) == [])
+
+
+def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
+    stack: Settings, no_live_channels: None, tmp_path: Path
+) -> None:
+    """With the dialplan's direct route off (LINJA_BULLETIN_DIRECT=false) every call comes to
+    the controller. The lean path: each call is counted and handed to the dialplan in one ARI
+    request, and its caller hears the whole fallback file; with that file gone, the same call
+    is played through ARI (answer, play, hang up) as before, and counted the same."""
+    controller = Controller(
+        stack, tmp_path / "controller.log", env={"LINJA_BULLETIN_DIRECT": "false"}
+    )
+    controller.start()
+    try:
+        _stasis_paths(stack, controller, tmp_path)
+    finally:
+        controller.stop()
+
+
+def _stasis_paths(stack: Settings, controller: Controller, tmp_path: Path) -> None:
+    assert _direct(stack) == ""  # emptied by this controller before it served a call
     calls = 4
     duration = _active_duration(controller)
     before_events = controller.get("/api/stats")["events"]
@@ -96,10 +222,8 @@ def test_callers_hear_the_whole_bulletin_and_leave_no_personal_data(
     # The application's event filter: nothing the flows do not use (was 5 ChannelVarset a call).
     assert set(events) <= set(FLOW_EVENTS), events
     # one line a second names every channel handed to the fallback file (ivr/flows/fastpath.py)
-    lean = [cid for ids in re.findall(
-        r"\[([\w.,]+)\] playing \d+ item\(s\) on 100 .* from its fallback file", controller.log()
-    ) for cid in ids.split(",")]  # fmt: skip
-    assert len(set(lean)) == calls
+    wait_for("each channel named", lambda: len(set(_channels_named(controller.log()))) == calls)
+    lean = _channels_named(controller.log())
     # ... each with its one request over the event websocket, answered there (a filter that
     # drops RESTResponse, or an Asterisk without REST over websocket, fails the probe)
     assert "ARI requests for the fast path go over the event websocket" in controller.log()
@@ -170,12 +294,14 @@ def test_fallback_follows_bulletin_changes_and_expiry(
 
     original = digest()
     original_len = wav_duration(fallback.read_bytes())
+    wait_for("the direct route published", lambda: _direct(stack) != "", timeout=10)
+    direct_before = _direct(stack)
 
-    async def add_short_bulletin() -> None:
+    async def add_short_bulletin() -> BulletinView:
         engine = make_engine(stack, pool_size=1)
         try:
             now = datetime.now(UTC)
-            await BulletinRepository(session_factory(engine)).add(
+            return await BulletinRepository(session_factory(engine)).add(
                 number=DEMO_NUMBER,
                 language="en",
                 text_="Water outage in Sipoo until noon.",
@@ -186,8 +312,13 @@ def test_fallback_follows_bulletin_changes_and_expiry(
         finally:
             await engine.dispose()
 
-    asyncio.run(add_short_bulletin())
+    added = asyncio.run(add_short_bulletin())
     wait_for("fallback to include the new bulletin", lambda: digest() != original, timeout=5)
     assert wav_duration(fallback.read_bytes()) > original_len + 1.0
+    # The dialplan's direct route counts its calls as hearing it, until it ends.
+    wait_for("the direct route to name it", lambda: str(added.id) in _direct(stack), timeout=5)
+    ends = int(_direct(stack).split(":")[0])
+    assert ends <= time.time() + 4, (ends, _direct(stack))
     # Nobody touches it again: the controller rewrites it when the bulletin expires.
     wait_for("fallback to drop the expired bulletin", lambda: digest() == original, timeout=10)
+    wait_for("the route as before", lambda: _direct(stack) == direct_before, timeout=5)

@@ -16,6 +16,7 @@ Callers cut off by a kill fail on the SIPp side: that is expected, they were nev
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import time
@@ -80,7 +81,7 @@ def _kill_times(rng: random.Random) -> list[float]:
     the other, seen) leave a restarted controller no time to tell anybody anything."""
     while True:
         kills = sorted(rng.uniform(4.0, 40.0) for _ in range(KILLS))
-        if all(b - a >= KILL_GAP for a, b in zip(kills, kills[1:], strict=False)):
+        if all(b - a >= KILL_GAP for a, b in itertools.pairwise(kills)):
             return kills
 
 

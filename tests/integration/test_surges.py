@@ -194,6 +194,8 @@ def test_ari_dropping_requests_leaves_no_channel(
                 # continue would otherwise go over the event websocket (ivr/ari/wsrest.py),
                 # which the proxy passes as one connection and does not cut.
                 "LINJA_ARI_WS_REQUESTS": "false",
+                # and every bulletin call to the controller, none served by the dialplan alone
+                "LINJA_BULLETIN_DIRECT": "false",
             },
         )
         ctl.start()
@@ -233,7 +235,12 @@ def test_ari_dropping_requests_leaves_no_channel(
 def test_beyond_the_cap_callers_hear_the_fallback_or_the_busy_prompt(
     stack: Settings, no_live_channels: None, tmp_path: Path, rtp: RtpCounter
 ) -> None:
-    ctl = Controller(stack, tmp_path / "controller.log", env={"LINJA_SHED_MAX_FLOWS": "1"})
+    # Bulletin calls come to the controller (none served by the dialplan alone), to be shed.
+    ctl = Controller(
+        stack,
+        tmp_path / "controller.log",
+        env={"LINJA_SHED_MAX_FLOWS": "1", "LINJA_BULLETIN_DIRECT": "false"},
+    )
     ctl.start()
     busy_rtp = RtpCounter()
     try:

@@ -1,16 +1,19 @@
 """Disruption bulletins (Häiriöinfo): the announcement flow, bulletin audio and fallback
-files, anonymous call counters, and the listener that picks up bulletin changes at once."""
+files, the calls the dialplan serves alone from them, anonymous call counters, and the
+listener that picks up bulletin changes at once."""
 
 from __future__ import annotations
 
 import logging
 
 from ivr.bulletins.counter import CallCounter
+from ivr.bulletins.direct import DirectRoutes
+from ivr.bulletins.heard import HeardFiles
 from ivr.bulletins.listener import listen
 from ivr.bulletins.service import BulletinService, Paths
 from ivr.core import Core, Feature
 from ivr.flows.announcement import AnnouncementFlow
-from ivr.flows.fastpath import BulletinFastPath
+from ivr.flows.fastpath import BulletinFastPath, HandedLog
 from ivr.http.bulletins import add_routes
 from storage.repositories.bulletins import BulletinRepository, CounterRepository
 
@@ -43,6 +46,13 @@ async def wire(core: Core) -> Feature:
     )
     announcement = AnnouncementFlow(bulletins, counter, core.clock, fallback=bulletins)
     core.services.offer(bulletins, announcement, repo, counts)
+    # While a number's fallback file is current the dialplan serves its calls alone: told
+    # by Asterisk globals, counted from the files it writes.
+    direct = DirectRoutes(core.ari, bulletins, core.clock, enabled=s.bulletin_direct)
+    bulletins.on_fallback_written.append(direct.poke)
+    await direct.publish()  # before the first call: this controller's setting holds
+    handed = HandedLog()
+    heard = HeardFiles(s.in_root(s.heard_inner), counter, lambda: core.router.events, handed.add)
     # Lean bulletin calls are served from the dispatcher, with no Call and no flow.
     core.dispatcher.fast = BulletinFastPath(
         core.ari_ws,  # its continue goes over the event websocket (one frame)
@@ -54,6 +64,7 @@ async def wire(core: Core) -> Feature:
         admission=lambda: core.router.admission,
         events=lambda: core.router.events,
         shed=lambda flow: core.router.shed.update((flow,)),
+        handed=handed,
         now=core.ari_ws,  # ... written at once, with no task, once the socket answers
     )
     return Feature(
@@ -67,6 +78,8 @@ async def wire(core: Core) -> Feature:
         tasks=(
             ("bulletins", bulletins.run),
             ("counter", counter.run),
+            ("direct", direct.run),
+            ("heard", heard.run),
             ("listener", lambda: listen(s, bulletins.notify_changed)),
         ),
         closers=(counter.close,),

@@ -352,7 +352,8 @@ def test_a_bulletin_published_from_the_page_is_heard_on_a_call_and_ended(
     )
     assert result.returncode == 0, result.output
     played = rf"playing \d+ item\(s\) on 100 \(bulletins [^)]*{bulletin_id}"
-    assert re.search(played, console.controller.log()), "the call was not given the bulletin"
+    # (served by the dialplan alone, the call is named once the controller counts it)
+    wait_for("the call given the bulletin", lambda: re.search(played, console.controller.log()), 10)
     # end it now (with the confirmation dialog)
     row.get_by_role("button", name="Lopeta nyt").click()
     page.locator("#confirm-end [data-confirm-yes]").click()

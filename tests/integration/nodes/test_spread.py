@@ -65,7 +65,8 @@ def test_an_agent_registered_with_kamailio_is_rung_by_either_node(
         extra=["-au", "agent1", "-ap", "not-the-password", "-key", "contact_port", "5",
                "-key", "expires", "60", "-trace_msg"],
     )  # fmt: skip
-    messages = "".join(p.read_text(errors="replace") for p in (tmp_path / "wrong").glob("*_messages.log"))
+    logs = (tmp_path / "wrong").glob("*_messages.log")
+    messages = "".join(p.read_text(errors="replace") for p in logs)
     assert wrong.returncode != 0 and "SIP/2.0 200" not in messages, messages
     assert messages.count("SIP/2.0 401 Unauthorized") == 2, messages  # challenged again
     phone = AgentPhone(base, "agent1", "agent-answers.xml", tmp_path, talk_ms=300, calls=NODES)

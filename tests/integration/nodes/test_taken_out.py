@@ -16,6 +16,7 @@ from __future__ import annotations
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,17 @@ def _asterisk_output(node: Settings, since: int) -> str:
         return fh.read().decode(errors="replace")
 
 
+def _first_refusal(output: str) -> float | None:
+    """When (epoch) Asterisk first refused a call for its shutdown, from its log lines
+    ("[2026-12-04 18:45:23.686] WARNING[...] ... Refusing due to active shutdown"; the
+    Asterisk root's clock is UTC)."""
+    for line in output.splitlines():
+        if "Refusing due to active shutdown" in line and line.startswith("["):
+            stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S.%f")
+            return stamp.replace(tzinfo=UTC).timestamp()
+    return None
+
+
 def _flag(front_flags: dict[str, str], node: Settings) -> str:
     """The dispatcher's state of ``node``: A(ctive), I(nactive), T(rying), D(isabled)."""
     return front_flags.get(f"sip:{node.bind}:{node.sip_port}", "")[:1]
@@ -93,7 +105,8 @@ def test_a_node_at_its_call_cap_answers_503_and_its_calls_go_to_the_other_node(
             "node-refuses-new-calls.xml", tmp_path / "probe", service="100", settings=full,
             timeout=10, extra=["-trace_logs"],
         )  # fmt: skip
-        said = "".join(p.read_text(errors="replace") for p in (tmp_path / "probe").glob("*_logs.log"))
+        logs = (tmp_path / "probe").glob("*_logs.log")
+        said = "".join(p.read_text(errors="replace") for p in logs)
         assert probe.returncode == 0, probe.output + probe.errors
         print(f"{full.bind} at its cap of {CAP} calls: OPTIONS 200, INVITE {said.strip()}")
 
@@ -159,11 +172,12 @@ def test_a_drained_node_ends_its_calls_normally_and_its_new_calls_go_to_the_othe
             step=0.1,
         )
         before = two_nodes.started()
+        mark = server.outfile.stat().st_size
         with ThreadPoolExecutor(max_workers=1) as pool:
             t0 = time.monotonic()
             # Returns once Asterisk has exited (after its last call).
             stopping = pool.submit(server.cli, "core stop gracefully", timeout=60)
-            launched = time.monotonic()
+            launched, launched_at = time.monotonic(), time.time()
             callers = sipp_callers(base, tmp_path / "callers", calls=calls_total, rate=rate)
             wait_for(
                 "the dispatcher to take the drained node out",
@@ -201,8 +215,16 @@ def test_a_drained_node_ends_its_calls_normally_and_its_new_calls_go_to_the_othe
     # ... no new call failed, each served by the other node ...
     assert calls.returncode == 0, calls.output
     assert len(calls.started) == calls_total and not calls.failed(), calls.output
-    assert set(calls.answered_by.values()) == {other.bind}, calls.answered_by
-    # ... and the drained node started none of them: those round robin offered it while
-    # the dispatcher still had it up were refused and moved on by the failure route.
-    assert per_node[1] == 0, per_node
+    # ... by the other node once the drain was in effect: the drained node took only calls
+    # that reached it before its Asterisk ran the stop (the CLI is a process of its own,
+    # started beside the callers) ...
+    refusing = _first_refusal(_asterisk_output(drained, mark))
+    assert refusing is not None, "the drained node refused no call"
+    took = sorted(c for c, at in calls.answered_by.items() if at == drained.bind)
+    late = [c for c in took if launched_at + calls.started[c] / 1000 > refusing + 0.05]
+    assert not late, (late, refusing - launched_at, calls.answered_by)
+    assert set(calls.answered_by.values()) <= {other.bind, drained.bind}, calls.answered_by
+    # ... and those round robin offered it afterwards, while the dispatcher still had it up,
+    # were refused and moved on by the failure route.
+    assert per_node[1] == len(took), (per_node, took)
     assert len(early) >= 2, (still_up_ms, sorted(calls.started.values())[:5])

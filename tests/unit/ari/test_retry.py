@@ -25,6 +25,8 @@ from tests.unit.ari.sim_ari import PASSWORD, USER, SimAri
         ("DELETE", "/channels/c1/moh", True),
         ("POST", "/channels/c1/answer", True),
         ("POST", "/channels/c1/continue", True),
+        ("POST", "/asterisk/variable", True),
+        ("POST", "/asterisk/variable/x", False),
         ("POST", "/channels/c1/play/p1", False),
         ("POST", "/channels/c1/record", False),
         ("POST", "/channels", False),

@@ -156,8 +156,25 @@ async def test_a_fallback_file_deleted_by_hand_is_noticed_within_a_second(
     (paths.fallback_host / "100.wav").unlink()
     seconds[0] += 0.5
     assert service.fallback_plays("100", [nodis])  # within the second it was seen
+    assert not service.fallback_plays("100", [nodis], look=True)  # looked for now
     seconds[0] += 0.6
     assert not service.fallback_plays("100", [nodis])
+
+
+async def test_a_rewrite_is_told_and_the_boundary_is_per_number(paths: Paths) -> None:
+    store, clock = FakeStore(), Clock(T0)
+    store.add("abcdefghij", T0 + timedelta(seconds=10), T0 + timedelta(seconds=20))
+    service, _ = make(store, paths, clock)
+    told: list[int] = []
+    service.on_fallback_written.append(lambda: told.append(1))
+    await service.refresh()
+    assert told == [1]
+    service.write_fallbacks()
+    assert told == [1]  # nothing to rewrite: nothing told
+    assert service.next_boundary("100") == T0 + timedelta(seconds=10)
+    clock.now = T0 + timedelta(seconds=11)
+    service.write_fallbacks()
+    assert told == [1, 1] and service.next_boundary("100") == T0 + timedelta(seconds=20)
 
 
 async def test_fallback_plays_nothing_after_a_start_from_the_manifest(paths: Paths) -> None:
