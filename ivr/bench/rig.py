@@ -43,9 +43,9 @@ BENCH_DIALPLAN = """; Bench only (ivr/bench/rig.py): installed for a bench run, 
 [linja-inbound]
 {routes}
 """
-ROUTE = """exten => {n},1,{answer}
- same => n,GotoIf($[${{EPOCH}} < 0${{CUT(GLOBAL(LINJA_DIRECT_${{EXTEN}}),:,1)}} \
+ROUTE = """exten => {n},1,GotoIf($[${{EPOCH}} < 0${{CUT(GLOBAL(LINJA_DIRECT_${{EXTEN}}),:,1)}} \
 & ${{STAT(e,/var/lib/linja/fallback/${{EXTEN}}.wav)}}]?linja-fallback,${{EXTEN}},direct)
+ same => n,{answer}
  same => n,Stasis(linja,announcement,demo)
  same => n,GotoIf($["${{STASISSTATUS}}" = "FAILED"]?linja-fallback,${{EXTEN}},1)
  same => n,Hangup()

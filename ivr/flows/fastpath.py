@@ -1,8 +1,11 @@
 """The bulletin fast path: a StasisStart of the announcement flow whose number's fallback file
-holds what is in force is served straight from the dispatcher (:class:`~ivr.ari.dispatcher.
-FastPath`), with no :class:`~ivr.ari.call.Call` and no flow: counted, then handed to
-``linja-fallback,<number>,bulletin`` in one ``continue``, as the lean path of
-:class:`~ivr.flows.announcement.AnnouncementFlow` does, at a fraction of its CPU.
+holds what is in force (a call the dialplan did not serve alone, :mod:`ivr.bulletins.direct`:
+its number's extension has no direct check, or the check's second has just passed, or
+``LINJA_BULLETIN_DIRECT`` is off) is served straight from the dispatcher
+(:class:`~ivr.ari.dispatcher.FastPath`), with no :class:`~ivr.ari.call.Call` and no flow:
+counted, then handed to ``linja-fallback,<number>,bulletin`` in one ``continue``, as the
+lean path of :class:`~ivr.flows.announcement.AnnouncementFlow` does, at a fraction of its
+CPU.
 
 It keeps what the router and the flow guarantee: the admission gate is asked first (a shed
 call goes to the ``shed`` label, counted in the shed tallies and metrics, not as a bulletin
@@ -23,7 +26,8 @@ continues the call at its ``shed`` label or leaves it to the reconciler.
 
 Logging: one INFO line a second (at most) names every channel handed to a fallback file in
 that second, with its number and bulletins (``[<channel>,<channel>,...] playing ...``), so
-an operator finds a channel by grepping its id; each channel also gets a DEBUG line.
+an operator finds a channel by grepping its id; each channel also gets a DEBUG line. The
+calls the dialplan served alone are named the same way (:mod:`ivr.bulletins.heard`).
 """
 
 from __future__ import annotations

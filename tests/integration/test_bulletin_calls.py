@@ -67,6 +67,16 @@ async def _counter_total(settings: Settings) -> int:
         await engine.dispose()
 
 
+def _wait_counted(settings: Settings, total: int, what: str, timeout: float = 10) -> None:
+    """Until the stored call counters of 100 add up to ``total``."""
+    wait_for(what, lambda: asyncio.run(_counter_total(settings)) == total, timeout, step=0.5)
+
+
+def _no_caller_data_nor_traceback(settings: Settings, controller: Controller) -> None:
+    assert BULLETIN_CALLER not in "\n".join(asyncio.run(table_texts(settings)).values())
+    assert "Traceback" not in controller.log()
+
+
 def _calls_heard(workdir: Path, settings: Settings, *, calls: int) -> list[float]:
     """SIPp ``calls`` callers to 100 whose SDP names our RTP listener; per call (Asterisk
     sends each from its own RTP port) how long its audio lasted, first packet to last."""
@@ -132,12 +142,7 @@ def test_the_dialplan_serves_a_current_bulletin_alone_and_the_controller_counts_
     assert len(spans) == calls, spans
     for span in spans:
         assert span >= duration - RTP_SLACK_S, (spans, duration)
-    wait_for(
-        "the calls counted",
-        lambda: asyncio.run(_counter_total(stack)) == before_count + calls,
-        timeout=10,
-        step=0.5,
-    )
+    _wait_counted(stack, before_count + calls, "the calls counted", timeout=10)
     events = controller.get("/api/stats")["events"]
     assert events.get("StasisStart", 0) == before_events.get("StasisStart", 0), events
     assert set(events) <= set(FLOW_EVENTS), events
@@ -155,14 +160,8 @@ def test_the_dialplan_serves_a_current_bulletin_alone_and_the_controller_counts_
     assert len(spans) == 1 and spans[0] >= duration - RTP_SLACK_S, spans
     events = controller.get("/api/stats")["events"]
     assert events.get("StasisStart", 0) == before_events.get("StasisStart", 0) + 1, events
-    wait_for(
-        "that call counted too",
-        lambda: asyncio.run(_counter_total(stack)) == before_count + calls + 1,
-        timeout=10,
-        step=0.5,
-    )
-    assert BULLETIN_CALLER not in "\n".join(asyncio.run(table_texts(stack)).values())
-    assert "Traceback" not in controller.log()
+    _wait_counted(stack, before_count + calls + 1, "that call counted too", timeout=10)
+    _no_caller_data_nor_traceback(stack, controller)
 
 
 def test_calls_the_dialplan_served_while_the_controller_was_dead_are_counted_by_the_next(
@@ -178,12 +177,7 @@ def test_calls_the_dialplan_served_while_the_controller_was_dead_are_counted_by_
     assert BULLETIN_CALLER not in heard and "From" not in heard  # no caller data
     assert asyncio.run(_counter_total(stack)) == before_count
     controller.start()
-    wait_for(
-        "the next controller to count them",
-        lambda: asyncio.run(_counter_total(stack)) == before_count + 3,
-        timeout=15,
-        step=0.5,
-    )
+    _wait_counted(stack, before_count + 3, "the next controller to count them", timeout=15)
     wait_for("the heard files emptied", lambda: list(_heard_dir(stack).iterdir()) == [])
 
 
@@ -246,14 +240,8 @@ def _stasis_paths(stack: Settings, controller: Controller, tmp_path: Path) -> No
                         controller.log(), re.M)  # fmt: skip
     assert len(set(played)) == 1 and not set(played) & set(lean), (played, lean)
 
-    wait_for(
-        "counters to be flushed",
-        lambda: asyncio.run(_counter_total(stack)) == before_count + calls + 1,
-        timeout=10,
-        step=0.5,
-    )
-    assert BULLETIN_CALLER not in "\n".join(asyncio.run(table_texts(stack)).values())
-    assert "Traceback" not in controller.log()
+    _wait_counted(stack, before_count + calls + 1, "counters to be flushed", timeout=10)
+    _no_caller_data_nor_traceback(stack, controller)
 
 
 def test_caller_hanging_up_mid_bulletin_leaves_nothing_behind(
