@@ -319,7 +319,10 @@ class AsteriskServer:
         pid = read_pid(self.pidfile)
         if pid_alive(pid):
             assert pid is not None
-            run(self._cmd("-rx", "core stop now"), check=False, timeout=15)
+            try:
+                run(self._cmd("-rx", "core stop now"), check=False, timeout=15)
+            except subprocess.TimeoutExpired:  # busy hanging up its calls: signals, then
+                log.warning("asterisk (pid %s) still stopping after 15 s; terminating it", pid)
             terminate(pid, timeout=10)
             log.info("asterisk stopped (pid %s)", pid)
         self.pidfile.unlink(missing_ok=True)
