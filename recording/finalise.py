@@ -94,11 +94,18 @@ class Finaliser:
         return StoredAudio(location_for(kind, tenant_id, audio_id, at), 0, EMPTY_SHA256)
 
     def discard(self, name: str) -> None:
-        """Remove a file Asterisk left that holds no audio worth keeping."""
+        """Remove a file Asterisk left: one that holds no audio worth keeping, or one kept
+        in the store whose row is kept too."""
         self.source(name).unlink(missing_ok=True)
 
     def _finalise(
-        self, name: str, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime
+        self,
+        name: str,
+        kind: AudioKind,
+        tenant_id: uuid.UUID,
+        audio_id: uuid.UUID,
+        at: datetime,
+        keep_source: bool = False,
     ) -> Finalised:
         src = self.source(name)
         if not src.is_file():
@@ -109,12 +116,23 @@ class Finaliser:
             raise RecordingLost(f"cannot read {src.name}: {exc}") from None
         seconds = wav_seconds(src)
         try:
-            stored = self.store.finalise(src, kind, tenant_id, audio_id, at)
+            stored = self.store.finalise(src, kind, tenant_id, audio_id, at, move=not keep_source)
         except OSError as exc:
             raise RecordingLost(f"cannot move {src.name} into the audio store: {exc}") from None
         return Finalised(stored, timedelta(seconds=round(seconds, 3)), repaired)
 
     async def finalise(
-        self, name: str, kind: AudioKind, tenant_id: uuid.UUID, audio_id: uuid.UUID, at: datetime
+        self,
+        name: str,
+        kind: AudioKind,
+        tenant_id: uuid.UUID,
+        audio_id: uuid.UUID,
+        at: datetime,
+        *,
+        keep_source: bool = False,
     ) -> Finalised:
-        return await asyncio.to_thread(self._finalise, name, kind, tenant_id, audio_id, at)
+        """``keep_source``: Asterisk's file stays until :meth:`discard` (once the row is
+        kept), so a crash before that leaves it to :mod:`recording.recovery`."""
+        return await asyncio.to_thread(
+            self._finalise, name, kind, tenant_id, audio_id, at, keep_source
+        )

@@ -4,7 +4,9 @@ A recording is finalised by the flow that started it; if the controller dies fir
 file stays in Asterisk's recording directory and no row is written. Names carry both ids
 (:func:`recording.finalise.recording_name`), so :class:`OrphanRecovery` can still move such a
 file into the audio store and write its row, marked failed with the reason, linked to its
-case: a recording is never silently missing. A file counts as left behind when it is ours,
+case: a recording is never silently missing. A file whose row is there already (a voice message is
+stored and its row kept before its flow removes Asterisk's file) is only removed. A file
+counts as left behind when it is ours,
 nobody in this controller is recording it, and Asterisk has not written to it for
 ``min_age`` seconds (a live recording, even a silent one, is written continuously; a paused
 bridge recording is in the live set). Files whose case is not in the database yet (its row
@@ -32,6 +34,7 @@ REASON = "the controller stopped during the recording; the audio up to then is k
 NOTHING_KEPT = "nothing of the recording could be kept"
 
 TenantOf = Callable[[uuid.UUID], Awaitable[uuid.UUID]]  # raises NotFound
+Kept = Callable[[AudioKind, uuid.UUID], Awaitable[bool]]  # whether the audio's row is there
 
 
 class OrphanRecovery:
@@ -45,7 +48,9 @@ class OrphanRecovery:
         live: Callable[[], Iterable[str]] = tuple,
         min_age: float = 120.0,
         wall: Callable[[], float] = time.time,
+        kept: Kept | None = None,
     ) -> None:
+        self._kept = kept
         self._finaliser = finaliser
         self._sink = sink
         self._tenant_of = tenant_of
@@ -87,6 +92,12 @@ class OrphanRecovery:
             except StorageError as exc:
                 log.warning("recovery paused: database unavailable (%s)", type(exc).__name__)
                 return recovered
+            if self._kept is not None and await self._kept(kind, audio_id):
+                # Stored, and its row kept, by a flow stopped before it removed the file
+                # (voice messages keep it until then): only the file is left to remove.
+                await asyncio.to_thread(self._finaliser.discard, name)
+                log.info("[%s] left-behind %s was kept already: its file removed", case_id, name)
+                continue
             at = self._clock()
             try:
                 done = await self._finaliser.finalise(name, kind, tenant_id, audio_id, at)

@@ -26,7 +26,7 @@ from ivr.texts import Text, text
 from recording.errors import RecordingLost
 from recording.finalise import Finaliser, recording_name
 from recording.store import AudioKind
-from storage.events import AudioStatus, EventSink, Outcome, VoiceMessageSaved
+from storage.events import AudioStatus, DurableSink, Outcome, VoiceMessageSaved
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class VoicemailFlow:
         self,
         prompts: PromptRenderer,
         finaliser: Finaliser,
-        sink: EventSink,
+        sink: DurableSink,
         clock: Clock,
         *,
         restrictions: Restrictions,
@@ -150,7 +150,7 @@ class VoicemailFlow:
         at = self._clock()
         try:
             done = await self._finaliser.finalise(
-                name, AudioKind.VOICE_MESSAGE, ctx.tenant_id, message_id, at
+                name, AudioKind.VOICE_MESSAGE, ctx.tenant_id, message_id, at, keep_source=True
             )
         except RecordingLost as exc:
             reason = exc.reason if failure is None else f"{failure}; {exc.reason}"
@@ -170,6 +170,15 @@ class VoicemailFlow:
             box=box,
         )
         self._sink.emit(saved)
+        # Asterisk's file goes once the row is kept (database or fsync'd spool): a kill -9
+        # before leaves the file to the recovery of left-behind recordings, never a stored
+        # file without its row.
+        if await self._sink.durable(ctx.case_id):
+            await asyncio.to_thread(self._finaliser.discard, name)
+        else:
+            log.warning(
+                "[%s] voice message %s not kept yet: %s left", ctx.case_id, message_id, name
+            )
         log.info(
             "[%s] voice message %s for box %s: %s, %.2fs",
             ctx.case_id,

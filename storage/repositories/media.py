@@ -120,6 +120,12 @@ class AudioRows:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    async def exists(self, recording: bool, audio_id: uuid.UUID) -> bool:
+        """Whether the row of a recording (``recording``) or voice message is there."""
+        table = Recording if recording else VoiceMessage
+        async with self._sessions() as s:
+            return await s.scalar(select(table.id).where(table.id == audio_id)) is not None
+
     async def attach(self, event: RecordingCompleted | VoiceMessageSaved) -> bool:
         """Insert the row; False when it was already there."""
         async with transaction(self._sessions) as s:

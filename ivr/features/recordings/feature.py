@@ -23,6 +23,7 @@ from recording.finalise import Finaliser
 from recording.journal import RowJournal
 from recording.listen import ListeningService
 from recording.recovery import OrphanRecovery
+from recording.store import AudioKind
 from retention.copies import Copies
 from storage.repositories.cases import CaseRepository
 from storage.repositories.media import (
@@ -46,9 +47,8 @@ async def wire(core: Core) -> Feature:
     s = core.settings
     finaliser = Finaliser(core.audio, s.in_root(s.recordings_inner))
     live = LiveRecordings(core.clock)
-    attached = AttachedRecordings(
-        AudioRows(core.sessions), journal=RowJournal.in_state(s.state_dir)
-    )
+    rows = AudioRows(core.sessions)
+    attached = AttachedRecordings(rows, journal=RowJournal.in_state(s.state_dir))
     bridgers = Bridgers(
         case=Bridger(BridgeRecorder(finaliser, core.cases, core.clock, live)),
         attached=Bridger(BridgeRecorder(finaliser, attached, core.clock, live)),
@@ -65,6 +65,7 @@ async def wire(core: Core) -> Feature:
         core.clock,
         live=lambda: [r.name for r in live.all()],
         min_age=s.recording_orphan_age,
+        kept=lambda kind, audio_id: rows.exists(kind is AudioKind.RECORDING, audio_id),
     )
     notice = NoticeFlow(core.prompts, core.clock)
     voicemail = VoicemailFlow(

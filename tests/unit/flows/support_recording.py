@@ -51,9 +51,15 @@ class Clock:
 class Sink:
     def __init__(self) -> None:
         self.events: list[CaseEvent] = []
+        self.keeps = True  # what durable() answers
+        self.durable_asked: list[tuple[uuid.UUID, int]] = []  # case, events emitted by then
 
     def emit(self, event: CaseEvent) -> None:
         self.events.append(event)
+
+    async def durable(self, case_id: uuid.UUID) -> bool:
+        self.durable_asked.append((case_id, len(self.events)))
+        return self.keeps
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]

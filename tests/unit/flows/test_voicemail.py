@@ -77,6 +77,27 @@ async def test_message_from_the_menu_lands_linked_to_the_case(tmp_path: Path) ->
     (ended,) = w.sink.of(CaseEnded)
     assert ended.outcome == Outcome.VOICEMAIL
     assert w.fake.requests[-1][:2] == ("DELETE", "/channels/c1")
+    # Asterisk's file went only after the row was kept (a kill -9 before leaves the file to
+    # the recovery, never a stored file without its row)
+    saved_at = w.sink.events.index(msg) + 1
+    assert (msg.case_id, saved_at) in w.sink.durable_asked
+    assert not (w.spool / f"{name}.wav").exists()
+
+
+async def test_a_message_not_kept_yet_leaves_asterisks_file_for_the_recovery(
+    tmp_path: Path,
+) -> None:
+    w = await world(tmp_path, tenant_flows(tmp_path))
+    w.sink.keeps = False  # neither the database nor the spool took it
+    w.fake.start_call("c1", args=["menu", "acme"], exten="200")
+    w.fake.dtmf("c1", "4")
+    name = await recording_started(w)
+    (w.spool / f"{name}.wav").write_bytes(wav(2.0))
+    w.fake.hangup("c1")
+    await w.fake.wait_calls_done()
+    (msg,) = w.sink.of(VoiceMessageSaved)
+    assert msg.status == AudioStatus.COMPLETED and w.store.path(msg.location).exists()
+    assert (w.spool / f"{name}.wav").exists()  # recording.recovery gives it its row later
 
 
 async def test_hanging_up_ends_the_message_and_keeps_it(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ivr.audio import pcm_to_wav
 from recording.finalise import REPAIRED, Finaliser, recording_name
 from recording.recovery import NOTHING_KEPT, REASON, OrphanRecovery
-from recording.store import AudioStore
+from recording.store import AudioKind, AudioStore
 from storage.errors import NotFound
 from storage.events import AudioStatus, CaseEvent, RecordingCompleted, VoiceMessageSaved
 from tests.unit.recording.test_wavrepair import unclosed
@@ -106,3 +106,37 @@ async def test_files_asterisk_never_closed_are_repaired_or_if_empty_removed(
     assert not store.exists(lost.location)
     assert not any(p.exists() for p in paths)
     assert await recovery.run_once() == 0
+
+
+async def test_a_file_whose_row_is_kept_already_is_only_removed(tmp_path: Path) -> None:
+    """A voice message stored and its row kept, whose flow was stopped before it removed
+    Asterisk's file: no second copy, no row marked failed over the kept one."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    store = AudioStore(tmp_path / "store")
+    case, kept_id, other_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    kept = _file(spool, recording_name("vm", kept_id, case), 1.0, age=300)
+    other = _file(spool, recording_name("vm", other_id, case), 1.0, age=300)
+    events: list[CaseEvent] = []
+    asked: list[tuple[AudioKind, uuid.UUID]] = []
+
+    class Sink:
+        def emit(self, event: CaseEvent) -> None:
+            events.append(event)
+
+    async def tenant_of(case_id: uuid.UUID) -> uuid.UUID:
+        return TENANT
+
+    async def has_row(kind: AudioKind, audio_id: uuid.UUID) -> bool:
+        asked.append((kind, audio_id))
+        return audio_id == kept_id
+
+    recovery = OrphanRecovery(Finaliser(store, spool), Sink(), tenant_of, lambda: T0, kept=has_row)
+    assert await recovery.run_once() == 1
+    assert not kept.exists() and not other.exists()
+    assert [e.voice_message_id for e in events if isinstance(e, VoiceMessageSaved)] == [other_id]
+    assert sorted(asked, key=str) == sorted(
+        [(AudioKind.VOICE_MESSAGE, kept_id), (AudioKind.VOICE_MESSAGE, other_id)], key=str
+    )
+    stored = [p.name for p in (tmp_path / "store").rglob("*.wav")]
+    assert stored == [f"{other_id}.wav"]
