@@ -53,6 +53,8 @@ class AttachedRecordings:
         self._max_delay = max_delay
         self._sleep = sleep
         self._pending: set[asyncio.Task[None]] = set()
+        # case -> audio id -> settled once its row is journaled (or, failing that, written)
+        self._keeping: dict[uuid.UUID, dict[uuid.UUID, asyncio.Future[bool]]] = {}
 
     def emit(self, event: CaseEvent) -> None:
         """Write the audio's row in the background (never blocks, never raises)."""
@@ -60,6 +62,20 @@ class AttachedRecordings:
             log.warning("[%s] %s is not audio: ignored", event.case_id, type(event).__name__)
             return
         self._start(event, journaled=False)
+
+    async def durable(self, case_id: uuid.UUID) -> bool:
+        """Wait until every row emitted for the case so far is in the fsync'd journal (or
+        the table); False when one could be kept in neither."""
+        waiting = list(self._keeping.get(case_id, {}).values())
+        return all([await f for f in waiting])
+
+    def _settle(self, event: Audio, kept: bool) -> None:
+        mine = self._keeping.get(event.case_id, {})
+        done = mine.pop(audio_id(event), None)
+        if not mine:
+            self._keeping.pop(event.case_id, None)
+        if done is not None and not done.done():
+            done.set_result(kept)
 
     async def replay(self) -> int:
         """Try again every journaled row that no task is writing; returns how many."""
@@ -85,7 +101,10 @@ class AttachedRecordings:
     def _start(self, event: Audio, *, journaled: bool) -> None:
         aid = audio_id(event)
         self._writing.add(aid)
-        task = asyncio.get_running_loop().create_task(self._write(event, journaled))
+        loop = asyncio.get_running_loop()
+        if not journaled:
+            self._keeping.setdefault(event.case_id, {}).setdefault(aid, loop.create_future())
+        task = loop.create_task(self._write(event, journaled))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         task.add_done_callback(lambda _t: self._writing.discard(aid))
@@ -94,12 +113,18 @@ class AttachedRecordings:
         if not journaled:
             try:
                 await asyncio.to_thread(self._journal.keep, event)
+                self._settle(event, True)
             except OSError as exc:  # the disk failed: the row may still make it to the table
                 log.error(
                     "[%s] recording %s: cannot journal its row (%s)",
                     event.case_id, audio_id(event), exc,
                 )  # fmt: skip
-        if await self._attach(event):
+        attached = False
+        try:
+            attached = await self._attach(event)
+        finally:
+            self._settle(event, attached)  # no-op once journaled
+        if attached:
             try:
                 await asyncio.to_thread(self._journal.drop, event)
             except OSError as exc:

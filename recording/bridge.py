@@ -30,7 +30,7 @@ from recording.errors import NotRecording, PauseConflict, RecordingLost
 from recording.finalise import Finaliser
 from recording.store import AudioKind
 from storage.clock import Clock
-from storage.events import AudioStatus, EventSink, RecordingCompleted, RecordingPause
+from storage.events import AudioStatus, DurableSink, RecordingCompleted, RecordingPause
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _secs(rec: BridgeRecording) -> float:
 class RecordingRows:
     """Turns a bridge recording's end into its one row (emitted to the sink)."""
 
-    def __init__(self, finaliser: Finaliser, sink: EventSink, clock: Clock) -> None:
+    def __init__(self, finaliser: Finaliser, sink: DurableSink, clock: Clock) -> None:
         self._finaliser = finaliser
         self._sink = sink
         self._clock = clock
@@ -159,8 +159,9 @@ class RecordingRows:
         at = self._clock()
         try:
             done = await self._finaliser.finalise(
-                rec.name, AudioKind.RECORDING, rec.tenant_id, rec.recording_id, at
-            )
+                rec.name, AudioKind.RECORDING, rec.tenant_id, rec.recording_id, at,
+                keep_source=True,
+            )  # fmt: skip
         except RecordingLost as exc:
             reason = exc.reason if failure is None else f"{failure}; {exc.reason}"
             log.error("[%s] recording %s failed: %s", rec.case_id, rec.name, reason)
@@ -182,6 +183,12 @@ class RecordingRows:
             notice_played_at=rec.notice_played_at,
         )
         self._sink.emit(event)
+        # Asterisk's file goes once the row is kept: a kill -9 before leaves it to the
+        # recovery of left-behind recordings, never a stored file without its row.
+        if await self._sink.durable(rec.case_id):
+            await asyncio.to_thread(self._finaliser.discard, rec.name)
+        else:
+            log.warning("[%s] recording %s not kept yet: its file left", rec.case_id, rec.name)
         log.info(
             "[%s] recording %s %s: %.2fs, %d bytes, %d pause(s)",
             rec.case_id,

@@ -24,7 +24,7 @@ from recording.bridge import BridgeRecording, LiveRecordings, RecordingRows
 from recording.errors import NotRecording
 from recording.finalise import Finaliser, recording_name
 from storage.clock import Clock
-from storage.events import EventSink, RecordingCompleted
+from storage.events import DurableSink, RecordingCompleted
 
 __all__ = ["ActiveRecording", "AriLiveControl", "BridgeRecorder"]
 
@@ -68,7 +68,7 @@ class BridgeRecorder:
     def __init__(
         self,
         finaliser: Finaliser,
-        sink: EventSink,
+        sink: DurableSink,
         clock: Clock,
         live: LiveRecordings,
         *,

@@ -143,3 +143,41 @@ async def test_i17_6_an_unreadable_journal_entry_is_left_for_an_operator(
     sink = AttachedRecordings(rows, journal=RowJournal(tmp_path))
     assert await sink.replay() == 0
     assert "unreadable" in caplog.text and rows.calls == []
+
+
+async def test_durable_once_the_row_is_journaled_while_the_database_is_still_down(
+    tmp_path: Path,
+) -> None:
+    """What a recording's flow waits for before it removes Asterisk's file: the row in the
+    fsync'd journal (the table may come much later)."""
+    release = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        await release.wait()
+
+    rows = Rows([StorageUnavailable("down")])
+    sink = AttachedRecordings(rows, journal=RowJournal(tmp_path), sleep=sleep)
+    event = completed()
+    sink.emit(event)
+    assert await asyncio.wait_for(sink.durable(event.case_id), 5)
+    assert [audio.case_id for audio in RowJournal(tmp_path).pending()] == [event.case_id]
+    assert await sink.durable(uuid.uuid4())  # nothing emitted for that case
+    release.set()
+    await sink.close(timeout=1)
+
+
+async def test_not_durable_when_neither_the_journal_nor_the_table_took_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "journal").write_text("a file where the directory should be")
+    rows = Rows([NotFound("case", "x")])  # and the table will not take it either ...
+    rows.attach = _refuse  # type: ignore[method-assign]
+    sink = AttachedRecordings(rows, journal=RowJournal(tmp_path / "journal"), retry_for=0.0)
+    event = completed()
+    sink.emit(event)
+    assert not await asyncio.wait_for(sink.durable(event.case_id), 5)
+    await sink.close(timeout=1)
+
+
+async def _refuse(event: RecordingCompleted) -> bool:
+    raise StorageUnavailable("down")

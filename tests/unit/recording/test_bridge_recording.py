@@ -136,6 +136,8 @@ async def test_records_after_bridging_keeps_pauses_and_finalises(tmp_path: Path)
     data = h.store.path(row.location).read_bytes()
     assert (len(data), hashlib.sha256(data).hexdigest()) == (row.size_bytes, row.sha256)
     assert not (h.spool / f"{name}.wav").exists()  # moved, not copied
+    # ... once the row was kept (a kill -9 before leaves the file to the recovery)
+    assert (CASE, h.sink.events.index(row) + 1) in h.sink.durable_asked
     reqs = h.requests()
     assert reqs.index(("POST", f"/bridges/{BRIDGE}/addChannel")) < reqs.index(
         ("POST", f"/bridges/{BRIDGE}/record")
@@ -271,3 +273,16 @@ async def test_caller_gone_while_being_put_through_is_a_hang_up(
     assert ("POST", f"/bridges/{BRIDGE}/record") not in h.requests()
     assert "call flow failed" not in caplog.text
     assert "gone before the bridge" in caplog.text
+
+
+async def test_a_row_not_kept_yet_leaves_asterisks_file_for_the_recovery(tmp_path: Path) -> None:
+    h = make(tmp_path)
+    h.sink.keeps = False
+    h.fake.start_call("c1", args=["menu", "demo"])
+    await h.fake.wait_until(lambda: len(h.live) == 1)
+    h.fake.hangup("c1")
+    await h.fake.wait_calls_done()
+    row = h.only_row()
+    (name,) = h.names
+    assert row.status == AudioStatus.COMPLETED and h.store.path(row.location).exists()
+    assert (h.spool / f"{name}.wav").exists()
