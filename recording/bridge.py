@@ -183,12 +183,7 @@ class RecordingRows:
             notice_played_at=rec.notice_played_at,
         )
         self._sink.emit(event)
-        # Asterisk's file goes once the row is kept: a kill -9 before leaves it to the
-        # recovery of left-behind recordings, never a stored file without its row.
-        if await self._sink.durable(rec.case_id):
-            await asyncio.to_thread(self._finaliser.discard, rec.name)
-        else:
-            log.warning("[%s] recording %s not kept yet: its file left", rec.case_id, rec.name)
+        await self._finaliser.release(rec.name, self._sink, rec.case_id)
         log.info(
             "[%s] recording %s %s: %.2fs, %d bytes, %d pause(s)",
             rec.case_id,

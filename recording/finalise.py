@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import uuid
 import wave
@@ -22,6 +23,9 @@ from pathlib import Path
 from recording.errors import NoAudio, RecordingLost
 from recording.store import AudioKind, AudioStore, StoredAudio, location_for
 from recording.wavrepair import repair_unclosed_wav
+from storage.events import DurableSink
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 _OURS = re.compile(r"^(?P<kind>rec|vm)-(?P<audio>[0-9a-f]{32})-(?P<case>[0-9a-f]{32})$")
@@ -97,6 +101,17 @@ class Finaliser:
         """Remove a file Asterisk left: one that holds no audio worth keeping, or one kept
         in the store whose row is kept too."""
         self.source(name).unlink(missing_ok=True)
+
+    async def release(self, name: str, sink: DurableSink, case_id: uuid.UUID) -> bool:
+        """Asterisk's file of audio stored with ``keep_source`` whose row was just emitted to
+        ``sink``: removed once the row is kept (database, fsync'd spool or journal); else
+        left, for :mod:`recording.recovery`, so a crash never leaves a stored file without
+        its row. Whether it was removed."""
+        if await sink.durable(case_id):
+            await asyncio.to_thread(self.discard, name)
+            return True
+        log.warning("[%s] the row of %s is not kept yet: its file is left", case_id, name)
+        return False
 
     def _finalise(
         self,

@@ -4,13 +4,14 @@ A recording is finalised by the flow that started it; if the controller dies fir
 file stays in Asterisk's recording directory and no row is written. Names carry both ids
 (:func:`recording.finalise.recording_name`), so :class:`OrphanRecovery` can still move such a
 file into the audio store and write its row, marked failed with the reason, linked to its
-case: a recording is never silently missing. A file whose row is there already (a voice message is
-stored and its row kept before its flow removes Asterisk's file) is only removed. A file
-counts as left behind when it is ours,
-nobody in this controller is recording it, and Asterisk has not written to it for
-``min_age`` seconds (a live recording, even a silent one, is written continuously; a paused
-bridge recording is in the live set). Files whose case is not in the database yet (its row
-may still be spooled while Postgres is down) wait for a later round.
+case: a recording is never silently missing. A file whose row is there already (audio is
+stored and its row kept before its flow removes Asterisk's file,
+:meth:`~recording.finalise.Finaliser.release`) is only removed. A file counts as left
+behind when it is ours, nobody in this controller is recording it, and Asterisk has not
+written to it for ``min_age`` seconds (a live recording, even a silent one, is written
+continuously; a paused bridge recording is in the live set). Files whose case is not in
+the database yet (its row may still be spooled while Postgres is down) wait for a later
+round.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class OrphanRecovery:
                 return recovered
             if self._kept is not None and await self._kept(kind, audio_id):
                 # Stored, and its row kept, by a flow stopped before it removed the file
-                # (voice messages keep it until then): only the file is left to remove.
+                # (Finaliser.release): only the file is left to remove.
                 await asyncio.to_thread(self._finaliser.discard, name)
                 log.info("[%s] left-behind %s was kept already: its file removed", case_id, name)
                 continue

@@ -68,8 +68,7 @@ def wanted(source: DirectSource, number: str, now: datetime) -> str:
     if state is None or not _NAME.match(number):
         return ""
     active = state.active(now)
-    media = [p.media for p in active] or [state.no_disruptions.media]
-    if not source.fallback_plays(number, media, look=True):
+    if not source.fallback_plays(number, state.media(active), look=True):
         return ""
     boundary = source.next_boundary(number)
     if boundary is None:  # a day ahead, on the hour: the value changes once an hour
@@ -110,12 +109,12 @@ class DirectRoutes:
         once and left to the next pass."""
         try:
             await self._check_restart()
-            numbers = self._source.numbers()
+            numbers = set(self._source.numbers())
             now = self._clock()
-            for number in sorted({*numbers, *self._published}):
+            for number in sorted(numbers | self._published.keys()):
                 value = wanted(self._source, number, now) if self._enabled else ""
                 if self._published.get(number) != value:
-                    await self._set(number, value)
+                    await self._set(number, value, gone=number not in numbers)
         except AriError as exc:
             if not self._failing:
                 log.warning("direct bulletin routes not published (%s); trying again", exc)
@@ -138,7 +137,7 @@ class DirectRoutes:
             self._published.clear()  # a restarted Asterisk has no globals: set them all
             self._started = started
 
-    async def _set(self, number: str, value: str) -> None:
+    async def _set(self, number: str, value: str, *, gone: bool) -> None:
         await set_global(self._rest, PREFIX + number, value)
         before = self._published.get(number)
         self._published[number] = value
@@ -152,8 +151,8 @@ class DirectRoutes:
             )
         elif before:
             log.info("calls to %s go to the controller (its fallback file is not current)", number)
-        if not value and number not in self._source.numbers():
-            self._published.pop(number, None)  # a number gone: nothing more to say
+        if gone:  # emptied (a number gone has no value): nothing more to say of it
+            self._published.pop(number, None)
 
     async def run(self) -> None:
         while True:

@@ -205,8 +205,7 @@ class BulletinService:
         now = self._clock()
         written = False
         for number, st in self._states.items():
-            active = st.active(now) or [st.no_disruptions]
-            media = tuple(p.media for p in active)
+            media = tuple(st.media(st.active(now)))
             if self._fallback_written.get(number) == media:
                 continue
             written = True

@@ -36,3 +36,8 @@ class NumberState:
 
     def active(self, now: datetime) -> list[Prepared]:
         return [b for b in self.bulletins if b.active_at(now)]
+
+    def media(self, active: list[Prepared]) -> list[str]:
+        """What a caller hears while ``active`` (of :meth:`active`) is in force: those
+        bulletins, or the "no known disruptions" prompt."""
+        return [p.media for p in active] or [self.no_disruptions.media]

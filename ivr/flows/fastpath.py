@@ -148,7 +148,7 @@ class BulletinFastPath:
             )
             return self._send_to_shed(channel_id)
         active = state.active(self._clock())
-        media = [p.media for p in active] or [state.no_disruptions.media]
+        media = state.media(active)
         if not self._fallback.fallback_plays(state.number, media):
             return None
         ids = [p.bulletin_id for p in active]

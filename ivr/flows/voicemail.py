@@ -170,15 +170,7 @@ class VoicemailFlow:
             box=box,
         )
         self._sink.emit(saved)
-        # Asterisk's file goes once the row is kept (database or fsync'd spool): a kill -9
-        # before leaves the file to the recovery of left-behind recordings, never a stored
-        # file without its row.
-        if await self._sink.durable(ctx.case_id):
-            await asyncio.to_thread(self._finaliser.discard, name)
-        else:
-            log.warning(
-                "[%s] voice message %s not kept yet: %s left", ctx.case_id, message_id, name
-            )
+        await self._finaliser.release(name, self._sink, ctx.case_id)
         log.info(
             "[%s] voice message %s for box %s: %s, %.2fs",
             ctx.case_id,
